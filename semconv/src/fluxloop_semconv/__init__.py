@@ -1,0 +1,1 @@
+"""FluxLoop semantic conventions."""
