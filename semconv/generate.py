@@ -259,9 +259,9 @@ def _parse_members(value: object, where: str) -> tuple[EnumMember, ...]:
     for i, raw in enumerate(_list(type_map.get("members"), f"{where}.members")):
         mwhere = f"{where}.members[{i}]"
         member = _mapping(raw, mwhere)
-        _check_keys(member, MEMBER_KEYS, mwhere)
         member_id = _text(member, "id", mwhere)
         mwhere = f"{where}.members[{i}] (id {member_id!r})"
+        _check_keys(member, MEMBER_KEYS, mwhere)
         _check_id(member_id, mwhere)
         raw_value = member.get("value")
         if not isinstance(raw_value, str):
@@ -278,9 +278,9 @@ def _parse_members(value: object, where: str) -> tuple[EnumMember, ...]:
 
 def _parse_attribute(raw: object, where: str, source: str) -> Attribute:
     data = _mapping(raw, where)
-    _check_keys(data, ATTRIBUTE_KEYS, where)
     attr_id = _text(data, "id", where)
     where = f"{where} (id {attr_id!r})"
+    _check_keys(data, ATTRIBUTE_KEYS, where)
     _check_id(attr_id, where)
     raw_type = data.get("type")
     members: tuple[EnumMember, ...] = ()
@@ -310,11 +310,11 @@ def _parse_attribute(raw: object, where: str, source: str) -> Attribute:
 
 def _parse_ref(raw: object, where: str) -> Ref:
     data = _mapping(raw, where)
-    _check_keys(data, REF_KEYS, where)
     if "id" in data:
-        raise _fail(where, "attributes of a non-registry group must use 'ref'")
+        raise _fail(where, "attributes of a non-registry group must use 'ref', not 'id'")
     attr = _text(data, "ref", where)
     where = f"{where} (ref {attr!r})"
+    _check_keys(data, REF_KEYS, where)
     level_raw = data.get("requirement_level", "recommended")
     if isinstance(level_raw, str):
         if level_raw not in SIMPLE_LEVELS:
@@ -334,9 +334,9 @@ def _parse_ref(raw: object, where: str) -> Ref:
 
 def _parse_group(raw: object, where: str, source: str) -> tuple[Group, list[Attribute]]:
     data = _mapping(raw, where)
-    _check_keys(data, GROUP_KEYS, where)
     group_id = _text(data, "id", where)
     where = f"{where} (id {group_id!r})"
+    _check_keys(data, GROUP_KEYS, where)
     _check_id(group_id, where)
     group_type = _text(data, "type", where)
     if group_type not in GROUP_TYPES:
