@@ -1,0 +1,113 @@
+"""Per-run, in-memory capture of spans (what the experiment runner and the pytest plugin use).
+
+``with capture_run({...}) as cap:`` stamps the given attributes on every span started in the
+current context (the same thread or asyncio task, and worker threads that copy the context)
+and collects the spans as they end, so a runner never re-reads shared trace files.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
+
+_CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
+
+
+class RunCapture:
+    """Spans of one run, in the order they ended."""
+
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes = dict(attributes)
+        self._spans: list[ReadableSpan] = []
+        self._lock = threading.Lock()
+
+    def _add(self, span: ReadableSpan) -> None:
+        with self._lock:
+            self._spans.append(span)
+
+    @property
+    def spans(self) -> list[ReadableSpan]:
+        """The ended spans (a copy)."""
+        with self._lock:
+            return list(self._spans)
+
+    @property
+    def trace_id(self) -> str | None:
+        """Hex id of the first trace whose root span ended in this capture."""
+        for span in self.spans:
+            if span.parent is None and span.context is not None:
+                return format(span.context.trace_id, "032x")
+        for span in self.spans:
+            if span.context is not None:
+                return format(span.context.trace_id, "032x")
+        return None
+
+    def observations(self) -> list[dict[str, Any]]:
+        """Contract-v1 observation records of the captured spans."""
+        from fluxloop_exporters import encode_observation
+
+        return [encode_observation(span) for span in self.spans]
+
+    def traces(self) -> list[dict[str, Any]]:
+        """Contract-v1 trace records (one per local root span)."""
+        from fluxloop_exporters import encode_trace
+
+        records = (encode_trace(span) for span in self.spans)
+        return [record for record in records if record is not None]
+
+    def clear(self) -> None:
+        """Forget the spans captured so far."""
+        with self._lock:
+            self._spans.clear()
+
+
+class _CaptureProcessor(SpanProcessor):
+    """Routes each ended span to the capture that was current when it started."""
+
+    def __init__(self) -> None:
+        self._owners: dict[int, RunCapture] = {}
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        capture = otel_context.get_value(_CAPTURE_KEY, parent_context)
+        if isinstance(capture, RunCapture) and span.context is not None:
+            self._owners[span.context.span_id] = capture
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if not self._owners or span.context is None:
+            return
+        capture = self._owners.pop(span.context.span_id, None)
+        if capture is not None:
+            capture._add(span)
+
+    def shutdown(self) -> None:
+        self._owners.clear()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+CAPTURE_PROCESSOR = _CaptureProcessor()
+
+
+@contextmanager
+def capture_run(attributes: Mapping[str, Any] | None = None) -> Iterator[RunCapture]:
+    """Collect every span started in this context, stamping ``attributes`` on each."""
+    from fluxloop.sdk._runtime import current_runtime
+
+    current_runtime()  # make sure a provider with the capture processor is installed
+    capture = RunCapture(attributes or {})
+    scoped = {**(SCOPED_ATTRIBUTES.get() or {}), **capture.attributes}
+    attr_token = SCOPED_ATTRIBUTES.set(scoped)
+    ctx_token = otel_context.attach(otel_context.set_value(_CAPTURE_KEY, capture))
+    try:
+        yield capture
+    finally:
+        otel_context.detach(ctx_token)
+        SCOPED_ATTRIBUTES.reset(attr_token)

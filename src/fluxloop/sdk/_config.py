@@ -1,0 +1,362 @@
+"""The SDK's settings: one table of parameters and one resolver.
+
+Precedence everywhere: explicit argument > environment variable > ``.env`` file > default.
+Every parameter is declared once in :data:`PARAMETERS`; ``configure()``, ``get_config()``,
+``load_env()`` and the CLI all go through :func:`resolve`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from fluxloop.errors import ConfigError
+
+Storage = Literal["file", "http", "otlp", "none"]
+OtlpProtocol = Literal["http/protobuf", "grpc"]
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
+
+
+@dataclass(frozen=True)
+class SDKConfig:
+    """The resolved SDK configuration (see :data:`PARAMETERS` for each field's source)."""
+
+    storage: Storage = "file"
+    base_path: Path = Path("./traces")
+    collector_url: str | None = None
+    api_key: str | None = None
+    otlp_protocol: OtlpProtocol = "http/protobuf"
+    enabled: bool = True
+    debug: bool = False
+    capture_content: bool = True
+    sample_rate: float = 1.0
+    batch_size: int = 512
+    flush_interval: float = 1.0
+    max_queue_size: int = 8192
+    timeout: float = 10.0
+    service_name: str | None = None
+    environment: str = "development"
+    max_attribute_bytes: int = 32_768
+    max_depth: int = 10
+    spool_dir: Path | None = None
+    record_args: bool = False
+    recording_file: Path | None = None
+    redact: Callable[[object], object] | None = None
+    sampler: Any = None
+    tracer_provider: Any = None
+    set_global: bool = True
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a plain dict with the API key masked (safe to print or store)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_key" and value:
+                value = mask_secret(str(value))
+            elif isinstance(value, Path):
+                value = str(value)
+            elif callable(value) or f.name in {"sampler", "tracer_provider"}:
+                value = None if value is None else type(value).__name__
+            out[f.name] = value
+        return out
+
+
+def mask_secret(value: str) -> str:
+    """Show at most a 4-character prefix of a secret."""
+    return value[:4] + "****" if len(value) > 8 else "****"
+
+
+# -- converters: each takes the raw value (str from env, anything from code) and the key ----------
+
+
+def _to_bool(value: object, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ConfigError.for_value(key, "a boolean (true/false)", value)
+
+
+def _to_int(minimum: int) -> Callable[[object, str], int]:
+    def convert(value: object, key: str) -> int:
+        number: int | None = None
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            try:
+                number = int(value)
+            except ValueError:
+                number = None
+        if number is None or number < minimum:
+            raise ConfigError.for_value(key, f"an integer >= {minimum}", value)
+        return number
+
+    return convert
+
+
+def _to_float(low: float, high: float | None) -> Callable[[object, str], float]:
+    def convert(value: object, key: str) -> float:
+        try:
+            number = float(value) if not isinstance(value, bool) else math.nan  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        if math.isnan(number) or number < low or (high is not None and number > high):
+            bound = f"between {low} and {high}" if high is not None else f">= {low}"
+            raise ConfigError.for_value(key, f"a number {bound}", value)
+        return number
+
+    return convert
+
+
+def _choice(*allowed: str) -> Callable[[object, str], str]:
+    def convert(value: object, key: str) -> str:
+        text = str(value).strip().lower() if isinstance(value, str) else value
+        if text not in allowed:
+            raise ConfigError.for_value(key, "one of " + ", ".join(allowed), value)
+        return str(text)
+
+    return convert
+
+
+def _protocol(value: object, key: str) -> str:
+    text = str(value).strip().lower()
+    aliases = {"http": "http/protobuf", "http/protobuf": "http/protobuf", "grpc": "grpc"}
+    if text not in aliases:
+        raise ConfigError.for_value(key, "one of http/protobuf, grpc", value)
+    return aliases[text]
+
+
+def _text(value: object, key: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigError.for_value(key, "a string", value)
+    return value.strip() or None
+
+
+def _url(value: object, key: str) -> str | None:
+    text = _text(value, key)
+    if text is not None and not text.startswith(("http://", "https://")):
+        raise ConfigError.for_value(key, "an http:// or https:// URL", value)
+    return text
+
+
+def _path(value: object, key: str) -> Path | None:
+    if value is None:
+        return None
+    if isinstance(value, str | os.PathLike):
+        text = os.fspath(value)
+        return Path(text).expanduser() if str(text).strip() else None
+    raise ConfigError.for_value(key, "a file system path", value)
+
+
+def _callable(value: object, key: str) -> object:
+    if value is not None and not callable(value):
+        raise ConfigError.for_value(key, "a callable or None", value)
+    return value
+
+
+def _any(value: object, key: str) -> object:
+    return value
+
+
+def _capture_mode(value: object, key: str) -> bool:
+    """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: NO_CONTENT turns capture off."""
+    text = str(value).strip().upper()
+    if text in {"NO_CONTENT", "FALSE"}:
+        return False
+    if text in {"SPAN_ONLY", "EVENT_ONLY", "SPAN_AND_EVENT", "TRUE"}:
+        return True
+    raise ConfigError.for_value(
+        key, "one of NO_CONTENT, SPAN_ONLY, EVENT_ONLY, SPAN_AND_EVENT", value
+    )
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One setting: its name, the environment variables that may set it, and how to parse it."""
+
+    name: str
+    convert: Callable[[object, str], Any]
+    env: tuple[str, ...] = ()
+    doc: str = ""
+
+
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "storage",
+        _choice("file", "http", "otlp", "none"),
+        ("FLUXLOOP_STORAGE",),
+        "where spans go: JSONL files, the FluxLoop collector, any OTLP endpoint, or nowhere",
+    ),
+    Parameter("base_path", _path, ("FLUXLOOP_BASE_PATH",), "directory of the JSONL files"),
+    Parameter("collector_url", _url, ("FLUXLOOP_COLLECTOR_URL",), "collector / OTLP endpoint"),
+    Parameter("api_key", _text, ("FLUXLOOP_API_KEY",), "sent as Authorization: Bearer KEY"),
+    Parameter(
+        "otlp_protocol",
+        _protocol,
+        ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        "http/protobuf (default) or grpc",
+    ),
+    Parameter(
+        "enabled", _to_bool, ("FLUXLOOP_ENABLED",), "kill switch: False makes decorators near-free"
+    ),
+    Parameter("debug", _to_bool, ("FLUXLOOP_DEBUG",), "log FluxLoop internals at DEBUG"),
+    Parameter(
+        "capture_content",
+        _to_bool,
+        ("FLUXLOOP_CAPTURE_CONTENT",),
+        "record inputs and outputs (on by default: FluxLoop is a test tool)",
+    ),
+    Parameter(
+        "sample_rate", _to_float(0.0, 1.0), ("FLUXLOOP_SAMPLE_RATE",), "fraction of traces kept"
+    ),
+    Parameter("batch_size", _to_int(1), ("FLUXLOOP_BATCH_SIZE",), "spans per export batch"),
+    Parameter(
+        "flush_interval",
+        _to_float(0.001, None),
+        ("FLUXLOOP_FLUSH_INTERVAL",),
+        "seconds between background exports",
+    ),
+    Parameter(
+        "max_queue_size", _to_int(1), ("FLUXLOOP_MAX_QUEUE_SIZE",), "in-memory span queue bound"
+    ),
+    Parameter(
+        "timeout", _to_float(0.001, None), ("FLUXLOOP_TIMEOUT",), "export timeout in seconds"
+    ),
+    Parameter(
+        "service_name", _text, ("FLUXLOOP_SERVICE_NAME", "OTEL_SERVICE_NAME"), "service.name"
+    ),
+    Parameter("environment", _text, ("FLUXLOOP_ENVIRONMENT",), "deployment.environment.name"),
+    Parameter(
+        "max_attribute_bytes",
+        _to_int(256),
+        ("FLUXLOOP_MAX_ATTRIBUTE_BYTES",),
+        "size bound of one captured input/output attribute",
+    ),
+    Parameter("max_depth", _to_int(1), ("FLUXLOOP_MAX_DEPTH",), "nesting bound of captured values"),
+    Parameter("spool_dir", _path, ("FLUXLOOP_SPOOL_DIR",), "where unsent OTLP spans wait"),
+    Parameter(
+        "record_args", _to_bool, ("FLUXLOOP_RECORD_ARGS",), "record call arguments for replay"
+    ),
+    Parameter("recording_file", _path, ("FLUXLOOP_RECORDING_FILE",), "the recording JSONL file"),
+    Parameter("redact", _callable, (), "hook run on every captured value before export"),
+    Parameter("sampler", _any, (), "any OpenTelemetry sampler (overrides sample_rate)"),
+    Parameter("tracer_provider", _any, (), "an SDK TracerProvider to add FluxLoop's processor to"),
+    Parameter("set_global", _to_bool, (), "install FluxLoop's provider globally when none is set"),
+)
+
+#: Environment variables read by other parameters in a special way (see :func:`resolve`).
+_CAPTURE_MODE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+_OTEL_DISABLED_ENV = "OTEL_SDK_DISABLED"
+
+#: Keyword names of the original SDK, accepted so its configure() calls keep working.
+LEGACY_ALIASES: Mapping[str, str] = {
+    "offline_store_dir": "base_path",
+    "use_collector": "storage",
+}
+
+_BY_NAME: Mapping[str, Parameter] = {p.name: p for p in PARAMETERS}
+
+
+def parameter_names() -> tuple[str, ...]:
+    """The names ``configure()`` accepts."""
+    return tuple(_BY_NAME)
+
+
+def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Parse a ``.env`` file (KEY=VALUE lines, ``export``, quotes, comments); missing → {}."""
+    values: dict[str, str] = {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError):
+        return values
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if value[:1] in {"'", '"'} and value.endswith(value[0]) and len(value) >= 2:
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        if key:
+            values[key] = value
+    return values
+
+
+def resolve(
+    explicit: Mapping[str, object],
+    environ: Mapping[str, str],
+    dotenv: Mapping[str, str],
+) -> SDKConfig:
+    """Resolve every parameter: explicit > environment > ``.env`` file > default.
+
+    Raises :class:`ConfigError` naming the key (or variable), what was expected and what was
+    found, for an unknown key or an invalid value.
+    """
+    explicit = _normalise_explicit(explicit)
+    resolved: dict[str, Any] = {}
+    for param in PARAMETERS:
+        if param.name in explicit:
+            resolved[param.name] = param.convert(explicit[param.name], param.name)
+            continue
+        for layer in (environ, dotenv):
+            found = _from_layer(param, layer)
+            if found is not None:
+                resolved[param.name] = found
+                break
+    if "capture_content" not in resolved:
+        for layer in (environ, dotenv):
+            if layer.get(_CAPTURE_MODE_ENV):
+                resolved["capture_content"] = _capture_mode(
+                    layer[_CAPTURE_MODE_ENV], _CAPTURE_MODE_ENV
+                )
+                break
+    otel_disabled = environ.get(_OTEL_DISABLED_ENV, "").strip()
+    if "enabled" not in explicit and otel_disabled and _to_bool(otel_disabled, _OTEL_DISABLED_ENV):
+        resolved["enabled"] = False
+    return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
+
+
+def _from_layer(param: Parameter, layer: Mapping[str, str]) -> Any:
+    for var in param.env:
+        raw = layer.get(var)
+        if raw is not None and raw.strip() != "":
+            return param.convert(raw, var)
+    return None
+
+
+def _normalise_explicit(explicit: Mapping[str, object]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in explicit.items():
+        if key in LEGACY_ALIASES:
+            target = LEGACY_ALIASES[key]
+            if key == "use_collector":
+                out.setdefault(target, "http" if _to_bool(value, key) else "file")
+            else:
+                out.setdefault(target, value)
+            continue
+        if key not in _BY_NAME:
+            raise ConfigError(
+                f"configure(): unknown setting {key!r}; expected one of: "
+                + ", ".join(sorted(_BY_NAME))
+                + _suggest(key),
+                key=key,
+                expected="a known setting",
+                found=key,
+            )
+        out[key] = value
+    return out
+
+
+def _suggest(key: str) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(_BY_NAME), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

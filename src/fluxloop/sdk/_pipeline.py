@@ -1,0 +1,153 @@
+"""Where spans go: FluxLoop's span processor router and the provider it lives in.
+
+FluxLoop adds exactly one processor, a :class:`Router`, to a tracer provider, and swaps what
+the router delegates to on every ``configure()``. That makes ``configure()`` idempotent (no
+stacked processors, no duplicate exports) and lets FluxLoop live inside a provider the
+application already set up without ever replacing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+
+from fluxloop.sdk._config import SDKConfig
+
+logger = logging.getLogger("fluxloop")
+
+_TRACE_ID_LIMIT = (1 << 64) - 1
+
+#: Attributes stamped on every span started in the current context (experiment/run/session).
+SCOPED_ATTRIBUTES: ContextVar[Mapping[str, Any] | None] = ContextVar(
+    "fluxloop_scoped_attributes", default=None
+)
+
+
+class Router(SpanProcessor):
+    """The one processor FluxLoop adds to a provider; delegates to a swappable pipeline."""
+
+    def __init__(self) -> None:
+        self._processors: tuple[SpanProcessor, ...] = ()
+        self._observers: tuple[SpanProcessor, ...] = ()
+        self._ratio_bound: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def processors(self) -> tuple[SpanProcessor, ...]:
+        """The exporting processors currently in use."""
+        return self._processors
+
+    def set_pipeline(
+        self, processors: Sequence[SpanProcessor], sample_rate: float | None
+    ) -> tuple[SpanProcessor, ...]:
+        """Install new exporting processors; return the previous ones (the caller closes them)."""
+        with self._lock:
+            previous = self._processors
+            self._processors = tuple(processors)
+            self._ratio_bound = (
+                None
+                if sample_rate is None or sample_rate >= 1.0
+                else round(sample_rate * _TRACE_ID_LIMIT)
+            )
+        return previous
+
+    def add_observer(self, observer: SpanProcessor) -> None:
+        """Add a processor that sees every span regardless of sampling and storage (capture)."""
+        with self._lock:
+            if observer not in self._observers:
+                self._observers = (*self._observers, observer)
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        scoped = SCOPED_ATTRIBUTES.get()
+        if scoped:
+            try:
+                span.set_attributes(scoped)
+            except Exception:  # instrumentation never raises into user code
+                logger.debug("could not stamp scoped attributes", exc_info=True)
+        for observer in self._observers:
+            observer.on_start(span, parent_context)
+        for processor in self._processors:
+            processor.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for observer in self._observers:
+            observer.on_end(span)
+        bound = self._ratio_bound
+        if bound is not None and span.context and span.context.trace_id & _TRACE_ID_LIMIT >= bound:
+            return
+        for processor in self._processors:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        for processor in self._processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        ok = True
+        for processor in self._processors:
+            ok = processor.force_flush(timeout_millis) and ok
+        return ok
+
+
+def attach_router(provider: TracerProvider) -> Router:
+    """The router living in ``provider``, added on first use (never twice)."""
+    existing = getattr(provider, "_fluxloop_router", None)
+    if isinstance(existing, Router):
+        return existing
+    router = Router()
+    provider.add_span_processor(router)
+    provider._fluxloop_router = router  # type: ignore[attr-defined]
+    return router
+
+
+def make_sampler(config: SDKConfig) -> Sampler | None:
+    """The sampler for a provider FluxLoop owns (None: the SDK default)."""
+    if isinstance(config.sampler, Sampler):
+        return config.sampler
+    if config.sample_rate < 1.0:
+        return ParentBased(TraceIdRatioBased(config.sample_rate))
+    return None
+
+
+def make_resource(config: SDKConfig) -> Resource:
+    """service.name and deployment.environment.name (merged with OTEL_RESOURCE_ATTRIBUTES)."""
+    attributes: dict[str, str] = {"deployment.environment.name": config.environment}
+    if config.service_name:
+        attributes["service.name"] = config.service_name
+    return Resource.create(attributes)
+
+
+def choose_provider(config: SDKConfig, owned: TracerProvider | None) -> tuple[TracerProvider, bool]:
+    """The provider FluxLoop should use, and whether FluxLoop owns it.
+
+    An explicit ``tracer_provider`` wins; else the application's global SDK provider (FluxLoop
+    adds its router to it); else a provider of FluxLoop's own, installed globally when no
+    provider was set (and ``set_global`` allows), or kept private when a non-SDK provider is
+    installed (FluxLoop never fights the application's provider).
+    """
+    if isinstance(config.tracer_provider, TracerProvider):
+        return config.tracer_provider, False
+    current = otel_trace.get_tracer_provider()
+    if owned is not None and current is owned:
+        return owned, True
+    if isinstance(current, TracerProvider):
+        return current, False
+    provider = owned or TracerProvider(resource=make_resource(config), sampler=make_sampler(config))
+    if isinstance(current, otel_trace.ProxyTracerProvider) and config.set_global:
+        otel_trace.set_tracer_provider(provider)
+    elif not isinstance(current, otel_trace.ProxyTracerProvider):
+        logger.warning(
+            "fluxloop: the global tracer provider is a %s, not an OpenTelemetry SDK provider; "
+            "FluxLoop uses a private provider (spans of other instrumentations are not captured)",
+            type(current).__name__,
+        )
+    return provider, True

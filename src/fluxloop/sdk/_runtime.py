@@ -1,0 +1,329 @@
+"""The SDK's runtime state: ``configure()``, its lazy default, ``flush()`` and ``shutdown()``.
+
+The decorators read :data:`RUNTIME` on every call, so everything on it is precomputed here:
+the tracer, the enabled flag, the serializer options. ``configure()`` is optional: the first
+decorated call configures the defaults (and whatever FLUXLOOP_* / OTEL_* variables say).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+from fluxloop.errors import ConfigError
+from fluxloop.sdk._config import SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
+from fluxloop.sdk._serialize import SerializeOptions
+
+logger = logging.getLogger("fluxloop")
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    VERSION = _dist_version("fluxloop")
+except Exception:  # pragma: no cover - running from a source tree without metadata
+    VERSION = "0.0.0"
+
+INSTRUMENTATION_NAME = "fluxloop"
+
+
+@dataclass
+class Runtime:
+    """What the decorators need on their hot path, swapped as a whole by ``configure()``."""
+
+    configured: bool = False
+    enabled: bool = True
+    capture_content: bool = True
+    tracer: otel_trace.Tracer | None = None
+    serialize_options: SerializeOptions = field(default_factory=SerializeOptions)
+    config: SDKConfig = field(default_factory=SDKConfig)
+
+
+RUNTIME = Runtime()
+_explicit: dict[str, object] = {}
+_lock = threading.RLock()
+_owned_provider: TracerProvider | None = None
+_provider: TracerProvider | None = None
+_router: Router | None = None
+
+#: A FluxLoopClient made current with ``client.use()`` overrides the global runtime.
+CLIENT_RUNTIME: ContextVar[Runtime | None] = ContextVar("fluxloop_client_runtime", default=None)
+
+
+def current_runtime() -> Runtime:
+    """The runtime for the current context, configuring the defaults on first use.
+
+    Never raises: an invalid environment falls back to the defaults with one warning.
+    """
+    override = CLIENT_RUNTIME.get()
+    if override is not None:
+        return override
+    if not RUNTIME.configured:
+        _configure_lazily()
+    return RUNTIME
+
+
+def _configure_lazily() -> None:
+    with _lock:
+        if RUNTIME.configured:
+            return
+        try:
+            _apply(_resolve_current())
+        except Exception as exc:
+            logger.warning("fluxloop: invalid settings (%s); using the defaults", exc)
+            try:
+                _apply(SDKConfig())
+            except Exception:
+                logger.warning("fluxloop: tracing disabled: could not set up", exc_info=True)
+                RUNTIME.configured = True
+                RUNTIME.enabled = False
+
+
+def _resolve_current() -> SDKConfig:
+    return resolve(_explicit, os.environ, read_dotenv(Path.cwd() / ".env"))
+
+
+def configure(**settings: Any) -> SDKConfig:
+    """Configure FluxLoop (optional: unconfigured, the first decorated call uses the defaults).
+
+    Accepts every parameter of :class:`SDKConfig` (``storage``, ``base_path``,
+    ``collector_url``, ``api_key``, ``enabled``, ``sample_rate``, ``capture_content``,
+    ``redact``, ``tracer_provider``, …). Settings accumulate across calls; calling it again
+    reconfigures cleanly (the previous exporters are flushed and closed, nothing is stacked).
+    Explicit arguments win over FLUXLOOP_* / OTEL_* variables, which win over ``./.env``.
+
+    Raises :class:`fluxloop.ConfigError` for an unknown setting or an invalid value.
+    """
+    with _lock:
+        merged = {**_explicit, **settings}
+        config = resolve(merged, os.environ, read_dotenv(Path.cwd() / ".env"))
+        _explicit.clear()
+        _explicit.update(merged)
+        _apply(config)
+        return config
+
+
+def reset_config() -> None:
+    """Forget every ``configure()`` argument; the next use re-reads the environment."""
+    with _lock:
+        _explicit.clear()
+        _retire_pipeline()
+        RUNTIME.configured = False
+        RUNTIME.tracer = None
+
+
+def get_config() -> SDKConfig:
+    """The configuration in effect (resolving the defaults if FluxLoop is not configured yet)."""
+    return current_runtime().config
+
+
+def load_env(
+    path: str | os.PathLike[str] | None = None, *, override: bool = False
+) -> dict[str, str]:
+    """Load a ``.env`` file (or ``<dir>/.env``) into ``os.environ`` and re-resolve the settings.
+
+    Variables already set in the environment win unless ``override=True`` (precedence:
+    argument > environment > .env file). Returns the variables the file defined.
+    """
+    target = Path(path) if path is not None else Path.cwd() / ".env"
+    if target.is_dir():
+        target = target / ".env"
+    values = read_dotenv(target)
+    for key, value in values.items():
+        if override or key not in os.environ:
+            os.environ[key] = value
+    with _lock:
+        if RUNTIME.configured:
+            _apply(_resolve_current())
+    return values
+
+
+def flush(timeout_seconds: float = 30.0) -> bool:
+    """Export everything pending; True only if it all reached its destination (or the spool)."""
+    runtime = CLIENT_RUNTIME.get()
+    if runtime is not None:
+        return True
+    router = _router
+    if router is None:
+        return True
+    try:
+        return router.force_flush(int(timeout_seconds * 1000))
+    except Exception:
+        logger.warning("fluxloop: flush failed", exc_info=True)
+        return False
+
+
+def shutdown() -> None:
+    """Flush and close FluxLoop's exporters (also done automatically at interpreter exit)."""
+    with _lock:
+        _retire_pipeline()
+        RUNTIME.configured = True
+        RUNTIME.enabled = False
+        RUNTIME.tracer = None
+
+
+def _retire_pipeline() -> None:
+    if _router is None:
+        return
+    for processor in _router.set_pipeline((), None):
+        _close(processor)
+
+
+def _close(processor: SpanProcessor) -> None:
+    try:
+        processor.shutdown()
+    except Exception:
+        logger.warning("fluxloop: closing an exporter failed", exc_info=True)
+
+
+def _apply(config: SDKConfig) -> None:
+    """Install ``config``: provider, router pipeline, tracer and the hot-path flags."""
+    global _owned_provider, _provider, _router
+    _configure_logging(config)
+    provider, owned = choose_provider(config, _owned_provider)
+    if owned:
+        _owned_provider = provider
+        provider.sampler = make_sampler(config) or ALWAYS_ON
+    router = attach_router(provider)
+    if _router is not None and _router is not router:
+        for processor in _router.set_pipeline((), None):
+            _close(processor)
+    from fluxloop.sdk._capture import CAPTURE_PROCESSOR
+
+    router.add_observer(CAPTURE_PROCESSOR)
+    processors = build_processors(config)
+    for old in router.set_pipeline(processors, None if owned else config.sample_rate):
+        _close(old)
+    _provider, _router = provider, router
+    RUNTIME.config = config
+    RUNTIME.enabled = config.enabled
+    RUNTIME.capture_content = config.capture_content
+    RUNTIME.serialize_options = serialize_options(config)
+    RUNTIME.tracer = provider.get_tracer(INSTRUMENTATION_NAME, VERSION) if config.enabled else None
+    RUNTIME.configured = True
+
+
+def serialize_options(config: SDKConfig) -> SerializeOptions:
+    """Serializer limits derived from the settings."""
+    return replace(
+        SerializeOptions(),
+        max_bytes=config.max_attribute_bytes,
+        max_depth=config.max_depth,
+        redact=config.redact,
+    )
+
+
+def build_processors(config: SDKConfig) -> list[SpanProcessor]:
+    """The exporting processors for ``config.storage`` (empty for ``none`` or when disabled)."""
+    if not config.enabled or config.storage == "none":
+        return []
+    from fluxloop_exporters import FluxLoopSpanProcessor
+
+    exporter = build_exporter(config)
+    return [
+        FluxLoopSpanProcessor(
+            exporter,
+            max_queue_size=config.max_queue_size,
+            max_export_batch_size=config.batch_size,
+            schedule_delay_millis=config.flush_interval * 1000,
+        )
+    ]
+
+
+def build_exporter(config: SDKConfig) -> Any:
+    """The span exporter for ``config.storage``."""
+    from fluxloop_exporters import JsonlFileSpanExporter, create_otlp_exporter
+
+    if config.storage == "file":
+        return JsonlFileSpanExporter(base_path=config.base_path)
+    endpoint = config.collector_url
+    if endpoint is None and config.storage == "otlp":
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+    if endpoint is None:
+        endpoint = (
+            "http://localhost:4317" if config.otlp_protocol == "grpc" else "http://localhost:8000"
+        )
+    spool_dir = config.spool_dir or (config.base_path / "spool")
+    return create_otlp_exporter(
+        endpoint,
+        protocol=config.otlp_protocol,
+        api_key=config.api_key,
+        spool_dir=spool_dir,
+        timeout=config.timeout,
+    )
+
+
+def _configure_logging(config: SDKConfig) -> None:
+    if config.debug:
+        logger.setLevel(logging.DEBUG)
+        if not logger.handlers:
+            handler = logging.StreamHandler()
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s fluxloop %(levelname)s %(message)s")
+            )
+            logger.addHandler(handler)
+
+
+class FluxLoopClient:
+    """A private FluxLoop setup: its own provider and exporter, not touching the globals.
+
+    ``FluxLoopClient(storage="file", base_path="./traces")`` or
+    ``FluxLoopClient(storage="http", collector_url="http://localhost:8000", api_key=...)``.
+    Decorated calls made inside ``with client.use():`` go to this client.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        settings.setdefault("set_global", False)
+        if "tracer_provider" in settings:
+            raise ConfigError("FluxLoopClient(): tracer_provider: use fluxloop.configure() instead")
+        self.config = resolve(settings, os.environ, read_dotenv(Path.cwd() / ".env"))
+        self.tracer_provider = TracerProvider(
+            sampler=make_sampler(self.config), shutdown_on_exit=True
+        )
+        self._router = attach_router(self.tracer_provider)
+        from fluxloop.sdk._capture import CAPTURE_PROCESSOR
+
+        self._router.add_observer(CAPTURE_PROCESSOR)
+        self._router.set_pipeline(build_processors(self.config), None)
+        self.runtime = Runtime(
+            configured=True,
+            enabled=self.config.enabled,
+            capture_content=self.config.capture_content,
+            tracer=self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, VERSION),
+            serialize_options=serialize_options(self.config),
+            config=self.config,
+        )
+
+    @contextmanager
+    def use(self) -> Iterator[FluxLoopClient]:
+        """Route decorated calls in this context (thread / task) to this client."""
+        token = CLIENT_RUNTIME.set(self.runtime)
+        try:
+            yield self
+        finally:
+            CLIENT_RUNTIME.reset(token)
+
+    def get_tracer(self, name: str = INSTRUMENTATION_NAME) -> otel_trace.Tracer:
+        """A tracer of this client's provider."""
+        return self.tracer_provider.get_tracer(name, VERSION)
+
+    def flush(self, timeout_seconds: float = 30.0) -> bool:
+        """Export everything pending."""
+        return self.tracer_provider.force_flush(int(timeout_seconds * 1000))
+
+    def shutdown(self) -> None:
+        """Flush and close this client's exporters."""
+        self.tracer_provider.shutdown()

@@ -1,0 +1,290 @@
+"""Spans around generators and async generators (streamed model output, streamed agents).
+
+The span starts when the generator function is called and stays open across yields, but it is
+current only while the generator's own body runs (so code between two ``next()`` calls is not
+parented under it, and no context is ever detached in a different context: no "Failed to
+detach context" noise). It ends exactly once: on exhaustion, error, ``close()``/``aclose()``,
+an early ``break`` (via generator finalization), cancellation, or garbage collection of a
+generator that was never started. Chunks are aggregated into the output, bounded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from fluxloop_semconv import attributes as attr
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span
+
+from fluxloop.sdk._runtime import Runtime
+from fluxloop.sdk._spans import record_failure, record_result
+
+if TYPE_CHECKING:
+    from fluxloop.sdk._decorators import Instrumentation
+
+logger = logging.getLogger("fluxloop")
+
+MAX_CHUNKS = 1_000
+MAX_TEXT_CHARS = 1_000_000
+
+
+class StreamState:
+    """One streamed call: its span, the chunks seen so far, and whether it has ended."""
+
+    __slots__ = (
+        "__weakref__",
+        "chunks",
+        "count",
+        "ended",
+        "first_chunk_ns",
+        "instrumentation",
+        "runtime",
+        "span",
+        "start_ns",
+        "text",
+        "texts_only",
+    )
+
+    def __init__(self, instrumentation: Instrumentation, runtime: Runtime, span: Span) -> None:
+        self.instrumentation = instrumentation
+        self.runtime = runtime
+        self.span = span
+        self.start_ns = time.monotonic_ns()
+        self.first_chunk_ns: int | None = None
+        self.chunks: list[Any] = []
+        self.text: list[str] = []
+        self.texts_only = True
+        self.count = 0
+        self.ended = False
+
+    def add(self, chunk: Any) -> None:
+        """Remember one chunk (bounded)."""
+        try:
+            if self.first_chunk_ns is None:
+                self.first_chunk_ns = time.monotonic_ns()
+            self.count += 1
+            text = _chunk_text(chunk)
+            if text is None:
+                self.texts_only = False
+            elif sum(map(len, self.text)) < MAX_TEXT_CHARS:
+                self.text.append(text)
+            if len(self.chunks) < MAX_CHUNKS:
+                self.chunks.append(chunk)
+        except Exception:
+            logger.debug("fluxloop: could not record a chunk", exc_info=True)
+
+    def aggregate(self) -> Any:
+        """The output of the stream: the joined text when chunks are text, else the chunks."""
+        if self.texts_only and self.count:
+            return "".join(self.text)
+        if self.count > len(self.chunks):
+            return [*self.chunks, f"…({self.count - len(self.chunks)} more chunks)"]
+        return self.chunks
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End the span once; never raises."""
+        if self.ended:
+            return
+        self.ended = True
+        span = self.span
+        try:
+            if span.is_recording():
+                values: dict[str, Any] = {attr.FLUXLOOP_STREAM_CHUNK_COUNT: self.count}
+                if self.first_chunk_ns is not None:
+                    values[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
+                        self.first_chunk_ns - self.start_ns
+                    ) / 1e9
+                if self.instrumentation.convention.observation_type == "generation":
+                    values[attr.GEN_AI_REQUEST_STREAM] = True
+                span.set_attributes(values)
+                if exc is not None:
+                    record_failure(span, exc)
+                if self.instrumentation.capture_output and self.count:
+                    record_result(
+                        self.runtime, span, self.instrumentation.convention, self.aggregate()
+                    )
+                    self._usage_from_chunks()
+        except Exception:
+            logger.debug("fluxloop: could not finish a stream span", exc_info=True)
+        try:
+            span.end()
+        except Exception:
+            logger.debug("fluxloop: could not end a stream span", exc_info=True)
+
+    def _usage_from_chunks(self) -> None:
+        from fluxloop.sdk._genai import extract_usage
+
+        for chunk in reversed(self.chunks[-8:]):
+            usage = extract_usage(chunk)
+            if usage is not None:
+                values = {
+                    attr.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
+                    attr.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
+                }
+                self.span.set_attributes({k: v for k, v in values.items() if v is not None})
+                return
+
+
+def _chunk_text(chunk: Any) -> str | None:
+    if isinstance(chunk, str):
+        return chunk
+    content = getattr(chunk, "content", None)  # LangChain AIMessageChunk
+    if isinstance(content, str):
+        return content
+    if isinstance(chunk, Mapping):
+        choices = chunk.get("choices")
+        if isinstance(choices, list) and choices and isinstance(choices[0], Mapping):
+            delta = choices[0].get("delta") or {}
+            text = delta.get("content") if isinstance(delta, Mapping) else None
+            return text if isinstance(text, str) else ""
+    choices = getattr(chunk, "choices", None)  # OpenAI ChatCompletionChunk
+    if isinstance(choices, list) and choices:
+        text = getattr(getattr(choices[0], "delta", None), "content", None)
+        return text if isinstance(text, str) else ""
+    return None
+
+
+def _finish_abandoned(state: StreamState) -> None:
+    state.finish()
+
+
+def _begin(
+    instrumentation: Instrumentation,
+    runtime: Runtime,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> tuple[StreamState, otel_context.Context] | None:
+    try:
+        span, ctx = instrumentation.start(runtime, instance, args, kwargs)
+        return StreamState(instrumentation, runtime, span), ctx
+    except Exception:
+        logger.debug("fluxloop: instrumentation failed; streaming untraced", exc_info=True)
+        return None
+
+
+def trace_generator(
+    instrumentation: Instrumentation,
+    runtime: Runtime,
+    wrapped: Callable[..., Generator[Any, Any, Any]],
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Generator[Any, Any, Any]:
+    """Call a generator function and return a generator that traces it."""
+    begun = _begin(instrumentation, runtime, instance, args, kwargs)
+    if begun is None:
+        return wrapped(*args, **kwargs)
+    state, ctx = begun
+    token = otel_context.attach(ctx)
+    try:
+        inner = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        otel_context.detach(token)
+        state.finish(exc)
+        raise
+    otel_context.detach(token)
+    outer = _traced_generator(inner, state, ctx)
+    weakref.finalize(outer, _finish_abandoned, state)
+    return outer
+
+
+def _traced_generator(
+    inner: Generator[Any, Any, Any], state: StreamState, ctx: otel_context.Context
+) -> Generator[Any, Any, Any]:
+    sent: Any = None
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                chunk = inner.send(sent)
+            except StopIteration as stop:
+                otel_context.detach(token)
+                state.finish()
+                return stop.value
+            except BaseException as exc:
+                otel_context.detach(token)
+                state.finish(exc)
+                raise
+            otel_context.detach(token)
+            state.add(chunk)
+            try:
+                sent = yield chunk
+            except GeneratorExit:
+                inner.close()
+                raise
+            except BaseException as thrown:
+                token = otel_context.attach(ctx)
+                try:
+                    chunk = inner.throw(thrown)
+                except StopIteration as stop:
+                    otel_context.detach(token)
+                    state.finish()
+                    return stop.value
+                except BaseException as exc:
+                    otel_context.detach(token)
+                    state.finish(exc)
+                    raise
+                otel_context.detach(token)
+                state.add(chunk)
+                sent = yield chunk
+    finally:
+        state.finish()
+
+
+def trace_async_generator(
+    instrumentation: Instrumentation,
+    runtime: Runtime,
+    wrapped: Callable[..., AsyncGenerator[Any, Any]],
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> AsyncGenerator[Any, Any]:
+    """Call an async generator function and return an async generator that traces it."""
+    begun = _begin(instrumentation, runtime, instance, args, kwargs)
+    if begun is None:
+        return wrapped(*args, **kwargs)
+    state, ctx = begun
+    token = otel_context.attach(ctx)
+    try:
+        inner = wrapped(*args, **kwargs)
+    except BaseException as exc:
+        otel_context.detach(token)
+        state.finish(exc)
+        raise
+    otel_context.detach(token)
+    outer = _traced_async_generator(inner, state, ctx)
+    weakref.finalize(outer, _finish_abandoned, state)
+    return outer
+
+
+async def _traced_async_generator(
+    inner: AsyncGenerator[Any, Any], state: StreamState, ctx: otel_context.Context
+) -> AsyncGenerator[Any, Any]:
+    sent: Any = None
+    try:
+        while True:
+            token = otel_context.attach(ctx)
+            try:
+                chunk = await inner.asend(sent)
+            except StopAsyncIteration:
+                otel_context.detach(token)
+                state.finish()
+                return
+            except BaseException as exc:
+                otel_context.detach(token)
+                state.finish(exc)
+                raise
+            otel_context.detach(token)
+            state.add(chunk)
+            try:
+                sent = yield chunk
+            except GeneratorExit:
+                await inner.aclose()
+                raise
+    finally:
+        state.finish()
