@@ -243,10 +243,12 @@ def build_processors(config: SDKConfig) -> list[SpanProcessor]:
 
 def build_exporter(config: SDKConfig) -> Any:
     """The span exporter for ``config.storage``."""
-    from fluxloop_exporters import JsonlFileSpanExporter, create_otlp_exporter
-
     if config.storage == "file":
+        from fluxloop_exporters import JsonlFileSpanExporter
+
         return JsonlFileSpanExporter(base_path=config.base_path)
+    from fluxloop_exporters import create_otlp_exporter
+
     endpoint = config.collector_url
     if endpoint is None and config.storage == "otlp":
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(

@@ -1,0 +1,46 @@
+# FluxLoop developer commands. Everything runs in ./.venv, created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: demo test lint typecheck semconv semconv-check unit bench clean
+
+$(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip
+	$(PY) -m pip install $(PIP_QUIET) -e semconv -e exporters -e '.[dev]'
+	touch $(STAMP)
+
+## demo: an example agent traced to JSONL files; prints the trace tree and the file paths
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+## test: the whole suite: ruff, mypy --strict, the semconv staleness check, pytest
+test: lint typecheck semconv-check unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+semconv-check: $(STAMP)
+	$(PY) semconv/generate.py --check
+
+unit: $(STAMP)
+	$(PY) -m pytest -n 2 -q
+
+## semconv: regenerate fluxloop_semconv from semconv/registry
+semconv: $(STAMP)
+	$(PY) semconv/generate.py
+
+## bench: the benchmarks (ratios to a baseline measured in the same process)
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) demo-output traces

@@ -1,0 +1,1 @@
+"""Analysis of FluxLoop traces: span trees, timelines, evaluation and comparison."""

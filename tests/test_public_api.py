@@ -1,0 +1,61 @@
+"""The public API is curated: this test pins it, so a change to it is deliberate."""
+
+from __future__ import annotations
+
+import fluxloop
+import fluxloop.models
+
+EXPECTED = {
+    "ConfigError",
+    "ContextThreadPoolExecutor",
+    "FluxLoopClient",
+    "FluxLoopContext",
+    "FluxLoopError",
+    "ObservationData",
+    "ObservationLevel",
+    "ObservationType",
+    "SDKConfig",
+    "TraceData",
+    "__version__",
+    "agent",
+    "configure",
+    "embedding",
+    "event",
+    "flush",
+    "get_config",
+    "get_current_context",
+    "get_current_trace",
+    "instrument",
+    "load_env",
+    "models",
+    "prompt",
+    "propagate_context",
+    "reset_config",
+    "retrieval",
+    "run_in_executor",
+    "shutdown",
+    "tool",
+    "trace",
+}
+
+
+def test_public_api_is_pinned() -> None:
+    assert set(fluxloop.__all__) == EXPECTED
+    for name in fluxloop.__all__:
+        assert getattr(fluxloop, name) is not None
+
+
+def test_models_module() -> None:
+    assert set(fluxloop.models.__all__) == {
+        "ObservationData",
+        "ObservationLevel",
+        "ObservationType",
+        "TraceData",
+    }
+
+
+def test_public_callables_have_docstrings() -> None:
+    for name in fluxloop.__all__:
+        obj = getattr(fluxloop, name)
+        if callable(obj):
+            assert obj.__doc__, name
