@@ -1,4 +1,4 @@
-"""Render contract-v1 observation records as an indented tree (what ``run single`` and the demo print)."""
+"""Render contract-v1 observation records as an indented tree (``run single``, the demo)."""
 
 from __future__ import annotations
 
