@@ -1,0 +1,297 @@
+"""FluxLoop benchmarks (``make bench``): one process, every number a ratio to a baseline
+measured in the same run, so machine speed cancels out.
+
+Measures per-call cost of a plain call, a wrapt passthrough, a bare OpenTelemetry SDK span on
+the same processor and exporter FluxLoop uses (with and without orjson-serialised
+input/output), each decorator with input and output captured on sync, async and generator
+functions, FluxLoop disabled; the JSONL exporter's ``export()`` throughput; spans dropped in a
+tight loop of 100,000 calls (FluxLoop's processor vs the SDK's default BatchSpanProcessor); and
+the cost FluxLoop adds to interpreter exit. Prints a table; ``--json PATH`` writes the numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import wrapt
+from fluxloop_exporters import FluxLoopSpanProcessor, JsonlFileSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import fluxloop
+
+QUESTION = "What is the weather going to be like in Paris tomorrow afternoon, and should I bring an umbrella?"
+OPTIONS = {"temperature": 0.2, "locale": "fr-FR", "units": "metric"}
+ANSWER = "Tomorrow afternoon in Paris: light rain, 14-17°C, wind 12 km/h from the west. Bring an umbrella."
+
+
+def timed(func: Callable[[], None], calls: int, rounds: int) -> float:
+    """Median over ``rounds`` of the per-call time of ``func`` (µs); each round runs it ``calls`` times."""
+    samples = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.perf_counter_ns()
+        for _ in range(calls):
+            func()
+        samples.append((time.perf_counter_ns() - start) / calls / 1000)
+    return statistics.median(samples)
+
+
+def timed_async(make: Callable[[], Any], calls: int, rounds: int) -> float:
+    async def loop() -> None:
+        for _ in range(calls):
+            await make()
+
+    samples = []
+    for _ in range(rounds):
+        gc.collect()
+        start = time.perf_counter_ns()
+        asyncio.run(loop())
+        samples.append((time.perf_counter_ns() - start) / calls / 1000)
+    return statistics.median(samples)
+
+
+class CountingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def per_call(calls: int, rounds: int, workdir: Path) -> dict[str, float]:
+    fluxloop.configure(storage="file", base_path=workdir / "fluxloop")
+    baseline_provider = TracerProvider(shutdown_on_exit=False)
+    baseline_provider.add_span_processor(
+        FluxLoopSpanProcessor(JsonlFileSpanExporter(base_path=workdir / "bare"))
+    )
+    tracer = baseline_provider.get_tracer("bench")
+
+    def plain(question: str, options: dict[str, Any]) -> str:
+        return ANSWER
+
+    passthrough = wrapt.FunctionWrapper(
+        plain, lambda wrapped, instance, args, kwargs: wrapped(*args, **kwargs)
+    )
+
+    def bare_span() -> None:
+        with tracer.start_as_current_span("invoke_agent bare"):
+            plain(QUESTION, OPTIONS)
+
+    def bare_span_io() -> None:
+        with tracer.start_as_current_span("invoke_agent bare") as span:
+            span.set_attribute(
+                "fluxloop.input", orjson.dumps({"question": QUESTION, "options": OPTIONS}).decode()
+            )
+            span.set_attribute("fluxloop.output", orjson.dumps(plain(QUESTION, OPTIONS)).decode())
+
+    agent = fluxloop.agent(plain)
+    tool = fluxloop.tool(plain)
+
+    def prompt_body(question: str, options: dict[str, Any]) -> dict[str, Any]:
+        return {"content": ANSWER, "usage": {"prompt_tokens": 30, "completion_tokens": 25}}
+
+    prompt = fluxloop.prompt(model="gpt-4o-mini")(prompt_body)
+
+    async def aplain(question: str, options: dict[str, Any]) -> str:
+        return ANSWER
+
+    aagent = fluxloop.agent(aplain)
+
+    def gen(question: str, options: dict[str, Any]) -> Iterator[str]:
+        yield from ANSWER.split(" ", 2)
+
+    gagent = fluxloop.agent(gen)
+
+    def bare_gen() -> None:
+        with tracer.start_as_current_span("bare gen"):
+            for _ in gen(QUESTION, OPTIONS):
+                pass
+
+    results = {
+        "plain call": timed(lambda: plain(QUESTION, OPTIONS), calls, rounds),
+        "wrapt passthrough": timed(lambda: passthrough(QUESTION, OPTIONS), calls, rounds),
+        "bare SDK span": timed(bare_span, calls, rounds),
+        "bare SDK span + orjson input/output": timed(bare_span_io, calls, rounds),
+        "@agent sync (capture)": timed(lambda: agent(QUESTION, OPTIONS), calls, rounds),
+        "@tool sync (capture)": timed(lambda: tool(QUESTION, OPTIONS), calls, rounds),
+        "@prompt sync (capture + usage)": timed(lambda: prompt(QUESTION, OPTIONS), calls, rounds),
+        "plain async call": timed_async(lambda: aplain(QUESTION, OPTIONS), calls, rounds),
+        "@agent async (capture)": timed_async(lambda: aagent(QUESTION, OPTIONS), calls, rounds),
+        "bare SDK span around a 3-chunk generator": timed(bare_gen, calls, rounds),
+        "@agent generator, 3 chunks (capture)": timed(
+            lambda: list(gagent(QUESTION, OPTIONS)), calls, rounds
+        ),
+    }
+    fluxloop.configure(enabled=False)
+    results["@agent with FluxLoop disabled"] = timed(
+        lambda: agent(QUESTION, OPTIONS), calls, rounds
+    )
+    fluxloop.configure(enabled=True)
+    fluxloop.flush()
+    baseline_provider.shutdown()
+    return results
+
+
+def export_throughput(workdir: Path, batch: int = 512, batches: int = 200) -> float:
+    provider = TracerProvider(shutdown_on_exit=False)
+    collected: list[ReadableSpan] = []
+
+    class Collect(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            collected.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider.add_span_processor(SimpleSpanProcessor(Collect()))
+    fluxloop.configure(tracer_provider=provider, storage="none")
+
+    @fluxloop.agent
+    def run(question: str, options: dict[str, Any]) -> str:
+        return ANSWER
+
+    for _ in range(batch):
+        run(QUESTION, OPTIONS)
+    exporter = JsonlFileSpanExporter(base_path=workdir / "throughput")
+    spans = collected[:batch]
+    start = time.perf_counter()
+    for _ in range(batches):
+        exporter.export(spans)
+    elapsed = time.perf_counter() - start
+    exporter.shutdown()
+    fluxloop.reset_config()
+    provider.shutdown()
+    return batch * batches / elapsed
+
+
+def drops_in_tight_loop(workdir: Path, calls: int = 100_000) -> dict[str, int]:
+    def loop(processor: Any, exporter_count: Callable[[], int]) -> int:
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(processor)
+        tracer = provider.get_tracer("bench")
+        for _ in range(calls):
+            with tracer.start_as_current_span("tight") as span:
+                span.set_attribute("fluxloop.input", QUESTION)
+        provider.shutdown()
+        return calls - exporter_count()
+
+    counting = CountingExporter()
+    sdk_default = loop(BatchSpanProcessor(counting), lambda: counting.count)
+    jsonl = JsonlFileSpanExporter(base_path=workdir / "tight")
+    jsonl_counter = CountingWrapper(jsonl)
+    fluxloop_drops = loop(FluxLoopSpanProcessor(jsonl_counter), lambda: jsonl_counter.count)
+    slow = SlowExporter()
+    sdk_slow = loop(BatchSpanProcessor(slow), lambda: slow.count)
+    slow2 = SlowExporter()
+    fluxloop_slow = loop(FluxLoopSpanProcessor(slow2), lambda: slow2.count)
+    return {
+        "SDK BatchSpanProcessor (default queue), JSONL-speed exporter": sdk_default,
+        "FluxLoopSpanProcessor, JSONL exporter": fluxloop_drops,
+        "SDK BatchSpanProcessor, OTLP-speed exporter (40 µs/span)": sdk_slow,
+        "FluxLoopSpanProcessor, OTLP-speed exporter (40 µs/span)": fluxloop_slow,
+    }
+
+
+class CountingWrapper(SpanExporter):
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def export(self, spans: Any) -> SpanExportResult:
+        result = self.inner.export(spans)
+        if result is SpanExportResult.SUCCESS:
+            self.count += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+
+class SlowExporter(CountingExporter):
+    """Costs what OTLP/HTTP costs per span on this kind of machine (encode + POST), ~40 µs."""
+
+    def export(self, spans: Any) -> SpanExportResult:
+        time.sleep(len(spans) * 40e-6)
+        return super().export(spans)
+
+
+def exit_cost(workdir: Path) -> dict[str, float]:
+    script = workdir / "exit.py"
+    script.write_text(
+        "import fluxloop\n@fluxloop.agent\ndef run(q):\n    return q\nrun('x')\n" if True else ""
+    )
+    bare = workdir / "bare.py"
+    bare.write_text("import fluxloop\n")
+
+    def median_run(path: Path) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, str(path)], cwd=workdir, check=True)
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    import_only = median_run(bare)
+    traced = median_run(script)
+    return {"import only (s)": import_only, "import + 1 traced call + exit flush (s)": traced}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        calls = per_call(args.calls, args.rounds, workdir)
+        throughput = export_throughput(workdir)
+        drops = drops_in_tight_loop(workdir)
+        exits = exit_cost(workdir)
+    bare = calls["bare SDK span"]
+    bare_io = calls["bare SDK span + orjson input/output"]
+    print(f"{'per call':60} {'µs':>8} {'× bare span':>12} {'× span+io':>10}")
+    for name, micros in calls.items():
+        print(f"{name:60} {micros:8.2f} {micros / bare:12.2f} {micros / bare_io:10.2f}")
+    disabled_ratio = calls["@agent with FluxLoop disabled"] / calls["wrapt passthrough"]
+    print(f"\ndisabled / wrapt passthrough: {disabled_ratio:.2f}x (target ≤ 2x)")
+    print(
+        f"@agent sync / bare SDK span: {calls['@agent sync (capture)'] / bare:.2f}x (target ≤ 1.25x)"
+    )
+    print(f"\nJSONL export(): {throughput:,.0f} spans/s (target ≥ 100,000)")
+    print("\nspans dropped in a tight loop of 100,000 calls:")
+    for name, dropped in drops.items():
+        print(f"  {name:64} {dropped:>7}")
+    print("\ninterpreter exit:")
+    for name, seconds in exits.items():
+        print(f"  {name:64} {seconds:7.3f}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "per_call_us": calls,
+                    "export_spans_per_s": throughput,
+                    "dropped": drops,
+                    "exit_s": exits,
+                },
+                indent=2,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
