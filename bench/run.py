@@ -264,7 +264,7 @@ def main() -> None:
         exits = exit_cost(workdir)
     bare = calls["bare SDK span"]
     bare_io = calls["bare SDK span + orjson input/output"]
-    print(f"{'per call':60} {'µs':>8} {'× bare span':>12} {'× span+io':>10}")
+    print(f"{'per call':60} {'µs':>8} {'x bare span':>12} {'x span+io':>10}")
     for name, micros in calls.items():
         print(f"{name:60} {micros:8.2f} {micros / bare:12.2f} {micros / bare_io:10.2f}")
     disabled_ratio = calls["@agent with FluxLoop disabled"] / calls["wrapt passthrough"]
