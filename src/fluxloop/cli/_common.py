@@ -1,0 +1,71 @@
+"""Shared CLI helpers: the global state, printing, common options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+
+__all__ = [
+    "CliState",
+    "echo",
+    "info",
+    "project_options",
+    "state",
+    "warn",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class CliState:
+    debug: bool = False
+    quiet: bool = False
+
+
+def state() -> CliState:
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_object(CliState) if ctx is not None else None
+    return obj if obj is not None else CliState()
+
+
+def echo(message: str = "") -> None:
+    """A result line on stdout (always printed)."""
+    click.echo(message)
+
+
+def info(message: str) -> None:
+    """A progress / informational line on stderr (hidden by --quiet)."""
+    if not state().quiet:
+        click.echo(message, err=True)
+
+
+def warn(message: str) -> None:
+    if not state().quiet:
+        click.echo(f"warning: {message}", err=True)
+
+
+def project_options(func: F) -> F:
+    """``--project`` and ``--root`` (the seeds' ``fluxloop/<project>`` layout)."""
+    func = click.option(
+        "--root",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="FluxLoop root directory holding projects (default ./fluxloop).",
+    )(func)
+    return click.option(
+        "--project",
+        default=None,
+        help="Project name under the FluxLoop root, or a project directory.",
+    )(func)
+
+
+def stderr_isatty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False

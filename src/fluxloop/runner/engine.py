@@ -1,0 +1,1117 @@
+"""The experiment engine: an asyncio loop running the target over the plan, bounded and resumable.
+
+* ``parallel_runs`` workers pull runs from a lazily generated plan (memory does not grow with the
+  number of runs); synchronous targets run in daemon worker threads with the caller's context
+  copied (so spans nest and carry the run's attributes); ``async def`` targets and async
+  generators run on the loop.
+* ``timeout_seconds`` bounds each attempt (``asyncio.timeout``): an async target is cancelled; a
+  synchronous one cannot be killed, so the run is marked ``timeout`` and its thread is left to
+  finish in the background (a daemon thread, never blocking exit).
+* ``max_retries`` / ``retry_delay``: a failed or timed-out attempt is retried after
+  ``retry_delay * 2**(attempt-1)`` seconds (capped at 60 s); every attempt is recorded.
+* Each run's spans are captured in memory (``fluxloop.sdk.capture_run``) with the experiment and
+  run attributes, and written with the run's summary line as soon as it completes.
+* SIGINT / SIGTERM stop scheduling, give in-flight runs ``grace_seconds``, cancel the rest and
+  write a partial summary (a second signal cancels at once). The directory can be resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import inspect
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from fluxloop_semconv import attributes as attr
+
+from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
+
+from .artifacts import ArtifactWriter, create_experiment_dir
+from .binding import Binder, RunContext, apply_template
+from .config import ExperimentConfig
+from .inputs import InputItem, InputSet, load_inputs
+from .pool import DaemonThreadPool
+from .progress import NullProgress, ProgressReporter, format_duration
+from .provenance import environment_info
+from .redact import redact
+from .replay import CallbackCollector, ReplayPlan, load_replay
+from .resume import ResumeState, error_entry, input_digest, scan_experiment
+from .stats import RunStats
+from .targets import Target, resolve_target, target_environment
+from .tracing import (
+    CONTRACT_VERSION,
+    TracingSetup,
+    configure_tracing,
+    observations_and_traces,
+    start_capture,
+    traced,
+)
+from .yamlio import display_path
+
+__all__ = [
+    "ExperimentOutcome",
+    "ExperimentPlan",
+    "PlannedRun",
+    "RunExecutor",
+    "RunOptions",
+    "RunRecord",
+    "aggregate_chunks",
+    "coerce_output",
+    "plan_experiment",
+    "run_experiment",
+]
+
+MAX_BACKOFF_SECONDS = 60.0
+MAX_TRACEBACK_CHARS = 8000
+MAX_STREAM_CHUNKS = 10_000
+
+
+def _utcnow() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+# --------------------------------------------------------------------------------------------
+# options, plan, records
+
+
+@dataclass
+class RunOptions:
+    """Overrides from the command line (``None`` = use the config)."""
+
+    iterations: int | None = None
+    inputs: Path | None = None
+    output_dir: Path | None = None
+    name: str | None = None
+    parallel: int | None = None
+    no_collector: bool = False
+    resume: Path | None = None
+    dry_run: bool = False
+    personas: Sequence[str] | None = None
+    grace_seconds: float = 10.0
+    summary_interval: float = 1.0
+    install_signal_handlers: bool = True
+    invocation: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    key: str
+    iteration: int
+    item: InputItem
+
+
+@dataclass
+class ExperimentPlan:
+    config: ExperimentConfig
+    inputs: InputSet
+    iterations: int
+    parallel: int
+    name: str
+    output_directory: Path
+    item_keys: list[str]
+    resume: ResumeState | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.iterations * len(self.inputs.items)
+
+    @property
+    def done(self) -> int:
+        return self.resume.completed if self.resume else 0
+
+    def runs(self) -> Iterator[PlannedRun]:
+        """The runs still to do, iteration by iteration (lazily; nothing is materialised)."""
+        done = self.resume.done_keys if self.resume else frozenset()
+        for iteration in range(self.iterations):
+            for item, key in zip(self.inputs.items, self.item_keys, strict=True):
+                run_key = f"{iteration}|{key}"
+                if run_key not in done:
+                    yield PlannedRun(run_key, iteration, item)
+
+    def remaining(self) -> int:
+        if not self.resume:
+            return self.total
+        return sum(1 for _ in self.runs())
+
+
+def item_keys(items: Sequence[InputItem]) -> list[str]:
+    """Stable keys of inputs: persona + digest of the input + occurrence number."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for item in items:
+        base = f"{item.persona or ''}|{input_digest(item.input)}"
+        keys.append(f"{base}|{seen[base]}")
+        seen[base] += 1
+    return keys
+
+
+def plan_experiment(config: ExperimentConfig, options: RunOptions) -> ExperimentPlan:
+    inputs = load_inputs(config, options.inputs, personas=options.personas)
+    resume = scan_experiment(options.resume, repair=not options.dry_run) if options.resume else None
+    iterations = options.iterations if options.iterations is not None else config.iterations
+    if iterations < 1:
+        raise ConfigError.for_value("--iterations", "an integer >= 1", iterations)
+    parallel = options.parallel if options.parallel is not None else config.parallel_runs
+    if parallel < 1:
+        raise ConfigError.for_value("--parallel", "an integer >= 1", parallel)
+    name = options.name or config.name
+    if resume and resume.summary and not options.name:
+        name = str(resume.summary.get("name") or name)
+    out_dir = options.output_dir if options.output_dir is not None else config.output_directory
+    plan = ExperimentPlan(
+        config=config,
+        inputs=inputs,
+        iterations=iterations,
+        parallel=parallel,
+        name=name,
+        output_directory=out_dir.resolve(),
+        item_keys=item_keys(inputs.items),
+        resume=resume,
+    )
+    plan.notes.extend(inputs.notes)
+    if resume:
+        plan.notes.extend(resume.notes)
+    return plan
+
+
+@dataclass
+class RunRecord:
+    """The outcome of one run, ready to be written."""
+
+    line: dict[str, Any]
+    observations: list[dict[str, Any]]
+    traces: list[dict[str, Any]]
+
+    @property
+    def success(self) -> bool:
+        return bool(self.line.get("success"))
+
+
+# --------------------------------------------------------------------------------------------
+# output handling
+
+
+def _chunk_text(chunk: Any, path: str | None) -> str | None:
+    if isinstance(chunk, str):
+        return chunk
+    if path:
+        node: Any = chunk
+        for part in path.split("."):
+            if isinstance(node, Mapping):
+                node = node.get(part)
+            elif isinstance(node, (list, tuple)) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                node = getattr(node, part, None)
+            if node is None:
+                break
+        if isinstance(node, str):
+            return node
+    for key in ("content", "text", "delta"):
+        value = chunk.get(key) if isinstance(chunk, Mapping) else getattr(chunk, key, None)
+        if isinstance(value, str):
+            return value
+        if key == "delta" and value is not None:
+            inner = _chunk_text(value, None)
+            if inner is not None:
+                return inner
+    choices = (
+        chunk.get("choices") if isinstance(chunk, Mapping) else getattr(chunk, "choices", None)
+    )
+    if isinstance(choices, (list, tuple)) and choices:
+        delta = (
+            choices[0].get("delta")
+            if isinstance(choices[0], Mapping)
+            else getattr(choices[0], "delta", None)
+        )
+        if delta is not None:
+            content = (
+                delta.get("content")
+                if isinstance(delta, Mapping)
+                else getattr(delta, "content", None)
+            )
+            return content if isinstance(content, str) else ""
+    return None
+
+
+class Streamed:
+    """The chunks of a streaming target, aggregated."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.texts: list[str] | None = []
+        self.chunks: list[Any] = []
+        self.count = 0
+
+    def add(self, chunk: Any) -> None:
+        self.count += 1
+        if self.texts is not None:
+            text = _chunk_text(chunk, self.path)
+            if text is not None:
+                self.texts.append(text)
+            else:
+                self.texts = None
+        if len(self.chunks) < MAX_STREAM_CHUNKS:
+            self.chunks.append(chunk)
+
+    def value(self) -> Any:
+        if self.texts is not None:
+            return "".join(self.texts)
+        return self.chunks
+
+
+def aggregate_chunks(chunks: Sequence[Any], path: str | None = None) -> Any:
+    s = Streamed(path)
+    for chunk in chunks:
+        s.add(chunk)
+    return s.value()
+
+
+def coerce_output(value: Any, limit: int | None = None) -> str | None:
+    """The output as text: strings as they are, messages by content, anything else as JSON."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value
+    else:
+        content = None if isinstance(value, Mapping) else getattr(value, "content", None)
+        if isinstance(content, str):
+            text = content
+        else:
+            dump = getattr(value, "model_dump", None)
+            if callable(dump):
+                with contextlib.suppress(Exception):
+                    value = dump()
+            try:
+                text = json.dumps(value, ensure_ascii=False, default=str)
+            except (TypeError, ValueError):
+                text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + f"...[truncated {len(text) - limit} chars]"
+    return text
+
+
+def _is_async_iterable(value: Any) -> bool:
+    return hasattr(value, "__aiter__") and not isinstance(value, (str, bytes))
+
+
+def _is_sync_stream(value: Any) -> bool:
+    return inspect.isgenerator(value) or (
+        hasattr(value, "__next__")
+        and hasattr(value, "__iter__")
+        and not isinstance(value, (str, bytes, bytearray, Mapping, list, tuple))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# one run
+
+
+class _Timeout(Exception):
+    pass
+
+
+class RunExecutor:
+    """Executes runs of one target: binding, timeout, retries, capture, the run's records."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        target: Target,
+        *,
+        experiment_name: str,
+        experiment_id: str,
+        replay: ReplayPlan | None = None,
+        pool: DaemonThreadPool | None = None,
+        is_stopping: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.func = traced(target.func, target.display_name)
+        self.kind = target.kind
+        self.binder = Binder(target.func)
+        self.replay = replay
+        self.pool = pool or DaemonThreadPool()
+        self.timeout = config.runner.timeout_seconds
+        self.max_retries = config.runner.max_retries
+        self.retry_delay = config.runner.retry_delay
+        self.stream_path = config.runner.stream_output_path
+        self.output_limit = config.runner.output_char_limit
+        self.experiment_name = experiment_name
+        self.experiment_id = experiment_id
+        self.is_stopping = is_stopping
+        self._base_attrs = {
+            attr.FLUXLOOP_EXPERIMENT_ID: experiment_id,
+            attr.FLUXLOOP_EXPERIMENT_NAME: experiment_name,
+        }
+
+    # -- calling the target ------------------------------------------------------------------
+
+    def _call_sync(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = self.func(*args, **kwargs)
+        if _is_sync_stream(result):
+            stream = Streamed(self.stream_path)
+            for chunk in result:
+                stream.add(chunk)
+            return stream
+        return result
+
+    async def _drain(self, agen: Any) -> Streamed:
+        stream = Streamed(self.stream_path)
+        async for chunk in agen:
+            stream.add(chunk)
+        return stream
+
+    async def _call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.kind == "async":
+            result = await self.func(*args, **kwargs)
+        elif self.kind == "asyncgen":
+            result = await self._drain(self.func(*args, **kwargs))
+        else:
+            result = await self.pool.submit(
+                self._call_sync, args, kwargs, context=contextvars.copy_context()
+            )
+        if inspect.isawaitable(result):
+            result = await result
+        if _is_async_iterable(result):
+            result = await self._drain(result)
+        if isinstance(result, Streamed):
+            return result.value()
+        return result
+
+    async def _invoke(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.timeout is None:
+            return await self._call(args, kwargs)
+        try:
+            async with asyncio.timeout(self.timeout) as scope:
+                return await self._call(args, kwargs)
+        except TimeoutError:
+            if scope.expired():
+                raise _Timeout(f"run exceeded timeout_seconds={self.timeout:g}") from None
+            raise
+
+    # -- one run -----------------------------------------------------------------------------
+
+    async def execute(self, planned: PlannedRun) -> RunRecord:
+        item = planned.item
+        persona = self.config.persona(item.persona)
+        text = apply_template(self.config.input_template, item.input, persona)
+        run_id = uuid.uuid4().hex
+        ctx = RunContext(
+            input=text,
+            iteration=planned.iteration,
+            persona=persona,
+            persona_name=item.persona,
+            input_index=item.index,
+            metadata=item.metadata,
+            run_id=run_id,
+            experiment=self.experiment_name,
+        )
+        attempt_errors: list[dict[str, Any]] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            attrs: dict[str, Any] = dict(self._base_attrs)
+            attrs[attr.FLUXLOOP_RUN_ID] = run_id
+            attrs[attr.FLUXLOOP_RUN_ITERATION] = planned.iteration
+            attrs[attr.FLUXLOOP_RUN_INPUT_INDEX] = item.index
+            attrs[attr.FLUXLOOP_RUN_ATTEMPT] = attempt
+            if item.persona is not None:
+                attrs[attr.FLUXLOOP_RUN_PERSONA] = item.persona
+            collector: CallbackCollector | None = None
+            if self.replay is not None:
+                kwargs, collector = self.replay.build(text, item.metadata)
+                args: tuple[Any, ...] = ()
+                args, kwargs = self.binder.bind(ctx, base_kwargs=kwargs)
+            else:
+                args, kwargs = self.binder.bind(ctx)
+            status = "success"
+            value: Any = None
+            error: BaseException | None = None
+            started = time.time()
+            with start_capture(attrs) as cap:
+                t0 = time.perf_counter()
+                try:
+                    value = await self._invoke(args, kwargs)
+                    if collector is not None and not collector.send and not collector.error:
+                        for _ in range(3):  # let callbacks scheduled by the target run
+                            await asyncio.sleep(0)
+                except _Timeout as exc:
+                    status, error = "timeout", exc
+                except (Exception, SystemExit) as exc:
+                    status, error = "error", exc
+                duration_ms = (time.perf_counter() - t0) * 1000.0
+            ended = started + duration_ms / 1000.0
+            if collector is not None and status == "success" and collector.error:
+                status = "error"
+                error = _CallbackError(collector.error[0])
+            if status != "success" and attempt <= self.max_retries and not self.is_stopping():
+                attempt_errors.append(_attempt_error(attempt, status, error, duration_ms))
+                delay = min(self.retry_delay * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                continue
+            break
+        return self._record(
+            planned,
+            run_id,
+            text,
+            status,
+            value,
+            error,
+            duration_ms,
+            started,
+            ended,
+            attempt,
+            attempt_errors,
+            cap,
+            collector,
+        )
+
+    def _record(
+        self,
+        planned: PlannedRun,
+        run_id: str,
+        text: Any,
+        status: str,
+        value: Any,
+        error: BaseException | None,
+        duration_ms: float,
+        started: float,
+        ended: float,
+        attempt: int,
+        attempt_errors: list[dict[str, Any]],
+        cap: Any,
+        collector: CallbackCollector | None,
+    ) -> RunRecord:
+        item = planned.item
+        observations, traces = observations_and_traces(cap)
+        success = status == "success"
+        output_value = value
+        if output_value is None and collector is not None and collector.send:
+            sent = collector.send
+            output_value = sent[-1]
+        if output_value is None and success:
+            for obs in reversed(observations):
+                if obs.get("type") == "agent" and obs.get("output") is not None:
+                    output_value = obs["output"]
+                    break
+        output = coerce_output(output_value, self.output_limit) if success else None
+        error_info: dict[str, Any] | None = None
+        if error is not None:
+            tb = "".join(traceback.format_exception(error))
+            if len(tb) > MAX_TRACEBACK_CHARS:
+                tb = "..." + tb[-MAX_TRACEBACK_CHARS:]
+            error_info = {
+                "type": "TimeoutError" if status == "timeout" else type(error).__name__,
+                "message": str(error),
+                "traceback": tb if status != "timeout" else None,
+            }
+        trace_ids = [t["id"] for t in traces if t.get("id")]
+        trace_id = (
+            trace_ids[0]
+            if trace_ids
+            else (observations[0]["trace_id"] if observations else uuid.uuid4().hex)
+        )
+        meta = {
+            "experiment_id": self.experiment_id,
+            "run_id": run_id,
+            "iteration": planned.iteration,
+            "persona": item.persona,
+            "input_index": item.index,
+            "attempts": attempt,
+        }
+        if not traces:
+            traces = [
+                {
+                    "id": trace_id,
+                    "name": self.target.display_name,
+                    "start_time": _iso(started),
+                    "end_time": _iso(ended),
+                    "session_id": None,
+                    "user_id": None,
+                    "metadata": dict(meta),
+                    "tags": [],
+                    "status": "success" if success else "error",
+                    "input": text,
+                    "output": output,
+                    "attributes": {},
+                }
+            ]
+        else:
+            for trace in traces:
+                md = trace.get("metadata")
+                if not isinstance(md, dict):
+                    md = trace["metadata"] = {}
+                for k, v in meta.items():
+                    md.setdefault(k, v)
+        usage = _token_usage(observations)
+        actions = [f"{o.get('type')}:{o.get('name')}" for o in observations]
+        conversation: list[dict[str, Any]] = [
+            {
+                "turn_index": 1,
+                "role": "user",
+                "content": text,
+                "source": "input",
+                "metadata": {"persona": item.persona},
+            },
+        ]
+        if success:
+            conversation.append(
+                {
+                    "turn_index": 1,
+                    "role": "assistant",
+                    "content": output,
+                    "source": "agent",
+                    "metadata": {"actions": actions},
+                }
+            )
+        line: dict[str, Any] = {
+            "trace_id": trace_id,
+            "run_id": run_id,
+            "run_key": planned.key,
+            "iteration": planned.iteration,
+            "persona": item.persona,
+            "input_index": item.index,
+            "input": item.input,
+            "output": output,
+            "duration_ms": round(duration_ms, 3),
+            "success": success,
+            "status": status,
+            "error": error_info,
+            "attempts": attempt,
+            "token_usage": usage,
+            "observation_count": len(observations),
+            "started_at": _iso(started),
+            "ended_at": _iso(ended),
+            "conversation": conversation,
+            "metadata": dict(item.metadata),
+        }
+        if len(trace_ids) > 1:
+            line["trace_ids"] = trace_ids
+        if text is not item.input and text != item.input:
+            line["rendered_input"] = text
+        if attempt_errors:
+            line["attempt_errors"] = attempt_errors
+        if collector is not None:
+            line["callback_messages"] = collector.as_dict()
+        return RunRecord(line=line, observations=observations, traces=traces)
+
+
+class _CallbackError(Exception):
+    def __init__(self, payload: Any) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
+        super().__init__(f"the target reported an error through its error callback: {text}")
+
+
+def _attempt_error(
+    attempt: int, status: str, error: BaseException | None, duration_ms: float
+) -> dict[str, Any]:
+    return {
+        "attempt": attempt,
+        "status": status,
+        "type": "TimeoutError" if status == "timeout" else type(error).__name__,
+        "message": str(error) if error is not None else "",
+        "duration_ms": round(duration_ms, 3),
+    }
+
+
+def _token_usage(observations: list[dict[str, Any]]) -> dict[str, int] | None:
+    prompt = completion = total = 0
+    seen = False
+    for obs in observations:
+        p, c, t = obs.get("prompt_tokens"), obs.get("completion_tokens"), obs.get("total_tokens")
+        if p is None and c is None and t is None:
+            continue
+        seen = True
+        prompt += int(p or 0)
+        completion += int(c or 0)
+        total += int(t if t is not None else (p or 0) + (c or 0))
+    if not seen:
+        return None
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+# --------------------------------------------------------------------------------------------
+# the experiment
+
+
+@dataclass
+class ExperimentOutcome:
+    plan: ExperimentPlan
+    directory: Path | None
+    summary: dict[str, Any]
+    interrupted: bool = False
+    dry_run: bool = False
+
+    @property
+    def passed(self) -> bool:
+        threshold = self.summary.get("threshold") or {}
+        return bool(threshold.get("passed"))
+
+    def raise_for_status(self) -> None:
+        """Exit-code semantics: :class:`InterruptedRunError` (130), :class:`ThresholdError` (1)."""
+        if self.dry_run:
+            return
+        results = self.summary.get("results", {})
+        if self.interrupted:
+            where = display_path(self.directory) if self.directory else "?"
+            raise InterruptedRunError(
+                f"interrupted after {results.get('total_runs', 0)}/"
+                f"{results.get('planned_runs', 0)} runs; partial results in {where}; "
+                f"resume with: fluxloop run experiment --resume {where}"
+            )
+        if not self.passed:
+            threshold = self.summary.get("threshold") or {}
+            raise ThresholdError(str(threshold.get("reason") or "experiment failed"))
+
+
+class _Experiment:
+    def __init__(
+        self,
+        plan: ExperimentPlan,
+        options: RunOptions,
+        target: Target,
+        replay: ReplayPlan | None,
+        reporter: ProgressReporter,
+        tracing: TracingSetup,
+    ) -> None:
+        self.plan = plan
+        self.config = plan.config
+        self.options = options
+        self.reporter = reporter
+        self.tracing = tracing
+        prior = plan.resume.summary if plan.resume and plan.resume.summary else {}
+        self.experiment_id = str(prior.get("experiment_id") or uuid.uuid4().hex)
+        self.started_at = str(prior.get("started_at") or _utcnow())
+        self.sessions: list[dict[str, Any]] = list(prior.get("sessions") or [])
+        self.active_seconds = float(prior.get("results", {}).get("duration_seconds") or 0.0)
+        self.session_start = time.monotonic()
+        self.session: dict[str, Any] = {
+            "started_at": _utcnow(),
+            "ended_at": None,
+            "pid": os.getpid(),
+            "runs": 0,
+            "status": "running",
+        }
+        self.stats = plan.resume.stats if plan.resume else RunStats()
+        self.errors: list[dict[str, Any]] = list(plan.resume.errors) if plan.resume else []
+        self.errors_dirty = True
+        self.stopping = False
+        self.stop_reason: str | None = None
+        self.cancelled_now = False
+        self.pool = DaemonThreadPool()
+        self.executor = RunExecutor(
+            self.config,
+            target,
+            experiment_name=plan.name,
+            experiment_id=self.experiment_id,
+            replay=replay,
+            pool=self.pool,
+            is_stopping=lambda: self.stopping,
+        )
+        self.environment = environment_info(self.config.project_dir)
+        self.directory: Path | None = None
+        self.writer: ArtifactWriter | None = None
+        self._last_summary = 0.0
+        self._workers: list[asyncio.Task[None]] = []
+        self._plan_iter: Iterator[PlannedRun] | None = None
+        self._next_start = 0.0
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def open_directory(self) -> Path:
+        if self.plan.resume is not None:
+            directory = self.plan.resume.directory.resolve()
+        else:
+            directory = create_experiment_dir(self.plan.output_directory, self.plan.name)
+        self.directory = directory
+        self.writer = ArtifactWriter(directory)
+        self.writer.write_config(self.config_snapshot(), header=self._config_header())
+        self.write_summary("running")
+        return directory
+
+    def _config_header(self) -> str:
+        files = ", ".join(str(f) for f in self.config.source.files)
+        return (
+            f"# FluxLoop experiment configuration snapshot (secrets masked)\n"
+            f"# source: {files}\n# written: {_utcnow()}\n"
+        )
+
+    def config_snapshot(self) -> dict[str, Any]:
+        cfg = self.config
+        data: dict[str, Any] = redact(dict(cfg.raw))
+        runner = dict(data.get("runner") or {})
+        runner["target"] = cfg.runner.target
+        runner["working_directory"] = str(cfg.runner.working_directory)
+        if cfg.runner.python_path:
+            runner["python_path"] = [str(p) for p in cfg.runner.python_path]
+        runner["timeout_seconds"] = cfg.runner.timeout_seconds
+        runner["max_retries"] = cfg.runner.max_retries
+        runner["retry_delay"] = cfg.runner.retry_delay
+        data["runner"] = runner
+        data["name"] = self.plan.name
+        data["iterations"] = self.plan.iterations
+        data["parallel_runs"] = self.plan.parallel
+        data["output_directory"] = str(self.plan.output_directory)
+        if self.plan.inputs.path is not None:
+            data["inputs_file"] = str(self.plan.inputs.path)
+        if cfg.replay.recording_file is not None:
+            replay = dict(data.get("replay_args") or {})
+            replay["recording_file"] = str(cfg.replay.recording_file)
+            data["replay_args"] = replay
+        return data
+
+    def threshold(self) -> dict[str, Any]:
+        total, failed = self.stats.total, self.stats.failed
+        rate = self.stats.successful / total if total else 0.0
+        configured = self.config.success_threshold
+        if total == 0:
+            return {
+                "success_threshold": configured,
+                "passed": False,
+                "reason": "no runs were recorded",
+            }
+        if configured is None:
+            passed = failed == 0
+            reason = (
+                "all runs succeeded"
+                if passed
+                else f"{failed}/{total} runs failed (set success_threshold to tolerate failures)"
+            )
+        else:
+            passed = rate >= configured
+            reason = (
+                f"success rate {rate:.1%} {'>=' if passed else '<'} success_threshold "
+                f"{configured:.1%} ({failed}/{total} runs failed)"
+            )
+        return {"success_threshold": configured, "passed": passed, "reason": reason}
+
+    def summary(self, status: str) -> dict[str, Any]:
+        st = self.stats
+        elapsed = self.active_seconds + (time.monotonic() - self.session_start)
+        latency = st.latency()
+        total = st.total
+        planned = self.plan.total
+        completed_at = _utcnow() if status != "running" else None
+        session = dict(self.session)
+        session["status"] = status
+        if completed_at:
+            session["ended_at"] = completed_at
+        results = {
+            "total_runs": total,
+            "successful": st.successful,
+            "failed": st.failed,
+            "timed_out": st.overall.timed_out,
+            "success_rate": round(st.successful / total, 6) if total else 0.0,
+            "avg_duration_ms": latency["mean"],
+            "duration_seconds": round(elapsed, 3),
+            "planned_runs": planned,
+            "remaining_runs": max(planned - total, 0),
+            "p50_duration_ms": latency["p50"],
+            "p90_duration_ms": latency["p90"],
+            "p95_duration_ms": latency["p95"],
+            "p99_duration_ms": latency["p99"],
+        }
+        return {
+            "name": self.plan.name,
+            "date": self.started_at,
+            "experiment_id": self.experiment_id,
+            "status": status,
+            "contract_version": CONTRACT_VERSION,
+            # the run.md shape
+            "total_traces": total,
+            "successful": st.successful,
+            "failed": st.failed,
+            "avg_duration_ms": latency["mean"],
+            "started_at": self.started_at,
+            "completed_at": completed_at,
+            "updated_at": _utcnow(),
+            # the README shape
+            "results": results,
+            "duration_ms": latency,
+            "percentiles": {k: latency[k] for k in ("p50", "p90", "p95", "p99")},
+            "tokens": st.tokens(),
+            "per_persona": st.per_persona(),
+            "errors": {
+                "by_type": dict(st.error_types),
+                "retried_runs": st.retried_runs,
+                "total_attempts": st.total_attempts,
+            },
+            "threshold": self.threshold(),
+            "target": self.config.runner.target,
+            "iterations": self.plan.iterations,
+            "parallel_runs": self.plan.parallel,
+            "timeout_seconds": self.config.runner.timeout_seconds,
+            "max_retries": self.config.runner.max_retries,
+            "inputs": {"source": self.plan.inputs.source, "count": len(self.plan.inputs.items)},
+            "personas": [p for p in self.plan.inputs.personas if p is not None],
+            "seed": self.config.seed,
+            "collector": self.tracing.collector_url if self.tracing.shipping else None,
+            "environment": self.environment,
+            "invocation": self.options.invocation,
+            "sessions": [*self.sessions, session],
+            "pid": os.getpid(),
+        }
+
+    def write_summary(self, status: str) -> dict[str, Any]:
+        summary = self.summary(status)
+        if self.writer is not None:
+            self.writer.write_summary(summary)
+            if self.errors_dirty and (self.errors or status != "running"):
+                self.writer.write_errors(self.errors)
+                self.errors_dirty = False
+        self._last_summary = time.monotonic()
+        return summary
+
+    def record(self, rec: RunRecord) -> None:
+        assert self.writer is not None
+        self.writer.write_run(rec.line, rec.traces, rec.observations)
+        self.stats.add(rec.line)
+        self.session["runs"] = int(self.session["runs"]) + 1
+        if not rec.success:
+            self.errors.append(error_entry(rec.line))
+            self.errors_dirty = True
+        self.reporter.advance(rec.success)
+        if time.monotonic() - self._last_summary >= self.options.summary_interval:
+            self.write_summary("running")
+
+    # -- scheduling ------------------------------------------------------------------------------
+
+    async def _pace(self) -> None:
+        delay = self.config.run_delay_seconds
+        if delay <= 0:
+            return
+        now = time.monotonic()
+        start = max(now, self._next_start)
+        self._next_start = start + delay
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    async def _worker(self) -> None:
+        assert self._plan_iter is not None
+        while not self.stopping:
+            try:
+                planned = next(self._plan_iter)
+            except StopIteration:
+                return
+            await self._pace()
+            if self.stopping:
+                return
+            rec = await self.executor.execute(planned)
+            self.record(rec)
+
+    def _on_signal(self, signame: str) -> None:
+        loop = asyncio.get_running_loop()
+        if self.stopping:
+            self.reporter.info(f"[fluxloop] {signame} again: cancelling in-flight runs now")
+            self._cancel_workers()
+            return
+        self.stopping = True
+        self.stop_reason = signame
+        grace = self.options.grace_seconds
+        self.reporter.info(
+            f"[fluxloop] {signame}: no new runs; waiting up to {grace:g}s for in-flight runs "
+            "(press Ctrl-C again to stop now)"
+        )
+        loop.call_later(grace, self._cancel_workers)
+
+    def _cancel_workers(self) -> None:
+        self.cancelled_now = True
+        for task in self._workers:
+            if not task.done():
+                task.cancel()
+
+    async def main(self) -> None:
+        loop = asyncio.get_running_loop()
+        installed: list[signal.Signals] = []
+        if (
+            self.options.install_signal_handlers
+            and threading.current_thread() is threading.main_thread()
+        ):
+            for signum, signame in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+                try:
+                    loop.add_signal_handler(signum, self._on_signal, signame)
+                    installed.append(signum)
+                except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover
+                    pass
+        self._plan_iter = self.plan.runs()
+        try:
+            count = max(1, self.plan.parallel)
+            self._workers = [asyncio.create_task(self._worker()) for _ in range(count)]
+            results = await asyncio.gather(*self._workers, return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException) and not isinstance(
+                    result, asyncio.CancelledError
+                ):
+                    raise result
+        finally:
+            for signum in installed:
+                loop.remove_signal_handler(signum)
+
+    def finish(self) -> dict[str, Any]:
+        self.pool.shutdown()
+        remaining = self.plan.total - self.stats.total
+        interrupted = self.stopping and remaining > 0
+        status = "interrupted" if interrupted else "completed"
+        self.session["ended_at"] = _utcnow()
+        summary = self.write_summary(status)
+        if self.writer is not None:
+            self.writer.close()
+        return summary
+
+
+def _prepare_target(config: ExperimentConfig) -> tuple[Target, ReplayPlan | None]:
+    runner = config.runner
+    target = resolve_target(
+        runner.target,
+        factory=runner.factory,
+        factory_kwargs=runner.factory_kwargs,
+        search=[runner.working_directory, *runner.python_path],
+    )
+    replay = load_replay(config.replay, runner.target) if config.replay.enabled else None
+    return target, replay
+
+
+def describe_plan(
+    plan: ExperimentPlan,
+    target: Target,
+    binder: Binder,
+    *,
+    replay: ReplayPlan | None,
+    tracing: str,
+    limit: int = 10,
+) -> list[str]:
+    cfg = plan.config
+    remaining = plan.remaining()
+    if plan.resume:
+        output = display_path(plan.resume.directory)
+    else:
+        output = f"{display_path(plan.output_directory)}/{plan.name}_<timestamp>/"
+    lines = [
+        f"Experiment:   {plan.name}",
+        f"Config:       {cfg.source.describe()}",
+        f"Target:       {cfg.runner.target} ({target.kind}; {binder.describe()})",
+        f"Inputs:       {len(plan.inputs.items)} from {plan.inputs.source}",
+        f"Personas:     {', '.join(p or '(none)' for p in plan.inputs.personas)}",
+        f"Iterations:   {plan.iterations}",
+        f"Total runs:   {plan.total}"
+        + (f" ({plan.done} done, {remaining} to run)" if plan.resume else ""),
+        f"Parallel:     {plan.parallel}",
+        f"Timeout:      {cfg.runner.timeout_seconds:g}s"
+        if cfg.runner.timeout_seconds
+        else "Timeout:      none",
+        f"Retries:      {cfg.runner.max_retries} (delay {cfg.runner.retry_delay:g}s, exponential)",
+        f"Output:       {output}",
+        f"Tracing:      {tracing}",
+    ]
+    if replay is not None:
+        lines.append(
+            f"Replay:       {display_path(replay.recording_file)} "
+            f"({len(replay.records)} recorded call(s))"
+        )
+    for shown, run in enumerate(plan.runs()):
+        if shown == 0:
+            lines.append("First runs:")
+        if shown >= limit:
+            lines.append(f"  ... {remaining - shown} more")
+            break
+        text = (
+            run.item.input
+            if isinstance(run.item.input, str)
+            else json.dumps(run.item.input, default=str)
+        )
+        if len(text) > 60:
+            text = text[:57] + "..."
+        lines.append(f"  [iter {run.iteration}] persona={run.item.persona or '-'} input={text!r}")
+    return lines
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    options: RunOptions | None = None,
+    *,
+    reporter: ProgressReporter | None = None,
+    out: TextIO | None = None,
+) -> ExperimentOutcome:
+    """Run (or, with ``dry_run``, describe) an experiment; returns its outcome.
+
+    Raises :class:`ConfigError` / :class:`InputError` / :class:`TargetError` before anything
+    is written. Call :meth:`ExperimentOutcome.raise_for_status` for exit-code semantics.
+    """
+    options = options or RunOptions()
+    reporter = reporter or NullProgress()
+    out = out or sys.stdout
+    plan = plan_experiment(config, options)
+    runner = config.runner
+    with target_environment(
+        runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
+    ):
+        target, replay = _prepare_target(config)
+        for note in [*plan.notes, *(replay.notes if replay else [])]:
+            reporter.info(f"[fluxloop] note: {note}")
+        shipping = bool(config.collector_url) and not options.no_collector
+        tracing_label = f"in memory + OTLP to {config.collector_url}" if shipping else "in memory"
+        if options.dry_run:
+            for line in describe_plan(
+                plan, target, Binder(target.func), replay=replay, tracing=tracing_label
+            ):
+                print(line, file=out)
+            print("Dry run: nothing was executed or written.", file=out)
+            return ExperimentOutcome(plan=plan, directory=None, summary={}, dry_run=True)
+        tracing = configure_tracing(
+            config.collector_url, config.collector_api_key, no_collector=options.no_collector
+        )
+        experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        directory = experiment.open_directory()
+        remaining = plan.remaining()
+        reporter.info(f"[fluxloop] Starting experiment {plan.name} -> {display_path(directory)}")
+        reporter.info(
+            f"[fluxloop] Loaded {len(plan.inputs.items)} inputs ({plan.inputs.source}); "
+            f"{plan.iterations} iteration(s) per input ({plan.total} total runs"
+            + (f", {plan.done} already done" if plan.resume else "")
+            + f"), parallel {plan.parallel}"
+        )
+        reporter.start(plan.total, done=plan.done, failed=experiment.stats.failed)
+        try:
+            if remaining:
+                try:
+                    asyncio.run(experiment.main())
+                except KeyboardInterrupt:  # a signal before the handlers were installed
+                    experiment.stopping = True
+        finally:
+            reporter.finish()
+            summary = experiment.finish()
+            if tracing.shipping:
+                with contextlib.suppress(Exception):
+                    import fluxloop
+
+                    fluxloop.flush(timeout_seconds=10)
+    interrupted = summary["status"] == "interrupted"
+    return ExperimentOutcome(
+        plan=plan, directory=directory, summary=summary, interrupted=interrupted
+    )
+
+
+def elapsed_label(summary: Mapping[str, Any]) -> str:
+    seconds = float(summary.get("results", {}).get("duration_seconds") or 0.0)
+    return format_duration(seconds)

@@ -1,0 +1,101 @@
+"""The runner's use of the SDK: configuring export, capturing one run, making sure it is traced."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+import fluxloop
+from fluxloop.sdk import RunCapture, capture_run
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "Capture",
+    "TracingSetup",
+    "configure_tracing",
+    "is_instrumented",
+    "observations_and_traces",
+    "start_capture",
+    "traced",
+]
+
+logger = logging.getLogger("fluxloop.runner")
+
+try:
+    from fluxloop_exporters import CONTRACT_VERSION
+except ImportError:  # pragma: no cover
+    CONTRACT_VERSION = "1"
+
+Capture = RunCapture
+
+
+@dataclass(frozen=True)
+class TracingSetup:
+    collector_url: str | None
+    shipping: bool
+
+    def describe(self) -> str:
+        if self.shipping and self.collector_url:
+            return f"spans also shipped over OTLP to {self.collector_url}"
+        return "spans captured in memory only (no collector)"
+
+
+def configure_tracing(
+    collector_url: str | None, api_key: str | None, *, no_collector: bool
+) -> TracingSetup:
+    """Point the SDK at the collector (OTLP) or at nothing; the runner writes its own files."""
+    shipping = bool(collector_url) and not no_collector
+    if shipping:
+        fluxloop.configure(
+            storage="otlp", collector_url=collector_url, api_key=api_key, enabled=True
+        )
+    else:
+        fluxloop.configure(storage="none", enabled=True)
+    return TracingSetup(collector_url=collector_url, shipping=shipping)
+
+
+def start_capture(attributes: Mapping[str, Any]) -> AbstractContextManager[RunCapture]:
+    return capture_run(attributes)
+
+
+def is_instrumented(func: Callable[..., Any]) -> bool:
+    """True when ``func`` (or the function behind a bound method) carries a FluxLoop decorator."""
+    probe: Any = func
+    for _ in range(4):
+        wrapper = getattr(probe, "_self_wrapper", None)
+        if wrapper is not None and type(wrapper).__module__.startswith("fluxloop."):
+            return True
+        nxt = getattr(probe, "__func__", None) or getattr(probe, "__wrapped__", None)
+        if nxt is None or nxt is probe:
+            return False
+        probe = nxt
+    return False
+
+
+def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """``func`` itself when decorated, else wrapped in a FluxLoop ``agent`` span named ``name``.
+
+    Every run then has a trace with the input and the output, decorated or not.
+    """
+    if is_instrumented(func):
+        return func
+    try:
+        return fluxloop.agent(name=name)(func)
+    except Exception:  # pragma: no cover - instrumentation never blocks a run
+        logger.debug("could not wrap the target in a span", exc_info=True)
+        return func
+
+
+def observations_and_traces(cap: RunCapture) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Contract records of a capture, observations ordered by start time (parents first)."""
+    spans = sorted(cap.spans, key=lambda s: s.start_time or 0)
+    if not spans:
+        return [], []
+    from fluxloop_exporters import encode_observation, encode_trace
+
+    observations = [encode_observation(s) for s in spans]
+    traces = [t for t in (encode_trace(s) for s in spans) if t is not None]
+    return observations, traces
