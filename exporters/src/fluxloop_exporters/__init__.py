@@ -1,1 +1,29 @@
-"""FluxLoop exporters."""
+"""FluxLoop exporters: the JSONL contract (v1) encoder, the JSONL file exporter, a batching span
+processor that spills to disk instead of dropping, and an OTLP exporter factory with a durable
+local spool.
+
+Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl`` makes any
+OpenTelemetry app write the FluxLoop contract under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
+"""
+
+from ._contract import (
+    CONTRACT_VERSION,
+    encode_observation,
+    encode_trace,
+    normalize_id,
+    parse_timestamp,
+)
+from ._jsonl import JsonlFileSpanExporter
+from ._processor import FluxLoopSpanProcessor
+from ._schemas import load_schema
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "FluxLoopSpanProcessor",
+    "JsonlFileSpanExporter",
+    "encode_observation",
+    "encode_trace",
+    "load_schema",
+    "normalize_id",
+    "parse_timestamp",
+]

@@ -1,0 +1,103 @@
+"""JSON encoding for the exporters: orjson when importable, the standard library otherwise.
+
+Every function here is total: :func:`dumps_line` never raises (unknown objects become ``str(obj)``,
+non-finite floats become strings, out-of-range integers become strings), and :func:`loads` raises
+only :class:`ValueError` on malformed input.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["backend", "dumps_line", "loads", "set_backend"]
+# ``dumps_line`` and ``loads`` are module attributes rebound by ``set_backend``.
+
+_orjson: Any
+try:  # pragma: no cover - exercised by the stdlib-fallback test in a subprocess
+    import orjson as _orjson
+except ImportError:  # pragma: no cover
+    _orjson = None
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    try:
+        return str(obj)
+    except Exception:
+        return f"<unprintable {type(obj).__name__}>"
+
+
+def _sanitize(obj: Any, depth: int = 0) -> Any:
+    """Make ``obj`` strictly JSON-safe (slow path, used only after a fast dump failed)."""
+    if depth > 64:
+        return str(obj)
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return obj if -(2**63) <= obj < 2**64 else str(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _sanitize(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_sanitize(v, depth + 1) for v in obj]
+    return _sanitize(_default(obj), depth + 1)
+
+
+def _std_dumps_line(obj: Any) -> bytes:
+    try:
+        text = json.dumps(
+            obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default
+        )
+    except (ValueError, TypeError, RecursionError):
+        text = json.dumps(
+            _sanitize(obj), ensure_ascii=False, separators=(",", ":"), default=_default
+        )
+    return text.encode("utf-8", "replace") + b"\n"
+
+
+if _orjson is not None:
+    _OPTS = _orjson.OPT_APPEND_NEWLINE | _orjson.OPT_NON_STR_KEYS
+    _ORJSON_ERRORS = (_orjson.JSONEncodeError, TypeError, ValueError, OverflowError)
+
+    def _orjson_dumps_line(obj: Any) -> bytes:
+        try:
+            out: bytes = _orjson.dumps(obj, default=_default, option=_OPTS)
+        except _ORJSON_ERRORS:
+            # e.g. an int beyond 64 bits, a str with lone surrogates, recursion
+            return _std_dumps_line(_sanitize(obj))
+        return out
+
+
+_backend: str
+dumps_line: Callable[[Any], bytes]
+"""``obj`` as one line of UTF-8 JSON ending in ``\\n``; never raises."""
+loads: Callable[[bytes | str], Any]
+"""Parse JSON; raises :class:`ValueError` on malformed input."""
+
+
+def set_backend(name: str) -> None:
+    """Select ``"orjson"`` (default when importable) or ``"stdlib"``; for tests and benchmarks.
+    Callers must look the functions up on the module (``_json.dumps_line``) to see the switch."""
+    global dumps_line, loads, _backend
+    if name == "orjson" and _orjson is not None:
+        # orjson.JSONDecodeError and json.JSONDecodeError are ValueErrors
+        dumps_line, loads, _backend = _orjson_dumps_line, _orjson.loads, "orjson"
+    elif name in ("stdlib", "orjson"):
+        dumps_line, loads, _backend = _std_dumps_line, json.loads, "stdlib"
+    else:
+        raise ValueError(f"unknown JSON backend {name!r}; expected 'orjson' or 'stdlib'")
+
+
+def backend() -> str:
+    """The JSON backend in use: ``"orjson"`` or ``"stdlib"``."""
+    return _backend
+
+
+set_backend("orjson")

@@ -1,0 +1,193 @@
+"""``JsonlFileSpanExporter``: the FluxLoop JSONL contract written to daily files.
+
+Layout: ``{base_path}/observations_YYYYMMDD.jsonl`` (one record per span) and
+``{base_path}/traces_YYYYMMDD.jsonl`` (one record per local root span), dated by the UTC date of the
+span's end time. Files are opened with ``O_APPEND`` and written with one ``os.write`` per file and
+batch, so lines from concurrent writers (threads or processes) never interleave; a failed write is
+truncated back to the last complete line when possible, so a reader never sees a partial line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+from . import _json
+from ._contract import encode_records
+
+__all__ = ["JsonlFileSpanExporter", "resolve_base_path"]
+
+_logger = logging.getLogger("fluxloop")
+
+BASE_PATH_ENV = "FLUXLOOP_BASE_PATH"
+DEFAULT_BASE_PATH = "./traces"
+_MAX_OPEN_FILES = 8
+_DATES: dict[str, str] = {}  # "2026-01-02" -> "20260102"
+
+
+def resolve_base_path(base_path: str | os.PathLike[str] | None = None) -> Path:
+    """The exporter's directory: the argument, else ``$FLUXLOOP_BASE_PATH``, else ``./traces``
+    (made absolute against the current directory at the time of the call)."""
+    if base_path is None or str(base_path) == "":
+        base_path = os.environ.get(BASE_PATH_ENV) or DEFAULT_BASE_PATH
+    return Path(os.path.abspath(os.path.expanduser(os.fspath(base_path))))
+
+
+class JsonlFileSpanExporter(SpanExporter):
+    """Writes spans as FluxLoop contract-v1 JSONL records.
+
+    Thread-safe; never raises from ``export``: on an I/O error it logs one warning on the
+    ``fluxloop`` logger, counts the spans in :attr:`dropped_spans` and returns
+    ``SpanExportResult.FAILURE``. Also usable without FluxLoop as the OpenTelemetry entry point
+    ``OTEL_TRACES_EXPORTER=fluxloop_jsonl``.
+    """
+
+    def __init__(self, base_path: str | os.PathLike[str] | None = None) -> None:
+        self.base_path: Path = resolve_base_path(base_path)
+        self.dropped_spans = 0
+        self.exported_spans = 0
+        self._lock = threading.Lock()
+        self._fds: dict[str, int] = {}
+        self._dir_ready = False
+        self._shutdown = False
+        self._failing = False
+
+    # -- SpanExporter --------------------------------------------------------------------------
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if not spans:
+            return SpanExportResult.SUCCESS
+        try:
+            groups = self._encode(spans)
+        except Exception as exc:  # pragma: no cover - the encoder is total; belt and braces
+            return self._fail(len(spans), f"could not encode spans: {exc}")
+        with self._lock:
+            if self._shutdown:
+                self.dropped_spans += len(spans)
+                return SpanExportResult.FAILURE
+            result = SpanExportResult.SUCCESS
+            for date, (obs_lines, trace_lines, count) in groups.items():
+                error = self._write(f"observations_{date}.jsonl", b"".join(obs_lines))
+                if error is None and trace_lines:
+                    error = self._write(f"traces_{date}.jsonl", b"".join(trace_lines))
+                if error is not None:
+                    self._fail_locked(count, error)
+                    result = SpanExportResult.FAILURE
+                else:
+                    self.exported_spans += count
+            if result is SpanExportResult.SUCCESS and self._failing:
+                self._failing = False
+                _logger.warning("fluxloop: JSONL export to %s recovered", self.base_path)
+            return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        # every export is handed to the OS with os.write before it returns: nothing is buffered
+        return True
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._shutdown = True
+            fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _encode(spans: Sequence[ReadableSpan]) -> dict[str, tuple[list[bytes], list[bytes], int]]:
+        dumps = _json.dumps_line
+        groups: dict[str, tuple[list[bytes], list[bytes], int]] = {}
+        current_date = ""
+        obs_lines: list[bytes] = []
+        trace_lines: list[bytes] = []
+        count = 0
+        for span in spans:
+            observation, trace = encode_records(span)
+            day = (observation["end_time"] or observation["start_time"] or "1970-01-01")[:10]
+            date = _DATES.get(day)
+            if date is None:
+                date = _DATES[day] = day.replace("-", "")
+            if date != current_date:
+                if current_date:
+                    groups[current_date] = (obs_lines, trace_lines, count)
+                current_date = date
+                obs_lines, trace_lines, count = groups.get(date, ([], [], 0))
+            obs_lines.append(dumps(observation))
+            count += 1
+            if trace is not None:
+                trace_lines.append(dumps(trace))
+        groups[current_date] = (obs_lines, trace_lines, count)
+        return groups
+
+    def _fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is not None:
+            return fd
+        if not self._dir_ready:
+            self.base_path.mkdir(parents=True, exist_ok=True)
+            self._dir_ready = True
+        if len(self._fds) >= _MAX_OPEN_FILES:  # yesterday's files: close them
+            for old in self._fds.values():
+                with contextlib.suppress(OSError):
+                    os.close(old)
+            self._fds.clear()
+        fd = os.open(
+            self.base_path / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+        self._fds[name] = fd
+        return fd
+
+    def _write(self, name: str, data: bytes) -> str | None:
+        """Append ``data`` (complete lines) to ``name``; the error text on failure."""
+        try:
+            fd = self._fd(name)
+        except OSError as exc:
+            self._dir_ready = False
+            return f"cannot open {self.base_path / name}: {exc.strerror or exc}"
+        start = -1
+        written = 0
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while written < len(data):
+                n = os.write(fd, view[written:])
+                if n <= 0:  # pragma: no cover - os.write raises rather than returning 0
+                    raise OSError("short write")
+                written += n
+        except OSError as exc:
+            if written and start >= 0:
+                with contextlib.suppress(OSError):  # never leave a partial line behind
+                    os.ftruncate(fd, start)
+            self._close(name)
+            return f"cannot write {self.base_path / name}: {exc.strerror or exc}"
+        return None
+
+    def _close(self, name: str) -> None:
+        fd = self._fds.pop(name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _fail(self, count: int, error: str) -> SpanExportResult:
+        with self._lock:
+            self._fail_locked(count, error)
+        return SpanExportResult.FAILURE
+
+    def _fail_locked(self, count: int, error: str) -> None:
+        self.dropped_spans += count
+        if not self._failing:
+            self._failing = True
+            _logger.warning(
+                "fluxloop: JSONL export failed, %d span(s) dropped (%s); further failures are "
+                "counted in dropped_spans",
+                count,
+                error,
+            )
