@@ -1,0 +1,112 @@
+"""``fluxloop collector serve``: the OTLP receiver writing the FluxLoop JSONL contract."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from fluxloop.errors import FluxLoopError
+
+__all__ = ["collector"]
+
+
+def _fail(exc: FluxLoopError) -> NoReturn:
+    """Raise ``exc`` as a one-line click error with its exit code (2 for a ConfigError)."""
+    error_type = type("FluxLoopCliError", (click.ClickException,), {"exit_code": exc.exit_code})
+    raise error_type(str(exc)) from None
+
+
+@click.group()
+def collector() -> None:
+    """Receive traces from any OpenTelemetry SDK or Collector."""
+
+
+@collector.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="OTLP/HTTP port (/v1/traces, the original SDK's /api/traces, /health).",
+)
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=4317,
+    show_default=True,
+    help="OTLP/gRPC port; 0 turns gRPC off.",
+)
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Directory of traces_YYYYMMDD.jsonl / observations_YYYYMMDD.jsonl.",
+)
+@click.option(
+    "--api-key",
+    envvar="FLUXLOOP_API_KEY",
+    default=None,
+    help="Require 'Authorization: Bearer KEY' (default: $FLUXLOOP_API_KEY; none: open).",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(1),
+    default=20 * 1024 * 1024,
+    show_default=True,
+    help="Request size limit, compressed and decompressed (413 beyond).",
+)
+@click.option(
+    "--fsync/--no-fsync",
+    default=False,
+    show_default=True,
+    help="fsync the files before acknowledging a batch (survives power loss; slower).",
+)
+def serve(
+    host: str,
+    port: int,
+    grpc_port: int,
+    output: Path,
+    api_key: str | None,
+    max_body_bytes: int,
+    fsync: bool,
+) -> None:
+    """Run the collector until SIGTERM or Ctrl-C (in-flight requests are drained).
+
+    Speaks OTLP/HTTP (protobuf and JSON, gzip), OTLP/gRPC and the original FluxLoop SDK's JSON
+    API; every span is written as the FluxLoop JSONL contract, exactly as the SDK writes it.
+    """
+    from fluxloop.collector import CollectorSettings
+    from fluxloop.collector import serve as run
+
+    def ready(info: Mapping[str, Any]) -> None:
+        grpc = info["grpc_address"] or "off"
+        auth = "API key required" if api_key else "no API key"
+        click.echo(
+            f"FluxLoop collector {info['version']}: OTLP/HTTP {info['http_url']}/v1/traces, "
+            f"OTLP/gRPC {grpc}, {auth}; writing to {info['output_dir']}"
+        )
+
+    settings = CollectorSettings(
+        host=host,
+        port=port,
+        grpc_port=grpc_port,
+        output_dir=output,
+        api_key=api_key or None,
+        max_body_bytes=max_body_bytes,
+        fsync=fsync,
+    )
+    try:
+        run(settings, on_ready=ready)
+    except FluxLoopError as exc:
+        _fail(exc)
+    click.echo("FluxLoop collector stopped")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    collector()

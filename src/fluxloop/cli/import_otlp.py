@@ -1,0 +1,66 @@
+"""``fluxloop import otlp``: OTLP JSON lines from any OpenTelemetry pipeline -> the contract."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from fluxloop.errors import FluxLoopError
+
+__all__ = ["import_"]
+
+
+def _fail(exc: FluxLoopError) -> NoReturn:
+    """Raise ``exc`` as a one-line click error with its exit code (2 for a ConfigError)."""
+    error_type = type("FluxLoopCliError", (click.ClickException,), {"exit_code": exc.exit_code})
+    raise error_type(str(exc)) from None
+
+
+@click.group("import")
+def import_() -> None:
+    """Import traces written by other tools."""
+
+
+@import_.command("otlp")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--output",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("traces"),
+    show_default=True,
+    help="Directory of the contract files (appended to; created if needed).",
+)
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Count and skip malformed lines instead of stopping at the first one.",
+)
+def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
+    """Convert OTLP JSON lines (the OTel Collector's file exporter, one TracesData object per
+    line; .gz read too) into traces_*.jsonl / observations_*.jsonl in --output.
+
+    A malformed line stops the import with FILE:LINE and exit code 2; nothing is written then.
+    """
+    from fluxloop.collector import import_otlp_files
+
+    try:
+        result = import_otlp_files(files, output, skip_invalid=skip_invalid)
+    except FluxLoopError as exc:
+        _fail(exc)
+    click.echo(
+        f"Imported {result.spans} span(s) in {result.traces} trace(s) from {result.lines} "
+        f"line(s) of {result.files} file(s) into {result.output_dir}"
+    )
+    if result.ignored_lines:
+        click.echo(f"Ignored {result.ignored_lines} line(s) of other signals (metrics, logs)")
+    if result.skipped_lines:
+        click.echo(f"Skipped {result.skipped_lines} invalid line(s):", err=True)
+        for message in result.errors:
+            click.echo(f"  {message}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import_()

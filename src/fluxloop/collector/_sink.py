@@ -1,0 +1,166 @@
+"""Where the collector's data goes: the FluxLoop JSONL contract files of one directory.
+
+Spans are written by the SDK's own :class:`fluxloop_exporters.JsonlFileSpanExporter` (the same
+encoder, the same daily files); records of the original SDK's JSON API are appended to the same
+files with the same ``O_APPEND`` single-``write`` discipline, so lines never interleave.
+
+Durability: :meth:`Sink.write_spans` / :meth:`Sink.write_records` return only after the data was
+handed to the operating system (``os.write``), so an acknowledged batch survives the collector
+being killed (``kill -9``). With ``fsync=True`` the touched files are also ``os.fsync``-ed before
+returning, so it survives a power loss too, at the cost of a disk flush per request. One lock
+serialises writers: concurrent clients never interleave and never race.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fluxloop_exporters import JsonlFileSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from fluxloop.collector._legacy import record_day
+
+__all__ = ["Sink", "SinkError"]
+
+_NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+class SinkError(OSError):
+    """The output directory could not be written (answered with 503 / UNAVAILABLE: retry)."""
+
+
+def _day_of_ns(ns: int) -> str:
+    try:
+        return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y%m%d")
+    except (OverflowError, OSError, ValueError):
+        return "19700101"
+
+
+class Sink:
+    """The collector's single writer; thread-safe. Counts what it wrote for ``/health``."""
+
+    def __init__(self, output_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.output_dir = Path(os.path.abspath(os.fspath(output_dir)))
+        self.fsync = fsync
+        self.started = time.monotonic()
+        self.spans_received = 0
+        self.spans_rejected = 0
+        self.records_received = 0
+        self.requests = 0
+        self.failed_writes = 0
+        self._exporter = JsonlFileSpanExporter(self.output_dir)
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def write_spans(self, spans: Sequence[ReadableSpan], rejected: int = 0) -> None:
+        """Write ``spans`` as contract records; raises :class:`SinkError` if not written."""
+        with self._lock:
+            self.requests += 1
+            self.spans_rejected += rejected
+            if not spans:
+                return
+            if self._closed:
+                raise SinkError("the collector is shutting down")
+            result = self._exporter.export(spans)
+            if result is not SpanExportResult.SUCCESS:
+                self.failed_writes += 1
+                raise SinkError(f"cannot write to {self.output_dir}")
+            if self.fsync:
+                self._sync(self._span_days(spans))
+            self.spans_received += len(spans)
+
+    def write_records(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
+        """Append contract ``records`` of ``kind`` (``"traces"`` or ``"observations"``) to the
+        daily files; raises :class:`SinkError`."""
+        by_day: dict[str, list[bytes]] = {}
+        for record in records:
+            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+            by_day.setdefault(record_day(record), []).append(line.encode() + b"\n")
+        with self._lock:
+            self.requests += 1
+            if self._closed:
+                raise SinkError("the collector is shutting down")
+            try:
+                self.output_dir.mkdir(parents=True, exist_ok=True)
+                for day, lines in by_day.items():
+                    self._append(self.output_dir / f"{kind}_{day}.jsonl", b"".join(lines))
+            except OSError as exc:
+                self.failed_writes += 1
+                raise SinkError(
+                    f"cannot write to {self.output_dir}: {exc.strerror or exc}"
+                ) from exc
+            self.records_received += len(records)
+
+    def _append(self, path: Path, data: bytes) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            written = 0
+            try:
+                while written < len(data):
+                    written += os.write(fd, view[written:])
+            except OSError:
+                if written:  # never leave a partial line behind
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                raise
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _span_days(spans: Iterable[ReadableSpan]) -> set[str]:
+        days: set[int] = set()
+        for span in spans:
+            ns = span.end_time or span.start_time or 0
+            days.add(ns // _NS_PER_DAY)
+        return {_day_of_ns(day * _NS_PER_DAY) for day in days}
+
+    def _sync(self, days: Iterable[str]) -> None:
+        for day in days:
+            for kind in ("observations", "traces"):
+                try:
+                    fd = os.open(self.output_dir / f"{kind}_{day}.jsonl", os.O_RDONLY)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise SinkError(f"cannot sync {self.output_dir}: {exc}") from exc
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Counters for ``GET /health``."""
+        with self._lock:
+            return {
+                "spans_received": self.spans_received,
+                "spans_rejected": self.spans_rejected,
+                "records_received": self.records_received,
+                "requests": self.requests,
+                "failed_writes": self.failed_writes,
+                "uptime_seconds": round(time.monotonic() - self.started, 3),
+                "output_dir": str(self.output_dir),
+                "fsync": self.fsync,
+            }
+
+    def close(self) -> None:
+        """Refuse further writes (after in-flight ones finished) and close the files."""
+        with self._lock:
+            self._closed = True
+        self._exporter.shutdown()
