@@ -9,7 +9,7 @@ from typing import Any
 from .progress import format_duration
 from .yamlio import display_path
 
-__all__ = ["summary_lines"]
+__all__ = ["format_table", "summary_lines"]
 
 
 def _ms(value: Any) -> str:
@@ -61,3 +61,18 @@ def summary_lines(summary: Mapping[str, Any], directory: Path | None) -> list[st
     if directory is not None:
         lines.append(f"  results: {display_path(directory)}")
     return lines
+
+
+def format_table(rows: list[list[str]], headers: list[str] | None = None) -> list[str]:
+    """Plain aligned columns (no dependencies; readable in CI logs)."""
+    table = [headers, *rows] if headers else list(rows)
+    if not table:
+        return []
+    widths = [max(len(str(r[i])) if i < len(r) else 0 for r in table) for i in range(len(table[0]))]
+    out = []
+    for n, row in enumerate(table):
+        cells = [str(c).ljust(widths[i]) for i, c in enumerate(row)]
+        out.append("  ".join(cells).rstrip())
+        if headers and n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out

@@ -1,0 +1,188 @@
+"""``fluxloop config show|validate|env|set|set-llm``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ._common import echo, info, project_options, warn
+
+__all__ = ["config"]
+
+
+@click.group()
+def config() -> None:
+    """Show, validate and edit the configuration and the environment."""
+
+
+def _config_option(func: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--config",
+        "--file",
+        "-c",
+        "-f",
+        "config_path",
+        default=None,
+        help="A config file (setting.yaml, configs/*.yaml) or project directory.",
+    )(func)
+
+
+@config.command("show")
+@_config_option
+@project_options
+@click.option(
+    "--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True
+)
+def show(config_path: str | None, project: str | None, root: str | None, fmt: str) -> None:
+    """Print the configuration (merged for configs/*.yaml, secrets masked)."""
+    import yaml
+
+    from fluxloop.runner.config import discover_config, load_raw_config
+    from fluxloop.runner.redact import redact
+    from fluxloop.runner.yamlio import display_path
+
+    single_file: Path | None = None
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.is_file() and candidate.parent.name == "configs":
+            single_file = candidate
+    source = discover_config(config_path, project, root)
+    raw = load_raw_config(source)
+    if single_file is not None:
+        data = raw.per_file.get(single_file.resolve()) or raw.per_file.get(single_file) or {}
+        label = display_path(single_file)
+    else:
+        data, label = raw.data, source.describe()
+    masked = redact(data)
+    if fmt == "json":
+        echo(json.dumps(masked, indent=2, ensure_ascii=False, default=str))
+    else:
+        echo(f"# {label}")
+        echo(yaml.safe_dump(masked, sort_keys=False, allow_unicode=True).rstrip())
+
+
+@config.command("validate")
+@_config_option
+@project_options
+@click.option("--no-import", is_flag=True, help="Do not import the runner target.")
+def validate(
+    config_path: str | None, project: str | None, root: str | None, no_import: bool
+) -> None:
+    """Check the configuration; print every problem with file:line (exit 2 if any)."""
+    from fluxloop.runner.configtools import validate_project
+    from fluxloop.runner.report import format_table
+
+    summary = validate_project(config_path, project, root, check_target=not no_import)
+    for warning in summary.warnings:
+        warn(str(warning))
+    echo("✓ Configuration is valid")
+    for line in format_table([[k, v] for k, v in summary.rows]):
+        echo("  " + line)
+
+
+@config.command("env")
+@project_options
+@click.option("--show-values", "-s", is_flag=True, help="Show secret values unmasked.")
+def env(project: str | None, root: str | None, show_values: bool) -> None:
+    """Show the environment variables FluxLoop reads, their values and where they come from."""
+    from fluxloop.runner.config import resolve_project_dir
+    from fluxloop.runner.configtools import env_rows
+    from fluxloop.runner.report import format_table
+    from fluxloop.runner.yamlio import display_path
+
+    project_dir = resolve_project_dir(project, root)
+    rows, files = env_rows(project_dir, show_values=show_values)
+    echo("FluxLoop environment variables")
+    for line in format_table(
+        [[r.name, r.value, r.source, r.description] for r in rows],
+        ["Variable", "Value", "Source", "Description"],
+    ):
+        echo("  " + line)
+    if files:
+        echo(
+            "Loaded from: "
+            + ", ".join(display_path(f) for f in files)
+            + " (variables already set in the environment win)"
+        )
+    else:
+        echo(f"No .env file in {display_path(project_dir)} or its parent")
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@_config_option
+@project_options
+def set_(
+    key: str, value: str, config_path: str | None, project: str | None, root: str | None
+) -> None:
+    """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
+    from fluxloop.runner.config import discover_config
+    from fluxloop.runner.configtools import set_config_value
+    from fluxloop.runner.yamlio import display_path
+
+    target_file: str | None = None
+    source_path = config_path
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.suffix in (".yaml", ".yml"):
+            target_file = config_path
+            if not candidate.exists():
+                source_path = None
+    source = discover_config(source_path, project, root)
+    path, typed = set_config_value(key, value, source=source, file=target_file)
+    echo(f"Set {key} = {json.dumps(typed, default=str)} in {display_path(path)}")
+
+
+@config.command("set-llm")
+@click.argument(
+    "provider", type=click.Choice(["openai", "anthropic", "gemini"], case_sensitive=False)
+)
+@click.argument("api_key")
+@click.option("--model", "-m", default=None, help="Default model (provider default if omitted).")
+@click.option("--overwrite-env", is_flag=True, help="Replace an existing key in the .env file.")
+@click.option(
+    "--file",
+    "-f",
+    "file",
+    default=None,
+    help="Config file to update (default: setting.yaml or configs/input.yaml).",
+)
+@click.option("--env-file", default=None, help="Environment file (default: the project's .env).")
+@click.option("--config", "-c", "config_path", default=None, hidden=True)
+@project_options
+def set_llm(
+    provider: str,
+    api_key: str,
+    model: str | None,
+    overwrite_env: bool,
+    file: str | None,
+    env_file: str | None,
+    config_path: str | None,
+    project: str | None,
+    root: str | None,
+) -> None:
+    """Store PROVIDER's API_KEY in .env and use it for LLM input generation."""
+    from fluxloop.runner.config import discover_config
+    from fluxloop.runner.configtools import LLM_PROVIDERS
+    from fluxloop.runner.configtools import set_llm as do_set_llm
+    from fluxloop.runner.yamlio import display_path
+
+    source = discover_config(config_path, project, root)
+    env_path, written, cfg_path, chosen = do_set_llm(
+        provider,
+        api_key,
+        source=source,
+        model=model,
+        overwrite_env=overwrite_env,
+        file=file,
+        env_file=env_file,
+    )
+    var = LLM_PROVIDERS[provider.lower()][0]
+    if written:
+        echo(f"Saved {var} to {display_path(env_path)}")
+    else:
+        info(f"{var} already set in {display_path(env_path)}; kept it (use --overwrite-env)")
+    echo(f"LLM input generation: {provider.lower()} / {chosen} in {display_path(cfg_path)}")

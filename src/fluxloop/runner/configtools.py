@@ -1,0 +1,329 @@
+"""``fluxloop config show|validate|env|set|set-llm``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fluxloop.errors import ConfigError
+
+from .config import (
+    ConfigSource,
+    ExperimentConfig,
+    build_experiment_config,
+    deep_merge,
+    discover_config,
+    load_raw_config,
+)
+from .envfiles import dotenv_chain, set_dotenv_value
+from .redact import is_secret_key, mask_value
+from .validation import ConfigProblems, Problem, validate_config
+from .yamledit import parse_cli_value, set_yaml_value
+from .yamlio import atomic_write_text, display_path, load_yaml_text
+
+__all__ = [
+    "ENV_VARS",
+    "LLM_PROVIDERS",
+    "EnvRow",
+    "ValidationSummary",
+    "choose_file",
+    "env_rows",
+    "set_config_value",
+    "set_llm",
+    "validate_project",
+]
+
+INPUT_KEYS = {
+    "personas",
+    "base_inputs",
+    "inputs_file",
+    "input_template",
+    "variation_strategies",
+    "variation_count",
+    "variation_temperature",
+    "variation_model",
+    "custom_variation_prompt",
+    "input_generation",
+}
+EVALUATION_KEYS = {
+    "evaluation_goal",
+    "evaluators",
+    "aggregate",
+    "limits",
+    "success_criteria",
+    "additional_analysis",
+    "report",
+    "advanced",
+    "metrics",
+    "efficiency",
+    "evaluation",
+}
+PROJECT_KEYS = {
+    "description",
+    "version",
+    "tags",
+    "metadata",
+    "source_root",
+    "collector_url",
+    "collector_api_key",
+}
+
+LLM_PROVIDERS: dict[str, tuple[str, str]] = {
+    "openai": ("OPENAI_API_KEY", "gpt-4o-mini"),
+    "anthropic": ("ANTHROPIC_API_KEY", "claude-3-5-haiku-latest"),
+    "gemini": ("GEMINI_API_KEY", "gemini-2.5-flash"),
+}
+
+ENV_VARS: list[tuple[str, str, str]] = [
+    ("FLUXLOOP_COLLECTOR_URL", "Collector URL (spans also shipped over OTLP)", "not set"),
+    ("FLUXLOOP_API_KEY", "Collector API key", "not set"),
+    ("FLUXLOOP_ENABLED", "Enable/disable tracing", "true"),
+    ("FLUXLOOP_DEBUG", "SDK debug logging", "false"),
+    ("FLUXLOOP_STORAGE", "SDK storage: file, http, otlp, none", "file"),
+    ("FLUXLOOP_BASE_PATH", "SDK trace files directory", "./traces"),
+    ("FLUXLOOP_CAPTURE_CONTENT", "Record inputs/outputs on spans", "true"),
+    ("FLUXLOOP_SAMPLE_RATE", "Trace sampling rate (0-1)", "1.0"),
+    ("FLUXLOOP_BATCH_SIZE", "Export batch size", "512"),
+    ("FLUXLOOP_FLUSH_INTERVAL", "Export interval (s)", "1.0"),
+    ("FLUXLOOP_SERVICE_NAME", "Service name for traces", "not set"),
+    ("FLUXLOOP_ENVIRONMENT", "Environment (dev/staging/prod)", "development"),
+    ("FLUXLOOP_RECORD_ARGS", "Record call arguments for replay", "false"),
+    ("FLUXLOOP_RECORDING_FILE", "Recording file", "not set"),
+    ("FLUXLOOP_LLM_API_KEY", "LLM API key fallback", "not set"),
+    ("OPENAI_API_KEY", "OpenAI API key", "not set"),
+    ("ANTHROPIC_API_KEY", "Anthropic API key", "not set"),
+    ("GEMINI_API_KEY", "Gemini API key", "not set"),
+    ("OTEL_SERVICE_NAME", "OpenTelemetry service name", "not set"),
+    ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint", "not set"),
+    ("OTEL_SDK_DISABLED", "Disable OpenTelemetry", "false"),
+]
+
+
+@dataclass
+class EnvRow:
+    name: str
+    description: str
+    value: str
+    source: str
+
+
+def env_rows(
+    project_dir: Path, *, show_values: bool = False, environ: Mapping[str, str] | None = None
+) -> tuple[list[EnvRow], list[Path]]:
+    """Each known variable, its (masked) value and where it comes from."""
+    env = os.environ if environ is None else environ
+    dotenv, files, origin = dotenv_chain(project_dir)
+    names = [n for n, _, _ in ENV_VARS]
+    extra = sorted(k for k in {*dotenv, *env} if k.startswith("FLUXLOOP_") and k not in names)
+    rows = []
+    for name, description, default in [*ENV_VARS, *((n, "", "not set") for n in extra)]:
+        if name in env:
+            value, source = env[name], "environment"
+        elif name in dotenv:
+            value, source = dotenv[name], display_path(origin[name])
+        else:
+            rows.append(EnvRow(name, description, f"({default})", "default"))
+            continue
+        if not show_values and (is_secret_key(name) or name.endswith("_KEY")):
+            value = mask_value(value)
+        rows.append(EnvRow(name, description, value, source))
+    return rows, files
+
+
+def choose_file(source: ConfigSource, key: str) -> Path:
+    """The file ``config set`` edits: the one already defining ``key``, else its section file."""
+    if source.layout == "single":
+        return source.files[0]
+    top = key.split(".", 1)[0]
+    configs = source.project_dir / "configs"
+    for path in reversed(source.files):  # the last file wins in the merge
+        try:
+            data = load_yaml_text(path.read_text(encoding="utf-8"), path).data
+        except (ConfigError, OSError):
+            continue
+        if isinstance(data, dict) and top in data:
+            return path
+    if top in INPUT_KEYS:
+        return configs / "input.yaml"
+    if top in EVALUATION_KEYS:
+        return configs / "evaluation.yaml"
+    if top in PROJECT_KEYS:
+        return configs / "project.yaml"
+    return configs / "simulation.yaml"
+
+
+def _resolve_file(file: str | None, source: ConfigSource) -> Path:
+    if file is None:
+        raise AssertionError
+    path = Path(file).expanduser()
+    if path.is_absolute():
+        return path
+    cwd_candidate = Path.cwd() / path
+    if cwd_candidate.exists():
+        return cwd_candidate
+    return source.project_dir / path
+
+
+def set_config_value(
+    key: str,
+    raw_value: str,
+    *,
+    source: ConfigSource,
+    file: str | None = None,
+) -> tuple[Path, Any]:
+    """Set ``key`` to the typed ``raw_value`` in the right file, keeping comments; validates the
+    result and refuses (writing nothing) when it would make the config invalid."""
+    value = parse_cli_value(raw_value)
+    path = _resolve_file(file, source) if file else choose_file(source, key)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    edited = set_yaml_value(text, key, value, label=display_path(path))
+    doc = load_yaml_text(edited, path)
+    merged: dict[str, Any] = {}
+    for f in source.files if path in source.files else (path,):
+        data = doc.data if f == path else load_yaml_text(f.read_text(encoding="utf-8"), f).data
+        if isinstance(data, dict):
+            merged = deep_merge(merged, data)
+    report = validate_config(
+        merged, doc.lines, require_target=False, default_file=display_path(path)
+    )
+    top = key.split(".", maxsplit=1)[0]
+    relevant = [
+        p
+        for p in report.problems
+        if p.key == key
+        or p.key.startswith(key + ".")
+        or key.startswith(p.key + ".")
+        or p.key == top
+    ]
+    if relevant:
+        raise ConfigProblems(relevant)
+    atomic_write_text(path, edited)
+    return path, value
+
+
+@dataclass
+class ValidationSummary:
+    config: ExperimentConfig
+    rows: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def validate_project(
+    config_path: str | None,
+    project: str | None,
+    root: str | None,
+    *,
+    check_target: bool = True,
+) -> ValidationSummary:
+    """Every problem of the configuration at once (config, inputs, target) or a summary."""
+    from .inputs import load_inputs
+    from .replay import load_replay
+    from .targets import resolve_target, target_environment
+
+    source = discover_config(config_path, project, root)
+    raw = load_raw_config(source)
+    report = raw.validate(require_target=True)
+    problems = list(report.problems)
+    if problems:
+        raise ConfigProblems(problems)
+    config = build_experiment_config(raw)
+    summary = ValidationSummary(config=config, warnings=list(config.warnings))
+    target_kind = "not imported"
+    input_count = 0
+    input_source = "-"
+    try:
+        inputs = load_inputs(config)
+        input_count, input_source = len(inputs.items), inputs.source
+        for note in inputs.notes:
+            summary.warnings.append(Problem("inputs_file", note))
+    except ConfigError as exc:
+        problems.extend(Problem("", line) for line in str(exc).splitlines())
+    if check_target:
+        try:
+            with target_environment(
+                config.runner.working_directory,
+                config.runner.python_path,
+                config.runner.environment_vars,
+                config.dotenv,
+            ):
+                target = resolve_target(
+                    config.runner.target,
+                    factory=config.runner.factory,
+                    factory_kwargs=config.runner.factory_kwargs,
+                    search=[config.runner.working_directory, *config.runner.python_path],
+                )
+                target_kind = target.kind
+                if config.replay.enabled:
+                    load_replay(config.replay, config.runner.target)
+        except ConfigError as exc:
+            where = config.lines.get("runner.target")
+            prefix = f"{where}: " if where else ""
+            problems.extend(Problem("", prefix + line) for line in str(exc).splitlines())
+    if problems:
+        raise ConfigProblems(problems)
+    evaluators = config.raw.get("evaluators")
+    summary.rows = [
+        ("Config", source.describe()),
+        ("Experiment", config.name),
+        ("Target", f"{config.runner.target} ({target_kind})"),
+        ("Inputs", f"{input_count} ({input_source})"),
+        ("Personas", str(len(config.personas))),
+        ("Iterations", str(config.iterations)),
+        ("Total runs", str(input_count * config.iterations)),
+        ("Parallel", str(config.parallel_runs)),
+        (
+            "Timeout",
+            f"{config.runner.timeout_seconds:g}s" if config.runner.timeout_seconds else "none",
+        ),
+        ("Retries", str(config.runner.max_retries)),
+        ("Output", display_path(config.output_directory)),
+        ("Evaluators", str(len(evaluators)) if isinstance(evaluators, list) else "0"),
+    ]
+    return summary
+
+
+def set_llm(
+    provider: str,
+    api_key: str,
+    *,
+    source: ConfigSource,
+    model: str | None = None,
+    overwrite_env: bool = False,
+    file: str | None = None,
+    env_file: str | None = None,
+) -> tuple[Path, bool, Path, str]:
+    """Store the key in .env and select the provider/model for LLM input generation.
+
+    Returns (env file, whether the key was written, config file, model).
+    """
+    name = provider.strip().lower()
+    if name not in LLM_PROVIDERS:
+        raise ConfigError.for_value("PROVIDER", "one of " + ", ".join(LLM_PROVIDERS), provider)
+    env_var, default_model = LLM_PROVIDERS[name]
+    chosen_model = model or default_model
+    env_path = Path(env_file).expanduser() if env_file else source.project_dir / ".env"
+    if not env_path.is_absolute():
+        env_path = Path.cwd() / env_path
+    written = set_dotenv_value(env_path, env_var, api_key, overwrite=overwrite_env)
+    if file:
+        config_path = _resolve_file(file, source)
+    elif source.layout == "single":
+        config_path = source.files[0]
+    else:
+        config_path = source.project_dir / "configs" / "input.yaml"
+    text = config_path.read_text(encoding="utf-8") if config_path.exists() else ""
+    for key, value in (
+        ("input_generation.mode", "llm"),
+        ("input_generation.llm.enabled", True),
+        ("input_generation.llm.provider", name),
+        ("input_generation.llm.model", chosen_model),
+    ):
+        text = set_yaml_value(text, key, value, label=display_path(config_path))
+    atomic_write_text(config_path, text)
+    return env_path, written, config_path, chosen_model
