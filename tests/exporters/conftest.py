@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -124,11 +125,16 @@ def port_open(port: int) -> bool:
     return False
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_RECEIVED = re.compile(r"Received traces\..*?\bspans=(\d+)")
+
+
 class Rotel:
     """A Rotel process on 127.0.0.1 with fixed ports; ``stop()``/``start()`` keep the ports."""
 
-    def __init__(self, binary: Path, workdir: Path) -> None:
+    def __init__(self, binary: Path, workdir: Path, *, verbosity: str = "detailed") -> None:
         self.binary = binary
+        self.verbosity = verbosity
         self.workdir = workdir
         self.http_port = free_port()
         self.grpc_port = free_port()
@@ -162,7 +168,7 @@ class Rotel:
                 "--debug-log",
                 "traces",
                 "--debug-log-verbosity",
-                "detailed",
+                self.verbosity,
                 "--batch-timeout",
                 "10ms",
                 "--pid-file",
@@ -204,7 +210,11 @@ class Rotel:
         wait_until(lambda: not port_open(self.http_port) and not port_open(self.grpc_port), 5)
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return _ANSI.sub("", self.log_path.read_text(errors="replace"))
+
+    def received_spans(self) -> int:
+        """Spans received so far, from the ``Received traces ... spans=N`` lines (basic log)."""
+        return sum(int(n) for n in _RECEIVED.findall(self.log()))
 
     def wait_for(self, *needles: str, timeout: float = 10.0) -> str:
         """Wait until every needle appears in the log; returns the log."""
@@ -221,13 +231,30 @@ class Rotel:
 
 
 @pytest.fixture
-def rotel(tmp_path: Path) -> Iterator[Rotel]:
+def rotel_factory(tmp_path: Path) -> Iterator[Callable[..., Rotel]]:
+    """Start Rotel processes (``verbosity="detailed"`` logs every attribute, ``"basic"`` only
+    span counts); all are stopped at the end of the test."""
     binary = rotel_binary()
     if binary is None:
         pytest.skip("rotel is not installed (pip install rotel)")
-    server = Rotel(binary, tmp_path)
-    server.start()
+    started: list[Rotel] = []
+
+    def start(verbosity: str = "detailed") -> Rotel:
+        workdir = tmp_path / f"rotel{len(started)}"
+        workdir.mkdir()
+        server = Rotel(binary, workdir, verbosity=verbosity)
+        started.append(server)
+        server.start()
+        return server
+
     try:
-        yield server
+        yield start
     finally:
-        server.stop()
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def rotel(rotel_factory: Callable[..., Rotel]) -> Rotel:
+    """A Rotel receiver on free 127.0.0.1 ports, logging every received span in detail."""
+    return rotel_factory()

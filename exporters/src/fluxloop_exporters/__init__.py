@@ -14,6 +14,7 @@ from ._contract import (
     parse_timestamp,
 )
 from ._jsonl import JsonlFileSpanExporter
+from ._otlp import create_otlp_exporter
 from ._processor import FluxLoopSpanProcessor
 from ._schemas import load_schema
 
@@ -21,6 +22,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "FluxLoopSpanProcessor",
     "JsonlFileSpanExporter",
+    "create_otlp_exporter",
     "encode_observation",
     "encode_trace",
     "load_schema",
