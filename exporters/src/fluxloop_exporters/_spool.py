@@ -185,6 +185,8 @@ def span_to_dict(span: ReadableSpan) -> dict[str, Any]:
             bool(parent.is_remote),
             int(parent.trace_flags),
         ]
+        if parent.trace_state:
+            data["parent"].append(parent.trace_state.to_header())
     events = span.events
     if events:
         data["events"] = [
@@ -256,6 +258,7 @@ def span_from_dict(data: dict[str, Any]) -> ReadableSpan:
             span_id=int(parent[0], 16),
             is_remote=bool(parent[1]),
             trace_flags=TraceFlags(int(parent[2])),
+            trace_state=TraceState.from_header([parent[3]]) if len(parent) > 3 else None,
         )
         if parent
         else None,
@@ -406,17 +409,16 @@ class SpanSpool:
             return []
         ready: list[str] = []
         for name in names:
-            if name.endswith(_SUFFIX):
-                if not name.startswith(_TMP_PREFIX):
-                    ready.append(name)
+            if name.startswith(_TMP_PREFIX):
+                self._remove_stale_tmp(name)
+            elif name.endswith(_SUFFIX):
+                ready.append(name)
             elif _CLAIM in name:
                 base, _, pid = name.rpartition(_CLAIM)
                 if pid.isdigit() and not _pid_alive(int(pid)):
                     with contextlib.suppress(OSError):
                         os.replace(self.directory / name, self.directory / base)
                         ready.append(base)
-            elif name.startswith(_TMP_PREFIX):
-                self._remove_stale_tmp(name)
         ready.sort()
         return [self.directory / name for name in ready]
 
