@@ -397,7 +397,7 @@ def _python_path(
             if not part:
                 continue
             path = _resolve_path(project_dir, part)
-            if path.is_file():
+            if path.is_file() or (path.name.startswith("python") and not path.is_dir()):
                 note = (
                     f"points to a file ({part}); targets run in this interpreter "
                     f"({sys.executable}), so it is ignored"
