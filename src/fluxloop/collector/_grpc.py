@@ -11,6 +11,7 @@ a message over the size limit gets ``RESOURCE_EXHAUSTED`` (grpcio); an unwritabl
 from __future__ import annotations
 
 import hmac
+import socket
 from concurrent import futures
 from typing import Any
 
@@ -61,6 +62,11 @@ class _Export:
         return response
 
 
+def _family(host: str) -> socket.AddressFamily:
+    infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
+    return infos[0][0] if infos else socket.AF_INET
+
+
 def _address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -91,11 +97,16 @@ def start_grpc_server(
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
     )
+    # bind once ourselves first: a clear OSError instead of gRPC core's multi-line log
+    try:
+        socket.create_server((host.strip("[]"), port), family=_family(host)).close()
+    except OSError as exc:
+        raise OSError(f"cannot listen on {_address(host, port)}: {exc.strerror or exc}") from None
     try:
         bound = server.add_insecure_port(_address(host, port))
-    except RuntimeError as exc:
-        raise OSError(f"cannot listen on {_address(host, port)} (gRPC): {exc}") from None
+    except RuntimeError:
+        raise OSError(f"cannot listen on {_address(host, port)}") from None
     if not bound:
-        raise OSError(f"cannot listen on {_address(host, port)} (gRPC)")
+        raise OSError(f"cannot listen on {_address(host, port)}")
     server.start()
     return server, int(bound)

@@ -144,7 +144,7 @@ def trace_record(data: Mapping[str, Any]) -> dict[str, Any]:
     elif not isinstance(tags, list):
         raise RecordError(f"tags: expected a list of strings, found {type(tags).__name__}")
     status = data.get("status", "success")
-    if status not in ("success", "error"):
+    if not isinstance(status, str) or status not in ("success", "error"):
         raise RecordError(f"status: expected 'success' or 'error', found {status!r}")
     attributes: dict[str, Any] = {}
     for key, value in data.items():
@@ -182,12 +182,12 @@ def observation_record(data: Mapping[str, Any], trace_id: str) -> dict[str, Any]
     if body_trace is not None and body_trace != path_trace:
         raise RecordError(f"trace_id: {body_trace} does not match the URL's {path_trace}")
     obs_type = data.get("type", "span")
-    if obs_type not in OBSERVATION_TYPES:
+    if not isinstance(obs_type, str) or obs_type not in OBSERVATION_TYPES:
         expected = ", ".join(sorted(OBSERVATION_TYPES))
         raise RecordError(f"type: expected one of {expected}, found {obs_type!r}")
     error = _str(data, "error")
     level = data.get("level") or "info"
-    if level not in LEVELS:
+    if not isinstance(level, str) or level not in LEVELS:
         raise RecordError(f"level: expected one of debug, info, warning, error, found {level!r}")
     if error:
         level = "error"
