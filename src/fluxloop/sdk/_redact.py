@@ -1,0 +1,500 @@
+"""Secret masking for captured values: by dict key and by value pattern.
+
+Two independent rules, both applied by :func:`fluxloop.sdk._serialize.to_json` when
+``SerializeOptions.mask_secrets`` is true, and by :func:`mask_secrets` on plain values.
+
+Masking by key (:func:`is_secret_key`)
+    A key is split into lower-cased *segments* on every character that is not an ASCII
+    letter or digit (``_ - . space / :`` …), on camelCase boundaries (``apiKey`` → ``api key``,
+    ``APIKey`` → ``api key``) and between letters and digits. The key is secret when some
+    segment (or two adjacent segments) is a *hit* that is not *exempt*:
+
+    * hit words: ``password passwords passwd pwd passphrase secret secrets token apikey
+      apikeys authorization auth cookie cookies credential credentials bearer jwt privatekey
+      accesskey secretkey sessionkey clientsecret``, and any segment *ending* in ``token``,
+      ``password``, ``passwd``, ``secret`` or ``apikey`` (``csrftoken``, ``dbpassword``);
+    * hit pairs: ``api|private|access|secret|session|encryption|signing|master`` followed by
+      ``key``/``keys`` (``api_key``, ``X-API-Key``, ``aws_secret_access_key``), ``client``
+      followed by ``secret``/``secrets``;
+    * exempt: a hit directly followed by a *metadata* segment (``count length size limit
+      budget usage type types ids index url uri endpoint name names field path file expires
+      expiry expiration ttl enabled required mode method scheme provider kind format policy``
+      …) — ``token_count``, ``auth_type``, ``secret_name``, ``password_policy`` describe a
+      secret without being one; and a ``token`` hit that is a *count*: followed by the
+      segment ``s`` (``tokenS``) or preceded by ``max min num n total prompt completion input
+      output reasoning cached cache remaining used context``.
+
+    So ``api_key apiKey X-API-Key user_token refresh_token Authorization db_password
+    client_secret aws_secret_access_key Cookie`` are secret, and ``monkey author authority
+    keyboard keynote secretary tokens max_tokens prompt_tokens total_tokens tokenizer
+    token_count session_id key`` are not (``tokens`` is a count, never a credential).
+    ``signature`` is deliberately not a hit: function and "thinking" signatures are content.
+
+    A secret key's value is replaced by ``"***"`` whatever its type (a nested dict or list
+    under ``credentials`` is replaced whole), except ``None`` and booleans, which reveal
+    nothing.
+
+Masking by value (:func:`mask_string`)
+    Anywhere in any string (values and keys): OpenAI/Anthropic keys ``sk-…`` (≥ 20 characters
+    after ``sk-``, at least one digit), AWS access key ids ``AKIA…``/``ASIA…``, GitHub tokens
+    ``ghp_ gho_ ghu_ ghs_ ghr_ github_pat_``, Slack tokens ``xoxb- xoxp- xoxa- xoxo- xoxs-
+    xoxr-``, Google API keys ``AIza…``, JWTs ``eyJ….eyJ….…``, ``Bearer <token>`` (a token of
+    ≥ 16 characters) and PEM private-key blocks. The match is replaced by at most its first
+    four characters, which are the fixed public scheme of the format, followed by ``***``:
+    ``sk-***``, ``AKIA***``, ``ghp_***``, ``gith***``, ``xoxb***``, ``AIza***``, ``eyJ***``,
+    ``Bearer ***`` and ``***PRIVATE KEY***``; no secret character is ever kept.
+
+Fast detection
+    :func:`fast_key_scan` walks a plain JSON value checking dict keys through a cache, and
+    :func:`json_may_contain_secret_value` looks at serialized JSON for the value patterns
+    (every one of them contains a run of ≥ 16 ``[A-Za-z0-9_-]`` characters, found with one
+    ``bytes.translate`` and one substring search). Both are *supersets* of the rules above:
+    when they answer "no" there is nothing to mask, so the serializer's fast path can skip
+    the masking walk.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = [
+    "REDACTED",
+    "fast_key_scan",
+    "is_secret_key",
+    "json_may_contain_secret_value",
+    "mask_secrets",
+    "mask_string",
+]
+
+REDACTED = "***"
+"""What the value of a secret key becomes."""
+
+# --------------------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------------------
+
+_SEGMENT_RE = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|[0-9]+")
+
+_HIT_WORDS = frozenset(
+    {
+        "password",
+        "passwords",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "token",
+        "apikey",
+        "apikeys",
+        "authorization",
+        "auth",
+        "cookie",
+        "cookies",
+        "credential",
+        "credentials",
+        "bearer",
+        "jwt",
+        "privatekey",
+        "accesskey",
+        "secretkey",
+        "sessionkey",
+        "clientsecret",
+    }
+)
+_HIT_SUFFIXES = ("token", "password", "passwd", "secret", "apikey")
+_PAIR_FIRST_KEY = frozenset(
+    {"api", "private", "access", "secret", "session", "encryption", "signing", "master"}
+)
+_PAIRS = frozenset(
+    {(first, second) for first in _PAIR_FIRST_KEY for second in ("key", "keys")}
+    | {("client", "secret"), ("client", "secrets")}
+)
+_METADATA = frozenset(
+    {
+        "count",
+        "counts",
+        "num",
+        "number",
+        "len",
+        "length",
+        "size",
+        "limit",
+        "limits",
+        "budget",
+        "usage",
+        "used",
+        "remaining",
+        "type",
+        "types",
+        "ids",
+        "index",
+        "indices",
+        "url",
+        "urls",
+        "uri",
+        "endpoint",
+        "endpoints",
+        "name",
+        "names",
+        "field",
+        "fields",
+        "path",
+        "file",
+        "expires",
+        "expiry",
+        "expiration",
+        "ttl",
+        "enabled",
+        "required",
+        "mode",
+        "method",
+        "methods",
+        "scheme",
+        "provider",
+        "kind",
+        "format",
+        "policy",
+        "logprobs",
+        "logprob",
+        "estimate",
+    }
+)
+_COUNT_PREFIXES = frozenset(
+    {
+        "max",
+        "min",
+        "num",
+        "n",
+        "total",
+        "prompt",
+        "completion",
+        "input",
+        "output",
+        "reasoning",
+        "cached",
+        "cache",
+        "remaining",
+        "used",
+        "context",
+    }
+)
+
+
+def _segments_are_secret(segments: list[str]) -> bool:
+    count = len(segments)
+    for index, segment in enumerate(segments):
+        if segment in _HIT_WORDS or segment.endswith(_HIT_SUFFIXES):
+            end = index + 1
+        elif index + 1 < count and (segment, segments[index + 1]) in _PAIRS:
+            end = index + 2
+        else:
+            continue
+        following = segments[end] if end < count else ""
+        if following in _METADATA:
+            continue
+        if end == index + 1 and segment.endswith("token"):
+            if following == "s":
+                continue
+            if index > 0 and segments[index - 1] in _COUNT_PREFIXES:
+                continue
+        return True
+    return False
+
+
+@lru_cache(maxsize=4096)
+def _is_secret_key_cached(key: str) -> bool:
+    return _segments_are_secret([s.lower() for s in _SEGMENT_RE.findall(key)])
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a dict key (or attribute name) names a secret; see the module docstring."""
+    try:
+        if len(key) > 256:
+            return _segments_are_secret([s.lower() for s in _SEGMENT_RE.findall(key)])
+        return _is_secret_key_cached(key)
+    except Exception:  # a str subclass with a hostile __hash__/__eq__: fail closed
+        return True
+
+
+# Fast, cached key check for the serializer's fast path.
+_KEY_FLAGS: dict[str, bool] = {}
+_KEY_FLAGS_MAX = 4096
+
+
+def _key_flag(key: str) -> bool:
+    flag = is_secret_key(key)
+    if len(key) <= 128:
+        if len(_KEY_FLAGS) >= _KEY_FLAGS_MAX:
+            _KEY_FLAGS.clear()
+        _KEY_FLAGS[key] = flag
+    return flag
+
+
+def fast_key_scan(value: object) -> bool:
+    """Whether ``value`` needs the slow masking walk.
+
+    True when a dict anywhere in ``value`` has a secret key, or when the value holds
+    anything but exact ``dict list tuple str int float bool None`` (subclasses, enums and
+    other types are left to the full walk). Never raises; answers True on doubt.
+    """
+    try:
+        flags = _KEY_FLAGS
+        stack: list[object] = [value]
+        pop = stack.pop
+        push = stack.append
+        while stack:
+            node = pop()
+            node_type = type(node)
+            if node_type is dict:
+                for key, item in node.items():  # type: ignore[attr-defined]
+                    if type(key) is not str:
+                        return True
+                    flag = flags.get(key)
+                    if flag is None:
+                        flag = _key_flag(key)
+                    if flag:
+                        return True
+                    item_type = type(item)
+                    if item_type is str or item_type is int or item_type is float:
+                        continue
+                    if item_type is dict or item_type is list or item_type is tuple:
+                        push(item)
+                    elif item is not None and item_type is not bool:
+                        return True
+            elif node_type is list or node_type is tuple:
+                for item in node:  # type: ignore[attr-defined]
+                    item_type = type(item)
+                    if item_type is str or item_type is int or item_type is float:
+                        continue
+                    if item_type is dict or item_type is list or item_type is tuple:
+                        push(item)
+                    elif item is not None and item_type is not bool:
+                        return True
+            elif not (
+                node_type is str
+                or node_type is int
+                or node_type is float
+                or node_type is bool
+                or node is None
+            ):
+                return True
+        return False
+    except Exception:
+        return True
+
+
+# --------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------
+
+_TOKEN = r"[A-Za-z0-9_-]"
+_VALUE_RE = re.compile(
+    r"(?P<sk>\bsk-(?=" + _TOKEN + r"{20})(?=" + _TOKEN + r"*[0-9])" + _TOKEN + r"+)"
+    r"|(?P<aws>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
+    r"|(?P<gh>\bgh[pousr]_[A-Za-z0-9]{30,})"
+    r"|(?P<ghpat>\bgithub_pat_[A-Za-z0-9_]{22,})"
+    r"|(?P<slack>\bxox[abposr]-[A-Za-z0-9-]{11,})"
+    r"|(?P<google>\bAIza[0-9A-Za-z_-]{35})"
+    r"|(?P<jwt>\beyJ" + _TOKEN + r"{13,}\.eyJ" + _TOKEN + r"{5,}\.[A-Za-z0-9_.-]*)"
+    r"|(?P<bearer>\b(?P<scheme>[Bb][Ee][Aa][Rr][Ee][Rr])\s{1,8}"
+    r"(?=[A-Za-z0-9._~+/=-]{0,64}?" + _TOKEN + r"{16})[A-Za-z0-9._~+/=-]+)"
+    r"|(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))",
+    re.ASCII,
+)
+_RUN16_RE = re.compile(_TOKEN + "{16}", re.ASCII)
+
+
+def _value_marker(match: re.Match[str]) -> str:
+    kind = match.lastgroup
+    if kind == "bearer":
+        return f"{match.group('scheme')} {REDACTED}"
+    if kind == "pem":
+        return f"{REDACTED}PRIVATE KEY{REDACTED}"
+    if kind == "sk":
+        return f"sk-{REDACTED}"
+    if kind == "jwt":
+        return f"eyJ{REDACTED}"
+    return match.group()[:4] + REDACTED
+
+
+def mask_string(text: str) -> str:
+    """``text`` with every secret-looking value pattern replaced (see the module docstring)."""
+    try:
+        if len(text) < 16 or _RUN16_RE.search(text) is None:
+            return text
+        return _VALUE_RE.sub(_value_marker, text)
+    except Exception:
+        return REDACTED
+
+
+# Detection in serialized JSON (bytes). Every value pattern implies a run of >= 16
+# [A-Za-z0-9_-]; JSON never escapes those characters, so the run shows in the text too.
+_RUN_TABLE = bytes(
+    0x61 if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c in b"_-") else 0x20
+    for c in range(256)
+)
+_RUN16 = b"a" * 16
+# In-run schemes, loose (no boundaries, no digit rule): a superset of _VALUE_RE.
+_IN_RUN_RE = re.compile(
+    rb"sk-[A-Za-z0-9_-]{20}|(?:AKIA|ASIA)[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30}"
+    rb"|github_pat_[A-Za-z0-9_]{22}|xox[abposr]-[A-Za-z0-9-]{11}|AIza[0-9A-Za-z_-]{35}"
+    rb"|eyJ[A-Za-z0-9_-]{13}"
+)
+
+
+def json_may_contain_secret_value(data: bytes) -> bool:
+    """Whether serialized JSON may contain a value :func:`mask_string` would mask.
+
+    A cheap superset test: False means certainly nothing to mask.
+    """
+    try:
+        runs = data.translate(_RUN_TABLE)
+        start = runs.find(_RUN16)
+        if start < 0:
+            return False
+        if b"PRIVATE KEY" in data:
+            return True
+        lowered: bytes | None = None
+        while start >= 0:
+            end = runs.find(b" ", start)
+            if end < 0:
+                end = len(runs)
+            if _IN_RUN_RE.search(data, start, end) is not None:
+                return True
+            # "Bearer" sits before the token: at most 8 (escaped) blanks and 64 token-ish
+            # characters that are not part of the 16-run.
+            window_start = max(0, start - 128)
+            if lowered is None:
+                lowered = data.lower()
+            if lowered.find(b"bearer", window_start, start) >= 0:
+                return True
+            start = runs.find(_RUN16, end)
+        return False
+    except Exception:
+        return True
+
+
+# --------------------------------------------------------------------------------------
+# Masking plain values
+# --------------------------------------------------------------------------------------
+
+
+def _mask_leaf(value: object) -> object:
+    if type(value) is str:
+        return mask_string(value)
+    if isinstance(value, str):
+        return mask_string(str.__str__(value))
+    return value
+
+
+def mask_secrets(value: object) -> object:
+    """A copy of ``value`` with secrets masked, by key and by value pattern.
+
+    Walks dicts, lists, tuples, sets and frozensets (iteratively: any depth, cycles become
+    ``"<cycle>"``); strings are masked by pattern; any other object is returned unchanged
+    (use :func:`fluxloop.sdk._serialize.to_json` to serialize and mask arbitrary objects).
+    Never mutates its argument and never raises: on an internal error the result is
+    ``"***"`` (fail closed).
+    """
+    try:
+        return _mask_walk(value)
+    except Exception:
+        return REDACTED
+
+
+def _container_kind(value: object) -> str | None:
+    if isinstance(value, dict):
+        return "dict"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, tuple):
+        return "tuple"
+    if isinstance(value, (set, frozenset)):
+        return "set"
+    return None
+
+
+class _MaskFrame:
+    __slots__ = ("items", "kind", "out_dict", "out_list", "parent", "position", "slot", "source")
+
+    def __init__(self, source: object, kind: str, parent: _MaskFrame | None, slot: object) -> None:
+        self.source = source
+        self.kind = kind
+        self.parent = parent
+        self.slot = slot
+        self.position = 0
+        self.out_dict: dict[object, object] = {}
+        self.out_list: list[object] = []
+        self.items: list[object]
+        if kind == "dict":
+            self.items = list(dict.items(source))  # type: ignore[arg-type]
+        else:
+            self.items = list(source)  # type: ignore[call-overload]
+
+    def result(self) -> object:
+        if self.kind == "dict":
+            return self.out_dict
+        if self.kind == "list":
+            return self.out_list
+        if self.kind == "tuple":
+            return tuple(self.out_list)
+        try:
+            if isinstance(self.source, frozenset):
+                return frozenset(self.out_list)
+            return set(self.out_list)
+        except TypeError:
+            return self.out_list
+
+    def put(self, slot: object, value: object) -> None:
+        if self.kind == "dict":
+            self.out_dict[slot] = value
+        elif isinstance(slot, int):
+            self.out_list[slot] = value
+
+
+def _mask_walk(value: object) -> object:
+    root_kind = _container_kind(value)
+    if root_kind is None:
+        return _mask_leaf(value)
+    active: set[int] = {id(value)}
+    frames = [_MaskFrame(value, root_kind, None, None)]
+    result: object = None
+    while frames:
+        frame = frames[-1]
+        if frame.position >= len(frame.items):
+            frames.pop()
+            active.discard(id(frame.source))
+            done = frame.result()
+            if frame.parent is None:
+                result = done
+            else:
+                frame.parent.put(frame.slot, done)
+            continue
+        item = frame.items[frame.position]
+        frame.position += 1
+        slot: object
+        if frame.kind == "dict":
+            key: object
+            key, item = item  # type: ignore[misc]
+            if isinstance(key, str):
+                text_key = key if type(key) is str else str.__str__(key)
+                if is_secret_key(text_key) and item is not None and not isinstance(item, bool):
+                    frame.out_dict[mask_string(text_key)] = REDACTED
+                    continue
+                key = mask_string(text_key)
+            slot = key
+            frame.out_dict[slot] = None
+        else:
+            slot = len(frame.out_list)
+            frame.out_list.append(None)
+        child_kind = _container_kind(item)
+        if child_kind is None:
+            frame.put(slot, _mask_leaf(item))
+        elif id(item) in active:
+            frame.put(slot, "<cycle>")
+        else:
+            active.add(id(item))
+            frames.append(_MaskFrame(item, child_kind, frame, slot))
+    return result

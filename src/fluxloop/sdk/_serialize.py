@@ -1,0 +1,1140 @@
+"""Bounded, never-failing JSON serialization of captured values (inputs, outputs, metadata).
+
+:func:`to_json` runs on the caller's thread for every decorated call, so it is built as
+
+1. **a fast path** for plain values (exact ``dict``/``list``/``tuple``/``str``/``int``/
+   ``float``/``bool``/``None``): one ``orjson.dumps`` (stdlib ``json`` when orjson is not
+   installed), then a few C-speed checks on the bytes (size, nesting, item counts, string
+   lengths) and, when masking is on, a cached key scan plus a one-pass value-pattern
+   pre-test (:mod:`fluxloop.sdk._redact`). If every check passes, the text is returned as is;
+2. **a bounded walker** for everything else: iterative (no recursion, any depth), it never
+   consumes iterators or generators, never awaits or calls async methods, converts known
+   types structurally and anything else through a guarded ``repr``, masks secrets, and
+   applies the limits below;
+3. **a size fitter**: if the walked value still serializes above ``max_bytes``, the largest
+   strings are shortened first, then trailing items are dropped (keeping every container
+   that fits, each with a marker), and as a last resort the text is wrapped as
+   ``{"__truncated__": true, "preview": "<first bytes>", "original_bytes": N}``.
+
+The result is always valid JSON (``json.loads`` accepts it), at most ``max_bytes`` UTF-8
+bytes (values below 64 count as 64), with no lone surrogates. ``to_json`` never raises
+(``Exception``; ``KeyboardInterrupt`` and ``SystemExit`` pass through) and never hangs on
+its own; the only user code it calls is ``repr`` (guarded, for objects with a custom
+``__repr__`` and no better representation), ``model_dump``/``dict`` of pydantic models
+(guarded, and only when a bounded pre-scan finds no iterator and no oversized container),
+``tolist``/``reshape`` of array-likes (guarded, size-checked first), dataclass field and
+``__dict__`` attribute reads, and iteration of ``Mapping``/``Sequence``/set views.
+
+Representations (the walker; the fast path produces the same text for plain values):
+
+* ``str`` as is; ``bool``/``None``; ``int`` (outside the 64-bit range on the orjson path, or
+  beyond ~3,900 digits, as a string); ``float`` (NaN and ±inf become ``null``, as orjson and
+  JavaScript do);
+* ``bytes``/``bytearray``/``memoryview``: the UTF-8 text when decodable, else
+  ``{"__bytes__": "<base64>", "size": N}`` (plus ``"truncated": true`` when cut);
+* ``dict`` and other ``Mapping``: object; non-``str`` keys become strings (``true``,
+  ``null``, ``12``, ``1.5``, ISO dates, ``repr`` for the rest);
+* ``list``/``tuple``/``deque``/``range``/other ``Sequence``/dict views: array; ``set`` and
+  ``frozenset``: array, sorted when the items are comparable;
+* dataclass instances: object of their fields; pydantic v2 models: ``model_dump(mode="json")``;
+  pydantic v1-style models: ``.dict()``; both fall back to their attributes;
+* ``Enum``: its value; ``datetime``/``date``/``time``: ISO-8601; ``timedelta``: seconds;
+  ``UUID``, ``Decimal``, ``Path``, ``complex``: their string;
+* array-likes with ``tolist()`` (numpy, torch, pandas): ``tolist()`` when they hold at most
+  ``max_items`` elements, else the first ``max_items`` flattened elements and a marker;
+* generators, coroutines, async generators: ``"<generator qualname>"`` (``coroutine``,
+  ``async_generator``); other iterators ``"<iterator Type>"``; awaitables
+  ``"<awaitable Type>"``; functions and methods ``"<function qualname>"``; classes
+  ``"<class qualname>"``; modules ``"<module name>"``; sockets, files, locks, threads,
+  loggers, asyncio objects: their ``repr``; exceptions: their ``repr``;
+* other objects: their attributes (``__dict__`` and ``__slots__``, dunder names skipped) as
+  an object; else a guarded ``repr``, ``"<Type object>"`` when it raises;
+* a container already open above the current one: ``"<cycle>"``.
+
+Limits (:class:`SerializeOptions`; the second value of :func:`to_json` is True whenever
+something was cut — cycles, markers for unrepresentable objects and masking are not cuts):
+nesting beyond ``max_depth`` becomes ``"<max depth>"``; a container keeps its first
+``max_items`` items, then a list gets a last element ``"…(N more)"`` and a dict a last key
+``"…": "N more"``; a string keeps ``max_string`` characters followed by
+``"…(truncated N chars)"``; ``max_bytes`` bounds the whole text as described above.
+
+Secrets (``mask_secrets=True``, the default) are masked by key and by value pattern before
+any cut, see :mod:`fluxloop.sdk._redact`. ``redact``, a user hook, receives the value
+before anything else; if it raises, the value becomes ``"<redaction failed>"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections.abc
+import dataclasses
+import datetime
+import decimal
+import enum
+import functools
+import inspect
+import io
+import json
+import math
+import pathlib
+import re
+import sys
+import types
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from typing import Any
+
+from fluxloop.sdk._redact import (
+    REDACTED,
+    fast_key_scan,
+    is_secret_key,
+    json_may_contain_secret_value,
+    mask_string,
+)
+
+try:  # pragma: no cover - exercised through both implementations in the tests
+    import orjson as _orjson_module
+except ImportError:  # pragma: no cover
+    _orjson_module = None  # type: ignore[assignment]
+
+__all__ = [
+    "DEFAULT_OPTIONS",
+    "MIN_BYTES",
+    "ORJSON_AVAILABLE",
+    "SerializeOptions",
+    "safe_repr",
+    "to_json",
+    "use_orjson",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SerializeOptions:
+    """Limits and hooks of :func:`to_json`.
+
+    Attributes:
+        max_bytes: upper bound of the UTF-8 size of one serialized value (one attribute);
+            values below :data:`MIN_BYTES` count as ``MIN_BYTES``.
+        max_depth: nesting levels kept; deeper containers become ``"<max depth>"``.
+        max_items: items kept per container (list, dict, set, object attributes).
+        max_string: characters kept per string (keys included).
+        redact: a hook ``redact(value) -> value`` run on the value before serialization;
+            if it raises the value is replaced by ``"<redaction failed>"``.
+        mask_secrets: mask secrets by key and by value pattern (:mod:`fluxloop.sdk._redact`).
+    """
+
+    max_bytes: int = 32_768
+    max_depth: int = 10
+    max_items: int = 1_000
+    max_string: int = 8_192
+    redact: Callable[[object], object] | None = None
+    mask_secrets: bool = True
+
+
+DEFAULT_OPTIONS = SerializeOptions()
+"""The default limits (32 KiB, depth 10, 1,000 items, 8,192 characters, masking on)."""
+
+MIN_BYTES = 64
+"""The smallest effective ``max_bytes``."""
+
+ORJSON_AVAILABLE = _orjson_module is not None
+"""Whether orjson could be imported."""
+
+REDACTION_FAILED = "<redaction failed>"
+CYCLE = "<cycle>"
+MAX_DEPTH = "<max depth>"
+_ELLIPSIS = "…"
+
+# --------------------------------------------------------------------------------------
+# JSON implementations
+# --------------------------------------------------------------------------------------
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def _stdlib_dumps(value: object) -> bytes:
+    return _json_encoder.encode(value).encode("utf-8")
+
+
+if _orjson_module is not None:
+    _ORJSON_FAST_OPTIONS = _orjson_module.OPT_PASSTHROUGH_DATACLASS | (
+        _orjson_module.OPT_PASSTHROUGH_DATETIME
+    )
+    _orjson_dumps: Callable[..., bytes] = _orjson_module.dumps
+else:  # pragma: no cover
+    _ORJSON_FAST_OPTIONS = 0
+    _orjson_dumps = _stdlib_dumps
+
+_use_orjson = ORJSON_AVAILABLE
+
+
+def use_orjson(enabled: bool) -> bool:
+    """Select orjson (when installed) or the stdlib ``json`` module; returns the previous choice.
+
+    The module picks orjson at import when it is available; tests use this to exercise the
+    stdlib implementation too.
+    """
+    global _use_orjson
+    previous = _use_orjson
+    _use_orjson = bool(enabled) and ORJSON_AVAILABLE
+    return previous
+
+
+def _dumps_fast(value: object) -> bytes:
+    """Serialize a plain value; raises on anything the fast path must not accept."""
+    if _use_orjson:
+        return _orjson_dumps(value, option=_ORJSON_FAST_OPTIONS)
+    return _stdlib_dumps(value)  # raises on cycles, NaN, non-JSON types, surrogates
+
+
+def _dumps_tree(tree: object) -> bytes:
+    """Serialize a tree produced by the walker (JSON types only, finite floats)."""
+    if _use_orjson:
+        return _orjson_dumps(tree)
+    return _stdlib_dumps(tree)
+
+
+# --------------------------------------------------------------------------------------
+# Public entry point
+# --------------------------------------------------------------------------------------
+
+
+def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple[str, bool]:
+    """Serialize ``value`` to bounded, valid JSON; return ``(text, truncated)``.
+
+    See the module docstring for the representation of every type, the limits and the
+    secret masking. Never raises and never consumes iterators.
+    """
+    try:
+        hook = options.redact
+        if hook is not None:
+            try:
+                value = hook(value)
+            except Exception:
+                value = REDACTION_FAILED
+        fast = _fast_path(value, options)
+        if fast is not None:
+            return fast, False
+        return _slow_path(value, options)
+    except Exception:
+        return _last_resort(value), True
+
+
+def _last_resort(value: object) -> str:
+    try:
+        name = _type_name(type(value))
+        return json.dumps(f"<unserializable {name}>", ensure_ascii=True)
+    except Exception:
+        return '"<unserializable>"'
+
+
+# --------------------------------------------------------------------------------------
+# Fast path
+# --------------------------------------------------------------------------------------
+
+_STRING_LITERAL = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NON_STRUCTURAL = bytes(c for c in range(256) if c not in b"{}[],")
+_QUOTE_TABLE = bytes(0x22 if c == 0x22 else 0x61 for c in range(256))
+
+
+@functools.lru_cache(maxsize=16)
+def _run_needle(length: int) -> bytes:
+    return b"a" * length
+
+
+def _fast_path(value: object, options: SerializeOptions) -> str | None:
+    value_type = type(value)
+    if value_type is dict or value_type is list or value_type is tuple:
+        if len(value) > options.max_items:  # type: ignore[arg-type]
+            return None
+    elif value_type is str:
+        if len(value) > options.max_string:  # type: ignore[arg-type]
+            return None
+    elif not (value_type is int or value_type is float or value_type is bool or value is None):
+        return None
+    try:
+        data = _dumps_fast(value)
+    except Exception:
+        return None
+    size = len(data)
+    if size > options.max_bytes and size > MIN_BYTES:
+        return None
+    if size > options.max_string and not _strings_fit(data, options.max_string):
+        return None
+    max_depth = options.max_depth
+    max_items = options.max_items
+    if (
+        data.count(b"{") + data.count(b"[") > max_depth or data.count(b",") >= max_items
+    ) and not _structure_fits(data, max_depth, max_items):
+        return None
+    if options.mask_secrets and (fast_key_scan(value) or json_may_contain_secret_value(data)):
+        return None
+    return data.decode("utf-8")
+
+
+def _strings_fit(data: bytes, max_string: int) -> bool:
+    """Whether no string literal in ``data`` may hold more than ``max_string`` characters."""
+    if b'\\"' in data:
+        return False
+    return data.translate(_QUOTE_TABLE).find(_run_needle(max_string + 1)) < 0
+
+
+def _structure_fits(data: bytes, max_depth: int, max_items: int) -> bool:
+    """Exact check of nesting depth and items per container of serialized JSON."""
+    structure = _STRING_LITERAL.sub(b"", data).translate(None, _NON_STRUCTURAL)
+    depth = 0
+    commas: list[int] = []
+    for char in structure:
+        if char in {123, 91}:  # { [
+            depth += 1
+            if depth > max_depth:
+                return False
+            commas.append(0)
+        elif char == 0x2C:  # ,
+            commas[-1] += 1
+            if commas[-1] >= max_items:
+                return False
+        else:
+            depth -= 1
+            commas.pop()
+    return True
+
+
+# --------------------------------------------------------------------------------------
+# Slow path: the walker
+# --------------------------------------------------------------------------------------
+
+
+def _slow_path(value: object, options: SerializeOptions) -> tuple[str, bool]:
+    walker = _Walker(options)
+    tree = walker.build(value)
+    data = _dumps_tree(tree)
+    limit = max(options.max_bytes, MIN_BYTES)
+    if len(data) <= limit:
+        return data.decode("utf-8"), walker.truncated
+    return _fit(tree, data, limit), True
+
+
+class _Frame:
+    """One open container of the walker."""
+
+    __slots__ = ("depth", "ident", "is_dict", "items", "out_dict", "out_list", "position", "total")
+
+    def __init__(
+        self,
+        ident: int,
+        items: list[Any],
+        total: int,
+        is_dict: bool,
+        depth: int,
+    ) -> None:
+        self.ident = ident
+        self.items = items
+        self.total = total
+        self.is_dict = is_dict
+        self.depth = depth
+        self.position = 0
+        self.out_dict: dict[str, object] = {}
+        self.out_list: list[object] = []
+
+
+_OPAQUE_MODULE_ROOTS = frozenset(
+    {
+        "socket",
+        "_socket",
+        "ssl",
+        "_ssl",
+        "threading",
+        "_thread",
+        "selectors",
+        "queue",
+        "_queue",
+        "subprocess",
+        "sqlite3",
+        "_sqlite3",
+        "multiprocessing",
+        "asyncio",
+        "_asyncio",
+        "concurrent",
+        "logging",
+        "weakref",
+        "_weakref",
+        "io",
+        "_io",
+        "mmap",
+        "ctypes",
+        "_ctypes",
+        "contextvars",
+        "_contextvars",
+    }
+)
+_FUNCTION_TYPES = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.BuiltinMethodType,
+    types.MethodWrapperType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    types.ClassMethodDescriptorType,
+    functools.partial,
+    staticmethod,
+    classmethod,
+    property,
+)
+_DEPTH_CEILING = 200  # orjson refuses to nest deeper than 255 levels
+_INT64_MIN = -(2**63)
+_UINT64_MAX = 2**64 - 1
+_MAX_INT_BITS = 13_000  # ~3,900 decimal digits, below CPython's default str() limit
+_SET_SORT_LIMIT = 100_000
+_PRESCAN_NODES = 512
+_MORE_MARKER_RE = re.compile(r"…\((\d+) more\)")
+_CUT_MARKER_RE = re.compile(r"…\(truncated (\d+) chars\)\Z")
+
+
+def _type_name(value_type: type) -> str:
+    try:
+        name = value_type.__name__
+        if isinstance(name, str):
+            return name
+    except Exception:
+        pass
+    return "object"
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)`` that never raises: ``"<Type object>"`` when repr fails or is the default."""
+    value_type = type(value)
+    fallback = f"<{_type_name(value_type)} object>"
+    try:
+        if value_type.__repr__ is object.__repr__:
+            return fallback
+        text = repr(value)
+    except Exception:
+        return fallback
+    if type(text) is str:
+        return text
+    try:
+        return str.__str__(text) if isinstance(text, str) else fallback
+    except Exception:
+        return fallback
+
+
+def _qualname(value: object, default: str) -> str:
+    try:
+        name = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+        if isinstance(name, str):
+            return name
+    except Exception:
+        pass
+    return default
+
+
+class _Walker:
+    """Iterative conversion of an arbitrary value into a bounded tree of JSON types."""
+
+    def __init__(self, options: SerializeOptions) -> None:
+        self.max_depth = min(max(options.max_depth, 0), _DEPTH_CEILING)
+        self.max_items = max(options.max_items, 0)
+        self.max_string = max(options.max_string, 0)
+        self.mask = options.mask_secrets
+        limit = max(options.max_bytes, MIN_BYTES)
+        self.budget = max(4 * limit, 2 * self.max_string + 1024)
+        self.estimate = 0
+        self.truncated = False
+        self.active: set[int] = set()
+        self.frames: list[_Frame] = []
+
+    # ---- driver -------------------------------------------------------------------
+
+    def build(self, value: object) -> object:
+        root = self._convert_guarded(value, 1)
+        frames = self.frames
+        while frames:
+            frame = frames[-1]
+            if frame.position >= len(frame.items) or self.estimate > self.budget:
+                self._close(frame)
+                frames.pop()
+                continue
+            item = frame.items[frame.position]
+            frame.position += 1
+            if frame.is_dict:
+                key_object, item = item
+                key = self._key(key_object)
+                self.estimate += len(key) + 4
+                if self.mask and item is not None and type(item) is not bool and is_secret_key(key):
+                    frame.out_dict[key] = REDACTED
+                    self.estimate += 5
+                    continue
+                frame.out_dict[key] = self._convert_guarded(item, frame.depth + 1)
+            else:
+                frame.out_list.append(self._convert_guarded(item, frame.depth + 1))
+        return root
+
+    def _close(self, frame: _Frame) -> None:
+        self.active.discard(frame.ident)
+        kept = frame.position
+        more = frame.total - kept
+        if more > 0:
+            self.truncated = True
+            if frame.is_dict:
+                frame.out_dict[_ELLIPSIS] = f"{more} more"
+            else:
+                frame.out_list.append(f"{_ELLIPSIS}({more} more)")
+        frame.position = len(frame.items)
+
+    def _open(
+        self, source: object, items: list[Any], total: int, is_dict: bool, depth: int
+    ) -> object:
+        if depth > self.max_depth:
+            self.truncated = True
+            self.estimate += 13
+            return MAX_DEPTH
+        ident = id(source)
+        if ident in self.active:
+            self.estimate += 9
+            return CYCLE
+        self.active.add(ident)
+        frame = _Frame(ident, items, total, is_dict, depth)
+        self.frames.append(frame)
+        self.estimate += 2
+        return frame.out_dict if is_dict else frame.out_list
+
+    # ---- scalars ------------------------------------------------------------------
+
+    def _string(self, text: str) -> str:
+        limit = self.max_string
+        length = len(text)
+        partial = length > limit + 1024
+        window = text[: limit + 1024] if partial else text
+        if not window.isascii():
+            try:
+                window.encode("utf-8")
+            except UnicodeEncodeError:
+                window = window.encode("utf-8", "replace").decode("utf-8")
+        if self.mask:
+            window = mask_string(window)
+        if partial or len(window) > limit:
+            kept = window[:limit]
+            if self.mask and partial:
+                kept = _mask_tail(kept)
+            dropped = (length if partial else len(window)) - limit
+            window = f"{kept}{_ELLIPSIS}(truncated {dropped} chars)"
+            self.truncated = True
+        self.estimate += len(window) + 3
+        return window
+
+    def _int(self, number: int) -> object:
+        self.estimate += 8
+        if _use_orjson and not (_INT64_MIN <= number <= _UINT64_MAX):
+            if number.bit_length() > _MAX_INT_BITS:
+                return f"<int with {number.bit_length()} bits>"
+            try:
+                return str(number)
+            except ValueError:
+                return f"<int with {number.bit_length()} bits>"
+        if number.bit_length() > _MAX_INT_BITS:
+            return f"<int with {number.bit_length()} bits>"
+        return number
+
+    def _float(self, number: float) -> object:
+        self.estimate += 8
+        return number if math.isfinite(number) else None
+
+    def _key(self, key: object) -> str:
+        key_type = type(key)
+        if key_type is str:
+            text: str = key  # type: ignore[assignment]
+        elif key_type is bool:
+            text = "true" if key else "false"
+        elif key is None:
+            text = "null"
+        elif isinstance(key, str):
+            text = str.__str__(key)
+        elif isinstance(key, enum.Enum):
+            text = self._key_scalar(getattr(key, "_value_", None))
+        else:
+            text = self._key_scalar(key)
+        if len(text) > self.max_string or not text.isascii() or self.mask:
+            before = self.estimate
+            text = self._string(text)
+            self.estimate = before
+        return text
+
+    def _key_scalar(self, key: object) -> str:
+        try:
+            if isinstance(key, bool):
+                return "true" if key else "false"
+            if key is None:
+                return "null"
+            if isinstance(key, int):
+                value = int.__int__(key)
+                return (
+                    str(value)
+                    if value.bit_length() <= _MAX_INT_BITS
+                    else f"<int {value.bit_length()} bits>"
+                )
+            if isinstance(key, float):
+                return float.__repr__(key)
+            if isinstance(key, str):
+                return str.__str__(key)
+            if isinstance(key, (datetime.datetime, datetime.date, datetime.time)):
+                return key.isoformat()
+            if isinstance(key, (uuid.UUID, decimal.Decimal, pathlib.PurePath)):
+                return str(key)
+            if isinstance(key, (bytes, bytearray)):
+                return bytes(key[: self.max_string * 4 + 4]).decode("utf-8", "replace")
+        except Exception:
+            pass
+        return safe_repr(key)
+
+    def _bytes(self, data: bytes | bytearray | memoryview) -> object:
+        limit = self.max_string * 4 + 4
+        try:
+            if isinstance(data, memoryview):
+                size = data.nbytes
+                raw = data.tobytes() if size <= limit else data.cast("B")[:limit].tobytes()
+            else:
+                size = len(data)
+                raw = bytes(data[:limit])
+        except Exception:
+            return self._string(safe_repr(data))
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            text = ""
+            if size > len(raw) and error.start >= len(raw) - 3 and error.start > 0:
+                try:
+                    text = raw[: error.start].decode("utf-8")
+                except UnicodeDecodeError:
+                    text = ""
+            if not text:
+                keep = max(self.max_string * 3 // 4, 3)
+                chunk = raw[:keep]
+                encoded = base64.b64encode(chunk).decode("ascii")
+                self.estimate += len(encoded) + 40
+                result: dict[str, object] = {"__bytes__": encoded, "size": size}
+                if size > len(chunk):
+                    result["truncated"] = True
+                    self.truncated = True
+                return result
+            raw = raw[: error.start]
+        if size > len(raw):
+            self.truncated = True
+            kept = self._string(text)
+            if kept.endswith(" chars)") and _CUT_MARKER_RE.search(kept):
+                return kept
+            return f"{kept}{_ELLIPSIS}(truncated {size - len(raw)} bytes)"
+        return self._string(text)
+
+    # ---- dispatch -----------------------------------------------------------------
+
+    def _convert_guarded(self, value: object, depth: int) -> object:
+        try:
+            return self._convert(value, depth)
+        except Exception:
+            return self._string(f"<unserializable {_type_name(type(value))}>")
+
+    def _convert(self, value: object, depth: int) -> object:
+        value_type = type(value)
+        if value_type is str:
+            return self._string(value)  # type: ignore[arg-type]
+        if value_type is int:
+            return self._int(value)  # type: ignore[arg-type]
+        if value_type is bool or value is None:
+            self.estimate += 5
+            return value
+        if value_type is float:
+            return self._float(value)  # type: ignore[arg-type]
+        if value_type is dict:
+            return self._open(
+                value,
+                list(islice(dict.items(value), self.max_items)),  # type: ignore[arg-type]
+                len(value),  # type: ignore[arg-type]
+                True,
+                depth,
+            )
+        if value_type is list or value_type is tuple:
+            return self._open(
+                value,
+                list(value[: self.max_items]),  # type: ignore[index]
+                len(value),  # type: ignore[arg-type]
+                False,
+                depth,
+            )
+        return self._convert_other(value, value_type, depth)
+
+    def _convert_other(self, value: object, value_type: type, depth: int) -> object:
+        if isinstance(value, enum.Enum):
+            inner = getattr(value, "_value_", None)
+            if isinstance(inner, enum.Enum):
+                return self._string(safe_repr(value))
+            return self._convert(inner, depth)
+        if isinstance(value, str):
+            return self._string(str.__str__(value))
+        if isinstance(value, int):  # bool is handled above; IntFlag etc. are enums
+            return self._int(int.__int__(value))
+        if isinstance(value, float):
+            return self._float(float.__float__(value))
+        if isinstance(value, dict):
+            return self._open(
+                value, list(islice(dict.items(value), self.max_items)), len(value), True, depth
+            )
+        if isinstance(value, list):
+            return self._open(
+                value, list(islice(list.__iter__(value), self.max_items)), len(value), False, depth
+            )
+        if isinstance(value, tuple):
+            return self._open(
+                value,
+                list(islice(tuple.__iter__(value), self.max_items)),
+                len(value),
+                False,
+                depth,
+            )
+        if isinstance(value, (set, frozenset)):
+            return self._open(value, self._set_items(value), len(value), False, depth)
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return self._bytes(value)
+        if isinstance(value, datetime.datetime | datetime.date | datetime.time):
+            return self._string(value.isoformat())
+        if isinstance(value, datetime.timedelta):
+            return self._float(value.total_seconds())
+        if isinstance(value, uuid.UUID | decimal.Decimal | pathlib.PurePath):
+            return self._string(str(value))
+        if isinstance(value, complex):
+            return self._string(complex.__repr__(value))
+        if isinstance(value, type):
+            return self._string(f"<class {_qualname(value, 'type')}>")
+        if isinstance(value, types.ModuleType):
+            return self._string(f"<module {_qualname(value, 'module')}>")
+        if isinstance(value, _FUNCTION_TYPES):
+            target = value.func if isinstance(value, functools.partial) else value
+            return self._string(f"<function {_qualname(target, _type_name(value_type))}>")
+        if isinstance(value, types.GeneratorType):
+            return self._string(f"<generator {_qualname(value, 'generator')}>")
+        if isinstance(value, types.CoroutineType):
+            return self._string(f"<coroutine {_qualname(value, 'coroutine')}>")
+        if isinstance(value, types.AsyncGeneratorType):
+            return self._string(f"<async_generator {_qualname(value, 'async_generator')}>")
+        module = getattr(value_type, "__module__", "")
+        if isinstance(module, str) and module.partition(".")[0] in _OPAQUE_MODULE_ROOTS:
+            return self._string(safe_repr(value))
+        if isinstance(value, io.IOBase | BaseException):
+            return self._string(safe_repr(value))
+        if _is_secret_type(value_type):
+            return REDACTED if self.mask else self._string(safe_repr(value))
+        if isinstance(value, collections.abc.Iterator):
+            return self._string(f"<iterator {_type_name(value_type)}>")
+        if isinstance(value, collections.abc.AsyncIterator):
+            return self._string(f"<async_iterator {_type_name(value_type)}>")
+        if isinstance(value, collections.abc.Awaitable):
+            return self._string(f"<awaitable {_type_name(value_type)}>")
+        if isinstance(value, collections.abc.AsyncIterable):
+            return self._string(f"<async_iterable {_type_name(value_type)}>")
+        dumped = self._model_dump(value, value_type)
+        if dumped is not None:
+            return self._open(
+                value, list(islice(dumped.items(), self.max_items)), len(dumped), True, depth
+            )
+        if dataclasses.is_dataclass(value):
+            return self._open(value, *self._dataclass_items(value), True, depth)
+        if isinstance(value, collections.abc.Mapping):
+            return self._open(
+                value,
+                list(islice(value.items(), self.max_items)),
+                _safe_len(value, self.max_items),
+                True,
+                depth,
+            )
+        if isinstance(
+            value,
+            collections.abc.Sequence | collections.abc.Set | collections.abc.MappingView,
+        ):
+            if isinstance(value, collections.abc.Set):
+                items = self._set_items(value)
+            else:
+                items = list(islice(iter(value), self.max_items))  # type: ignore[arg-type]
+            return self._open(value, items, _safe_len(value, len(items)), False, depth)
+        array = self._array(value, value_type, depth)
+        if array is not _NOTHING:
+            return array
+        attributes = _attribute_items(value, self.max_items)
+        if attributes is not None:
+            return self._open(value, attributes[0], attributes[1], True, depth)
+        return self._string(safe_repr(value))
+
+    # ---- helpers for specific kinds -----------------------------------------------
+
+    def _set_items(self, value: collections.abc.Set[Any]) -> list[Any]:
+        size = _safe_len(value, 0)
+        if size <= _SET_SORT_LIMIT:
+            try:
+                return sorted(value)[: self.max_items]
+            except Exception:
+                pass
+        return list(islice(iter(value), self.max_items))
+
+    def _dataclass_items(self, value: object) -> tuple[list[Any], int]:
+        fields = dataclasses.fields(value)  # type: ignore[arg-type]
+        items: list[Any] = []
+        for field in fields[: self.max_items]:
+            try:
+                items.append((field.name, getattr(value, field.name)))
+            except Exception:
+                items.append((field.name, "<unavailable>"))
+        return items, len(fields)
+
+    def _model_dump(self, value: object, value_type: type) -> dict[str, Any] | None:
+        pydantic = sys.modules.get("pydantic")
+        base = getattr(pydantic, "BaseModel", None) if pydantic is not None else None
+        if isinstance(base, type) and isinstance(value, base):
+            version = 2
+        elif isinstance(getattr(value_type, "__fields__", None), dict) and callable(
+            getattr(value_type, "dict", None)
+        ):
+            version = 1
+        else:
+            return None
+        if not _prescan_ok(value, self.max_items):
+            return None
+        try:
+            dump = value.model_dump if version == 2 else value.dict  # type: ignore[attr-defined]
+            result = dump(mode="json", warnings=False) if version == 2 else dump()
+        except Exception:
+            return None
+        return result if isinstance(result, dict) else None
+
+    def _array(self, value: object, value_type: type, depth: int) -> object:
+        tolist = getattr(value_type, "tolist", None)
+        if not callable(tolist):
+            return _NOTHING
+        try:
+            size: object = getattr(value, "size", None)
+            if callable(size):
+                numel = getattr(value, "numel", None)
+                size = numel() if callable(numel) else None
+            if not isinstance(size, int) or isinstance(size, bool):
+                return _NOTHING
+            if size <= self.max_items:
+                return self._convert(value.tolist(), depth)  # type: ignore[attr-defined]
+            flat = value.reshape(-1)[: self.max_items].tolist()  # type: ignore[attr-defined]
+            if not isinstance(flat, list):
+                return _NOTHING
+            return self._open(value, flat[: self.max_items], size, False, depth)
+        except Exception:
+            return _NOTHING
+
+
+_NOTHING = object()
+
+
+def _safe_len(value: object, default: int) -> int:
+    try:
+        size = len(value)  # type: ignore[arg-type]
+        return size if isinstance(size, int) and size >= 0 else default
+    except Exception:
+        return default
+
+
+def _is_secret_type(value_type: type) -> bool:
+    name = _type_name(value_type)
+    if not name.startswith("Secret"):
+        return False
+    module = getattr(value_type, "__module__", "")
+    return isinstance(module, str) and module.partition(".")[0] == "pydantic"
+
+
+def _attribute_items(value: object, max_items: int) -> tuple[list[Any], int] | None:
+    items: list[Any] = []
+    total = 0
+    try:
+        namespace = vars(value)
+    except Exception:
+        namespace = None
+    if isinstance(namespace, dict):
+        for name, item in dict.items(namespace):
+            if isinstance(name, str) and name.startswith("__"):
+                continue
+            total += 1
+            if len(items) < max_items:
+                items.append((name, item))
+    try:
+        slot_names = []
+        for klass in type(value).__mro__:
+            slots = klass.__dict__.get("__slots__", ())
+            if isinstance(slots, str):
+                slots = (slots,)
+            for slot in slots:
+                if isinstance(slot, str) and not slot.startswith("__"):
+                    slot_names.append(slot)
+    except Exception:
+        slot_names = []
+    for slot in slot_names[: max_items * 4 + 16]:
+        try:
+            item = getattr(value, slot)
+        except Exception:
+            continue
+        total += 1
+        if len(items) < max_items:
+            items.append((slot, item))
+    if not items:
+        return None
+    return items, total
+
+
+def _prescan_ok(model: object, max_items: int) -> bool:
+    """Whether ``model_dump``/``dict()`` is safe: no iterators/awaitables, no huge containers."""
+    budget = _PRESCAN_NODES
+    stack: list[object] = [model]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return False
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        node_type = type(node)
+        if node_type in (str, int, float, bool, type(None), bytes):
+            continue
+        if isinstance(
+            node,
+            collections.abc.Iterator
+            | collections.abc.AsyncIterator
+            | collections.abc.Awaitable
+            | collections.abc.AsyncIterable,
+        ) or inspect.isgenerator(node):
+            return False
+        if isinstance(node, dict):
+            if len(node) > max_items:
+                return False
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple | set | frozenset):
+            if len(node) > max_items:
+                return False
+            stack.extend(node)
+        else:
+            namespace = getattr(node, "__dict__", None)
+            if isinstance(namespace, dict):
+                if len(namespace) > max_items:
+                    return False
+                stack.extend(namespace.values())
+            extra = getattr(node, "__pydantic_extra__", None)
+            if isinstance(extra, dict):
+                stack.extend(extra.values())
+    return True
+
+
+_TAIL_TABLE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._~+/=-"
+_TAIL_SECRET_RE = re.compile(
+    r"sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|eyJ|-----BEGIN", re.ASCII
+)
+_TAIL_BEARER_RE = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr]\s{1,8}\Z", re.ASCII)
+
+
+def _mask_tail(text: str) -> str:
+    """Mask a token-like run at the end of a cut string that may be the start of a secret."""
+    head = text.rstrip(_TAIL_TABLE)
+    run = text[len(head) :]
+    if not run:
+        if "PRIVATE KEY" in text[-64:] or "-----BEGIN" in text[-64:]:
+            return head + REDACTED
+        return text
+    if _TAIL_BEARER_RE.search(head[-16:]):
+        return head + REDACTED
+    match = _TAIL_SECRET_RE.search(run)
+    if match is not None:
+        return head + run[: match.start()] + REDACTED
+    return text
+
+
+# --------------------------------------------------------------------------------------
+# Size fitting
+# --------------------------------------------------------------------------------------
+
+_FLOOR = 32  # strings are not cut below this many bytes by the fitter
+_MARKER_COST = 28  # bytes added by a cut marker
+
+
+def _fit(tree: object, data: bytes, limit: int) -> str:
+    original = len(data)
+    holder: list[object] = [tree]
+    try:
+        for _ in range(3):
+            if not _shrink_strings(holder, len(data) - limit):
+                break
+            data = _dumps_tree(holder[0])
+            if len(data) <= limit:
+                return data.decode("utf-8")
+    except Exception:
+        pass
+    try:
+        emitted = _emit_budgeted(holder[0], limit)
+        if emitted is not None and len(emitted) <= limit:
+            return emitted.decode("utf-8")
+    except Exception:
+        pass
+    return _wrap(data, limit, original)
+
+
+def _string_slots(holder: list[object]) -> list[tuple[Any, Any, str, int]]:
+    slots: list[tuple[Any, Any, str, int]] = []
+    stack: list[tuple[Any, Any, object]] = [(holder, 0, holder[0])]
+    while stack:
+        container, slot, node = stack.pop()
+        if type(node) is str:
+            if len(node) > _FLOOR:
+                size = len(node) if node.isascii() else len(node.encode("utf-8"))
+                slots.append((container, slot, node, size))
+        elif type(node) is dict:
+            stack.extend((node, key, item) for key, item in node.items())
+        elif type(node) is list:
+            stack.extend((node, index, item) for index, item in enumerate(node))
+    return slots
+
+
+def _shrink_strings(holder: list[object], excess: int) -> bool:
+    """Cut the largest strings so that about ``excess`` bytes go; False if nothing to cut."""
+    slots = _string_slots(holder)
+    sizes = [size for _, _, _, size in slots if size > _FLOOR + _MARKER_COST]
+    if not sizes:
+        return False
+    need = excess + 16
+
+    def saved(cap: int) -> int:
+        return sum(size - cap - _MARKER_COST for size in sizes if size > cap + _MARKER_COST)
+
+    low, high = _FLOOR, max(sizes)
+    if saved(low) < need:
+        cap = low
+    else:
+        while low < high:  # largest cap that still saves enough
+            middle = (low + high + 1) // 2
+            if saved(middle) >= need:
+                low = middle
+            else:
+                high = middle - 1
+        cap = low
+    for container, slot, text, size in slots:
+        if size <= cap + _MARKER_COST:
+            continue
+        base = text
+        dropped = 0
+        marker = _CUT_MARKER_RE.search(text)
+        if marker is not None:
+            base = text[: marker.start()]
+            dropped = int(marker.group(1))
+        keep = max(0, len(text) * cap // size)
+        keep = min(keep, len(base))
+        container[slot] = f"{base[:keep]}{_ELLIPSIS}(truncated {dropped + len(base) - keep} chars)"
+    return True
+
+
+_RESERVE = 32  # per open container: closing bracket and a "N more" marker
+
+
+def _encode_scalar(value: object) -> bytes:
+    return _dumps_tree(value)
+
+
+def _emit_budgeted(root: object, limit: int) -> bytes | None:
+    """Write ``root`` as JSON keeping a prefix of every container so the text fits ``limit``."""
+    if type(root) is not dict and type(root) is not list:
+        encoded = _encode_scalar(root)
+        return encoded if len(encoded) <= limit else None
+    out = bytearray()
+    # frame: [items, position, is_dict, written, total_extra]
+    stack: list[list[Any]] = []
+
+    def open_container(node: object) -> None:
+        if isinstance(node, dict):
+            out.extend(b"{")
+            stack.append([list(node.items()), 0, True, 0])
+        else:
+            out.extend(b"[")
+            stack.append([list(node), 0, False, 0])  # type: ignore[call-overload]
+
+    if limit < _RESERVE + 2:
+        return None
+    open_container(root)
+    while stack:
+        frame = stack[-1]
+        items, position, is_dict, written = frame
+        depth = len(stack)
+        if position >= len(items):
+            out.extend(b"}" if is_dict else b"]")
+            stack.pop()
+            continue
+        item = items[position]
+        if is_dict:
+            key, value = item
+            prefix = (b"," if written else b"") + _encode_scalar(key) + b":"
+        else:
+            value = item
+            prefix = b"," if written else b""
+        if type(value) is dict or type(value) is list:
+            if len(out) + len(prefix) + 2 + (depth + 1) * _RESERVE <= limit:
+                out.extend(prefix)
+                frame[1] = position + 1
+                frame[3] = written + 1
+                open_container(value)
+                continue
+        else:
+            encoded = prefix + _encode_scalar(value)
+            if len(out) + len(encoded) + depth * _RESERVE <= limit:
+                out.extend(encoded)
+                frame[1] = position + 1
+                frame[3] = written + 1
+                continue
+        # does not fit: drop this and every following item of the container
+        more = _count_remaining(items, position, is_dict)
+        separator = b"," if written else b""
+        if is_dict:
+            out.extend(
+                separator + _encode_scalar(_ELLIPSIS) + b":" + _encode_scalar(f"{more} more")
+            )
+        else:
+            out.extend(separator + _encode_scalar(f"{_ELLIPSIS}({more} more)"))
+        frame[1] = len(items)
+    return bytes(out)
+
+
+def _count_remaining(items: list[Any], position: int, is_dict: bool) -> int:
+    more = len(items) - position
+    if not items:
+        return more
+    last = items[-1]
+    if is_dict:
+        key, value = last
+        if key == _ELLIPSIS and isinstance(value, str) and value.endswith(" more"):
+            try:
+                return more - 1 + int(value[: -len(" more")])
+            except ValueError:
+                return more
+        return more
+    if isinstance(last, str):
+        match = _MORE_MARKER_RE.fullmatch(last)
+        if match is not None:
+            return more - 1 + int(match.group(1))
+    return more
+
+
+def _wrap(data: bytes, limit: int, original: int) -> str:
+    """Last resort: a small object with a preview of the text."""
+    keep = max(limit - 80, 0)
+    for _ in range(12):
+        preview = data[:keep].decode("utf-8", "ignore")
+        wrapped = _dumps_tree(
+            {"__truncated__": True, "preview": preview, "original_bytes": original}
+        )
+        if len(wrapped) <= limit:
+            return wrapped.decode("utf-8")
+        keep = max(0, keep - (len(wrapped) - limit) - 8)
+    minimal = _dumps_tree({"__truncated__": True, "original_bytes": original})
+    if len(minimal) <= limit:
+        return minimal.decode("utf-8")
+    return "null"

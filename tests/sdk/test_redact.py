@@ -1,0 +1,461 @@
+"""Tests of fluxloop.sdk._redact: the key rule, value patterns, mask_secrets and the fast detectors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fluxloop.sdk import _serialize
+from fluxloop.sdk._redact import (
+    REDACTED,
+    fast_key_scan,
+    is_secret_key,
+    json_may_contain_secret_value,
+    mask_secrets,
+    mask_string,
+)
+from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
+
+IMPLEMENTATIONS = ["orjson", "json"] if _serialize.ORJSON_AVAILABLE else ["json"]
+
+SECRET_KEYS = [
+    "api_key",
+    "apiKey",
+    "APIKey",
+    "ApiKey",
+    "X-API-Key",
+    "x-api-key",
+    "OPENAI_API_KEY",
+    "api_keys",
+    "apikey",
+    "user_token",
+    "refresh_token",
+    "access_token",
+    "accessToken",
+    "id_token",
+    "token",
+    "Token",
+    "TOKEN",
+    "X-Auth-Token",
+    "csrftoken",
+    "Authorization",
+    "authorization",
+    "Proxy-Authorization",
+    "auth",
+    "db_password",
+    "password",
+    "PASSWORD",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "dbPassword",
+    "password2",
+    "client_secret",
+    "clientSecret",
+    "secret",
+    "secrets",
+    "webhook_secret",
+    "aws_secret_access_key",
+    "AWS_SECRET_ACCESS_KEY",
+    "private_key",
+    "privateKey",
+    "access_key",
+    "session_key",
+    "secret_key",
+    "encryption_key",
+    "Cookie",
+    "Set-Cookie",
+    "cookies",
+    "credential",
+    "credentials",
+    "gcp.credentials",
+    "bearer",
+    "jwt",
+    "user.password",
+    "auth token",
+]
+
+NOT_SECRET_KEYS = [
+    "monkey",
+    "author",
+    "authors",
+    "authority",
+    "keyboard",
+    "keynote",
+    "key",
+    "keys",
+    "secretary",
+    "tokens",
+    "max_tokens",
+    "maxTokens",
+    "MAX_TOKENS",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "tokens_used",
+    "input_tokens",
+    "max_token",
+    "token_count",
+    "tokenCount",
+    "token_usage",
+    "token_type",
+    "tokenizer",
+    "session_id",
+    "sessionId",
+    "user_id",
+    "auth_type",
+    "auth_method",
+    "secret_name",
+    "password_policy",
+    "cookie_name",
+    "primary_key",
+    "partition_key",
+    "cache_key",
+    "api",
+    "api_version",
+    "signature",
+    "function_signature",
+    "passenger",
+    "compass",
+    "bypass",
+    "oauth",
+    "credit",
+    "query",
+    "",
+    "_",
+    "__init__",
+]
+
+
+@pytest.mark.parametrize("key", SECRET_KEYS)
+def test_secret_keys(key: str) -> None:
+    assert is_secret_key(key) is True
+
+
+@pytest.mark.parametrize("key", NOT_SECRET_KEYS)
+def test_not_secret_keys(key: str) -> None:
+    assert is_secret_key(key) is False
+
+
+def test_long_keys() -> None:
+    assert is_secret_key("x" * 300 + "_password")
+    assert not is_secret_key("x" * 300 + "_monkey")
+
+
+# --------------------------------------------------------------------------------------
+# value patterns
+# --------------------------------------------------------------------------------------
+
+OPENAI_KEY = "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+ANTHROPIC_KEY = "sk-ant-api03-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAb3dEf6h-AAAA"
+AWS_ID = "AKIAIOSFODNN7EXAMPLE"
+AWS_TEMP_ID = "ASIAIOSFODNN7EXAMPL2"
+GITHUB = "ghp_" + "a1B2c3D4e5" * 4
+GITHUB_PAT = "github_pat_" + "11ABCDEFG0" * 4
+SLACK = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+GOOGLE = "AIza" + "SyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q"
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+    ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+PEM = (
+    "-----BEGIN RSA PRIVATE KEY-----\n"
+    + "MIIEowIBAAKCAQEA1234567890abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST\n" * 3
+    + "-----END RSA PRIVATE KEY-----"
+)
+
+
+@pytest.mark.parametrize(
+    ("secret", "marker"),
+    [
+        (OPENAI_KEY, "sk-***"),
+        (ANTHROPIC_KEY, "sk-***"),
+        ("sk-" + "a1" * 12, "sk-***"),
+        (AWS_ID, "AKIA***"),
+        (AWS_TEMP_ID, "ASIA***"),
+        (GITHUB, "ghp_***"),
+        ("gho_" + "x9" * 18, "gho_***"),
+        (GITHUB_PAT, "gith***"),
+        (SLACK, "xoxb***"),
+        (GOOGLE, "AIza***"),
+        (JWT, "eyJ***"),
+        ("Bearer abcdefghijklmnop1234", "Bearer ***"),
+        ("bearer " + JWT, "bearer ***"),
+        ("Bearer\tya29.a0AfH6SMBxyzxyzxyzxyzxyz-abc", "Bearer ***"),
+        (PEM, "***PRIVATE KEY***"),
+    ],
+)
+def test_value_patterns(secret: str, marker: str) -> None:
+    text = f"before {secret} after"
+    masked = mask_string(text)
+    assert masked == f"before {marker} after"
+    # never more than a 4-character prefix of the secret survives
+    body = secret.split(None, 1)[-1] if secret.lower().startswith("bearer") else secret
+    assert body[4:12] not in masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "task-management-system-for-everyone",  # "sk-" inside a word
+        "sk-learn-is-a-library-for-python",  # no digit
+        "sk-short1",
+        "risk-1234567890abcdefghijk",
+        "the bearer of bad news",
+        "Bearer short",
+        "AKIA is not enough",
+        "AKIAIOSFODNN7EXAMPLEX",  # 17 chars after AKIA: not an access key id
+        "eyJ alone",
+        "ghp_short",
+        "123e4567-e89b-12d3-a456-426614174000",
+        "claude-3-5-sonnet-20241022",
+        "https://api.example.com/v1/chat/completions?model=gpt-4o",
+        "-----BEGIN PUBLIC KEY-----",
+        "",
+    ],
+)
+def test_value_patterns_not_masked(text: str) -> None:
+    assert mask_string(text) == text
+
+
+def test_mask_string_multiple() -> None:
+    text = f"k1={OPENAI_KEY} k2={AWS_ID}, header: Bearer {GITHUB}"
+    assert mask_string(text) == "k1=sk-*** k2=AKIA***, header: Bearer ***"
+
+
+def test_mask_string_never_raises() -> None:
+    class Evil(str):
+        def __len__(self) -> int:
+            raise RuntimeError
+
+    assert mask_string(Evil("x")) == REDACTED
+
+
+# --------------------------------------------------------------------------------------
+# mask_secrets
+# --------------------------------------------------------------------------------------
+
+
+def test_mask_secrets_nested() -> None:
+    value = {
+        "user": "ann",
+        "api_key": "abc",
+        "nested": [{"password": "p", "ok": 1}, ("t", OPENAI_KEY)],
+        "credentials": {"user": "u", "pass": "p"},
+        "token": None,
+        "auth": True,
+        "tags": {"x", "y"},
+        1: "int key",
+    }
+    original = json.dumps(value, default=sorted)
+    result = mask_secrets(value)
+    assert result == {
+        "user": "ann",
+        "api_key": REDACTED,
+        "nested": [{"password": REDACTED, "ok": 1}, ("t", "sk-***")],
+        "credentials": REDACTED,
+        "token": None,
+        "auth": True,
+        "tags": {"x", "y"},
+        1: "int key",
+    }
+    assert json.dumps(value, default=sorted) == original  # not mutated
+
+
+def test_mask_secrets_cycles_and_depth() -> None:
+    d: dict[str, Any] = {"password": "x"}
+    d["self"] = d
+    assert mask_secrets(d) == {"password": REDACTED, "self": "<cycle>"}
+    deep: list[Any] = []
+    cur = deep
+    for _ in range(10_000):
+        nxt: list[Any] = []
+        cur.append(nxt)
+        cur = nxt
+    cur.append({"token": "t"})
+    result = mask_secrets(deep)
+    for _ in range(10_000):
+        result = result[0]  # type: ignore[index]
+    assert result == [{"token": REDACTED}]
+
+
+def test_mask_secrets_leaves_and_objects() -> None:
+    obj = object()
+    assert mask_secrets(obj) is obj
+    assert mask_secrets(OPENAI_KEY) == "sk-***"
+    assert mask_secrets(5) == 5
+    assert mask_secrets(frozenset({OPENAI_KEY})) == frozenset({"sk-***"})
+
+
+def test_mask_secrets_fails_closed() -> None:
+    class Evil(dict[str, Any]):
+        def __len__(self) -> int:
+            raise RuntimeError
+
+    # dict.items on a subclass works; an exploding iteration must not leak
+    class Exploding(list[Any]):
+        def __iter__(self) -> Iterator[Any]:
+            raise RuntimeError
+
+    assert mask_secrets(Exploding([1])) == REDACTED
+
+
+# --------------------------------------------------------------------------------------
+# detectors are supersets of the rules
+# --------------------------------------------------------------------------------------
+
+
+def test_fast_key_scan() -> None:
+    assert fast_key_scan({"a": 1, "b": [1, {"c": "d"}]}) is False
+    assert fast_key_scan({"a": [{"api_key": 1}]}) is True
+    assert fast_key_scan([1, (2, {"password": None})]) is True
+    assert fast_key_scan({1: "non-str key"}) is True
+    assert fast_key_scan({"a": object()}) is True
+    assert fast_key_scan(object()) is True
+    assert fast_key_scan("plain") is False
+    assert fast_key_scan({"max_tokens": 5, "prompt_tokens": 3}) is False
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [OPENAI_KEY, ANTHROPIC_KEY, AWS_ID, GITHUB, GITHUB_PAT, SLACK, GOOGLE, JWT, PEM],
+)
+def test_json_detector_finds_every_pattern(secret: str) -> None:
+    for text in (secret, f"x {secret} y", f"\n{secret}\t", f'"{secret}"', f"\x01{secret}"):
+        data = json.dumps({"v": text}, ensure_ascii=False, separators=(",", ":")).encode()
+        assert json_may_contain_secret_value(data), text
+
+
+def test_json_detector_bearer_with_escaped_whitespace() -> None:
+    for sep in (" ", "\t", "\n", "\x0b", "  \t  "):
+        data = json.dumps({"h": f"Bearer{sep}abcdefghijklmnop1234"}).encode()
+        assert json_may_contain_secret_value(data), repr(sep)
+
+
+def test_json_detector_negative() -> None:
+    data = json.dumps(
+        {"query": "What is the weather in Paris?", "max_tokens": 5, "id": "u-1"}
+    ).encode()
+    assert json_may_contain_secret_value(data) is False
+
+
+token_chars = st.text(
+    alphabet='abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+= \t\n\x0b"\\é',
+    max_size=80,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    prefix=token_chars,
+    suffix=token_chars,
+    secret=st.sampled_from(
+        [OPENAI_KEY, AWS_ID, GITHUB, SLACK, GOOGLE, JWT, "Bearer abcdefghijklmnop1234", PEM]
+    ),
+)
+def test_detector_is_superset_of_masking(prefix: str, suffix: str, secret: str) -> None:
+    text = prefix + secret + suffix
+    if mask_string(text) != text:
+        for ensure_ascii in (False, True):
+            data = json.dumps([text], ensure_ascii=ensure_ascii).encode()
+            assert json_may_contain_secret_value(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_key_detection_consistent_with_walker(key: str) -> None:
+    value = {key: "v"}
+    if is_secret_key(key):
+        assert fast_key_scan(value)
+
+
+# --------------------------------------------------------------------------------------
+# integration with to_json, both implementations
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    previous = use_orjson(request.param == "orjson")
+    try:
+        yield request.param
+    finally:
+        use_orjson(previous)
+
+
+@pytest.mark.usefixtures("implementation")
+def test_to_json_masks_keys_and_values() -> None:
+    value = {
+        "api_key": "abc123",
+        "headers": {"Authorization": f"Bearer {JWT}", "X-API-Key": "k"},
+        "max_tokens": 100,
+        "prompt": f"use key {OPENAI_KEY} please",
+        "author": "me",
+        "nested": [{"client_secret": "cs", "tokens": 3}],
+    }
+    text, truncated = to_json(value)
+    result = json.loads(text)
+    assert result == {
+        "api_key": "***",
+        "headers": {"Authorization": "***", "X-API-Key": "***"},
+        "max_tokens": 100,
+        "prompt": "use key sk-*** please",
+        "author": "me",
+        "nested": [{"client_secret": "***", "tokens": 3}],
+    }
+    assert truncated is False
+    for leaked in ("abc123", JWT[:20], OPENAI_KEY[8:], 'cs"'):
+        assert leaked not in text
+
+
+@pytest.mark.usefixtures("implementation")
+def test_to_json_masks_secret_in_key() -> None:
+    text, _ = to_json({OPENAI_KEY: 1})
+    assert json.loads(text) == {"sk-***": 1}
+
+
+@pytest.mark.usefixtures("implementation")
+def test_to_json_secret_values_in_plain_strings() -> None:
+    for secret in (OPENAI_KEY, AWS_ID, GITHUB, SLACK, GOOGLE, JWT, PEM):
+        text, _ = to_json(secret)
+        assert secret[5:] not in text
+        text, _ = to_json([1, {"note": f"line\n{secret}"}])
+        assert secret[5:] not in text
+
+
+@pytest.mark.usefixtures("implementation")
+def test_to_json_masking_off() -> None:
+    value = {"api_key": "abc", "s": OPENAI_KEY}
+    text, _ = to_json(value, SerializeOptions(mask_secrets=False))
+    assert json.loads(text) == value
+
+
+@pytest.mark.usefixtures("implementation")
+def test_redact_hook_with_masking() -> None:
+    def hook(value: object) -> object:
+        assert isinstance(value, dict)
+        return {k: v for k, v in value.items() if k != "ssn"}
+
+    text, _ = to_json(
+        {"ssn": "123-45-6789", "password": "p", "q": "hi"}, SerializeOptions(redact=hook)
+    )
+    assert json.loads(text) == {"password": "***", "q": "hi"}
+
+
+@pytest.mark.usefixtures("implementation")
+def test_redact_hook_failure_never_leaks() -> None:
+    calls = []
+
+    def hook(value: object) -> object:
+        calls.append(value)
+        raise ValueError("nope")
+
+    text, _ = to_json({"anything": "private data"}, SerializeOptions(redact=hook))
+    assert json.loads(text) == "<redaction failed>"
+    assert calls
