@@ -2,25 +2,30 @@
 
 Why not the SDK's ``BatchSpanProcessor``: its queue (2048) drops about half the spans of a tight
 loop exporting over OTLP/HTTP. Simply making the queue unbounded would trade loss for unbounded
-memory; blocking the caller whenever the queue is full would make the user's code as slow as the
-collector. The policy here:
+memory; blocking the caller whenever the queue is full would make the user's code as slow as a
+slow collector. The policy here:
 
 * ``on_end`` is O(1): a ``deque.append`` plus, once per batch, an ``Event.set`` to wake the worker.
 * One daemon **worker** thread does all export work (``exporter.export`` is never called on the
   caller's thread), in batches of ``max_export_batch_size``, every ``schedule_delay_millis`` or as
   soon as a batch is full.
-* **Overflow spills to disk.** When the in-memory queue passes half of ``max_queue_size`` (8192 by
-  default: about 2048 spans per worker slice of slack and a few MB of memory), a second daemon
-  thread, the **spiller**, moves the oldest spans to an on-disk spool (:mod:`._spool`: JSONL
-  segments written atomically) until the queue is back to a quarter. The worker exports spooled
-  segments first (they are the oldest), so a slow exporter sees the same stream, just later. Memory
-  stays bounded by ``max_queue_size`` spans; disk by ``max_spool_bytes``. Serializing a span is
-  cheaper than creating one, so the spiller keeps up with any single producer.
-* **Bounded backpressure as the last resort.** Only if the queue is full anyway (the spool is
-  unwritable or full, or producers outrun the spiller) does ``on_end`` wait -- at most
-  ``max_block_millis`` -- for room; a span is dropped only after that, counted in
-  :attr:`dropped_spans` with a one-line warning on the ``fluxloop`` logger. Spans ended on the
-  processor's own threads never wait.
+* **Overflow spills to disk when that helps.** When the in-memory queue passes half of
+  ``max_queue_size`` (8192 by default: ~23 MB of spans carrying ~400 B of input/output, a burst of
+  ~100 ms of a tight loop) and the exporter is slow -- its measured cost per span is well above the
+  cost of spilling one, or the export in progress has been running for over 250 ms (a network
+  exporter, a slow or dead collector) -- a second daemon thread, the **spiller**, moves the oldest
+  spans to an on-disk spool (:mod:`._spool`: JSONL segments written atomically) until the queue is
+  back to a quarter. The worker keeps exporting from memory while producers overflow and drains the
+  spool when the queue is low (or a flush/shutdown waits for it), so reading spans back does not
+  compete with the producers. Memory stays bounded by ``max_queue_size`` spans; disk by
+  ``max_spool_bytes``.
+* **Bounded backpressure otherwise.** Spilling moves work, it does not remove it: serializing a
+  span and reading it back cost CPU and the GIL the producers share. With an exporter as fast as
+  the spill (the JSONL file exporter), or when the spool is unwritable or full, a producer that
+  finds the queue full waits -- at most ``max_block_millis`` -- for the worker to make room. That
+  costs a tight loop the same as the SDK's ``BatchSpanProcessor`` but loses nothing. A span is
+  dropped only after that wait, counted in :attr:`dropped_spans` with a one-line warning on the
+  ``fluxloop`` logger (rate-limited). Spans ended on the processor's own threads never wait.
 
 ``force_flush`` returns ``True`` only when every span queued before the call (in memory or spooled)
 was handed to the exporter and every export since the call succeeded. ``shutdown`` drains memory
@@ -56,6 +61,9 @@ DEFAULT_SCHEDULE_DELAY_MILLIS = 1000
 DEFAULT_MAX_BLOCK_MILLIS = 2000
 DEFAULT_MAX_SPOOL_BYTES = 1 << 30
 _WARN_INTERVAL_S = 10.0
+_STUCK_EXPORT_S = 0.25  # an export running this long is waiting on I/O: spill
+_SPILL_ADVANTAGE = 1.5  # spill only if exporting a span costs this many times more
+_DEFAULT_SPILL_COST_S = 10e-6  # until measured
 _SPOOL_RETRY_S = 5.0
 
 
@@ -138,6 +146,9 @@ class FluxLoopSpanProcessor(SpanProcessor):
         self._spool: SpanSpool | None = None
         self._owns_spool_dir = False
         self._spool_broken_until = 0.0
+        self._export_started = 0.0  # time.monotonic() of the export in progress, 0 if none
+        self._export_cost = 0.0  # seconds per span, moving average
+        self._spill_cost = 0.0
         self._last_warning = 0.0
         self._dropped_at_warning = 0
         self._pid = os.getpid()
@@ -217,7 +228,7 @@ class FluxLoopSpanProcessor(SpanProcessor):
     def _make_room(self, size: int) -> bool:
         """Called when the queue is above the high-water mark: wake the spiller; if the queue is
         full, wait (bounded) for room. False if there is still no room."""
-        if self._spill_enabled and time.monotonic() >= self._spool_broken_until:
+        if self._spill_enabled and self._spill_pays_off():
             if self._spiller is None:
                 self._start_spiller()
             self._spill_wake.set()
@@ -237,6 +248,21 @@ class FluxLoopSpanProcessor(SpanProcessor):
                 break
             self._room.wait(min(remaining, 0.01))
         return True
+
+    def _spill_pays_off(self) -> bool:
+        """Spilling moves work, it does not remove it: writing a span to disk (and reading it
+        back later) costs CPU and the GIL that the producers share. It pays off when the
+        exporter costs clearly more per span than the spill (a network exporter, a slow
+        collector), or when the current export is stuck; not for a CPU-bound exporter as fast as
+        the spill (the JSONL file exporter), where bounded backpressure costs the producers less.
+        """
+        now = time.monotonic()
+        if now < self._spool_broken_until:
+            return False
+        started = self._export_started
+        if started and now - started > _STUCK_EXPORT_S:
+            return True
+        return self._export_cost > _SPILL_ADVANTAGE * (self._spill_cost or _DEFAULT_SPILL_COST_S)
 
     def _start_spiller(self) -> None:
         with self._lock:
@@ -295,7 +321,12 @@ class FluxLoopSpanProcessor(SpanProcessor):
                 batch.append(item)  # type: ignore[arg-type]
             if batch:
                 try:
+                    started = time.perf_counter()
                     paths = self._get_spool().write(batch)
+                    cost = (time.perf_counter() - started) / len(batch)
+                    self._spill_cost = (
+                        cost if not self._spill_cost else 0.8 * self._spill_cost + 0.2 * cost
+                    )
                 except (OSError, ValueError) as exc:
                     if marker is not None:
                         queue.appendleft(marker)
@@ -387,11 +418,17 @@ class FluxLoopSpanProcessor(SpanProcessor):
         self._segments_done += 1
 
     def _export(self, batch: list[ReadableSpan]) -> None:
+        started = time.perf_counter()
+        self._export_started = time.monotonic()
         try:
             result = self.exporter.export(batch)
         except Exception as exc:
             result = SpanExportResult.FAILURE
             _logger.warning("fluxloop: span exporter raised %s: %s", type(exc).__name__, exc)
+        finally:
+            self._export_started = 0.0
+        cost = (time.perf_counter() - started) / len(batch)
+        self._export_cost = cost if not self._export_cost else 0.8 * self._export_cost + 0.2 * cost
         if result is SpanExportResult.SUCCESS:
             self.exported_spans += len(batch)
         else:
