@@ -279,3 +279,27 @@ def test_processor_with_otlp_100k_tight_loop_zero_drops(
     assert processor.dropped_spans == 0 and exporter.dropped_spans == 0
     assert rotel.received_spans() == 100_000
     processor.shutdown()
+
+
+def test_probes_of_a_dead_endpoint_do_not_flood_the_log(
+    tmp_path: Path, exporters: list[SpoolingSpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    from .conftest import free_port
+
+    exporter = make(
+        exporters,
+        f"http://127.0.0.1:{free_port()}",  # nothing listens there
+        spool_dir=tmp_path,
+        timeout=0.2,
+        retry_min_interval=0.02,
+        retry_max_interval=0.02,
+    )
+    with caplog.at_level("WARNING"):
+        assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS
+        assert wait_until(lambda: exporter.circuit_open, 10)
+        first = len(caplog.records)
+        time.sleep(0.5)  # ~25 probes
+    official = [r for r in caplog.records[first:] if r.name.startswith("opentelemetry")]
+    assert official == []
+    ours = [r for r in caplog.records if r.name == "fluxloop"]
+    assert len(ours) == 1 and "not accepting spans" in ours[0].getMessage()

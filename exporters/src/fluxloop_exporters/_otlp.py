@@ -48,6 +48,28 @@ _logger = logging.getLogger("fluxloop")
 SPOOL_DIR_ENV = "FLUXLOOP_SPOOL_DIR"
 _MAX_SEGMENT_FAILURES = 3
 
+# The official exporters log every failed attempt; while the circuit is open our sender probes
+# a dead endpoint again and again, and those lines would repeat. Our own logger says it once when
+# the circuit opens and once when it closes; the official lines of the first failure (with the
+# status code and reason) still go through.
+_OFFICIAL_LOGGERS = (
+    "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.common.http",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+)
+_sender_state = threading.local()
+
+
+class _QuietWhileOpen(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        exporter = getattr(_sender_state, "exporter", None)
+        return not (exporter is not None and exporter.circuit_open)
+
+
+_QUIET = _QuietWhileOpen()
+for _name in _OFFICIAL_LOGGERS:
+    logging.getLogger(_name).addFilter(_QUIET)
+
 
 def default_spool_dir(endpoint: str) -> Path:
     """``$FLUXLOOP_SPOOL_DIR`` (or ``{base_path}/.spool``) ``/otlp-<hash of the endpoint>``."""
@@ -282,6 +304,7 @@ class SpoolingSpanExporter(SpanExporter):
     # -- the sender thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
+        _sender_state.exporter = self
         while True:
             with self._cv:
                 while True:
