@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "config": "fluxloop.cli.config:config",
     "record": "fluxloop.cli.record:record",
     "collector": "fluxloop.cli.collector:collector",
+    "import": "fluxloop.cli.import_otlp:import_",
 }
 
 

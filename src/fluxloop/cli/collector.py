@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from fluxloop.errors import FluxLoopError
-
 __all__ = ["collector"]
-
-
-def _fail(exc: FluxLoopError) -> NoReturn:
-    """Raise ``exc`` as a one-line click error with its exit code (2 for a ConfigError)."""
-    error_type = type("FluxLoopCliError", (click.ClickException,), {"exit_code": exc.exit_code})
-    raise error_type(str(exc)) from None
 
 
 @click.group()
@@ -101,12 +93,5 @@ def serve(
         max_body_bytes=max_body_bytes,
         fsync=fsync,
     )
-    try:
-        run(settings, on_ready=ready)
-    except FluxLoopError as exc:
-        _fail(exc)
+    run(settings, on_ready=ready)  # a ConfigError (exit 2) is reported by fluxloop.cli.main
     click.echo("FluxLoop collector stopped")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    collector()

@@ -110,7 +110,7 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
         echo(f"No .env file in {display_path(project_dir)} or its parent")
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @_config_option

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
-from fluxloop.errors import FluxLoopError
-
 __all__ = ["import_"]
-
-
-def _fail(exc: FluxLoopError) -> NoReturn:
-    """Raise ``exc`` as a one-line click error with its exit code (2 for a ConfigError)."""
-    error_type = type("FluxLoopCliError", (click.ClickException,), {"exit_code": exc.exit_code})
-    raise error_type(str(exc)) from None
 
 
 @click.group("import")
@@ -46,10 +37,8 @@ def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
     """
     from fluxloop.collector import import_otlp_files
 
-    try:
-        result = import_otlp_files(files, output, skip_invalid=skip_invalid)
-    except FluxLoopError as exc:
-        _fail(exc)
+    # an InputError (exit 2, one line naming FILE:LINE) is reported by fluxloop.cli.main
+    result = import_otlp_files(files, output, skip_invalid=skip_invalid)
     click.echo(
         f"Imported {result.spans} span(s) in {result.traces} trace(s) from {result.lines} "
         f"line(s) of {result.files} file(s) into {result.output_dir}"
@@ -60,7 +49,3 @@ def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
         click.echo(f"Skipped {result.skipped_lines} invalid line(s):", err=True)
         for message in result.errors:
             click.echo(f"  {message}", err=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import_()

@@ -195,6 +195,7 @@ class RawConfig:
     data: dict[str, Any]
     lines: dict[str, Located]
     per_file: dict[Path, Any] = field(default_factory=dict)
+    duplicates: list[tuple[str, Located, Located]] = field(default_factory=list)
 
     def validate(self, *, require_target: bool = True) -> ValidationReport:
         report = ValidationReport()
@@ -210,18 +211,32 @@ class RawConfig:
                 )
         if report.problems:
             return report
-        return validate_config(
+        report = validate_config(
             self.data,
             self.lines,
             require_target=require_target,
             default_file=display_path(self.source.primary),
         )
+        for key, first, again in self.duplicates:
+            report.problems.append(
+                Problem(
+                    key,
+                    f"duplicate key (first defined at line {first.line}); the later "
+                    "value would silently win",
+                    again,
+                )
+            )
+        report.problems.sort(
+            key=lambda p: (str(p.where.file), p.where.line) if p.where else ("~", 0)
+        )
+        return report
 
 
 def load_raw_config(source: ConfigSource) -> RawConfig:
     merged: dict[str, Any] = {}
     lines: dict[str, Located] = {}
     per_file: dict[Path, Any] = {}
+    duplicates: list[tuple[str, Located, Located]] = []
     errors: list[str] = []
     for path in source.files:
         try:
@@ -230,12 +245,15 @@ def load_raw_config(source: ConfigSource) -> RawConfig:
             errors.append(str(exc))
             continue
         per_file[path] = doc.data
+        duplicates.extend(doc.duplicates)
         if isinstance(doc.data, dict):
             merged = deep_merge(merged, doc.data)
             lines.update(doc.lines)
     if errors:
         raise ConfigError("\n".join(errors))
-    return RawConfig(source=source, data=merged, lines=lines, per_file=per_file)
+    return RawConfig(
+        source=source, data=merged, lines=lines, per_file=per_file, duplicates=duplicates
+    )
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class YamlDoc:
     path: Path
     data: Any
     lines: dict[str, Located] = field(default_factory=dict)
+    duplicates: list[tuple[str, Located, Located]] = field(default_factory=list)
 
 
 def display_path(path: Path) -> str:
@@ -62,19 +63,30 @@ def join_key(prefix: str, key: object) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
 
 
-def _index_node(node: yaml.Node, prefix: str, path: Path, out: dict[str, Located]) -> None:
+def _index_node(
+    node: yaml.Node,
+    prefix: str,
+    path: Path,
+    out: dict[str, Located],
+    dups: list[tuple[str, Located, Located]],
+) -> None:
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, Located] = {}
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 continue
             key = join_key(prefix, key_node.value)
-            out[key] = Located(path, key_node.start_mark.line + 1)
-            _index_node(value_node, key, path, out)
+            here = Located(path, key_node.start_mark.line + 1)
+            if key in seen:
+                dups.append((key, seen[key], here))
+            seen[key] = here
+            out[key] = here
+            _index_node(value_node, key, path, out, dups)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             key = join_key(prefix, i)
             out[key] = Located(path, item.start_mark.line + 1)
-            _index_node(item, key, path, out)
+            _index_node(item, key, path, out, dups)
 
 
 def load_yaml_text(text: str, path: Path) -> YamlDoc:
@@ -95,9 +107,10 @@ def load_yaml_text(text: str, path: Path) -> YamlDoc:
     finally:
         loader.dispose()
     lines: dict[str, Located] = {}
+    dups: list[tuple[str, Located, Located]] = []
     if node is not None:
-        _index_node(node, "", path, lines)
-    return YamlDoc(path=path, data=data, lines=lines)
+        _index_node(node, "", path, lines, dups)
+    return YamlDoc(path=path, data=data, lines=lines, duplicates=dups)
 
 
 def load_yaml_file(path: Path) -> YamlDoc:
