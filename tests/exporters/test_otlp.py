@@ -126,6 +126,9 @@ def test_outage_spools_fast_and_resends_after_restart(
     assert wait_until(lambda: exporter.circuit_open, 15)
     assert wait_until(lambda: exporter.spooled_spans == 10, 15), exporter.spooled_spans
     assert spool_files(spool)
+    start = time.perf_counter()
+    assert exporter.force_flush(5000) is False  # honest, and prompt while the endpoint is down
+    assert time.perf_counter() - start < 0.5
 
     rotel.start()  # same ports
     rotel.wait_for(*(f"Str(down{i})" for i in range(5)), timeout=20)

@@ -124,6 +124,18 @@ def test_force_flush_is_honest_about_failures(caplog: pytest.LogCaptureFixture) 
     processor.shutdown()
 
 
+def test_force_flush_asks_the_exporter_too() -> None:
+    class NotDelivered(RecordingExporter):
+        def force_flush(self, timeout_millis: int = 30000) -> bool:
+            return False  # e.g. spans safe in a spool, not yet at the collector
+
+    processor = FluxLoopSpanProcessor(NotDelivered())
+    tight_loop(processor, 3)
+    assert processor.force_flush() is False
+    assert processor.dropped_spans == 0
+    processor.shutdown()
+
+
 def test_force_flush_with_a_raising_exporter() -> None:
     exporter = RecordingExporter(raises=True)
     processor = FluxLoopSpanProcessor(exporter)

@@ -236,17 +236,18 @@ class SpoolingSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS  # in flight; the sender spools it if it fails
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Wait until the batch in flight and the spool are delivered. ``False`` at the timeout,
+        and at once while the endpoint is down (the spans are safe in the spool; the background
+        probing goes on at its own pace)."""
         deadline = time.monotonic() + timeout_millis / 1000.0
         with self._cv:
-            self._next_attempt = 0.0  # try the spool now
-            self._cv.notify_all()
             while self._job is not None or self._busy or self._spool_pending:
+                if self._open or self._stopping:
+                    return False
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopping:
+                if remaining <= 0:
                     return False
                 self._cv.wait(min(remaining, 0.05))
-                if self._open and time.monotonic() >= self._next_attempt:
-                    self._cv.notify_all()
             return True
 
     def shutdown(self) -> None:

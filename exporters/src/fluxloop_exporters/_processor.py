@@ -185,14 +185,23 @@ class FluxLoopSpanProcessor(SpanProcessor):
             self._wake.set()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything queued before the call; ``True`` only if all of it was exported
+        and the exporter's own ``force_flush`` (given the time left) succeeds too."""
         if self._worker is None or not self._worker.is_alive():
             return not self._queue and not self._segments
+        deadline = time.monotonic() + max(0.0, timeout_millis / 1000.0)
         marker = _Flush(self._failures)
         self._queue.append(marker)
         self._wake.set()
-        if not marker.done.wait(max(0.0, timeout_millis / 1000.0)):
+        if not marker.done.wait(max(0.0, deadline - time.monotonic())) or not marker.ok:
             return False
-        return marker.ok
+        remaining_ms = int(max(0.0, deadline - time.monotonic()) * 1000)
+        try:
+            # the base SpanExporter.force_flush returns None: only an explicit False fails
+            return self.exporter.force_flush(remaining_ms) is not False
+        except Exception as exc:
+            _logger.warning("fluxloop: exporter force_flush failed: %s", exc)
+            return False
 
     def shutdown(self) -> None:
         if self._shutdown:
