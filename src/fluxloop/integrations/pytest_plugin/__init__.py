@@ -1,0 +1,86 @@
+"""FluxLoop's pytest plugin (registered through the ``pytest11`` entry point ``fluxloop``).
+
+Fixtures:
+
+``fluxloop_spans``
+    The spans that code called in the test produced, in memory: ``.spans``, ``.names()``,
+    ``.tree()``, ``.one(name)``, ``.observations`` / ``.traces`` (contract records),
+    ``.by_type("tool")``. If FluxLoop is not configured it runs with ``storage="none"`` for the
+    test (nothing written) and is reset afterwards.
+
+``fluxloop_runner``
+    ``fluxloop_runner(project_root=..., simulation_config=..., overrides={"iterations": 1},
+    env={...}, timeout=600)`` runs an experiment in-process through the runner's library API
+    and returns a :class:`FluxLoopTestResult` (``total_runs``, ``failed``, ``success_rate``,
+    ``experiment_dir``, ``trace_summary_path``, …, ``require_success(threshold)``).
+
+``fluxloop_runner_multi_turn``
+    The same runner (multi-turn settings go in ``overrides``), for the original plugin's name.
+
+``fluxloop_cli``
+    ``fluxloop_cli("run", "experiment", "--iterations", "1", cwd=...)`` runs the ``fluxloop`` CLI
+    in a subprocess and returns a :class:`CLIResult` (``exit_code``, ``stdout``, ``stderr``,
+    ``require_success()``, and the experiment's numbers after ``run experiment``).
+
+The plugin works under pytest-xdist: every fixture is per test, experiment directories are
+created atomically (a suffix on a name clash), and nothing is shared between workers.
+Importing this module configures nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fluxloop.integrations.pytest_plugin._results import CLIResult, FluxLoopTestResult
+from fluxloop.integrations.pytest_plugin._spans import SpanRecorder
+
+__all__ = [
+    "CLIResult",
+    "FluxLoopTestResult",
+    "SpanRecorder",
+    "fluxloop_cli",
+    "fluxloop_runner",
+    "fluxloop_runner_multi_turn",
+    "fluxloop_spans",
+]
+
+
+@pytest.fixture
+def fluxloop_spans() -> Iterator[SpanRecorder]:
+    """Spans (and contract records) of everything traced during the test."""
+    from fluxloop.integrations.pytest_plugin._spans import recording
+
+    with recording() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def fluxloop_runner() -> Callable[..., FluxLoopTestResult]:
+    """Run a FluxLoop experiment in-process: ``fluxloop_runner(project_root=..., ...)``."""
+    from fluxloop.integrations.pytest_plugin._runner import run_experiment_in_process
+
+    return run_experiment_in_process
+
+
+@pytest.fixture
+def fluxloop_runner_multi_turn(
+    fluxloop_runner: Callable[..., FluxLoopTestResult],
+) -> Callable[..., FluxLoopTestResult]:
+    """Same as ``fluxloop_runner`` (put the multi-turn settings in ``overrides``)."""
+    return fluxloop_runner
+
+
+@pytest.fixture
+def fluxloop_cli(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CLIResult]:
+    """Run the ``fluxloop`` CLI in a subprocess: ``fluxloop_cli("status", "check", cwd=...)``."""
+    from fluxloop.integrations.pytest_plugin._runner import run_cli
+
+    def invoke(*args: Any, **kwargs: Any) -> CLIResult:
+        kwargs.setdefault("log_dir", Path(tmp_path_factory.mktemp("fluxloop_cli")))
+        return run_cli(*args, **kwargs)
+
+    return invoke
