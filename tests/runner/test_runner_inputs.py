@@ -189,3 +189,16 @@ def test_input_template_applies_with_a_persona() -> None:
     persona = Persona(name="p", description="d")
     assert apply_template("[{persona}] {input}", "hi", persona).endswith("] hi")
     assert apply_template("[{persona}] {input}", "hi", None) == "hi"
+
+
+def test_default_inputs_file_when_nothing_else_is_configured(project: Project) -> None:
+    project.config({"runner": {"target": "m:f"}})
+    project.write("inputs/generated.yaml", "generated_inputs:\n  - input: generated\n")
+    inputs = load_inputs(project.load())
+    assert [i.input for i in inputs.items] == ["generated"]
+    project.config({"runner": {"target": "m:f"}, "base_inputs": ["explicit"]})
+    assert [i.input for i in load_inputs(project.load()).items] == ["explicit"]
+    project.config({"runner": {"target": "m:f"}})
+    (project.root / "inputs/generated.yaml").unlink()
+    with pytest.raises(InputError, match="no inputs to run"):
+        load_inputs(project.load())

@@ -23,6 +23,7 @@ import contextvars
 import inspect
 import json
 import os
+import random
 import signal
 import sys
 import threading
@@ -1091,6 +1092,8 @@ def run_experiment(
             + (f", {plan.done} already done" if plan.resume else "")
             + f"), parallel {plan.parallel}"
         )
+        if config.seed is not None:
+            random.seed(config.seed)
         reporter.start(plan.total, done=plan.done, failed=experiment.stats.failed)
         try:
             if remaining:

@@ -27,6 +27,7 @@ from .yamlio import Located, display_path, join_key, load_yaml_file
 __all__ = ["InputItem", "InputSet", "load_inputs", "parse_inputs_data"]
 
 _LIST_KEYS = ("generated_inputs", "inputs")
+DEFAULT_INPUTS_FILE = Path("inputs") / "generated.yaml"
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,15 @@ def load_inputs(
     elif config.inputs_file is not None and config.inputs_file.is_file():
         items = _read_inputs_file(config.inputs_file)
         result = InputSet(items, display_path(config.inputs_file), config.inputs_file, notes)
+    elif (
+        config.inputs_file is None
+        and not config.base_inputs
+        and (config.project_dir / DEFAULT_INPUTS_FILE).is_file()
+    ):
+        # run.md: --inputs defaults to inputs/generated.yaml
+        default = config.project_dir / DEFAULT_INPUTS_FILE
+        items = _read_inputs_file(default)
+        result = InputSet(items, display_path(default), default, notes)
     else:
         if config.inputs_file is not None:
             if not config.base_inputs:

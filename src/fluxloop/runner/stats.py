@@ -1,24 +1,33 @@
 """Streaming statistics of an experiment, in bounded memory.
 
-Latency percentiles are exact up to :data:`RESERVOIR_SIZE` successful runs and come from a
-uniform reservoir sample beyond that, so memory stays flat however many runs there are.
+Latency percentiles are exact up to :data:`RESERVOIR_SIZE` successful runs (per persona:
+:data:`PERSONA_RESERVOIR_SIZE`) and come from a uniform reservoir sample beyond that, so
+memory stays flat however many runs there are.
 """
 
 from __future__ import annotations
 
 import math
 import random
+from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RESERVOIR_SIZE", "LatencyStats", "RunStats", "percentile"]
+__all__ = [
+    "PERSONA_RESERVOIR_SIZE",
+    "RESERVOIR_SIZE",
+    "LatencyStats",
+    "RunStats",
+    "percentile",
+]
 
-RESERVOIR_SIZE = 100_000
+RESERVOIR_SIZE = 10_000
+PERSONA_RESERVOIR_SIZE = 2_000
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile (``q`` in 0..100) of an already sorted list."""
     if not sorted_values:
         return 0.0
@@ -37,7 +46,8 @@ class LatencyStats:
     total: float = 0.0
     minimum: float = math.inf
     maximum: float = 0.0
-    sample: list[float] = field(default_factory=list)
+    capacity: int = RESERVOIR_SIZE
+    sample: array[float] = field(default_factory=lambda: array("d"))
     _rng: random.Random = field(default_factory=lambda: random.Random(0x5EED), repr=False)
 
     def add(self, value: float) -> None:
@@ -45,11 +55,11 @@ class LatencyStats:
         self.total += value
         self.minimum = min(self.minimum, value)
         self.maximum = max(self.maximum, value)
-        if len(self.sample) < RESERVOIR_SIZE:
+        if len(self.sample) < self.capacity:
             self.sample.append(value)
         else:
             j = self._rng.randrange(self.count)
-            if j < RESERVOIR_SIZE:
+            if j < self.capacity:
                 self.sample[j] = value
 
     @property
@@ -67,7 +77,7 @@ class LatencyStats:
             "p90": round(percentile(ordered, 90), 3),
             "p95": round(percentile(ordered, 95), 3),
             "p99": round(percentile(ordered, 99), 3),
-            "exact": self.count <= RESERVOIR_SIZE,
+            "exact": self.count <= self.capacity,
         }
 
 
@@ -126,7 +136,9 @@ class RunStats:
         key = str(persona) if persona is not None else "(none)"
         group = self.personas.get(key)
         if group is None:
-            group = self.personas[key] = _Group()
+            group = self.personas[key] = _Group(
+                latency=LatencyStats(capacity=PERSONA_RESERVOIR_SIZE)
+            )
         group.add(line)
         attempts = int(line.get("attempts") or 1)
         self.total_attempts += attempts

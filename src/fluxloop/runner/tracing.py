@@ -29,6 +29,18 @@ try:
 except ImportError:  # pragma: no cover
     CONTRACT_VERSION = "1"
 
+
+def _encode_pair(span: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    from fluxloop_exporters import encode_observation, encode_trace
+
+    return encode_observation(span), encode_trace(span)
+
+
+try:  # one decoding pass for both records (the exporters' shared encoder)
+    from fluxloop_exporters._contract import encode_records as _encode_records
+except ImportError:  # pragma: no cover - older exporters
+    _encode_records = _encode_pair
+
 Capture = RunCapture
 
 
@@ -48,12 +60,12 @@ def configure_tracing(
 ) -> TracingSetup:
     """Point the SDK at the collector (OTLP) or at nothing; the runner writes its own files."""
     shipping = bool(collector_url) and not no_collector
+    # every run must be captured: sampling and the kill switch do not apply to experiments
+    common: dict[str, Any] = {"enabled": True, "sample_rate": 1.0}
     if shipping:
-        fluxloop.configure(
-            storage="otlp", collector_url=collector_url, api_key=api_key, enabled=True
-        )
+        fluxloop.configure(storage="otlp", collector_url=collector_url, api_key=api_key, **common)
     else:
-        fluxloop.configure(storage="none", enabled=True)
+        fluxloop.configure(storage="none", **common)
     return TracingSetup(collector_url=collector_url, shipping=shipping)
 
 
@@ -94,8 +106,11 @@ def observations_and_traces(cap: RunCapture) -> tuple[list[dict[str, Any]], list
     spans = sorted(cap.spans, key=lambda s: s.start_time or 0)
     if not spans:
         return [], []
-    from fluxloop_exporters import encode_observation, encode_trace
-
-    observations = [encode_observation(s) for s in spans]
-    traces = [t for t in (encode_trace(s) for s in spans) if t is not None]
+    observations: list[dict[str, Any]] = []
+    traces: list[dict[str, Any]] = []
+    for span in spans:
+        observation, trace = _encode_records(span)
+        observations.append(observation)
+        if trace is not None:
+            traces.append(trace)
     return observations, traces

@@ -1,0 +1,152 @@
+"""Experiment runner benchmarks (prints numbers; no assertions).
+
+Run: ``.venv/bin/python bench/bench_runner.py [--quick]``.
+
+1. Overhead per run: 10,000 runs of a trivial synchronous agent (parallel 1), decorated and
+   undecorated (the runner then adds the agent span itself). Overhead = wall time per run minus
+   the cost of calling the same agent directly in a loop (same process, same SDK state).
+   Target: under 1 ms per run.
+2. Parallel I/O: 1,000 runs of an async agent sleeping 50 ms at parallel 100. Ideal:
+   1000 / 100 x 50 ms = 0.5 s. Target: within 1.3x of the ideal.
+3. Memory: tracemalloc peak of the whole experiment at growing run counts. Nothing is kept
+   per run except a latency sample capped at 10,000 values, so the peak stops growing there.
+
+Every run goes through the real engine: binding, per-run span capture, contract encoding, the
+three JSONL appends and the periodic atomic summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import fluxloop
+from fluxloop.runner.config import load_config
+from fluxloop.runner.engine import RunOptions, run_experiment
+
+AGENT = """
+import asyncio
+
+import fluxloop
+
+
+def plain(input_text):
+    return "ok:" + input_text
+
+
+@fluxloop.agent()
+def decorated(input_text):
+    return "ok:" + input_text
+
+
+async def sleeper(input_text):
+    await asyncio.sleep(0.05)
+    return input_text
+"""
+
+
+def make_project(root: Path, target: str, inputs: int, iterations: int, parallel: int) -> Path:
+    (root / "bench_agents.py").write_text(AGENT)
+    config = {
+        "name": "bench",
+        "runner": {"target": f"bench_agents:{target}", "timeout_seconds": 60},
+        "base_inputs": [{"input": f"question number {i}"} for i in range(inputs)],
+        "iterations": iterations,
+        "parallel_runs": parallel,
+        "output_directory": str(root / "out"),
+    }
+    path = root / f"{target}_{inputs}x{iterations}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run(path: Path) -> tuple[float, dict[str, Any]]:
+    config = load_config(path)
+    gc.collect()
+    start = time.perf_counter()
+    outcome = run_experiment(config, RunOptions(install_signal_handlers=False))
+    elapsed = time.perf_counter() - start
+    return elapsed, outcome.summary
+
+
+def direct_call_us(func: Any, calls: int) -> float:
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for i in range(calls):
+            func(f"question number {i % 100}")
+        best = min(best, time.perf_counter() - start)
+    return best / calls * 1e6
+
+
+def bench_overhead(root: Path, runs: int) -> None:
+    print(f"\n1. runner overhead per run ({runs:,} runs of a trivial sync agent, parallel 1)")
+    (root / "bench_agents.py").write_text(AGENT)
+    sys.path.insert(0, str(root))
+    fluxloop.configure(storage="none")
+    import bench_agents  # type: ignore[import-not-found]
+
+    inputs = 100
+    iterations = max(runs // inputs, 1)
+    for target in ("decorated", "plain"):
+        path = make_project(root, target, inputs, iterations, 1)
+        run(make_project(root, target, 10, 10, 1))  # warm up imports and caches
+        elapsed, summary = run(path)
+        total = summary["results"]["total_runs"]
+        direct = direct_call_us(bench_agents.decorated, 20_000)
+        per_run = elapsed / total * 1e6
+        print(
+            f"   {target:<9} target: {total:,} runs in {elapsed:.2f} s = {per_run:.0f} us/run; "
+            f"a direct decorated call costs {direct:.0f} us -> runner overhead "
+            f"{per_run - direct:.0f} us/run (target < 1000 us)"
+        )
+
+
+def bench_parallel(root: Path, runs: int, parallel: int) -> None:
+    ideal = runs / parallel * 0.05
+    print(f"\n2. parallel async I/O ({runs:,} runs sleeping 50 ms, parallel {parallel})")
+    path = make_project(root, "sleeper", runs, 1, parallel)
+    elapsed, summary = run(path)
+    ok = summary["results"]["successful"]
+    print(
+        f"   {ok:,}/{runs:,} ok in {elapsed:.3f} s; ideal {ideal:.3f} s; "
+        f"ratio {elapsed / ideal:.2f}x (target <= 1.30x)"
+    )
+
+
+def bench_memory(root: Path, counts: list[int]) -> None:
+    print("\n3. peak memory (tracemalloc) of a whole experiment vs number of runs")
+    for runs in counts:
+        path = make_project(root, "decorated", 100, max(runs // 100, 1), 1)
+        config = load_config(path)
+        gc.collect()
+        tracemalloc.start()
+        start = time.perf_counter()
+        run_experiment(config, RunOptions(install_signal_handlers=False))
+        elapsed = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"   {runs:>6,} runs: peak {peak / 1e6:6.2f} MB ({elapsed:.1f} s under tracemalloc)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller run counts")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="fluxloop-bench-") as tmp:
+        root = Path(tmp)
+        bench_overhead(root, 2_000 if args.quick else 10_000)
+        bench_parallel(root, 200 if args.quick else 1_000, 100)
+        bench_memory(root, [500, 2_000] if args.quick else [1_000, 10_000, 30_000])
+
+
+if __name__ == "__main__":
+    main()
