@@ -154,6 +154,8 @@ def test_fluxloop_runner_failures_give_a_clear_assertion(
     assert str(result.experiment_dir) in text
     with pytest.raises(AssertionError, match="expected >= 10"):
         result.require_min_runs(10)
+    with pytest.raises(AssertionError, match=r"^support agent: FluxLoop experiment 'demo'"):
+        result.require_success("support agent")  # the original plugin's label form
 
 
 def test_two_projects_with_the_same_module_names_run_their_own_code(
