@@ -230,14 +230,18 @@ def single(
     import os
 
     from fluxloop.runner.config import load_config
+    from fluxloop.runner.envfiles import dotenv_chain
     from fluxloop.runner.single import format_tree, run_single
 
     spec = target if ":" in target else f"{target}:{function}"
     base = load_config(config_path, require_target=False) if config_path else None
-    collector_url = (base.collector_url if base else None) or os.environ.get(
-        "FLUXLOOP_COLLECTOR_URL"
-    )
-    api_key = (base.collector_api_key if base else None) or os.environ.get("FLUXLOOP_API_KEY")
+    if base is not None:
+        collector_url, api_key = base.collector_url, base.collector_api_key
+    else:
+        dotenv, _, _ = dotenv_chain((working_directory or Path.cwd()).resolve())
+        env = {**dotenv, **os.environ}
+        collector_url = env.get("FLUXLOOP_COLLECTOR_URL")
+        api_key = env.get("FLUXLOOP_API_KEY")
     if working_directory is not None and not working_directory.is_dir():
         raise ConfigError(f"--working-directory: directory not found: {working_directory}")
     result = run_single(

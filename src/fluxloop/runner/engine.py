@@ -55,6 +55,7 @@ from .stats import RunStats
 from .targets import Target, resolve_target, target_environment
 from .tracing import (
     CONTRACT_VERSION,
+    FLUSH_TIMEOUT_SECONDS,
     TracingSetup,
     configure_tracing,
     observations_and_traces,
@@ -1108,7 +1109,7 @@ def run_experiment(
                 with contextlib.suppress(Exception):
                     import fluxloop
 
-                    fluxloop.flush(timeout_seconds=10)
+                    fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
     interrupted = summary["status"] == "interrupted"
     return ExperimentOutcome(
         plan=plan, directory=directory, summary=summary, interrupted=interrupted

@@ -15,7 +15,7 @@ from .engine import PlannedRun, RunExecutor, RunRecord
 from .envfiles import dotenv_chain
 from .inputs import InputItem
 from .targets import resolve_target, target_environment
-from .tracing import configure_tracing
+from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
 
 __all__ = ["SingleResult", "format_tree", "run_single"]
 
@@ -151,5 +151,5 @@ def run_single(
         if collector_url and not no_collector:
             import fluxloop
 
-            fluxloop.flush(timeout_seconds=10)
+            fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
     return SingleResult(record)

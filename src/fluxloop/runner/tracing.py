@@ -13,6 +13,7 @@ from fluxloop.sdk import RunCapture, capture_run
 
 __all__ = [
     "CONTRACT_VERSION",
+    "FLUSH_TIMEOUT_SECONDS",
     "Capture",
     "TracingSetup",
     "configure_tracing",
@@ -42,6 +43,10 @@ except ImportError:  # pragma: no cover - older exporters
     _encode_records = _encode_pair
 
 Capture = RunCapture
+
+#: How long the runner waits for spans to reach a collector at the end; what is not delivered by
+#: then is spooled locally by the exporter and retried later, never lost.
+FLUSH_TIMEOUT_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
