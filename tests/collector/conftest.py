@@ -18,12 +18,7 @@ from typing import Any
 
 import pytest
 
-SERVE = [
-    sys.executable,
-    "-c",
-    "import sys; from fluxloop.cli.collector import collector; sys.exit(collector())",
-    "serve",
-]
+SERVE = [sys.executable, "-m", "fluxloop.cli", "collector", "serve"]
 
 
 def free_port() -> int:
