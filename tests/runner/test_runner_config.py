@@ -262,7 +262,7 @@ def test_validation_reports_every_problem_with_file_line_and_suggestions(project
         "setting.yaml:9: timeout_seconds: unknown key (did you mean 'runner.timeout_seconds'?)"
     ) in text
     assert "setting.yaml:11: personas[0].name: required key is missing" in text
-    assert "setting.yaml:13: output.format: expected one of jsonl, json, found 'xml'" in text
+    assert "setting.yaml:13: output.format: expected one of jsonl, found 'xml'" in text
     assert len(info.value.problems) == len(lines) == 8
 
 

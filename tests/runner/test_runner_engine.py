@@ -463,3 +463,18 @@ def test_options_override_config(project: Project, tmp_path: Path) -> None:
     assert outcome.directory.name.startswith("renamed_")
     assert sorted(line["input"] for line in lines(outcome)) == ["x", "x", "y", "y"]
     assert RunOptions().parallel is None
+
+
+def test_save_traces_false_and_output_limit(project: Project) -> None:
+    setup(
+        project,
+        "decorated",
+        base_inputs=["abcdefghij"],
+        save_traces=False,
+        runner={"guards": {"output_char_limit": 4}},
+    )
+    outcome = project.run()
+    (line,) = lines(outcome)
+    assert line["output"] == "jihg...[truncated 6 chars]"
+    assert (outcome.directory / "traces.jsonl").read_text() == ""
+    assert (outcome.directory / "observations.jsonl").read_text() == ""

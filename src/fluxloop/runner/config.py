@@ -42,6 +42,7 @@ SECTION_FILES = ("project.yaml", "input.yaml", "simulation.yaml", "evaluation.ya
 SINGLE_FILES = ("setting.yaml", "fluxloop.yaml")
 DEFAULT_TIMEOUT_SECONDS = 120.0
 DEFAULT_RETRY_DELAY = 1.0
+DEFAULT_OUTPUT_CHAR_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ class RunnerSettings:
     factory: str | None = None
     factory_kwargs: Mapping[str, Any] = field(default_factory=dict)
     stream_output_path: str | None = None
-    output_char_limit: int | None = None
+    output_char_limit: int | None = DEFAULT_OUTPUT_CHAR_LIMIT
 
 
 @dataclass(frozen=True)
@@ -364,6 +365,7 @@ class ExperimentConfig:
     collector_url: str | None = None
     collector_api_key: str | None = None
     success_threshold: float | None = None
+    save_traces: bool = True
     tags: tuple[str, ...] = ()
     metadata: Mapping[str, Any] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
@@ -451,6 +453,16 @@ def build_experiment_config(
         timeout = _parse_duration(guards.get("max_duration")) if guards else None
     if timeout is None and "timeout_seconds" not in runner_raw:
         timeout = DEFAULT_TIMEOUT_SECONDS
+    multi_turn = data.get("multi_turn")
+    if isinstance(multi_turn, dict) and multi_turn.get("enabled"):
+        warnings.append(
+            Problem(
+                "multi_turn.enabled",
+                "multi-turn conversations are not driven by this runner; each input runs as a "
+                "single turn",
+                raw.lines.get("multi_turn.enabled"),
+            )
+        )
     if runner_raw.get("setup_commands"):
         warnings.append(
             Problem(
@@ -482,7 +494,8 @@ def build_experiment_config(
         factory=runner_raw.get("factory"),
         factory_kwargs=dict(runner_raw.get("factory_kwargs") or {}),
         stream_output_path=runner_raw.get("stream_output_path"),
-        output_char_limit=guards.get("output_char_limit") if guards else None,
+        output_char_limit=(guards.get("output_char_limit") if guards else None)
+        or DEFAULT_OUTPUT_CHAR_LIMIT,
     )
 
     iterations = data.get("iterations")
@@ -531,6 +544,7 @@ def build_experiment_config(
         collector_url=str(collector_url) if collector_url else None,
         collector_api_key=str(api_key) if api_key else None,
         success_threshold=data.get("success_threshold"),
+        save_traces=data.get("save_traces") is not False,
         tags=tuple(str(t) for t in data.get("tags") or ()),
         metadata=dict(data.get("metadata") or {}),
         warnings=warnings,

@@ -887,7 +887,10 @@ class _Experiment:
 
     def record(self, rec: RunRecord) -> None:
         assert self.writer is not None
-        self.writer.write_run(rec.line, rec.traces, rec.observations)
+        if self.config.save_traces:
+            self.writer.write_run(rec.line, rec.traces, rec.observations)
+        else:
+            self.writer.write_run(rec.line)
         self.stats.add(rec.line)
         self.session["runs"] = int(self.session["runs"]) + 1
         if not rec.success:

@@ -195,7 +195,7 @@ OUTPUT = S(
     "section",
     children={
         "directory": _STR,
-        "format": S("str", choices=("jsonl", "json")),
+        "format": S("str", choices=("jsonl",)),
     },
 )
 
