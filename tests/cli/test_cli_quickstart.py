@@ -178,3 +178,21 @@ def test_langgraph_template_says_what_is_missing(tmp_path: Path) -> None:
     assert single.stderr.count("\n") == 1 and "pip install langgraph" in single.stderr
     assert direct.returncode == 1
     assert "pip install langgraph" in direct.stderr and "Traceback" not in direct.stderr
+
+
+def test_pytest_template_runs_the_experiment(initialized: Path) -> None:
+    done = fl("init", "pytest-template", cwd=initialized)
+    assert done.returncode == 0, done.stderr
+    test_file = initialized / "tests" / "test_fluxloop_smoke.py"
+    assert test_file.is_file()
+    run = subprocess.run(
+        [fluxloop_cmd()[0], "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file)],
+        cwd=initialized,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    again = fl("init", "pytest-template", cwd=initialized)
+    assert again.returncode == 2 and "pass --force" in again.stderr

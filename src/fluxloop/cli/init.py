@@ -114,3 +114,29 @@ def agent(name: str, template: str, directory: Path | None, force: bool) -> None
         info("note: this template needs LangGraph, which is not installed: pip install langgraph")
     echo(f'  try it:  fluxloop run single {result.target} "Hello"')
     echo(f'  config:  runner.target: "{result.target}"')
+
+
+@init.command("pytest-template")
+@click.argument(
+    "project_root",
+    metavar="[PROJECT_ROOT]",
+    required=False,
+    default=".",
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--tests-dir",
+    default="tests",
+    show_default=True,
+    help="Directory for the test, relative to the project root.",
+)
+@click.option("--filename", default="test_fluxloop_smoke.py", show_default=True)
+@click.option("--force", "-f", is_flag=True, help="Overwrite an existing file.")
+def pytest_template(project_root: Path, tests_dir: str, filename: str, force: bool) -> None:
+    """Create a pytest smoke test that runs the experiment with the fluxloop_runner fixture."""
+    from fluxloop.runner.scaffold import create_pytest_template
+    from fluxloop.runner.yamlio import display_path
+
+    path = create_pytest_template(project_root, tests_dir=tests_dir, filename=filename, force=force)
+    echo(f"Created {display_path(path)}")
+    echo(f"  run it:  pytest {display_path(path)}")
