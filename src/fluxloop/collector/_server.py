@@ -97,7 +97,7 @@ def serve(
     from fluxloop import __version__
     from fluxloop.collector._grpc import start_grpc_server
     from fluxloop.collector._http import create_app
-    from fluxloop.collector._sink import Sink
+    from fluxloop.collector._sink import Sink, repair_partial_lines
 
     if settings.max_body_bytes <= 0:
         raise ConfigError.for_value(
@@ -114,6 +114,13 @@ def serve(
         raise ConfigError(f"--output: {output_dir} is not writable", key="output")
 
     _ensure_log_handler()
+    for path, size in repair_partial_lines(output_dir):
+        _logger.warning(
+            "fluxloop collector: removed a partial last line (%d bytes, never acknowledged) "
+            "from %s",
+            size,
+            path,
+        )
     sink = Sink(output_dir, fsync=settings.fsync)
     sock = _bind(settings.host, settings.port)
     http_port = int(sock.getsockname()[1])

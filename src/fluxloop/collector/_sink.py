@@ -29,9 +29,46 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fluxloop.collector._legacy import record_day
 
-__all__ = ["Sink", "SinkError"]
+__all__ = ["Sink", "SinkError", "repair_partial_lines"]
 
 _NS_PER_DAY = 86_400 * 1_000_000_000
+
+
+def repair_partial_lines(directory: Path) -> list[tuple[Path, int]]:
+    """Cut a partial last line off every contract file in ``directory``; returns the files
+    repaired and the bytes removed.
+
+    A process killed in the middle of a large ``write`` (``kill -9``) can leave one: the batch
+    was never acknowledged, so its sender re-sends it; the fragment would only be an unreadable
+    line. Run at startup, before anything writes.
+    """
+    repaired: list[tuple[Path, int]] = []
+    for path in sorted(directory.glob("*.jsonl")):
+        if not path.name.startswith(("observations_", "traces_")):
+            continue
+        try:
+            with open(path, "rb+") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                if size == 0:
+                    continue
+                handle.seek(size - 1)
+                if handle.read(1) == b"\n":
+                    continue
+                end = size
+                keep = 0
+                while end > 0:
+                    start = max(0, end - 65536)
+                    handle.seek(start)
+                    newline = handle.read(end - start).rfind(b"\n")
+                    if newline >= 0:
+                        keep = start + newline + 1
+                        break
+                    end = start
+                handle.truncate(keep)
+                repaired.append((path, size - keep))
+        except OSError:
+            continue
+    return repaired
 
 
 class SinkError(OSError):
