@@ -478,3 +478,21 @@ def test_save_traces_false_and_output_limit(project: Project) -> None:
     assert line["output"] == "jihg...[truncated 6 chars]"
     assert (outcome.directory / "traces.jsonl").read_text() == ""
     assert (outcome.directory / "observations.jsonl").read_text() == ""
+
+
+def test_replay_kwargs_must_fit_the_target(project: Project) -> None:
+    from fluxloop.errors import ConfigError
+
+    setup(
+        project,
+        "decorated",
+        base_inputs=["x"],
+        replay_args={"enabled": True, "recording_file": "rec.jsonl"},
+    )
+    project.write("rec.jsonl", json.dumps({"kwargs": {"data": {"content": "test"}}}) + "\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"the recording passes 'data' but .*:decorated takes "
+        r"\(input_text\)",
+    ):
+        project.run()

@@ -994,7 +994,29 @@ def _prepare_target(config: ExperimentConfig) -> tuple[Target, ReplayPlan | None
         search=[runner.working_directory, *runner.python_path],
     )
     replay = load_replay(config.replay, runner.target) if config.replay.enabled else None
+    if replay is not None:
+        _check_replay_signature(target, replay)
     return target, replay
+
+
+def _check_replay_signature(target: Target, replay: ReplayPlan) -> None:
+    """Recorded kwargs the target cannot accept are a config error, not N failed runs."""
+    try:
+        params = inspect.signature(target.func).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = {n for n, p in params.items() if p.kind is not p.POSITIONAL_ONLY}
+    recorded = set(replay.records[-1]["kwargs"])
+    unknown = sorted(recorded - accepted)
+    if unknown:
+        raise ConfigError(
+            f"replay_args: the recording passes {', '.join(map(repr, unknown))} but "
+            f"{target.spec} takes ({', '.join(params)}); record the right target or fix "
+            "runner.target",
+            key="replay_args.recording_file",
+        )
 
 
 def describe_plan(

@@ -149,7 +149,7 @@ def _scan_records(
 
 def scan_experiment(directory: Path, *, repair: bool = True) -> ResumeState:
     """Read (and, with ``repair``, fix up) an experiment directory for resuming."""
-    directory = directory.expanduser()
+    directory = directory.expanduser().resolve()
     if not directory.is_dir():
         raise InputError(
             f"--resume: experiment directory not found: {display_path(directory)}", key="--resume"
