@@ -159,7 +159,10 @@ def test_json_variants_and_legacy_names() -> None:
         (lambda s: setattr(s, "trace_id", b"\x00" * 16), "trace_id must not be all zeros"),
         (lambda s: setattr(s, "trace_id", b"\x01" * 8), "trace_id must be 16 bytes, found 8"),
         (lambda s: setattr(s, "span_id", b""), "span_id must be 8 bytes, found 0"),
-        (lambda s: setattr(s, "parent_span_id", b"\x01" * 3), "parent_span_id must be 8 bytes"),
+        (
+            lambda s: setattr(s, "parent_span_id", b"\x01" * 3),
+            "parent_span_id must be 8 non-zero bytes, found 010101",
+        ),
         (lambda s: setattr(s, "start_time_unix_nano", 0), "start_time_unix_nano is missing"),
     ],
 )

@@ -285,11 +285,23 @@ def _attr_value(value: AnyValue) -> Any:
 
 
 def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    # hot path: the scalar kinds inline, the rest through _attr_value
     out: dict[str, Any] = {}
     for kv in pairs:
-        converted = _attr_value(kv.value)
-        if converted is not None:
-            out[kv.key] = converted
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            out[kv.key] = value.string_value
+        elif kind == "int_value":
+            out[kv.key] = value.int_value
+        elif kind == "bool_value":
+            out[kv.key] = value.bool_value
+        elif kind == "double_value":
+            out[kv.key] = value.double_value
+        elif kind is not None:
+            converted = _attr_value(value)
+            if converted is not None:
+                out[kv.key] = converted
     return out
 
 
@@ -297,13 +309,28 @@ def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
 # spans
 
 
-def _span_id_error(name: str, raw: bytes, size: int, optional: bool = False) -> str | None:
-    if optional and not raw:
-        return None
-    if len(raw) != size:
-        return f"{name} must be {size} bytes, found {len(raw)}"
-    if not any(raw):
-        return f"{name} must not be all zeros"
+_ZERO8 = bytes(8)
+_ZERO16 = bytes(16)
+_FLAGS = [TraceFlags(value) for value in range(256)]
+
+
+def _span_error(span: Any) -> str | None:
+    """Why ``span`` cannot be kept, or ``None``."""
+    trace_id = span.trace_id
+    if len(trace_id) != 16:
+        return f"trace_id must be 16 bytes, found {len(trace_id)}"
+    if trace_id == _ZERO16:
+        return "trace_id must not be all zeros"
+    span_id = span.span_id
+    if len(span_id) != 8:
+        return f"span_id must be 8 bytes, found {len(span_id)}"
+    if span_id == _ZERO8:
+        return "span_id must not be all zeros"
+    parent = span.parent_span_id
+    if parent and (len(parent) != 8 or parent == _ZERO8):
+        return f"parent_span_id must be 8 non-zero bytes, found {parent.hex() or 'none'}"
+    if not span.start_time_unix_nano:
+        return "start_time_unix_nano is missing"
     return None
 
 
@@ -320,7 +347,7 @@ def convert_request(request: ExportTraceServiceRequest) -> Converted:
     """Rebuild SDK spans from ``request``; invalid spans (bad ids, no start time) are counted in
     ``rejected`` with a reason, the others are returned in request order."""
     result = Converted()
-    spans_out = result.spans
+    append = result.spans.append
     for rs_index, rs in enumerate(request.resource_spans):
         resource = Resource(_attributes(rs.resource.attributes), rs.schema_url or None)
         for ss_index, ss in enumerate(rs.scope_spans):
@@ -332,51 +359,66 @@ def convert_request(request: ExportTraceServiceRequest) -> Converted:
                 _attributes(scope_msg.attributes) or None,
             )
             for span_index, span in enumerate(ss.spans):
-                error = (
-                    _span_id_error("trace_id", span.trace_id, 16)
-                    or _span_id_error("span_id", span.span_id, 8)
-                    or _span_id_error("parent_span_id", span.parent_span_id, 8, optional=True)
-                    or (None if span.start_time_unix_nano else "start_time_unix_nano is missing")
-                )
-                if error is not None:
+                try:
+                    append(_span(span, resource, scope))
+                except _Invalid:
                     result.rejected += 1
                     if len(result.errors) < _MAX_ERRORS:
                         where = f"resource_spans[{rs_index}].scope_spans[{ss_index}]"
-                        result.errors.append(f"{where}.spans[{span_index}]: {error}")
-                    continue
-                spans_out.append(_span(span, resource, scope))
+                        result.errors.append(f"{where}.spans[{span_index}]: {_span_error(span)}")
     return result
 
 
+class _Invalid(Exception):
+    pass
+
+
 def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
-    trace_id = int.from_bytes(span.trace_id, "big")
+    raw_trace = span.trace_id
+    raw_span = span.span_id
+    raw_parent = span.parent_span_id
+    start = span.start_time_unix_nano
+    if (
+        len(raw_trace) != 16
+        or raw_trace == _ZERO16
+        or len(raw_span) != 8
+        or raw_span == _ZERO8
+        or (raw_parent and (len(raw_parent) != 8 or raw_parent == _ZERO8))
+        or not start
+    ):
+        raise _Invalid
+    trace_id = int.from_bytes(raw_trace, "big")
     flags = span.flags
+    trace_flags = _FLAGS[flags & 0xFF]
+    state = span.trace_state
     context = SpanContext(
         trace_id,
-        int.from_bytes(span.span_id, "big"),
-        is_remote=False,
-        trace_flags=TraceFlags(flags & 0xFF),
-        trace_state=_trace_state(span.trace_state),
+        int.from_bytes(raw_span, "big"),
+        False,
+        trace_flags,
+        _trace_state(state) if state else None,
     )
     parent: SpanContext | None = None
-    if span.parent_span_id:
+    if raw_parent:
         parent = SpanContext(
-            trace_id,
-            int.from_bytes(span.parent_span_id, "big"),
-            is_remote=bool(flags & _IS_REMOTE),
-            trace_flags=TraceFlags(flags & 0xFF),
+            trace_id, int.from_bytes(raw_parent, "big"), bool(flags & _IS_REMOTE), trace_flags
         )
-    code = span.status.code
+    status_msg = span.status
+    code = status_msg.code
     if code == 2:
-        status = Status(StatusCode.ERROR, span.status.message or None)
+        status = Status(StatusCode.ERROR, status_msg.message or None)
     elif code == 1:
         status = _OK
     else:
         status = _UNSET
-    events = [
-        Event(e.name, _attributes(e.attributes), e.time_unix_nano or None) for e in span.events
-    ]
-    links = [_link(link) for link in span.links]
+    events: list[Event] = []
+    if len(span.events):
+        events = [
+            Event(e.name, _attributes(e.attributes), e.time_unix_nano or None) for e in span.events
+        ]
+    links: list[Link] = []
+    if len(span.links):
+        links = [link for link in map(_link, span.links) if link is not None]
     return ReadableSpan(
         name=span.name,
         context=context,
@@ -384,10 +426,10 @@ def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> Readabl
         resource=resource,
         attributes=_attributes(span.attributes),
         events=events,
-        links=[link for link in links if link is not None],
+        links=links,
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
         status=status,
-        start_time=span.start_time_unix_nano,
+        start_time=start,
         end_time=span.end_time_unix_nano or None,
         instrumentation_scope=scope,
     )
@@ -401,7 +443,7 @@ def _link(link: Any) -> Link | None:
             int.from_bytes(link.trace_id, "big"),
             int.from_bytes(link.span_id, "big"),
             is_remote=bool(link.flags & _IS_REMOTE) or not (link.flags & _IS_REMOTE_HAS),
-            trace_flags=TraceFlags(link.flags & 0xFF),
+            trace_flags=_FLAGS[link.flags & 0xFF],
             trace_state=_trace_state(link.trace_state),
         ),
         _attributes(link.attributes),
