@@ -134,9 +134,23 @@ def agent(name: str, template: str, directory: Path | None, force: bool) -> None
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing file.")
 def pytest_template(project_root: Path, tests_dir: str, filename: str, force: bool) -> None:
     """Create a pytest smoke test that runs the experiment with the fluxloop_runner fixture."""
-    from fluxloop.runner.scaffold import create_pytest_template
+    from fluxloop.errors import ConfigError
+    from fluxloop.integrations.pytest_plugin.template import write_template
+    from fluxloop.runner.config import discover_config
     from fluxloop.runner.yamlio import display_path
 
-    path = create_pytest_template(project_root, tests_dir=tests_dir, filename=filename, force=force)
+    root = project_root.resolve()
+    discover_config(cwd=root)  # a clear error when this is not a FluxLoop project
+    if not filename.endswith(".py") or not filename.startswith("test"):
+        raise ConfigError.for_value("--filename", "a test_*.py file name", filename)
+    try:
+        path = write_template(
+            project_root=root, tests_dir=tests_dir, filename=filename, force=force
+        )
+    except FileExistsError:
+        target = display_path(root / tests_dir / filename)
+        raise ConfigError(
+            f"{target} already exists; pass --force to overwrite", key="--filename"
+        ) from None
     echo(f"Created {display_path(path)}")
     echo(f"  run it:  pytest {display_path(path)}")

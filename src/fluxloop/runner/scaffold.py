@@ -19,7 +19,6 @@ __all__ = [
     "ProjectResult",
     "create_agent",
     "create_project",
-    "create_pytest_template",
     "render_template",
 ]
 
@@ -192,41 +191,3 @@ def create_agent(
     )
     path.write_text(text, encoding="utf-8")
     return AgentResult(path=path, module=module, template=template, created_package_init=init)
-
-
-def create_pytest_template(
-    project_root: Path,
-    *,
-    tests_dir: str = "tests",
-    filename: str = "test_fluxloop_smoke.py",
-    force: bool = False,
-) -> Path:
-    """Write a pytest smoke test that runs the project's experiment with ``fluxloop_runner``."""
-    from .config import discover_config
-
-    root = project_root.resolve()
-    discover_config(cwd=root)  # fails with a clear message when root is not a project
-    if not filename.endswith(".py") or not filename.startswith("test"):
-        raise ConfigError.for_value("--filename", "a test_*.py file name", filename)
-    folder = Path(tests_dir)
-    folder = folder if folder.is_absolute() else root / folder
-    path = folder / filename
-    if path.exists() and not force:
-        raise ConfigError(
-            f"{display_path(path)} already exists; pass --force to overwrite", key="--filename"
-        )
-    try:
-        depth = len(path.parent.resolve().relative_to(root).parts)
-    except ValueError:
-        raise ConfigError(
-            f"--tests-dir: {display_path(folder)} is not inside the project {display_path(root)}",
-            key="--tests-dir",
-        ) from None
-    folder.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        render_template(
-            "pytest_smoke.py.tmpl", depth=str(depth), test_path=str(path.relative_to(root))
-        ),
-        encoding="utf-8",
-    )
-    return path
