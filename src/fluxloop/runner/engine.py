@@ -1099,6 +1099,8 @@ def run_experiment(
         shipping = bool(config.collector_url) and not options.no_collector
         tracing_label = f"in memory + OTLP to {config.collector_url}" if shipping else "in memory"
         if options.dry_run:
+            for note in [*plan.notes, *(replay.notes if replay else [])]:
+                print(f"Note:         {note}", file=out)
             for line in describe_plan(
                 plan, target, Binder(target.func), replay=replay, tracing=tracing_label
             ):
