@@ -45,6 +45,7 @@ TRACES_FILE = "traces.jsonl"
 OBSERVATIONS_FILE = "observations.jsonl"
 ERRORS_FILE = "errors.json"
 CONFIG_FILE = "config.yaml"
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
 
 try:  # the `fast` extra
     import orjson as _orjson
@@ -161,8 +162,12 @@ class ArtifactWriter:
         write_json_atomic(self.directory / ERRORS_FILE, errors)
 
     def write_config(self, config: Mapping[str, Any], header: str = "") -> None:
-        text = yaml.safe_dump(
-            dict(config), sort_keys=False, allow_unicode=True, default_flow_style=False
+        text = yaml.dump(
+            dict(config),
+            Dumper=_DUMPER,
+            sort_keys=False,
+            allow_unicode=True,
+            default_flow_style=False,
         )
         atomic_write_text(self.directory / CONFIG_FILE, header + text)
 
