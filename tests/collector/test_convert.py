@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 
 import pytest
 from fluxloop_exporters import encode_observation, encode_trace
+from google.protobuf import json_format
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from fluxloop.collector._convert import (
     PayloadError,
+    convert_json,
     convert_request,
-    parse_json_request,
     parse_protobuf_request,
 )
 
@@ -144,7 +150,7 @@ def test_json_variants_and_legacy_names() -> None:
             }
         ]
     }
-    [span] = convert_request(parse_json_request(json.dumps(data))).spans
+    [span] = convert_json(json.dumps(data)).spans
     assert span.context.trace_id == int(TRACE, 16) and span.parent is None
     assert span.kind is SpanKind.SERVER
     assert span.status.status_code is StatusCode.ERROR and span.status.description == "bad"
@@ -192,14 +198,44 @@ def test_error_message_is_bounded() -> None:
     [
         (b"{", "invalid JSON"),
         (b"[]", "expected a JSON object, found an array"),
-        (b'{"resourceSpans": 3}', "invalid OTLP/JSON"),
-        (b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}', "invalid OTLP/JSON"),
+        (b'{"resourceSpans": 3}', "resourceSpans: expected an array, found a number"),
+        (b'{"resourceSpans": [7]}', "resource_spans[0]: expected an object"),
+        (b'{"resourceSpans": [{"scopeSpans": {}}]}', "scopeSpans: expected an array"),
         (b"Infinity", "invalid JSON"),
     ],
 )
 def test_malformed_json(body: bytes, reason: str) -> None:
-    with pytest.raises(PayloadError, match=reason):
-        parse_json_request(body)
+    with pytest.raises(PayloadError, match=re.escape(reason)):
+        convert_json(body)
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"traceId": None}, "trace_id must be 16 bytes, found 0"),
+        ({"traceId": "not-an-id!"}, "trace_id: not a hex or base64 id"),
+        ({"spanId": 12}, "span_id: expected a hex string, found a number"),
+        ({"startTimeUnixNano": "soon"}, "start_time: expected an integer"),
+        ({"startTimeUnixNano": 0}, "start_time_unix_nano is missing"),
+        ({"name": [1]}, "name: expected a string, found an array"),
+        ({"attributes": {}}, "attributes: expected an array, found an object"),
+        ({"attributes": [{"key": "k", "value": {"intValue": "x"}}]}, "['k']: intValue"),
+        ({"attributes": [{"key": "k", "value": {"boolValue": 1}}]}, "boolValue: expected true"),
+        ({"attributes": [{"key": "k", "value": 3}]}, "expected an AnyValue object"),
+        ({"events": [3]}, "events[]: expected an object"),
+        ({"links": {}}, "links: expected an array"),
+        ({"status": "bad"}, "status: expected an object"),
+        ({"kind": "SPAN_KIND_NOPE"}, "kind: expected an integer"),
+    ],
+)
+def test_invalid_json_spans_are_rejected(change: dict[str, object], reason: str) -> None:
+    good = {"traceId": TRACE, "spanId": PARENT, "name": "ok", "startTimeUnixNano": "5"}
+    bad = {**good, "spanId": SPAN, **change}
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [good, bad]}]}]}
+    converted = convert_json(body)
+    assert converted.rejected == 1 and len(converted.spans) == 1
+    assert reason in converted.error_message
+    assert converted.error_message.startswith("resource_spans[0].scope_spans[0].spans[1]: ")
 
 
 def test_malformed_protobuf() -> None:
@@ -208,8 +244,61 @@ def test_malformed_protobuf() -> None:
     assert len(parse_protobuf_request(b"").resource_spans) == 0
 
 
-def test_hex_and_base64_ids_agree() -> None:
-    spans = make_spans(1)
-    from_hex = convert_request(parse_json_request(otlp_json(spans, hex_ids=True))).spans
-    from_b64 = convert_request(parse_json_request(otlp_json(spans, hex_ids=False))).spans
-    assert [encode_observation(s) for s in from_hex] == [encode_observation(s) for s in from_b64]
+def _records(spans: list[ReadableSpan]) -> list[tuple[object, object]]:
+    return [(encode_observation(s), encode_trace(s)) for s in spans]
+
+
+def _reference(line: str) -> list[ReadableSpan]:
+    """protobuf's generic JSON mapping (base64 ids) + the protobuf path: the reference."""
+    request = json_format.Parse(line, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    converted = convert_request(request)
+    assert converted.rejected == 0
+    return converted.spans
+
+
+@pytest.mark.parametrize("snake", [False, True])
+def test_json_decoder_matches_protobufs_json_mapping(snake: bool) -> None:
+    spans = make_spans(2)
+    reference = _records(_reference(otlp_json(spans, hex_ids=False, snake=snake)))
+    for hex_ids in (True, False):
+        converted = convert_json(otlp_json(spans, hex_ids=hex_ids, snake=snake))
+        assert converted.rejected == 0
+        assert _records(converted.spans) == reference
+    assert reference == _records(convert_request(otlp_request(spans)).spans)
+
+
+ANY_VALUES = st.recursive(
+    st.one_of(
+        st.text(max_size=8).map(lambda v: {"stringValue": v}),
+        st.booleans().map(lambda v: {"boolValue": v}),
+        st.integers(-(2**63), 2**63 - 1).map(lambda v: {"intValue": str(v)}),
+        st.integers(-(2**53), 2**53).map(lambda v: {"intValue": v}),
+        st.floats(allow_nan=False, allow_infinity=False).map(lambda v: {"doubleValue": v}),
+        st.sampled_from(["NaN", "Infinity", "-Infinity"]).map(lambda v: {"doubleValue": v}),
+        st.binary(max_size=6).map(lambda v: {"bytesValue": base64.b64encode(v).decode()}),
+        st.just({}),
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3).map(lambda v: {"arrayValue": {"values": v}}),
+        st.lists(st.tuples(st.text(max_size=4), children), max_size=3).map(
+            lambda v: {"kvlistValue": {"values": [{"key": k, "value": x} for k, x in v]}}
+        ),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(ANY_VALUES, max_size=5))
+def test_any_values_decode_like_protobufs_json_mapping(values: list[dict[str, object]]) -> None:
+    span = {
+        "traceId": base64.b64encode(bytes.fromhex(TRACE)).decode(),
+        "spanId": base64.b64encode(bytes.fromhex(SPAN)).decode(),
+        "name": "s",
+        "startTimeUnixNano": "1700000000000000000",
+        "attributes": [{"key": f"k{i}", "value": v} for i, v in enumerate(values)],
+    }
+    line = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+    converted = convert_json(line)
+    assert converted.rejected == 0, converted.error_message
+    assert _records(converted.spans) == _records(_reference(line))

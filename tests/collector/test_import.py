@@ -83,7 +83,7 @@ def test_gzip_and_appending(tmp_path: Path) -> None:
         ("{not json", "invalid JSON"),
         ("[1, 2]", "expected an OTLP JSON object, found list"),
         ('{"hello": 1}', "expected an OTLP traces object with resourceSpans, found hello"),
-        ('{"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 3}]}]}]}', "invalid OTLP/JSON"),
+        ('{"resourceSpans": {}}', "$.resourceSpans: expected an array, found an object"),
         (
             '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "00", "spanId": "01",'
             ' "name": "x", "startTimeUnixNano": "1"}]}]}]}',

@@ -26,7 +26,6 @@ from typing import Any
 from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
 from google.rpc.status_pb2 import Status as RpcStatus  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 from starlette.applications import Starlette
@@ -38,8 +37,8 @@ from starlette.routing import Route
 from fluxloop.collector._convert import (
     Converted,
     PayloadError,
+    convert_json,
     convert_request,
-    parse_json_request,
     parse_protobuf_request,
 )
 from fluxloop.collector._legacy import (
@@ -182,12 +181,12 @@ class _Handlers:
 
     def _ingest(self, body: bytes, as_json: bool) -> Converted:
         try:
-            request: ExportTraceServiceRequest = (
-                parse_json_request(body) if as_json else parse_protobuf_request(body)
-            )
+            if as_json:
+                converted = convert_json(body)
+            else:
+                converted = convert_request(parse_protobuf_request(body))
         except PayloadError as exc:
             raise HTTPProblem(400, str(exc)) from None
-        converted = convert_request(request)
         try:
             self.sink.write_spans(converted.spans, converted.rejected)
         except SinkError as exc:

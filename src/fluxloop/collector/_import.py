@@ -29,7 +29,7 @@ from fluxloop_exporters import JsonlFileSpanExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from fluxloop.collector._convert import PayloadError, convert_request, parse_json_request
+from fluxloop.collector._convert import PayloadError, convert_json
 from fluxloop.errors import InputError
 
 __all__ = ["ImportResult", "import_otlp_files"]
@@ -96,7 +96,7 @@ def _line_spans(line: bytes) -> list[ReadableSpan] | None:
             return None
         found = ", ".join(sorted(data)[:5]) or "no keys"
         raise PayloadError(f"expected an OTLP traces object with resourceSpans, found {found}")
-    converted = convert_request(parse_json_request(data))
+    converted = convert_json(data)
     if converted.rejected:
         raise PayloadError(f"{converted.rejected} invalid span(s): {converted.error_message}")
     return converted.spans
