@@ -306,3 +306,24 @@ def test_probes_of_a_dead_endpoint_do_not_flood_the_log(
     assert official == []
     ours = [r for r in caplog.records if r.name == "fluxloop"]
     assert len(ours) == 1 and "not accepting spans" in ours[0].getMessage()
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_forked_child_exports_with_its_own_sender(
+    rotel: Rotel, span_factory: SpanFactory, tmp_path: Path, exporters: list[SpoolingSpanExporter]
+) -> None:
+    import os
+
+    exporter = make(exporters, rotel.http_endpoint, spool_dir=tmp_path / "spool")
+    assert exporter.export(genai_spans(span_factory, "parent")) is SpanExportResult.SUCCESS
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 1
+        try:
+            ok = exporter.export(genai_spans(span_factory, "child"))
+            code = 0 if ok is SpanExportResult.SUCCESS and exporter.force_flush(10_000) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    rotel.wait_for("Str(parent)", "Str(child)")

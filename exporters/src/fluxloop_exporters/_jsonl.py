@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -58,6 +59,14 @@ class JsonlFileSpanExporter(SpanExporter):
         self._dir_ready = False
         self._shutdown = False
         self._failing = False
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
+
+    def _after_fork_in_child(self) -> None:
+        # the lock may have been held by a parent thread at the fork; the inherited O_APPEND
+        # descriptors stay valid (appends from both processes remain whole lines)
+        self._lock = threading.Lock()
 
     # -- SpanExporter --------------------------------------------------------------------------
 

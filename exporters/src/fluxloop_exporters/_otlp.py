@@ -32,7 +32,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -142,6 +143,13 @@ def create_otlp_exporter(
     # the probe (an empty export) must answer fast when the endpoint is down
     probe = _official_exporter(protocol, endpoint, all_headers, min(timeout, 1.0))
     directory = Path(spool_dir) if spool_dir is not None else default_spool_dir(endpoint)
+
+    def rebuild() -> tuple[SpanExporter, SpanExporter | None]:
+        return (
+            _official_exporter(protocol, endpoint, all_headers, timeout),
+            _official_exporter(protocol, endpoint, all_headers, min(timeout, 1.0)),
+        )
+
     return SpoolingSpanExporter(
         delegate,
         SpanSpool(directory, max_bytes=max_spool_bytes),
@@ -150,6 +158,7 @@ def create_otlp_exporter(
         retry_min_interval=retry_min_interval,
         retry_max_interval=retry_max_interval,
         description=f"{protocol} {endpoint}",
+        rebuild=rebuild,
     )
 
 
@@ -175,8 +184,10 @@ class SpoolingSpanExporter(SpanExporter):
         retry_min_interval: float = 0.5,
         retry_max_interval: float = 15.0,
         description: str = "",
+        rebuild: Callable[[], tuple[SpanExporter, SpanExporter | None]] | None = None,
     ) -> None:
         self.delegate = delegate
+        self._rebuild = rebuild
         self.spool = spool
         self.probe = probe
         self.description = description or type(delegate).__name__
@@ -189,20 +200,36 @@ class SpoolingSpanExporter(SpanExporter):
         self.spooled_spans = 0
         #: spans neither delivered nor spooled (the spool was unwritable), or rejected as poison
         self.dropped_spans = 0
+        self._init_state()
+        if hasattr(os, "register_at_fork"):
+            ref = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (m := ref()) is not None and m())
+
+    def _init_state(self) -> None:
         self._cv = threading.Condition()
         self._job: _Job | None = None
         self._busy = False
         self._open = False
         self._stopping = False
         self._shutdown = False
-        self._interval = retry_min_interval
+        self._interval = self.retry_min_interval
         self._next_attempt = 0.0
         self._segment_failures: dict[str, int] = {}
         self._spool_failing = False
         # leftovers of an earlier process (segments() also releases claims of dead processes)
-        self._spool_pending = bool(spool.segments())
+        self._spool_pending = bool(self.spool.segments())
         self._sender = threading.Thread(target=self._run, name="fluxloop-otlp-sender", daemon=True)
         self._sender.start()
+
+    def _after_fork_in_child(self) -> None:
+        # the sender thread did not survive the fork, and gRPC channels / HTTP connections must
+        # not be shared with the parent: fresh official exporters and a fresh sender
+        if self._rebuild is not None:
+            try:
+                self.delegate, self.probe = self._rebuild()
+            except Exception as exc:  # pragma: no cover - defensive
+                _logger.warning("fluxloop: could not rebuild the OTLP exporter after fork: %s", exc)
+        self._init_state()
 
     @property
     def spool_dir(self) -> Path:
