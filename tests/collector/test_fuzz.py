@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from fluxloop.collector import create_app
 from fluxloop.collector._sink import Sink
 
+from .helpers import asgi_call as _call
 from .helpers import otlp_json, otlp_request
 from .spans import make_spans
 
@@ -24,40 +25,6 @@ OK_STATUSES = {200, 201, 400, 413, 415}
 SPANS = make_spans(1)
 VALID_PROTOBUF = otlp_request(SPANS).SerializeToString()
 VALID_JSON = json.loads(otlp_json(SPANS))
-
-
-async def _call(
-    app: Starlette, method: str, path: str, headers: Mapping[str, str], body: bytes
-) -> tuple[int, bytes]:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 1234),
-        "server": ("127.0.0.1", 80),
-    }
-    chunks = [body[:7], body[7:]] if len(body) > 7 else [body]
-    messages = [
-        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
-        for i, c in enumerate(chunks)
-    ]
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return messages.pop(0) if messages else {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
 
 
 def call(app: Starlette, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes]:
