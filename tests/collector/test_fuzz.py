@@ -127,3 +127,35 @@ def test_app_survives(app: Starlette, tmp_path: Path) -> None:
     _still_healthy(app)
     status, _ = call(app, "/v1/traces", VALID_PROTOBUF, {"Content-Type": "application/x-protobuf"})
     assert status == 200
+
+
+def test_client_disconnect_mid_body(app: Starlette) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/traces",
+        "raw_path": b"/v1/traces",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/x-protobuf")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "body": VALID_PROTOBUF[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 400
+    _still_healthy(app)

@@ -30,7 +30,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -148,11 +148,16 @@ class _Handlers:
                 raise HTTPProblem(413, f"body of {declared} bytes exceeds the limit of {limit}")
         chunks: list[bytes] = []
         size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPProblem(413, f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPProblem(413, f"body exceeds the limit of {limit} bytes")
+                chunks.append(chunk)
+        except ClientDisconnect:
+            raise HTTPProblem(
+                400, "the client disconnected before sending the whole body"
+            ) from None
         return _decompress(b"".join(chunks), request.headers.get("content-encoding", ""), limit)
 
     # -- OTLP/HTTP -----------------------------------------------------------------------------

@@ -167,7 +167,8 @@ def serve(
     finally:
         sock.close()
         if grpc_server is not None:
-            grpc_server.stop(grace=settings.drain_seconds).wait()
+            grace = 0 if server.force_exit else settings.drain_seconds
+            grpc_server.stop(grace=grace).wait()
         sink.close()
 
 
