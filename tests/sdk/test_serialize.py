@@ -1070,3 +1070,94 @@ def test_default_options_round_trip_small_plain_values(value: object) -> None:
     text, _truncated = to_json(value)
     json.loads(text)
     assert len(text.encode("utf-8")) <= DEFAULT_OPTIONS.max_bytes
+
+
+SECRETISH_KEYS = [
+    "api_key",
+    "apiKey",
+    "max_tokens",
+    "token",
+    "tokens",
+    "TokenS",
+    "author",
+    "Authorization",
+    "password",
+    "monkey",
+    "secret_name",
+    "x" * 130 + "_password",
+    "k",
+]
+SECRETISH_TEXT = [
+    "hello",
+    "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z",
+    "Bearer abcdefghijklmnop1234",
+    "bearer\tabcdefghijklmnop1234",
+    "AKIAIOSFODNN7EXAMPLE",
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig",
+    "task-1234567890abcdefghijklmnop",
+    "123e4567-e89b-12d3-a456-426614174000",
+    'é\n\t"\\',
+]
+plain_keys = st.one_of(st.sampled_from(SECRETISH_KEYS), st.text(max_size=20))
+plain_text = st.one_of(
+    st.sampled_from(SECRETISH_TEXT),
+    st.text(max_size=40),
+    st.builds(
+        lambda a, b, c: a + b + c,
+        st.text(max_size=5),
+        st.sampled_from(SECRETISH_TEXT),
+        st.text(max_size=5),
+    ),
+)
+plain_values = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**70), max_value=2**70),
+        st.floats(allow_nan=True, allow_infinity=True),
+        plain_text,
+    ),
+    lambda children: st.one_of(
+        st.lists(children, max_size=6),
+        st.dictionaries(plain_keys, children, max_size=6),
+    ),
+    max_leaves=30,
+)
+
+
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    value=plain_values,
+    max_depth=st.integers(1, 6),
+    max_items=st.integers(1, 8),
+    max_string=st.integers(1, 200),
+)
+def test_fast_path_agrees_with_walker(
+    value: object, max_depth: int, max_items: int, max_string: int
+) -> None:
+    """The fast path is only an optimisation: same JSON, same flag, same masking."""
+    options = SerializeOptions(max_depth=max_depth, max_items=max_items, max_string=max_string)
+    text, truncated = to_json(value, options)
+    walked, walked_truncated = _serialize._slow_path(value, options)
+    assert json.loads(text) == json.loads(walked)
+    assert truncated == walked_truncated
+
+
+def test_fast_path_never_encodes_large_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    original = _serialize._dumps_fast
+
+    def spy(value: object) -> bytes:
+        data = original(value)
+        sizes.append(len(data))
+        return data
+
+    monkeypatch.setattr(_serialize, "_dumps_fast", spy)
+    to_json({"image": {"data": "A" * 50_000_000}})
+    to_json([[i] * 900 for i in range(900)])
+    to_json({"deep": [[[["x" * 1000] * 900] * 3]]})
+    assert all(size <= 2 * DEFAULT_OPTIONS.max_bytes for size in sizes)

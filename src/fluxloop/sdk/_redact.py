@@ -56,10 +56,14 @@ Fast detection
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterable
 from functools import lru_cache
+from typing import Any
 
 __all__ = [
     "REDACTED",
+    "dict_keys_need_walk",
     "fast_key_scan",
     "is_secret_key",
     "json_may_contain_secret_value",
@@ -218,29 +222,45 @@ def is_secret_key(key: str) -> bool:
         return True
 
 
-# Fast, cached key check for the serializer's fast path.
-_KEY_FLAGS: dict[str, bool] = {}
-_KEY_FLAGS_MAX = 4096
+# Fast, cached key checks for the serializer's fast path: keys known not to be secret
+# (exact str, at most 128 characters).
+_SAFE_KEYS: set[str] = set()
+_SAFE_KEYS_MAX = 4096
+_SAFE_KEY_LENGTH = 128
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-def _key_flag(key: str) -> bool:
-    flag = is_secret_key(key)
-    if len(key) <= 128:
-        if len(_KEY_FLAGS) >= _KEY_FLAGS_MAX:
-            _KEY_FLAGS.clear()
-        _KEY_FLAGS[key] = flag
-    return flag
+def dict_keys_need_walk(node: dict[Any, Any], max_length: int, check_secrets: bool) -> bool:
+    """Whether some key of ``node`` is not an exact ``str``, is longer than ``max_length``,
+    or (with ``check_secrets``) is a secret key. Uses a cache of known non-secret keys."""
+    safe = _SAFE_KEYS
+    if max_length >= _SAFE_KEY_LENGTH and safe.issuperset(node):
+        return False
+    for key in node:
+        if type(key) is not str or len(key) > max_length:
+            return True
+        if key in safe:
+            continue
+        if is_secret_key(key):
+            if check_secrets:
+                return True
+        elif len(key) <= _SAFE_KEY_LENGTH:
+            if len(safe) >= _SAFE_KEYS_MAX:
+                safe.clear()
+            safe.add(key)
+    return False
 
 
 def fast_key_scan(value: object) -> bool:
     """Whether ``value`` needs the slow masking walk.
 
-    True when a dict anywhere in ``value`` has a secret key, or when the value holds
-    anything but exact ``dict list tuple str int float bool None`` (subclasses, enums and
-    other types are left to the full walk). Never raises; answers True on doubt.
+    True when a dict anywhere in ``value`` has a secret key (or a non-``str`` key), or when
+    the value holds anything but exact ``dict list tuple str int float bool None``
+    (subclasses, enums and other types are left to the full walk). Never raises; answers
+    True on doubt.
     """
     try:
-        flags = _KEY_FLAGS
+        scalars = _PLAIN_SCALARS
         stack: list[object] = [value]
         pop = stack.pop
         push = stack.append
@@ -248,38 +268,23 @@ def fast_key_scan(value: object) -> bool:
             node = pop()
             node_type = type(node)
             if node_type is dict:
-                for key, item in node.items():  # type: ignore[attr-defined]
-                    if type(key) is not str:
-                        return True
-                    flag = flags.get(key)
-                    if flag is None:
-                        flag = _key_flag(key)
-                    if flag:
-                        return True
-                    item_type = type(item)
-                    if item_type is str or item_type is int or item_type is float:
-                        continue
-                    if item_type is dict or item_type is list or item_type is tuple:
-                        push(item)
-                    elif item is not None and item_type is not bool:
-                        return True
+                if dict_keys_need_walk(node, sys.maxsize, True):  # type: ignore[arg-type]
+                    return True
+                items: Iterable[object] = node.values()  # type: ignore[attr-defined]
             elif node_type is list or node_type is tuple:
-                for item in node:  # type: ignore[attr-defined]
-                    item_type = type(item)
-                    if item_type is str or item_type is int or item_type is float:
-                        continue
-                    if item_type is dict or item_type is list or item_type is tuple:
-                        push(item)
-                    elif item is not None and item_type is not bool:
-                        return True
-            elif not (
-                node_type is str
-                or node_type is int
-                or node_type is float
-                or node_type is bool
-                or node is None
-            ):
+                items = node  # type: ignore[assignment]
+            elif node_type in scalars:
+                continue
+            else:
                 return True
+            for item in items:
+                item_type = type(item)
+                if item_type in scalars:
+                    continue
+                if item_type is dict or item_type is list or item_type is tuple:
+                    push(item)
+                else:
+                    return True
         return False
     except Exception:
         return True

@@ -81,14 +81,15 @@ import re
 import sys
 import types
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
 from fluxloop.sdk._redact import (
+    _SAFE_KEYS,
     REDACTED,
-    fast_key_scan,
+    dict_keys_need_walk,
     is_secret_key,
     json_may_contain_secret_value,
     mask_string,
@@ -214,9 +215,19 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
                 value = hook(value)
             except Exception:
                 value = REDACTION_FAILED
-        fast = _fast_path(value, options)
-        if fast is not None:
-            return fast, False
+        plain = _plain_and_small(value, options)
+        if plain:
+            try:
+                data: bytes | None = _dumps_fast(value)
+            except Exception:
+                data = None
+            if (
+                data is not None
+                and (len(data) <= options.max_bytes or len(data) <= MIN_BYTES)
+                and (plain == _PLAIN_OK or _text_within_limits(data, options))
+                and not (options.mask_secrets and json_may_contain_secret_value(data))
+            ):
+                return data.decode("utf-8"), False
         return _slow_path(value, options)
     except Exception:
         return _last_resort(value), True
@@ -236,49 +247,98 @@ def _last_resort(value: object) -> str:
 
 _STRING_LITERAL = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
 _NON_STRUCTURAL = bytes(c for c in range(256) if c not in b"{}[],")
-_QUOTE_TABLE = bytes(0x22 if c == 0x22 else 0x61 for c in range(256))
+_NON_OPENERS = bytes(c for c in range(256) if c not in b"{[")
 
 
-@functools.lru_cache(maxsize=16)
-def _run_needle(length: int) -> bytes:
-    return b"a" * length
+_NUMERIC_SCALARS = frozenset({int, float, bool, type(None)})
+_PLAIN_NO = 0
+_PLAIN_OK = 1  # plain, and small enough that no limit can be reached
+_PLAIN_CHECK_TEXT = 2  # plain; depth or string lengths must still be checked on the text
 
 
-def _fast_path(value: object, options: SerializeOptions) -> str | None:
-    value_type = type(value)
-    if value_type is dict or value_type is list or value_type is tuple:
-        if len(value) > options.max_items:  # type: ignore[arg-type]
-            return None
-    elif value_type is str:
-        if len(value) > options.max_string:  # type: ignore[arg-type]
-            return None
-    elif not (value_type is int or value_type is float or value_type is bool or value is None):
-        return None
-    try:
-        data = _dumps_fast(value)
-    except Exception:
-        return None
-    size = len(data)
-    if size > options.max_bytes and size > MIN_BYTES:
-        return None
-    if size > options.max_string and not _strings_fit(data, options.max_string):
-        return None
-    max_depth = options.max_depth
+def _plain_and_small(value: object, options: SerializeOptions) -> int:
+    """Whether ``value`` can take the fast path (one JSON encoder call, no walk).
+
+    ``_PLAIN_NO`` unless ``value`` is made of exact ``dict list tuple str int float bool
+    None`` with ``str`` keys, no container above ``max_items``, no secret key (when
+    masking), and about ``max_bytes`` of content at most: the encoder is never handed
+    anything large. ``_PLAIN_OK`` when, besides, there are at most ``max_depth`` containers
+    and at most ``max_string`` characters of strings (so no depth or string limit can be
+    hit); ``_PLAIN_CHECK_TEXT`` when those two limits must still be checked on the text.
+    """
     max_items = options.max_items
-    if (
-        data.count(b"{") + data.count(b"[") > max_depth or data.count(b",") >= max_items
-    ) and not _structure_fits(data, max_depth, max_items):
-        return None
-    if options.mask_secrets and (fast_key_scan(value) or json_may_contain_secret_value(data)):
-        return None
-    return data.decode("utf-8")
+    max_string = options.max_string
+    secrets = options.mask_secrets
+    budget = max(options.max_bytes, MIN_BYTES)
+    remaining = budget
+    use_safe_keys = max_string >= 128
+    safe_keys = _SAFE_KEYS
+    scalars = _NUMERIC_SCALARS
+    containers = 0
+    stack: list[object] = [value]
+    pop = stack.pop
+    push = stack.append
+    try:
+        while stack:
+            node = pop()
+            node_type = type(node)
+            if node_type is dict:
+                if len(node) > max_items:  # type: ignore[arg-type]
+                    return _PLAIN_NO
+                if not (
+                    use_safe_keys and safe_keys.issuperset(node)  # type: ignore[arg-type]
+                ) and dict_keys_need_walk(
+                    node,  # type: ignore[arg-type]
+                    max_string,
+                    secrets,
+                ):
+                    return _PLAIN_NO
+                items: Iterable[object] = node.values()  # type: ignore[attr-defined]
+            elif node_type is list or node_type is tuple:
+                if len(node) > max_items:  # type: ignore[arg-type]
+                    return _PLAIN_NO
+                items = node  # type: ignore[assignment]
+            elif node_type is str:
+                remaining -= len(node)  # type: ignore[arg-type]
+                continue
+            elif node_type in scalars:
+                continue
+            else:
+                return _PLAIN_NO
+            containers += 1
+            remaining -= 2 + len(node)  # type: ignore[arg-type]  # bounds the walk, cycles too
+            for item in items:
+                item_type = type(item)
+                if item_type is str:
+                    remaining -= len(item)  # type: ignore[arg-type]
+                elif item_type is dict or item_type is list or item_type is tuple:
+                    push(item)
+                elif item_type not in scalars:
+                    return _PLAIN_NO
+            if remaining < 0:
+                return _PLAIN_NO
+        if remaining < 0:
+            return _PLAIN_NO
+        if containers > options.max_depth or budget - remaining > max_string:
+            return _PLAIN_CHECK_TEXT
+        return _PLAIN_OK
+    except Exception:
+        return _PLAIN_NO
 
 
-def _strings_fit(data: bytes, max_string: int) -> bool:
-    """Whether no string literal in ``data`` may hold more than ``max_string`` characters."""
-    if b'\\"' in data:
-        return False
-    return data.translate(_QUOTE_TABLE).find(_run_needle(max_string + 1)) < 0
+def _text_within_limits(data: bytes, options: SerializeOptions) -> bool:
+    """Exact depth, and conservative string-length, checks on serialized plain JSON."""
+    max_string = max(options.max_string, 0)
+    if len(data) > max_string + 2:
+        if b'\\"' in data:
+            return False  # an escaped quote: splitting on quotes would be wrong, walk instead
+        # bytes >= characters, so this is conservative for escaped and non-ASCII text
+        longest = max(map(len, data.split(b'"')[1::2]), default=0)
+        if longest > max_string:
+            return False
+    if len(data.translate(None, _NON_OPENERS)) <= options.max_depth:
+        return True
+    return _structure_fits(data, options.max_depth, options.max_items)
 
 
 def _structure_fits(data: bytes, max_depth: int, max_items: int) -> bool:
@@ -439,6 +499,7 @@ class _Walker:
         self.max_depth = min(max(options.max_depth, 0), _DEPTH_CEILING)
         self.max_items = max(options.max_items, 0)
         self.max_string = max(options.max_string, 0)
+        self.short_string = min(self.max_string, 15)  # value patterns need >= 16 characters
         self.mask = options.mask_secrets
         limit = max(options.max_bytes, MIN_BYTES)
         self.budget = max(4 * limit, 2 * self.max_string + 1024)
@@ -452,25 +513,66 @@ class _Walker:
     def build(self, value: object) -> object:
         root = self._convert_guarded(value, 1)
         frames = self.frames
+        budget = self.budget
+        mask = self.mask
+        short = self.short_string
         while frames:
             frame = frames[-1]
-            if frame.position >= len(frame.items) or self.estimate > self.budget:
+            items = frame.items
+            count = len(items)
+            position = frame.position
+            depth = frame.depth + 1
+            opened = False
+            if frame.is_dict:
+                out_dict = frame.out_dict
+                while position < count and self.estimate <= budget:
+                    key_object, item = items[position]
+                    position += 1
+                    if (
+                        type(key_object) is str
+                        and len(key_object) <= short
+                        and key_object.isascii()
+                    ):
+                        key: str = key_object
+                    else:
+                        key = self._key(key_object)
+                    self.estimate += len(key) + 4
+                    item_type = type(item)
+                    if mask and item is not None and item_type is not bool and is_secret_key(key):
+                        out_dict[key] = REDACTED
+                        self.estimate += 5
+                    elif item_type is str:
+                        out_dict[key] = self._string(item)
+                    elif item is None or item_type is bool:
+                        out_dict[key] = item
+                        self.estimate += 5
+                    else:
+                        before = len(frames)
+                        out_dict[key] = self._convert_guarded(item, depth)
+                        if len(frames) > before:
+                            opened = True
+                            break
+            else:
+                out_list = frame.out_list
+                while position < count and self.estimate <= budget:
+                    item = items[position]
+                    position += 1
+                    item_type = type(item)
+                    if item_type is str:
+                        out_list.append(self._string(item))
+                    elif item is None or item_type is bool:
+                        out_list.append(item)
+                        self.estimate += 5
+                    else:
+                        before = len(frames)
+                        out_list.append(self._convert_guarded(item, depth))
+                        if len(frames) > before:
+                            opened = True
+                            break
+            frame.position = position
+            if not opened:
                 self._close(frame)
                 frames.pop()
-                continue
-            item = frame.items[frame.position]
-            frame.position += 1
-            if frame.is_dict:
-                key_object, item = item
-                key = self._key(key_object)
-                self.estimate += len(key) + 4
-                if self.mask and item is not None and type(item) is not bool and is_secret_key(key):
-                    frame.out_dict[key] = REDACTED
-                    self.estimate += 5
-                    continue
-                frame.out_dict[key] = self._convert_guarded(item, frame.depth + 1)
-            else:
-                frame.out_list.append(self._convert_guarded(item, frame.depth + 1))
         return root
 
     def _close(self, frame: _Frame) -> None:
@@ -505,8 +607,11 @@ class _Walker:
     # ---- scalars ------------------------------------------------------------------
 
     def _string(self, text: str) -> str:
-        limit = self.max_string
         length = len(text)
+        if length <= self.short_string and text.isascii():
+            self.estimate += length + 3
+            return text
+        limit = self.max_string
         partial = length > limit + 1024
         window = text[: limit + 1024] if partial else text
         if not window.isascii():
