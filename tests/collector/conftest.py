@@ -85,6 +85,29 @@ def start_collector(
     extra: list[str] | None = None,
     env: dict[str, str] | None = None,
 ) -> Collector:
+    """Start ``fluxloop collector serve`` and wait for /health; free ports are picked here, and
+    picked again if another process took one in the meantime."""
+    for attempt in range(3):
+        try:
+            return _start(output, port, grpc_port, api_key, extra, env)
+        except _PortTaken:
+            if attempt == 2 or (port is not None and grpc_port is not None):
+                raise
+    raise AssertionError("unreachable")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
+def _start(
+    output: Path,
+    port: int | None,
+    grpc_port: int | None,
+    api_key: str | None,
+    extra: list[str] | None,
+    env: dict[str, str] | None,
+) -> Collector:
     port = port or free_port()
     grpc_port = free_port() if grpc_port is None else grpc_port
     args = ["--port", str(port), "--grpc-port", str(grpc_port), "--output", str(output)]
@@ -97,11 +120,12 @@ def start_collector(
         [*SERVE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env
     )
     collector = Collector(proc, port, grpc_port, output, api_key, args)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while True:
         if proc.poll() is not None:
             out, err = proc.communicate()
-            raise RuntimeError(f"collector exited {proc.returncode}: {err.decode()}{out.decode()}")
+            message = f"collector exited {proc.returncode}: {err.decode()}{out.decode()}"
+            raise (_PortTaken if "cannot listen" in message else RuntimeError)(message)
         try:
             collector.health()
             return collector

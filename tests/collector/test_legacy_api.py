@@ -11,6 +11,17 @@ import pytest
 from .conftest import Collector, start_collector
 from .helpers import post, post_json
 
+_U1 = "00000000-0000-0000-0000-000000001001"
+_U2 = "00000000-0000-0000-0000-000000001002"
+_U3 = "00000000-0000-0000-0000-000000001003"
+_U4 = "00000000-0000-0000-0000-000000001004"
+_U5 = "00000000-0000-0000-0000-000000001005"
+_U6 = "00000000-0000-0000-0000-000000001006"
+_U7 = "00000000-0000-0000-0000-000000001007"
+_U8 = "00000000-0000-0000-0000-000000001008"
+_U9 = "00000000-0000-0000-0000-000000001009"
+_U10 = "00000000-0000-0000-0000-00000000100a"
+_U11 = "00000000-0000-0000-0000-00000000100b"
 KEY = "legacy-key"
 SDK_HEADERS = {
     "User-Agent": "fluxloop-sdk/0.1.0",
@@ -136,37 +147,37 @@ def test_original_sdk_trace_and_observations(collector: Collector) -> None:
     [
         ("", {"name": "t", "start_time": "2026-01-01T00:00:00"}, "id: required"),
         ("", {"id": "nope", "name": "t", "start_time": "2026-01-01T00:00:00"}, "id: not a trace"),
-        ("", {"id": str(uuid.uuid4()), "name": "t", "start_time": "yesterday"}, "start_time"),
+        ("", {"id": _U1, "name": "t", "start_time": "yesterday"}, "start_time"),
         (
             "",
-            {"id": str(uuid.uuid4()), "name": "t", "start_time": "2026-01-01", "tags": "x"},
+            {"id": _U2, "name": "t", "start_time": "2026-01-01", "tags": "x"},
             "tags",
         ),
         ("", [1, 2], "expected a JSON object"),
-        ("/abc/observations", {"id": str(uuid.uuid4())}, "trace id in the URL"),
+        ("/abc/observations", {"id": _U3}, "trace id in the URL"),
         (
-            f"/{uuid.uuid4()}/observations",
-            {"id": str(uuid.uuid4()), "name": "o", "start_time": "2026-01-01T00:00:00"},
+            f"/{_U4}/observations",
+            {"id": _U5, "name": "o", "start_time": "2026-01-01T00:00:00"},
             None,
         ),
         (
-            f"/{uuid.uuid4()}/observations",
+            f"/{_U6}/observations",
             {"id": "1", "type": "robot", "name": "o", "start_time": "2026-01-01T00:00:00"},
             "type: expected one of",
         ),
         (
-            f"/{uuid.uuid4()}/observations",
+            f"/{_U7}/observations",
             {
-                "id": str(uuid.uuid4()),
+                "id": _U8,
                 "name": "o",
                 "start_time": "2026-01-01T00:00:00",
-                "trace_id": str(uuid.uuid4()),
+                "trace_id": _U9,
             },
             "does not match the URL",
         ),
         (
-            f"/{uuid.uuid4()}/observations",
-            {"id": str(uuid.uuid4()), "name": "o", "start_time": "2026-01-01", "prompt_tokens": -1},
+            f"/{_U10}/observations",
+            {"id": _U11, "name": "o", "start_time": "2026-01-01", "prompt_tokens": -1},
             "prompt_tokens",
         ),
     ],
