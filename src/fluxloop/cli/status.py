@@ -41,10 +41,11 @@ def _output_dir(
 @click.option("--verbose", "-v", is_flag=True, help="Also import the target to check it.")
 def check(config_path: str | None, project: str | None, root: str | None, verbose: bool) -> None:
     """Check installation, configuration, inputs, experiments, collector and keys."""
+    from fluxloop.collector import check_health
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import check_project
 
-    report = check_project(config_path, project, root, verbose=verbose)
+    report = check_project(config_path, project, root, verbose=verbose, health=check_health)
     echo("FluxLoop status")
     for line in format_table(
         [[r.component, r.symbol, r.details] for r in report.rows], ["Component", "", "Details"]

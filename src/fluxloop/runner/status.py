@@ -7,7 +7,7 @@ import os
 import socket
 import sys
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -230,6 +230,43 @@ def collector_reachable(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def _collector_row(
+    url: str,
+    api_key: str | None,
+    health: Callable[[str, str | None], Mapping[str, Any]] | None,
+) -> tuple[CheckRow, str | None]:
+    if health is None:
+        if collector_reachable(url):
+            return CheckRow("Collector", "✓", f"{url} (reachable)"), None
+        answer: Mapping[str, Any] = {"status": "unreachable"}
+    else:
+        answer = health(url, api_key)
+    status = answer.get("status")
+    if status == "ok":
+        details = f"{url} (healthy"
+        if answer.get("version"):
+            details += f", version {answer['version']}"
+        if answer.get("spans_received") is not None:
+            details += f", {answer['spans_received']} spans received"
+        if answer.get("latency_ms") is not None:
+            details += f", {answer['latency_ms']} ms"
+        return CheckRow("Collector", "✓", details + ")"), None
+    if status == "unauthorized":
+        return (
+            CheckRow("Collector", "✗", f"{url} (rejected the API key)"),
+            "Set FLUXLOOP_API_KEY to the collector's key (fluxloop collector serve --api-key)",
+        )
+    if status == "unreachable":
+        return (
+            CheckRow(
+                "Collector", "✗", f"{url} (not reachable; spans are spooled locally and retried)"
+            ),
+            f"Start it (fluxloop collector serve) or unset FLUXLOOP_COLLECTOR_URL ({url})",
+        )
+    error = answer.get("error") or "unexpected answer"
+    return CheckRow("Collector", "✗", f"{url} ({error})"), None
+
+
 @dataclass
 class CheckRow:
     component: str
@@ -251,8 +288,13 @@ def check_project(
     *,
     verbose: bool = False,
     cwd: Path | None = None,
+    health: Callable[[str, str | None], Mapping[str, Any]] | None = None,
 ) -> StatusReport:
-    """The status table of ``fluxloop status check``."""
+    """The status table of ``fluxloop status check``.
+
+    ``health(url, api_key)`` asks a collector how it is (the CLI passes
+    :func:`fluxloop.collector.check_health`); without it, only reachability is checked.
+    """
     import platform
 
     here = (cwd or Path.cwd()).resolve()
@@ -329,21 +371,14 @@ def check_project(
             )
             recs.append("Run an experiment: fluxloop run experiment")
     collector = env.get("FLUXLOOP_COLLECTOR_URL") or (config.collector_url if config else None)
+    api_key = env.get("FLUXLOOP_API_KEY") or (config.collector_api_key if config else None)
     if collector:
-        if collector_reachable(collector):
-            rows.append(CheckRow("Collector", "✓", f"{collector} (reachable)"))
-        else:
-            rows.append(
-                CheckRow(
-                    "Collector",
-                    "✗",
-                    f"{collector} (not reachable; spans are spooled locally and retried)",
-                )
-            )
-            recs.append(f"Start the collector or unset FLUXLOOP_COLLECTOR_URL ({collector})")
+        row, rec = _collector_row(collector, api_key, health)
+        rows.append(row)
+        if rec:
+            recs.append(rec)
     else:
         rows.append(CheckRow("Collector", "-", "not configured (local files only)"))
-    api_key = env.get("FLUXLOOP_API_KEY") or (config.collector_api_key if config else None)
     rows.append(
         CheckRow(
             "API key",
