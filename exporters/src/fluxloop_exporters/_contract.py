@@ -366,31 +366,43 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
     else:
         total_tokens = (prompt_tokens or 0) + (completion_tokens or 0)
 
-    for key, value in attrs.items():
-        t = type(value)
-        if t is not str and t is not int and t is not bool:
-            attrs[key] = _safe(value)
-
     # %-formatting is about twice as fast as f-strings here
     trace_id = "%032x" % ctx.trace_id  # noqa: UP031
     start_time = format_timestamp_ns(span.start_time)
     end_time = format_timestamp_ns(span.end_time)
     trace: dict[str, Any] | None = None
     if parent is None or parent.is_remote:
+        trace_attrs: dict[str, Any] = {}
+        for key, raw_value in attrs.items():
+            t = type(raw_value)
+            if t is str or t is int or t is bool:
+                value = raw_value
+            else:
+                value = attrs[key] = _safe(raw_value)
+            if key.startswith(_TRACE_ATTR_PREFIXES):
+                trace_attrs[key] = value
+        session = get(_SESSION)
+        user = get(_USER)
+        tags = get(_TAGS)
         trace = {
             "id": trace_id,
             "name": name,
             "start_time": start_time,
             "end_time": end_time,
-            "session_id": _str_or_none(get(_SESSION)),
-            "user_id": _str_or_none(get(_USER)),
+            "session_id": session if session is None or type(session) is str else str(session),
+            "user_id": user if user is None or type(user) is str else str(user),
             "metadata": trace_metadata,
-            "tags": _tags(get(_TAGS)),
+            "tags": [] if tags is None else _tags(tags),
             "status": "error" if failed else "success",
             "input": inp if raw_in is not None else None,
             "output": out if raw_out is not None else None,
-            "attributes": {k: v for k, v in attrs.items() if k.startswith(_TRACE_ATTR_PREFIXES)},
+            "attributes": trace_attrs,
         }
+    else:
+        for key, value in attrs.items():
+            t = type(value)
+            if t is not str and t is not int and t is not bool:
+                attrs[key] = _safe(value)
 
     return {
         "id": "%016x" % ctx.span_id,  # noqa: UP031
