@@ -355,6 +355,20 @@ def prompt(
     )
 
 
+@overload
+def retrieval(func: F, /) -> F: ...
+@overload
+def retrieval(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    data_source: str | None = None,
+    provider: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> Callable[[F], F]: ...
 def retrieval(
     func: Callable[..., Any] | None = None,
     /,
@@ -381,6 +395,20 @@ def retrieval(
     )
 
 
+@overload
+def embedding(func: F, /) -> F: ...
+@overload
+def embedding(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> Callable[[F], F]: ...
 def embedding(
     func: Callable[..., Any] | None = None,
     /,
@@ -407,6 +435,19 @@ def embedding(
     )
 
 
+@overload
+def trace(func: F, /) -> F: ...
+@overload
+def trace(
+    func: None = None,
+    /,
+    *,
+    name: str | None = None,
+    observation_type: ObservationType | str = ObservationType.SPAN,
+    metadata: Mapping[str, Any] | None = None,
+    capture_input: bool = True,
+    capture_output: bool = True,
+) -> Callable[[F], F]: ...
 def trace(
     func: Callable[..., Any] | None = None,
     /,
