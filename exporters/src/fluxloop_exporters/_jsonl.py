@@ -93,7 +93,7 @@ class JsonlFileSpanExporter(SpanExporter):
                     self.exported_spans += count
             if result is SpanExportResult.SUCCESS and self._failing:
                 self._failing = False
-                _logger.warning("fluxloop: JSONL export to %s recovered", self.base_path)
+                _logger.info("fluxloop: JSONL export to %s recovered", self.base_path)
             return result
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
