@@ -459,3 +459,14 @@ def test_redact_hook_failure_never_leaks() -> None:
     text, _ = to_json({"anything": "private data"}, SerializeOptions(redact=hook))
     assert json.loads(text) == "<redaction failed>"
     assert calls
+
+
+@pytest.mark.usefixtures("implementation")
+def test_secret_inside_binary_bytes_is_masked() -> None:
+    import base64
+
+    data = b"\xff\xfe header " + OPENAI_KEY.encode() + b" \x00 tail"
+    text, _ = to_json({"blob": data})
+    decoded = base64.b64decode(json.loads(text)["blob"]["__bytes__"])
+    assert OPENAI_KEY.encode() not in decoded
+    assert b"sk-***" in decoded

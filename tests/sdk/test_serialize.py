@@ -832,10 +832,12 @@ def test_wrapper_last_resort() -> None:
 
 
 def test_emit_and_wrap_helpers() -> None:
-    tree = {"a": ["x" * 50] * 50, "b": {"c": list(range(100))}}
-    emitted = _serialize._emit_budgeted(tree, 300)
-    assert emitted is not None and len(emitted) <= 300
-    assert json.loads(emitted)["a"][-1].startswith("…(")
+    tree = {"a": ["x" * 50] * 50, "b": {"c": list(range(100))}, "d": 1}
+    data = json.dumps(tree).encode()
+    fitted = json.loads(_serialize._fit(tree, data, 300))
+    assert len(json.dumps(fitted, ensure_ascii=False, separators=(",", ":")).encode()) <= 300
+    assert fitted["a"][-1].startswith("…(") and fitted["d"] == 1
+    assert fitted["b"]["c"][-1].startswith("…(")
     wrapped = _serialize._wrap(json.dumps(tree).encode(), 200, 12345)
     assert len(wrapped.encode()) <= 200
     loaded = json.loads(wrapped)
@@ -899,11 +901,14 @@ def test_fast_and_slow_paths_agree(value: object) -> None:
     assert fast[1] == walker[1]
 
 
-def test_structure_fits_helper() -> None:
-    assert _serialize._structure_fits(b'[{"a":"{[,,,"},[1,2]]', 3, 3)
-    assert not _serialize._structure_fits(b"[[[1]]]", 2, 10)
-    assert not _serialize._structure_fits(b"[1,2,3,4]", 5, 3)
-    assert _serialize._structure_fits(b"[1,2,3]", 5, 3)
+def test_depth_fits_helper() -> None:
+    assert _serialize._depth_fits(b'[{"a":"{[[[[\\\\"},[1,2]]', 2)
+    assert not _serialize._depth_fits(b"[[[1]]]", 2)
+    assert _serialize._depth_fits(b"[[[1]]]", 3)
+    assert _serialize._depth_fits(b"[[],{},[{}]]", 3)
+    assert not _serialize._depth_fits(b"[[],{},[{}]]", 2)
+    assert _serialize._depth_fits(b"1", 0)
+    assert not _serialize._depth_fits(b"[]", 0)
 
 
 # --------------------------------------------------------------------------------------
@@ -1161,3 +1166,51 @@ def test_fast_path_never_encodes_large_values(monkeypatch: pytest.MonkeyPatch) -
     to_json([[i] * 900 for i in range(900)])
     to_json({"deep": [[[["x" * 1000] * 900] * 3]]})
     assert all(size <= 2 * DEFAULT_OPTIONS.max_bytes for size in sizes)
+
+
+def test_module_falls_back_to_stdlib_json_without_orjson() -> None:
+    import subprocess
+
+    code = (
+        "import sys, json; sys.modules['orjson'] = None\n"
+        "from fluxloop.sdk import _serialize as s\n"
+        "assert not s.ORJSON_AVAILABLE and not s._use_orjson\n"
+        "assert s.use_orjson(True) is False and not s._use_orjson\n"
+        "text, cut = s.to_json({'a': {2, 1}, 'api_key': 'k', 'f': float('nan'), 'b': b'x'})\n"
+        "assert json.loads(text) == {'a': [1, 2], 'api_key': '***', 'f': None, 'b': 'x'}, text\n"
+        "assert s.to_json({'q': 'hi', 'n': [1, 2.5]}) == ('{\"q\":\"hi\",\"n\":[1,2.5]}', False)\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_number_vectors() -> None:
+    vector = [i / 7 for i in range(1536)]
+    result, truncated, _ = dumps({"embedding": vector})
+    assert result["embedding"][:1000] == vector[:1000]
+    assert result["embedding"][1000] == "…(536 more)"
+    assert truncated is True
+    walked = _serialize._slow_path([1.5, math.nan, 2, math.inf] * 4, DEFAULT_OPTIONS)
+    assert json.loads(walked[0]) == [1.5, None, 2, None] * 4
+    walked = _serialize._slow_path([1, 2, 3, 4, 5, 6, 7, 2**70], DEFAULT_OPTIONS)
+    assert [int(x) for x in json.loads(walked[0])] == [1, 2, 3, 4, 5, 6, 7, 2**70]
+    walked = _serialize._slow_path([True, 1, 2, 3, 4, 5, 6, 7.5], DEFAULT_OPTIONS)
+    assert json.loads(walked[0]) == [True, 1, 2, 3, 4, 5, 6, 7.5]
+
+
+def test_large_object_graph_is_bounded() -> None:
+    class Client:
+        def __init__(self) -> None:
+            self.lock = threading.Lock()
+            self.cache = {i: list(range(50)) for i in range(300)}
+            self.peers: list[Client] = []
+
+    root = Client()
+    root.peers = [Client() for _ in range(5)]
+    root.peers[0].peers = [root]
+    result, truncated, _text = dumps({"self": root, "query": "q"})
+    assert truncated is True
+    assert result["query"] == "q"

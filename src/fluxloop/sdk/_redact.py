@@ -45,7 +45,9 @@ Masking by value (:func:`mask_string`)
     ``Bearer ***`` and ``***PRIVATE KEY***``; no secret character is ever kept.
 
 Fast detection
-    :func:`fast_key_scan` walks a plain JSON value checking dict keys through a cache, and
+    :func:`dict_keys_need_walk` checks the keys of one dict through :data:`SAFE_KEY_CACHE`
+    (keys already known not to be secret: one C-level ``issuperset`` for a dict of known
+    keys); :func:`fast_key_scan` applies it to a whole plain value; and
     :func:`json_may_contain_secret_value` looks at serialized JSON for the value patterns
     (every one of them contains a run of ≥ 16 ``[A-Za-z0-9_-]`` characters, found with one
     ``bytes.translate`` and one substring search). Both are *supersets* of the rules above:
@@ -63,6 +65,7 @@ from typing import Any
 
 __all__ = [
     "REDACTED",
+    "SAFE_KEY_CACHE",
     "dict_keys_need_walk",
     "fast_key_scan",
     "is_secret_key",
@@ -224,8 +227,9 @@ def is_secret_key(key: str) -> bool:
 
 # Fast, cached key checks for the serializer's fast path: keys known not to be secret
 # (exact str, at most 128 characters).
-_SAFE_KEYS: set[str] = set()
-_SAFE_KEYS_MAX = 4096
+SAFE_KEY_CACHE: set[str] = set()
+"""Exact ``str`` keys (at most 128 characters) known not to be secret; cleared when full."""
+_SAFE_KEY_CACHE_MAX = 4096
 _SAFE_KEY_LENGTH = 128
 _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 
@@ -233,7 +237,7 @@ _PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
 def dict_keys_need_walk(node: dict[Any, Any], max_length: int, check_secrets: bool) -> bool:
     """Whether some key of ``node`` is not an exact ``str``, is longer than ``max_length``,
     or (with ``check_secrets``) is a secret key. Uses a cache of known non-secret keys."""
-    safe = _SAFE_KEYS
+    safe = SAFE_KEY_CACHE
     if max_length >= _SAFE_KEY_LENGTH and safe.issuperset(node):
         return False
     for key in node:
@@ -245,7 +249,7 @@ def dict_keys_need_walk(node: dict[Any, Any], max_length: int, check_secrets: bo
             if check_secrets:
                 return True
         elif len(key) <= _SAFE_KEY_LENGTH:
-            if len(safe) >= _SAFE_KEYS_MAX:
+            if len(safe) >= _SAFE_KEY_CACHE_MAX:
                 safe.clear()
             safe.add(key)
     return False
@@ -308,7 +312,6 @@ _VALUE_RE = re.compile(
     r"|(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))",
     re.ASCII,
 )
-_RUN16_RE = re.compile(_TOKEN + "{16}", re.ASCII)
 
 
 def _value_marker(match: re.Match[str]) -> str:
@@ -327,7 +330,9 @@ def _value_marker(match: re.Match[str]) -> str:
 def mask_string(text: str) -> str:
     """``text`` with every secret-looking value pattern replaced (see the module docstring)."""
     try:
-        if len(text) < 16 or _RUN16_RE.search(text) is None:
+        if len(text) < 16 or not json_may_contain_secret_value(
+            text.encode("utf-8", "surrogatepass")
+        ):
             return text
         return _VALUE_RE.sub(_value_marker, text)
     except Exception:
