@@ -14,10 +14,16 @@
    consumes iterators or generators, never awaits or calls async methods, converts known
    types structurally and anything else through a guarded ``repr``, masks secrets, and
    applies the limits below;
-3. **a size fitter**: if the walked value still serializes above ``max_bytes``, the largest
-   strings are shortened first, then trailing items are dropped (keeping every container
-   that fits, each with a marker), and as a last resort the text is wrapped as
-   ``{"__truncated__": true, "preview": "<first bytes>", "original_bytes": N}``.
+3. **a size fitter**: if the walked value still serializes above ``max_bytes``, every
+   container shares its byte budget among its items, max-min fair: small items stay
+   whole, the largest are shrunk recursively (strings cut with a marker, containers keep
+   fewer items), and trailing items are dropped, counted in a marker, only when even
+   their smallest useful forms do not fit; so the largest strings shrink first and the
+   top-level arguments or keys stay visible as far as the budget allows. As a last
+   resort the text is wrapped as
+   ``{"__truncated__": true, "preview": "<first bytes>", "original_bytes": N}``. Work is
+   bounded throughout: the walker stops expanding after about twice ``max_bytes`` (later
+   top-level items still get a small allowance).
 
 The result is always valid JSON (``json.loads`` accepts it), at most ``max_bytes`` UTF-8
 bytes (values below 64 count as 64), with no lone surrogates. ``to_json`` never raises
@@ -277,49 +283,50 @@ def _plain_and_small(value: object, options: SerializeOptions) -> int:
     secrets = options.mask_secrets
     budget = max(options.max_bytes, MIN_BYTES)
     remaining = budget
-    use_safe_keys = max_string >= 128
-    safe_keys = SAFE_KEY_CACHE
+    safe_keys = SAFE_KEY_CACHE if max_string >= 128 else None
     scalars = _NUMERIC_SCALARS
     containers = 0
     stack: list[object] = [value]
     pop = stack.pop
     push = stack.append
+    # local names: this loop runs for every decorated call
+    _type, _len, _str, _dict, _list, _tuple = type, len, str, dict, list, tuple
     try:
         while stack:
-            node = pop()
-            node_type = type(node)
-            if node_type is dict:
-                if len(node) > max_items:  # type: ignore[arg-type]
+            node: Any = pop()
+            node_type = _type(node)
+            if node_type is _dict:
+                count = _len(node)
+                if count > max_items:
                     return _PLAIN_NO
-                if not (
-                    use_safe_keys and safe_keys.issuperset(node)  # type: ignore[arg-type]
-                ) and dict_keys_need_walk(
-                    node,  # type: ignore[arg-type]
-                    max_string,
-                    secrets,
+                if (safe_keys is None or not safe_keys.issuperset(node)) and dict_keys_need_walk(
+                    node, max_string, secrets
                 ):
                     return _PLAIN_NO
-                items: Iterable[object] = node.values()  # type: ignore[attr-defined]
-            elif node_type is list or node_type is tuple:
-                if len(node) > max_items:  # type: ignore[arg-type]
+                items: Iterable[object] = node.values()
+            elif node_type is _list or node_type is _tuple:
+                count = _len(node)
+                if count > max_items:
                     return _PLAIN_NO
-                items = node  # type: ignore[assignment]
-            elif node_type is str:
-                remaining -= len(node)  # type: ignore[arg-type]
+                items = node
+            elif node_type is _str:
+                remaining -= _len(node)
                 continue
             elif node_type in scalars:
                 continue
             else:
                 return _PLAIN_NO
             containers += 1
-            remaining -= 2 + len(node)  # type: ignore[arg-type]  # bounds the walk, cycles too
+            remaining -= 2 + count  # bounds the walk, cycles included
             for item in items:
-                item_type = type(item)
-                if item_type is str:
-                    remaining -= len(item)  # type: ignore[arg-type]
-                elif item_type is dict or item_type is list or item_type is tuple:
+                item_type = _type(item)
+                if item_type is _str:
+                    remaining -= _len(item)  # type: ignore[arg-type]
+                elif item_type in scalars:
+                    pass
+                elif item_type is _dict or item_type is _list or item_type is _tuple:
                     push(item)
-                elif item_type not in scalars:
+                else:
                     return _PLAIN_NO
             if remaining < 0:
                 return _PLAIN_NO
