@@ -12,9 +12,11 @@ def test_all_is_pinned() -> None:
         "JsonlFileSpanExporter",
         "create_otlp_exporter",
         "encode_observation",
+        "encode_records",
         "encode_trace",
         "load_schema",
         "normalize_id",
+        "observation_type",
         "parse_timestamp",
     ]
     for name in fluxloop_exporters.__all__:

@@ -8,6 +8,7 @@ import threading
 from typing import Any
 
 import pytest
+from fluxloop_exporters import observation_type
 from fluxloop_semconv import attributes as attr
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -78,7 +79,7 @@ def test_chat_model_run_is_a_client_generation_span(spans: Spans) -> None:
     span = spans.one("chat fake-model")
     a = span.attributes
     assert span.kind is SpanKind.CLIENT
-    assert a[attr.FLUXLOOP_OBSERVATION_TYPE] == "generation"
+    assert observation_type(a) == "generation"
     assert a[attr.GEN_AI_OPERATION_NAME] == "chat"
     assert a[attr.GEN_AI_REQUEST_MODEL] == "fake-model"
     assert a[attr.GEN_AI_PROVIDER_NAME] == "toolcallingfakemodel"
@@ -181,7 +182,7 @@ def test_chain_spans_nest_by_parent_run(spans: Spans) -> None:
         "  chat fake-model",
     ]
     root = spans.one("RunnableSequence")
-    assert root.attributes[attr.FLUXLOOP_OBSERVATION_TYPE] == "chain"
+    assert observation_type(root.attributes) == "chain"
     assert loads(root, attr.FLUXLOOP_INPUT) == {"word": "hi"}
     assert root.kind is SpanKind.INTERNAL
 
@@ -423,9 +424,7 @@ def test_prompt_decorator_keeps_its_own_model_and_merges_through_chains(spans: S
         return [first, second]
 
     ask("x")
-    generations = [
-        s for s in spans.all if s.attributes[attr.FLUXLOOP_OBSERVATION_TYPE] == "generation"
-    ]
+    generations = [s for s in spans.all if observation_type(s.attributes) == "generation"]
     assert sorted(s.name for s in generations) == ["chat fake-model", "chat gpt-4o"]
     outer = spans.one("chat gpt-4o")
     assert outer.attributes[attr.GEN_AI_REQUEST_MODEL] == "gpt-4o"

@@ -8,6 +8,7 @@ import operator
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from fluxloop_exporters import observation_type
 from fluxloop_semconv import attributes as attr
 from langchain_core.messages import HumanMessage
 from langchain_core.tools import tool
@@ -91,7 +92,7 @@ def test_graph_is_an_agent_span_with_node_spans_named_after_the_nodes(spans: Spa
     assert root.attributes[attr.GEN_AI_OPERATION_NAME] == "invoke_agent"
     assert root.attributes[attr.GEN_AI_CONVERSATION_ID] == "th-1"
     node = spans.named("agent")[0]
-    assert node.attributes[attr.FLUXLOOP_OBSERVATION_TYPE] == "chain"
+    assert observation_type(node.attributes) == "chain"
     assert json.loads(node.attributes[attr.FLUXLOOP_METADATA]) == {
         "langgraph_node": "agent",
         "langgraph_step": 1,
@@ -113,7 +114,7 @@ def test_decorated_agent_around_a_graph_has_one_agent_span(spans: Spans) -> None
         return str(out["messages"][-1].content)
 
     assert run("1+2?") == "3"
-    agents = [s for s in spans.all if s.attributes[attr.FLUXLOOP_OBSERVATION_TYPE] == "agent"]
+    agents = [s for s in spans.all if observation_type(s.attributes) == "agent"]
     assert [a.name for a in agents] == ["invoke_agent calculator"]
     assert spans.tree() == ["invoke_agent calculator", *indent(EXPECTED_NODES)]
 

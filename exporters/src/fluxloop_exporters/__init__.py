@@ -9,8 +9,10 @@ OpenTelemetry app write the FluxLoop contract under ``$FLUXLOOP_BASE_PATH`` (def
 from ._contract import (
     CONTRACT_VERSION,
     encode_observation,
+    encode_records,
     encode_trace,
     normalize_id,
+    observation_type,
     parse_timestamp,
 )
 from ._jsonl import JsonlFileSpanExporter
@@ -24,8 +26,10 @@ __all__ = [
     "JsonlFileSpanExporter",
     "create_otlp_exporter",
     "encode_observation",
+    "encode_records",
     "encode_trace",
     "load_schema",
     "normalize_id",
+    "observation_type",
     "parse_timestamp",
 ]

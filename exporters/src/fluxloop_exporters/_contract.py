@@ -89,6 +89,10 @@ _OUT_MESSAGES = A.GEN_AI_OUTPUT_MESSAGES
 _TOOL_ARGS = A.GEN_AI_TOOL_CALL_ARGUMENTS
 _TOOL_RESULT = A.GEN_AI_TOOL_CALL_RESULT
 _ERROR_TYPE = A.ERROR_TYPE
+_RETRIEVAL_QUERY = A.GEN_AI_RETRIEVAL_QUERY_TEXT
+_RETRIEVAL_DOCS = A.GEN_AI_RETRIEVAL_DOCUMENTS
+# observation type -> the GenAI attribute that names it when fluxloop.observation.name is absent
+_NAMED_BY: dict[str, str] = {"agent": A.GEN_AI_AGENT_NAME, "tool": A.GEN_AI_TOOL_NAME}
 _TRACE_ATTR_PREFIXES = ("fluxloop.experiment.", "fluxloop.run.")
 
 _ERROR = StatusCode.ERROR
@@ -259,6 +263,18 @@ def encode_trace(span: ReadableSpan) -> dict[str, Any] | None:
     return encode_records(span)[1]
 
 
+def observation_type(attributes: Mapping[str, Any] | None) -> str:
+    """The observation type a span's attributes imply: ``fluxloop.observation.type`` when set,
+    else what ``gen_ai.operation.name`` means, else ``span``."""
+    if not attributes:
+        return "span"
+    explicit = attributes.get(_OBS_TYPE)
+    if explicit in OBSERVATION_TYPES:
+        return str(explicit)
+    op = attributes.get(_OPERATION)
+    return _OPERATION_TYPES.get(op, "span") if type(op) is str else "span"
+
+
 def encode_records(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The observation record of ``span`` and, for a local root span, its trace record (else
     ``None``), sharing the decoding work. Never raises."""
@@ -287,9 +303,13 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         op = get(_OPERATION)
         obs_type = _OPERATION_TYPES.get(op, "span") if type(op) is str else "span"
 
+    # the SDK omits fluxloop.observation.name where the GenAI attributes already say it
     name = pop(_OBS_NAME, None)
     if type(name) is not str or not name:
-        name = span.name
+        named_by = _NAMED_BY.get(obs_type)
+        name = get(named_by) if named_by else None
+        if type(name) is not str or not name:
+            name = span.name
 
     # input / output with their gen_ai fallbacks
     loads = _json.loads
@@ -301,7 +321,9 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
             inp = raw_in
     elif raw_in is not None:
         inp = _safe(raw_in)
-    elif (raw := pop(_IN_MESSAGES, None) or pop(_TOOL_ARGS, None)) is not None:
+    elif (
+        raw := pop(_IN_MESSAGES, None) or pop(_TOOL_ARGS, None) or pop(_RETRIEVAL_QUERY, None)
+    ) is not None:
         inp = _decode(raw)
     else:
         inp = None
@@ -313,7 +335,9 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
             out = raw_out
     elif raw_out is not None:
         out = _safe(raw_out)
-    elif (raw := pop(_OUT_MESSAGES, None) or pop(_TOOL_RESULT, None)) is not None:
+    elif (
+        raw := pop(_OUT_MESSAGES, None) or pop(_TOOL_RESULT, None) or pop(_RETRIEVAL_DOCS, None)
+    ) is not None:
         out = _decode(raw)
     else:
         out = None

@@ -74,6 +74,7 @@ from dataclasses import dataclass, replace
 from typing import Any, cast
 from uuid import UUID
 
+from fluxloop_exporters import observation_type
 from fluxloop_semconv import attributes as attr
 from langchain_core.callbacks import BaseCallbackHandler
 from opentelemetry import context as otel_context
@@ -83,7 +84,7 @@ from opentelemetry.util import types
 
 from fluxloop.integrations import _langchain_data as data
 from fluxloop.sdk._conventions import Convention, build_convention
-from fluxloop.sdk._runtime import Runtime, current_runtime
+from fluxloop.sdk._runtime import INSTRUMENTATION_NAME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import record_failure, start_span
 
@@ -317,7 +318,10 @@ def _fluxloop_span_of_type(span: Span | None, kind: str) -> bool:
         return False
     if _span_id(span) in _OWN_SPANS:
         return False
-    return _attributes(span).get(attr.FLUXLOOP_OBSERVATION_TYPE) == kind
+    scope = getattr(span, "instrumentation_scope", None)
+    if getattr(scope, "name", None) != INSTRUMENTATION_NAME:
+        return False
+    return observation_type(_attributes(span)) == kind
 
 
 def _suppressed(ctx: otel_context.Context) -> bool:

@@ -8,6 +8,9 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from fluxloop_exporters import CONTRACT_VERSION
+from fluxloop_exporters import encode_records as _encode_records
+
 import fluxloop
 from fluxloop.sdk import RunCapture, capture_run
 
@@ -25,22 +28,6 @@ __all__ = [
 
 logger = logging.getLogger("fluxloop.runner")
 
-try:
-    from fluxloop_exporters import CONTRACT_VERSION
-except ImportError:  # pragma: no cover
-    CONTRACT_VERSION = "1"
-
-
-def _encode_pair(span: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    from fluxloop_exporters import encode_observation, encode_trace
-
-    return encode_observation(span), encode_trace(span)
-
-
-try:  # one decoding pass for both records (the exporters' shared encoder)
-    from fluxloop_exporters._contract import encode_records as _encode_records
-except ImportError:  # pragma: no cover - older exporters
-    _encode_records = _encode_pair
 
 Capture = RunCapture
 
