@@ -38,9 +38,11 @@ Masking by value (:func:`mask_string`)
     Anywhere in any string (values and keys): OpenAI/Anthropic keys ``sk-…`` (≥ 20 characters
     after ``sk-``, at least one digit), AWS access key ids ``AKIA…``/``ASIA…``, GitHub tokens
     ``ghp_ gho_ ghu_ ghs_ ghr_ github_pat_``, Slack tokens ``xoxb- xoxp- xoxa- xoxo- xoxs-
-    xoxr-``, Google API keys ``AIza…``, JWTs ``eyJ….eyJ….…``, ``Bearer <token>`` (a token of
-    ≥ 16 characters) and PEM private-key blocks. The match is replaced by at most its first
-    four characters, which are the fixed public scheme of the format, followed by ``***``:
+    xoxr-``, Google API keys ``AIza…``, JWTs ``eyJ….eyJ….…``, ``Bearer <token>`` (1-8 blanks,
+    a token with a run of ≥ 16 ``[A-Za-z0-9_-]`` in its first 80 characters; ``bearer`` in
+    any case) and PEM private-key blocks (to their END line, or to the end of the text).
+    The match is replaced by at most its first four characters, which are the fixed public
+    scheme of the format, followed by ``***``:
     ``sk-***``, ``AKIA***``, ``ghp_***``, ``gith***``, ``xoxb***``, ``AIza***``, ``eyJ***``,
     ``Bearer ***`` and ``***PRIVATE KEY***``; no secret character is ever kept.
 
@@ -50,9 +52,10 @@ Fast detection
     keys); :func:`fast_key_scan` applies it to a whole plain value; and
     :func:`json_may_contain_secret_value` looks at serialized JSON for the value patterns
     (every one of them contains a run of ≥ 16 ``[A-Za-z0-9_-]`` characters, found with one
-    ``bytes.translate`` and one substring search). Both are *supersets* of the rules above:
-    when they answer "no" there is nothing to mask, so the serializer's fast path can skip
-    the masking walk.
+    ``bytes.translate`` and one substring search; only such runs are then looked at). They
+    are *supersets* of the rules above: when they answer "no" there is nothing to mask, so
+    the serializer's fast path skips the masking walk (a property test checks that the fast
+    path and the full walk always agree).
 """
 
 from __future__ import annotations
