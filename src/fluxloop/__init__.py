@@ -19,6 +19,12 @@ from fluxloop.sdk._context import (
 )
 from fluxloop.sdk._decorators import agent, embedding, prompt, retrieval, tool, trace
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
+from fluxloop.sdk._recording import (
+    disable_recording,
+    enable_recording,
+    record_call_args,
+    set_recording_options,
+)
 from fluxloop.sdk._runtime import (
     VERSION as __version__,
 )
@@ -47,7 +53,9 @@ __all__ = [
     "__version__",
     "agent",
     "configure",
+    "disable_recording",
     "embedding",
+    "enable_recording",
     "event",
     "flush",
     "get_config",
@@ -58,9 +66,11 @@ __all__ = [
     "models",
     "prompt",
     "propagate_context",
+    "record_call_args",
     "reset_config",
     "retrieval",
     "run_in_executor",
+    "set_recording_options",
     "shutdown",
     "tool",
     "trace",

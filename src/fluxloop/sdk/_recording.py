@@ -1,0 +1,745 @@
+"""Argument recording: capture the real keyword arguments of a call, replay them later.
+
+Writing (``fluxloop.record_call_args``)
+    ``configure(record_args=True, recording_file=...)`` (or ``FLUXLOOP_RECORD_ARGS`` /
+    ``FLUXLOOP_RECORDING_FILE``) turns recording on; ``record_call_args(target=..., **kwargs)``
+    then appends one JSON line per call, in the original FluxLoop SDK's format (``_version``
+    ``"1"``), so recordings move both ways between the two implementations::
+
+        {"_version": "1", "iteration": 0, "target": "app.handler:Handler.handle",
+         "kwargs": {...}, "timestamp": "2025-09-30T18:02:25.120307+00:00"}
+
+    * callables become markers: ``"<builtin:collector.send>"`` for FluxLoop's own replay
+      callbacks (``__fluxloop_builtin__``, or the original's ``.messages`` / ``.errors``
+      convention), ``"<callable:NAME>"`` for anything else, with ``:async`` appended for
+      coroutine functions (``"<callable:send_message:async>"``);
+    * mappings, sequences, sets and dataclasses are walked (so callables inside them become
+      markers too); pydantic models and arbitrary objects go through the SDK serializer
+      (``model_dump``, attributes, guarded ``repr``), all bounded in depth, items and size;
+    * secrets are masked with the SDK's rules (:mod:`fluxloop.sdk._redact`): by key segment
+      (``token``, ``api_key``, ``password``… but not ``author`` or ``monkey``) and by value
+      pattern (``sk-…``, ``Bearer …``); the configured ``redact`` hook runs first;
+    * ``iteration``: the explicit value, else a per-target counter (an explicit 5 makes the
+      next 6); with ``set_recording_options(iteration_auto_increment=False)`` it is 0 when
+      not given;
+    * appends are thread- and process-safe: the file is opened ``O_APPEND`` (created ``0600``),
+      each line is written with one ``write`` under a thread lock and an ``flock``, and a torn
+      last line left by a crash is terminated before the next line;
+    * recording never raises into the caller (a failure is logged once), and calls made inside
+      a ``fluxloop run experiment`` run are not recorded (a replay does not re-record itself).
+
+Reading (the runner's replay and ``fluxloop generate inputs --from-recording``)
+    :func:`load_recording` returns the :class:`RecordedCall` entries of a file (a line that is
+    JSON but not a recorded call is an error naming ``file:line``; the remains of a torn write
+    are skipped with a note); :func:`extract_at_path` / :func:`set_at_path` read and
+    write a dot path (``data.content``, ``item.content.0.text``, ``messages[0].text``); a
+    missing path is an error naming the path and the keys that do exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fluxloop.errors import InputError
+from fluxloop.sdk._redact import REDACTED, is_secret_key, mask_string
+from fluxloop.sdk._serialize import SerializeOptions, to_json
+
+try:  # pragma: no cover - always present on POSIX
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - Windows
+    _fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "DEFAULT_RECORDING_FILE",
+    "MASK",
+    "RECORDING_VERSION",
+    "RecordedCall",
+    "RecordingNotFoundError",
+    "callable_marker",
+    "disable_recording",
+    "enable_recording",
+    "encode_kwargs",
+    "extract_at_path",
+    "find_markers",
+    "format_path",
+    "load_recording",
+    "masked_paths",
+    "parse_marker",
+    "record_call_args",
+    "set_at_path",
+    "set_recording_options",
+    "split_path",
+]
+
+logger = logging.getLogger("fluxloop")
+
+RECORDING_VERSION = "1"
+MASK = REDACTED
+DEFAULT_RECORDING_FILE = Path("recordings") / "args_recording.jsonl"
+
+#: Bounds of one recorded call.
+MAX_DEPTH = 32
+MAX_ITEMS = 10_000
+MAX_STRING = 1_000_000
+MAX_LINE_BYTES = 4 * 1024 * 1024
+_LEAF_OPTIONS = SerializeOptions(
+    max_bytes=256 * 1024, max_depth=16, max_items=1_000, max_string=65_536, mask_secrets=True
+)
+_FINAL_OPTIONS = SerializeOptions(
+    max_bytes=MAX_LINE_BYTES,
+    max_depth=MAX_DEPTH + 20,
+    max_items=MAX_ITEMS + 1,  # the walk already cut (and marked) longer containers
+    max_string=MAX_STRING,
+    mask_secrets=False,  # masked by the walk (so callable markers survive under secret keys)
+)
+_MARKER_PREFIXES = ("<builtin:", "<callable:")
+# Characters that are line breaks to str.splitlines() but legal raw in JSON strings.
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
+# ---------------------------------------------------------------------------------------------
+# state
+
+
+class _State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.write_lock = threading.Lock()
+        self.counters: dict[str, int] = {}
+        self.auto_increment = True
+        self.warned: set[str] = set()
+
+
+_STATE = _State()
+
+
+def _after_fork() -> None:  # pragma: no cover - exercised in forked children
+    _STATE.lock = threading.Lock()
+    _STATE.write_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _reset_state() -> None:
+    """Forget counters and options (tests)."""
+    with _STATE.lock:
+        _STATE.counters.clear()
+        _STATE.auto_increment = True
+        _STATE.warned.clear()
+
+
+def set_recording_options(*, iteration_auto_increment: bool | None = None) -> None:
+    """Recording options.
+
+    ``iteration_auto_increment`` (default True): when ``record_call_args`` is called without
+    ``iteration``, number the calls of each target 0, 1, 2…; with False the iteration is 0
+    unless given.
+    """
+    with _STATE.lock:
+        if iteration_auto_increment is not None:
+            _STATE.auto_increment = bool(iteration_auto_increment)
+
+
+def enable_recording(recording_file: str | os.PathLike[str] | None = None) -> None:
+    """Turn argument recording on (``configure(record_args=True, recording_file=...)``).
+
+    Without ``recording_file`` the configured file is kept (default
+    ``recordings/args_recording.jsonl``, relative to the current directory).
+    """
+    from fluxloop.sdk._runtime import configure
+
+    settings: dict[str, Any] = {"record_args": True}
+    if recording_file is not None:
+        settings["recording_file"] = recording_file
+    configure(**settings)
+
+
+def disable_recording() -> None:
+    """Turn argument recording off (``configure(record_args=False)``)."""
+    from fluxloop.sdk._runtime import configure
+
+    configure(record_args=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# encoding
+
+
+def _callable_name(fn: object) -> str:
+    target: Any = fn
+    func = getattr(fn, "func", None)  # functools.partial
+    if func is not None and callable(func) and type(fn).__name__ == "partial":
+        target = func
+    name: object = None
+    if inspect.ismethod(target):
+        name = getattr(target, "__qualname__", None)
+    if not isinstance(name, str):
+        name = getattr(target, "__name__", None)
+    if not isinstance(name, str) or not name:
+        name = type(target).__name__
+    cleaned = "".join(ch for ch in name if ch not in "<>: \t\r\n")
+    return (cleaned or "callable")[:200]
+
+
+def _is_async_callable(fn: object) -> bool:
+    try:
+        if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+            return True
+        call = getattr(type(fn), "__call__", None)  # noqa: B004 - the class's __call__
+        return call is not None and inspect.iscoroutinefunction(call)
+    except Exception:
+        return False
+
+
+def callable_marker(fn: object) -> str:
+    """The marker recorded for a callable: ``<builtin:...>`` or ``<callable:NAME[:async]>``."""
+    try:
+        builtin = getattr(fn, "__fluxloop_builtin__", None)
+        if isinstance(builtin, str) and builtin:
+            return f"<builtin:{builtin}>"
+        if isinstance(getattr(fn, "messages", None), list):
+            return "<builtin:collector.send>"
+        if isinstance(getattr(fn, "errors", None), list):
+            return "<builtin:collector.error>"
+    except Exception:
+        pass
+    suffix = ":async" if _is_async_callable(fn) else ""
+    return f"<callable:{_callable_name(fn)}{suffix}>"
+
+
+def parse_marker(value: object) -> tuple[str, str, bool] | None:
+    """``("builtin"|"callable", name, is_async)`` for a marker string, else None."""
+    if not isinstance(value, str) or not value.endswith(">"):
+        return None
+    for prefix in _MARKER_PREFIXES:
+        if value.startswith(prefix):
+            body = value[len(prefix) : -1]
+            is_async = body.endswith(":async")
+            if is_async:
+                body = body[: -len(":async")]
+            return prefix[1:-1], body, is_async
+    return None
+
+
+def _leaf(value: object) -> Any:
+    text, _ = to_json(value, _LEAF_OPTIONS)
+    return json.loads(text)
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, str):
+        return str.__str__(key)
+    if key is None or isinstance(key, bool):
+        return json.dumps(key)
+    if isinstance(key, int | float):
+        return str(key)
+    try:
+        return str(key)
+    except Exception:
+        return f"<{type(key).__name__}>"
+
+
+class _Walker:
+    """Turns call arguments into plain JSON data: markers for callables, secrets masked."""
+
+    def __init__(self) -> None:
+        self.active: set[int] = set()
+
+    def walk(self, value: object, depth: int) -> Any:
+        value_type = type(value)
+        if value_type is str:
+            return mask_string(value)  # type: ignore[arg-type]
+        if value is None or value_type in (bool, int, float):
+            return value
+        if callable(value):
+            return callable_marker(value)
+        if depth >= MAX_DEPTH:
+            return "<max depth>"
+        if isinstance(value, str):
+            return mask_string(str.__str__(value))
+        try:
+            return self._structured(value, depth)
+        except Exception:  # a hostile container: the serializer's guarded fallback
+            return _leaf(value)
+
+    def _structured(self, value: object, depth: int) -> Any:
+        if isinstance(value, Mapping):
+            return self._container(value, depth, lambda: list(value.items()))
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self._container(
+                value,
+                depth,
+                lambda: [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)],
+            )
+        if isinstance(value, list | tuple | Set) or (
+            isinstance(value, Sequence) and not isinstance(value, bytes | bytearray)
+        ):
+            return self._sequence(value, depth)
+        return _leaf(value)
+
+    def _container(
+        self, value: object, depth: int, items: Callable[[], list[tuple[object, object]]]
+    ) -> Any:
+        if id(value) in self.active:
+            return "<cycle>"
+        self.active.add(id(value))
+        try:
+            out: dict[str, Any] = {}
+            pairs = items()
+            for index, (key, item) in enumerate(pairs):
+                if index >= MAX_ITEMS:
+                    out["…"] = f"{len(pairs) - MAX_ITEMS} more"
+                    break
+                text = _key_text(key)
+                if (
+                    is_secret_key(text)
+                    and item is not None
+                    and not isinstance(item, bool)
+                    and not callable(item)
+                ):
+                    out[mask_string(text)] = MASK
+                    continue
+                out[mask_string(text)] = self.walk(item, depth + 1)
+            return out
+        finally:
+            self.active.discard(id(value))
+
+    def _sequence(self, value: Sequence[object] | Set[object], depth: int) -> Any:
+        if id(value) in self.active:
+            return "<cycle>"
+        self.active.add(id(value))
+        try:
+            items = list(value)
+            if isinstance(value, Set):
+                with contextlib.suppress(Exception):
+                    items = sorted(items)  # type: ignore[type-var]
+            out = [self.walk(item, depth + 1) for item in items[:MAX_ITEMS]]
+            if len(items) > MAX_ITEMS:
+                out.append(f"…({len(items) - MAX_ITEMS} more)")
+            return out
+        finally:
+            self.active.discard(id(value))
+
+
+def encode_kwargs(
+    kwargs: Mapping[str, Any], redact: Callable[[object], object] | None = None
+) -> str:
+    """The recorded JSON text of ``kwargs`` (markers, masking, bounds; see the module doc).
+
+    ``redact`` (the configured hook) receives the kwargs first; it must return a mapping.
+    Raises on a failing hook (the caller skips the record: fail closed).
+    """
+    data: object = dict(kwargs)
+    if redact is not None:
+        data = redact(data)
+        if not isinstance(data, Mapping):
+            raise TypeError(f"the redact hook returned {type(data).__name__}, not a mapping")
+    tree = _Walker().walk(data, 0)
+    text, _ = to_json(tree, _FINAL_OPTIONS)
+    return text
+
+
+def _format_line(target: str, iteration: int, kwargs_json: str, timestamp: str) -> bytes:
+    text = (
+        f'{{"_version": "{RECORDING_VERSION}", "iteration": {iteration}, '
+        f'"target": {json.dumps(target, ensure_ascii=False)}, "kwargs": {kwargs_json}, '
+        f'"timestamp": "{timestamp}"}}'
+    )
+    for raw, escaped in _LINE_BREAKS.items():
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return (text + "\n").encode("utf-8", "surrogatepass")
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append one line: O_APPEND, created 0600, one write under a thread lock and flock."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    with _STATE.write_lock:
+        fd = os.open(path, flags, 0o600)
+        try:
+            if _fcntl is not None:
+                _fcntl.flock(fd, _fcntl.LOCK_EX)
+            try:
+                size = os.fstat(fd).st_size
+                if size > 0 and hasattr(os, "pread") and os.pread(fd, 1, size - 1) != b"\n":
+                    data = b"\n" + data  # terminate a torn line left by a crash
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            finally:
+                if _fcntl is not None:
+                    _fcntl.flock(fd, _fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _inside_experiment_run() -> bool:
+    try:
+        from fluxloop_semconv import attributes as attr
+
+        from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
+
+        scoped = SCOPED_ATTRIBUTES.get()
+        return bool(scoped) and attr.FLUXLOOP_EXPERIMENT_ID in scoped  # type: ignore[operator]
+    except Exception:
+        return False
+
+
+def _warn_once(kind: str, message: str, *args: object) -> None:
+    with _STATE.lock:
+        first = kind not in _STATE.warned
+        _STATE.warned.add(kind)
+    logger.log(logging.WARNING if first else logging.DEBUG, message, *args)
+
+
+def _resolve_file(configured: Path | None) -> Path:
+    path = Path(configured) if configured is not None else DEFAULT_RECORDING_FILE
+    path = path.expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def record_call_args(target: str, iteration: int | None = None, **kwargs: Any) -> None:
+    """Append the keyword arguments of one call to the recording file (when recording is on).
+
+    ``target`` names what is being called (``"module:Class.method"``, the runner's target
+    syntax). A no-op unless ``configure(record_args=True)`` or ``FLUXLOOP_RECORD_ARGS=true``;
+    never raises (a failure is logged once). Callables are recorded as markers, secrets are
+    masked; see :mod:`fluxloop.sdk._recording`.
+    """
+    try:
+        from fluxloop.sdk._runtime import current_runtime
+
+        config = current_runtime().config
+        if not config.record_args or not config.enabled:
+            return
+        if _inside_experiment_run():
+            logger.debug("fluxloop: not recording %s inside an experiment run", target)
+            return
+        target_name = str(target)
+        auto = _STATE.auto_increment
+        with _STATE.lock:
+            if iteration is not None:
+                number = int(iteration)
+            else:
+                number = _STATE.counters.get(target_name, 0) if auto else 0
+            if auto:
+                _STATE.counters[target_name] = number + 1
+        kwargs_json = encode_kwargs(kwargs, config.redact)
+        timestamp = datetime.now(UTC).isoformat()
+        line = _format_line(target_name, number, kwargs_json, timestamp)
+        _append(_resolve_file(config.recording_file), line)
+    except Exception as exc:
+        _warn_once(
+            type(exc).__name__,
+            "fluxloop: could not record the call arguments of %s: %s",
+            target,
+            exc,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+class RecordingNotFoundError(InputError, FileNotFoundError):
+    """The recording file does not exist (exit code 2 at the CLI)."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        InputError.__init__(self, message, key=key)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """One recorded call (one line of a recording file)."""
+
+    kwargs: dict[str, Any]
+    target: str | None = None
+    iteration: int | None = None
+    timestamp: str | None = None
+    version: str | None = None
+    index: int = 0
+    """Position among the file's recorded calls (0-based)."""
+    line: int = 0
+    """Line number in the file (1-based)."""
+    path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Other top-level keys of the line, kept as they are."""
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the call, for messages."""
+        return f"{_display(self.path)}:{self.line}" if self.path is not None else f"#{self.index}"
+
+
+_KNOWN_KEYS = frozenset({"_version", "iteration", "target", "kwargs", "timestamp"})
+
+
+def load_recording(
+    path: str | os.PathLike[str], *, notes: list[str] | None = None
+) -> list[RecordedCall]:
+    """Read every recorded call of a recording file (ours or the original SDK's).
+
+    Raises :class:`RecordingNotFoundError` when the file is missing and
+    :class:`~fluxloop.errors.InputError` (one line, ``file:line``) for a line that is not a
+    JSON object with a ``kwargs`` mapping, an unsupported ``_version``, or a file with no
+    recorded call. A line that is not JSON at all (the remains of a write cut short by a
+    crash) is skipped with a note appended to ``notes`` (logged as a warning when ``notes``
+    is None).
+    """
+    file = Path(path).expanduser()
+    shown = _display(file)
+    if not file.is_file():
+        raise RecordingNotFoundError(
+            f"Recording file not found: {shown}", key="replay_args.recording_file"
+        )
+    calls: list[RecordedCall] = []
+    try:
+        with file.open(encoding="utf-8", newline="\n") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                call = _parse_line(raw, lineno, file, shown, len(calls), notes)
+                if call is not None:
+                    calls.append(call)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{shown}: not UTF-8 text ({exc.reason} at byte {exc.start})",
+            key="replay_args.recording_file",
+        ) from None
+    except OSError as exc:
+        raise InputError(
+            f"{shown}: cannot read the recording: {exc.strerror or exc}",
+            key="replay_args.recording_file",
+        ) from None
+    if not calls:
+        raise InputError(
+            f"{shown}: no recorded calls (expected JSON lines like "
+            '{"_version": "1", "target": "...", "kwargs": {...}}; record them with '
+            "fluxloop.record_call_args)",
+            key="replay_args.recording_file",
+        )
+    return calls
+
+
+def _parse_line(
+    raw: str, lineno: int, file: Path, shown: str, index: int, notes: list[str] | None
+) -> RecordedCall | None:
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        # Not JSON: the remains of a write cut short by a crash (the writer terminates such a
+        # line before appending). Skipped, and said so.
+        what = "incomplete last line" if not raw.endswith("\n") else "not valid JSON"
+        note = f"{shown}:{lineno}: {what} ({exc.msg} at column {exc.colno}), skipped"
+        if notes is not None:
+            notes.append(note)
+        else:
+            logger.warning("fluxloop: %s", note)
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("kwargs"), dict):
+        found = (
+            type(data).__name__
+            if not isinstance(data, dict)
+            else f"kwargs {type(data.get('kwargs')).__name__}"
+            if "kwargs" in data
+            else "no 'kwargs' key"
+        )
+        raise InputError(
+            f"{shown}:{lineno}: expected a recorded call (a JSON object with a 'kwargs' "
+            f"mapping), found {found}",
+            key="replay_args.recording_file",
+        )
+    version = data.get("_version")
+    if version is not None and str(version) != RECORDING_VERSION:
+        raise InputError(
+            f"{shown}:{lineno}: unsupported recording _version {version!r} (this FluxLoop "
+            f"reads version {RECORDING_VERSION!r})",
+            key="replay_args.recording_file",
+        )
+    iteration = data.get("iteration")
+    target = data.get("target")
+    timestamp = data.get("timestamp")
+    return RecordedCall(
+        kwargs=data["kwargs"],
+        target=str(target) if target is not None else None,
+        iteration=iteration
+        if isinstance(iteration, int) and not isinstance(iteration, bool)
+        else None,
+        timestamp=str(timestamp) if timestamp is not None else None,
+        version=str(version) if version is not None else None,
+        index=index,
+        line=lineno,
+        path=file,
+        extra={k: v for k, v in data.items() if k not in _KNOWN_KEYS},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# paths
+
+
+def split_path(path: str) -> list[str | int]:
+    """``"data.items.0.text"`` / ``"data.items[0].text"`` → ``["data", "items", 0, "text"]``."""
+    parts: list[str | int] = []
+    for chunk in path.replace("[", ".").replace("]", "").split("."):
+        piece = chunk.strip()
+        if not piece:
+            continue
+        digits = piece[1:] if piece.startswith("-") else piece
+        parts.append(int(piece) if digits.isdigit() else piece)
+    return parts
+
+
+def format_path(parts: Sequence[str | int]) -> str:
+    return ".".join(str(p) for p in parts)
+
+
+def _keys_hint(node: Mapping[Any, Any]) -> str:
+    keys = [str(k) for k in node]
+    if not keys:
+        return "it is empty"
+    shown = ", ".join(keys[:20]) + (f", … ({len(keys) - 20} more)" if len(keys) > 20 else "")
+    return f"keys: {shown}"
+
+
+def _step(node: Any, part: str | int, done: list[str | int], full: str, label: str) -> Any:
+    here = format_path(done)
+    owner = f"{here!r}" if done else "the recorded kwargs"
+    if isinstance(node, Mapping):
+        if part in node:
+            return node[part]
+        if isinstance(part, int) and str(part) in node:
+            return node[str(part)]
+        raise InputError(
+            f"{label} {full!r}: no key {str(part)!r} in {owner} ({_keys_hint(node)})",
+            key=label,
+        )
+    if isinstance(node, list | tuple):
+        if isinstance(part, int) and -len(node) <= part < len(node):
+            return node[part]
+        if isinstance(part, int):
+            raise InputError(
+                f"{label} {full!r}: {owner} is a list of {len(node)} item(s); index {part} is "
+                "out of range",
+                key=label,
+            )
+        raise InputError(
+            f"{label} {full!r}: {owner} is a list of {len(node)} item(s); use an index, not "
+            f"{part!r}",
+            key=label,
+        )
+    raise InputError(
+        f"{label} {full!r}: {owner} is {_kind(node)}, not a mapping or a list; cannot look up "
+        f"{str(part)!r}",
+        key=label,
+    )
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    return f"a {type(value).__name__}"
+
+
+def extract_at_path(
+    data: Mapping[str, Any], path: str, *, label: str = "override_param_path", where: str = ""
+) -> Any:
+    """The value at dot ``path`` in ``data`` (``data.content``, ``items.0.text``).
+
+    Raises :class:`~fluxloop.errors.InputError` naming the path, how far it matched and the
+    keys that exist there (``label`` names the setting in the message, ``where`` prefixes it,
+    e.g. ``recordings/args.jsonl:3``).
+    """
+    parts = split_path(path)
+    if not parts:
+        raise InputError(f"{where + ': ' if where else ''}{label}: empty path", key=label)
+    node: Any = data
+    done: list[str | int] = []
+    try:
+        for part in parts:
+            node = _step(node, part, done, path, label)
+            done.append(part)
+    except InputError as exc:
+        if where:
+            raise InputError(f"{where}: {exc}", key=label) from None
+        raise
+    return node
+
+
+def set_at_path(
+    data: dict[str, Any],
+    path: str,
+    value: Any,
+    *,
+    label: str = "override_param_path",
+    where: str = "",
+) -> None:
+    """Set the value at dot ``path`` (which must exist, see :func:`extract_at_path`)."""
+    parts = split_path(path)
+    parent_path = format_path(parts[:-1])
+    parent: Any = (
+        extract_at_path(data, parent_path, label=label, where=where) if parts[:-1] else data
+    )
+    extract_at_path(data, path, label=label, where=where)  # the same checks and messages
+    last = parts[-1]
+    if isinstance(parent, list):
+        parent[int(last)] = value
+    elif isinstance(parent, dict):
+        if isinstance(last, int) and last not in parent and str(last) in parent:
+            parent[str(last)] = value
+        else:
+            parent[last] = value
+    else:  # pragma: no cover - extract_at_path has raised already
+        raise InputError(f"{label} {path!r}: cannot set a value here", key=label)
+
+
+def _walk_paths(value: Any, prefix: list[str | int]) -> Iterator[tuple[list[str | int], Any]]:
+    yield prefix, value
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk_paths(item, [*prefix, str(key)])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _walk_paths(item, [*prefix, index])
+
+
+def find_markers(kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """Dot path → callable marker (``<builtin:...>`` / ``<callable:...>``) in recorded kwargs."""
+    out: dict[str, str] = {}
+    for parts, value in _walk_paths(kwargs, []):
+        if parts and parse_marker(value) is not None:
+            out[format_path(parts)] = value
+    return out
+
+
+def masked_paths(kwargs: Mapping[str, Any]) -> list[str]:
+    """Dot paths of values that were masked when recorded (``"***"``, ``"Bearer ***"``…)."""
+    return [
+        format_path(parts)
+        for parts, value in _walk_paths(kwargs, [])
+        if parts and isinstance(value, str) and MASK in value
+    ]
