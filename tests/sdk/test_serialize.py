@@ -1152,20 +1152,23 @@ def test_fast_path_agrees_with_walker(
     assert truncated == walked_truncated
 
 
-def test_fast_path_never_encodes_large_values(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encoder_is_never_handed_large_values(monkeypatch: pytest.MonkeyPatch) -> None:
     sizes: list[int] = []
-    original = _serialize._dumps_fast
+    for name in ("_orjson_dumps", "_stdlib_dumps"):
+        original = getattr(_serialize, name)
 
-    def spy(value: object) -> bytes:
-        data = original(value)
-        sizes.append(len(data))
-        return data
+        def spy(value: object, *args: Any, _original: Any = original, **kwargs: Any) -> bytes:
+            data: bytes = _original(value, *args, **kwargs)
+            sizes.append(len(data))
+            return data
 
-    monkeypatch.setattr(_serialize, "_dumps_fast", spy)
+        monkeypatch.setattr(_serialize, name, spy)
     to_json({"image": {"data": "A" * 50_000_000}})
     to_json([[i] * 900 for i in range(900)])
     to_json({"deep": [[[["x" * 1000] * 900] * 3]]})
-    assert all(size <= 2 * DEFAULT_OPTIONS.max_bytes for size in sizes)
+    to_json({"k": list(range(10_000_000))})
+    assert sizes
+    assert all(size <= 4 * DEFAULT_OPTIONS.max_bytes for size in sizes)
 
 
 def test_module_falls_back_to_stdlib_json_without_orjson() -> None:

@@ -194,13 +194,6 @@ def use_orjson(enabled: bool) -> bool:
     return previous
 
 
-def _dumps_fast(value: object) -> bytes:
-    """Serialize a plain value; raises on anything the fast path must not accept."""
-    if _use_orjson:
-        return _orjson_dumps(value, option=_ORJSON_FAST_OPTIONS)
-    return _stdlib_dumps(value)  # raises on cycles, NaN, non-JSON types, surrogates
-
-
 def _dumps_tree(tree: object) -> bytes:
     """Serialize a tree produced by the walker (JSON types only, finite floats)."""
     if _use_orjson:
@@ -229,7 +222,11 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
         plain = _plain_and_small(value, options)
         if plain:
             try:
-                data: bytes | None = _dumps_fast(value)
+                data: bytes | None = (
+                    _orjson_dumps(value, option=_ORJSON_FAST_OPTIONS)
+                    if _use_orjson
+                    else _stdlib_dumps(value)
+                )
             except Exception:
                 data = None
             if (
@@ -454,7 +451,7 @@ _FUNCTION_TYPES = (
     property,
 )
 _BULK_KINDS = frozenset({int, float})
-_ROOT_ALLOWANCE = 64  # estimated bytes for each top-level item after the budget is spent
+_ROOT_ALLOWANCE = 16  # least estimated bytes for a top-level item after the budget is spent
 _DEPTH_CEILING = 200  # orjson refuses to nest deeper than 255 levels
 _INT64_MIN = -(2**63)
 _UINT64_MAX = 2**64 - 1
@@ -514,6 +511,7 @@ class _Walker:
         self.mask = options.mask_secrets
         limit = max(options.max_bytes, MIN_BYTES)
         self.budget = max(2 * limit, 2 * self.max_string + 1024)
+        self.pool = limit // 2  # reserve for the top-level items left when the budget is spent
         self.estimate = 0
         self.truncated = False
         self.active: set[int] = set()
@@ -597,12 +595,12 @@ class _Walker:
             frame.position = position
             if opened:
                 continue
-            if position < count and len(frames) == 1:
-                # Over budget at the top level: every later top-level item (an argument,
-                # a key of the output) still gets a small allowance instead of vanishing.
-                budget = self.estimate + max(
-                    _ROOT_ALLOWANCE, self.budget // (2 * (count - position))
-                )
+            if position < count and len(frames) == 1 and self.pool > 0:
+                # Over budget at the top level: the later top-level items (arguments, keys
+                # of the output) share a reserve instead of vanishing.
+                allowance = max(_ROOT_ALLOWANCE, self.pool // (count - position))
+                self.pool -= allowance
+                budget = self.estimate + allowance
                 continue
             self._close(frame)
             frames.pop()
@@ -1159,24 +1157,13 @@ class _Fitter:
     # ---- sizes --------------------------------------------------------------------
 
     def size(self, node: object) -> int:
+        """Exact encoded size in bytes (containers encoded once each, memoized)."""
         node_type = type(node)
         if node_type is dict or node_type is list:
             cached = self.sizes.get(id(node))
-            if cached is not None:
-                return cached
-            total = 0
-            count = 0
-            if isinstance(node, dict):
-                for key, value in node.items():
-                    total += self.size(key) + 1 + self.size(value)
-                    count += 1
-            elif isinstance(node, list):
-                for item in node:
-                    total += self.size(item)
-                    count += 1
-            total += 2 + max(count - 1, 0)
-            self.sizes[id(node)] = total
-            return total
+            if cached is None:
+                cached = self.sizes[id(node)] = len(_dumps_tree(node))
+            return cached
         if node_type is int:
             return len(int.__repr__(node))
         if node is None or node_type is bool:
@@ -1256,22 +1243,26 @@ class _Fitter:
         available = budget - 2 - _MARKER_ROOM
         if available < 0:
             return _DROPPED
-        overheads = [
-            (self.size(item[0]) + 2) if is_dict else 1 for item in items
-        ]  # key, colon, comma
         values = [item[1] for item in items] if is_dict else items
-        full = [over + self.size(value) for over, value in zip(overheads, values, strict=True)]
-        least = [over + self.minimum(value) for over, value in zip(overheads, values, strict=True)]
-        floor = [over + self.floor(value) for over, value in zip(overheads, values, strict=True)]
-        # keep the longest prefix whose floors fit; drop (and count) the rest
-        kept = 0
+        overheads: list[int] = []  # key, colon, comma
+        full: list[int] = []
+        floor: list[int] = []
         used = 0
-        while kept < len(items) and used + floor[kept] <= available:
-            used += floor[kept]
-            kept += 1
-        if kept == 0 and items and least[0] <= available:  # at least the first item, smaller
-            floor[0] = least[0]
-            kept = 1
+        for index, value in enumerate(values):  # the longest prefix whose floors fit
+            overhead = (self.size(items[index][0]) + 2) if is_dict else 1
+            smallest = overhead + self.floor(value)
+            if used + smallest > available:
+                if index == 0:  # at least the first item, in its smallest form
+                    smallest = overhead + self.minimum(value)
+                    if smallest > available:
+                        break
+                else:
+                    break
+            used += smallest
+            overheads.append(overhead)
+            full.append(overhead + self.size(value))
+            floor.append(smallest)
+        kept = len(floor)
         dropped += len(items) - kept
 
         def allotted(cap: int) -> int:
