@@ -72,9 +72,15 @@ for _name in _OFFICIAL_LOGGERS:
     logging.getLogger(_name).addFilter(_QUIET)
 
 
-def default_spool_dir(endpoint: str) -> Path:
-    """``$FLUXLOOP_SPOOL_DIR`` (or ``{base_path}/.spool``) ``/otlp-<hash of the endpoint>``."""
-    root = os.environ.get(SPOOL_DIR_ENV)
+#: How long ``shutdown()`` keeps delivering to a reachable endpoint before leaving the rest in
+#: the spool.
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+def default_spool_dir(endpoint: str, root: str | os.PathLike[str] | None = None) -> Path:
+    """``root`` (default ``$FLUXLOOP_SPOOL_DIR`` or ``{base_path}/.spool``)
+    ``/otlp-<hash of the endpoint>``: one spool per destination, so spans never go elsewhere."""
+    root = root or os.environ.get(SPOOL_DIR_ENV)
     base = Path(root) if root else resolve_base_path() / ".spool"
     digest = hashlib.sha1(endpoint.encode("utf-8"), usedforsecurity=False).hexdigest()[:12]
     return base / f"otlp-{digest}"
@@ -115,6 +121,7 @@ def create_otlp_exporter(
     headers: Mapping[str, str] | None = None,
     api_key: str | None = None,
     spool_dir: str | os.PathLike[str] | None = None,
+    spool_root: str | os.PathLike[str] | None = None,
     timeout: float = 10.0,
     wait_seconds: float = 1.0,
     retry_min_interval: float = 0.5,
@@ -126,7 +133,8 @@ def create_otlp_exporter(
 
     For HTTP, ``endpoint`` is the collector's base URL (``/v1/traces`` is appended unless present);
     for gRPC, ``host:port`` or ``http(s)://host:port``. ``api_key`` adds
-    ``Authorization: Bearer <api_key>``. ``spool_dir`` defaults to :func:`default_spool_dir`.
+    ``Authorization: Bearer <api_key>``. ``spool_dir`` defaults to :func:`default_spool_dir`
+    (one folder per endpoint under ``spool_root``).
     """
     if protocol in ("http", "http/protobuf"):
         protocol = "http/protobuf"
@@ -142,7 +150,9 @@ def create_otlp_exporter(
     delegate = _official_exporter(protocol, endpoint, all_headers, timeout)
     # the probe (an empty export) must answer fast when the endpoint is down
     probe = _official_exporter(protocol, endpoint, all_headers, min(timeout, 1.0))
-    directory = Path(spool_dir) if spool_dir is not None else default_spool_dir(endpoint)
+    directory = (
+        Path(spool_dir) if spool_dir is not None else default_spool_dir(endpoint, spool_root)
+    )
 
     def rebuild() -> tuple[SpanExporter, SpanExporter | None]:
         return (
@@ -281,7 +291,10 @@ class SpoolingSpanExporter(SpanExporter):
         if self._shutdown:
             return
         self._shutdown = True
-        # let an in-flight batch finish (bounded), then stop; unsent spans stay in the spool
+        # while the endpoint answers, deliver what is in flight and in the spool (bounded: an
+        # exiting process never waits long); with the circuit open this returns at once.
+        # Whatever is left stays in the spool for the next exporter using it.
+        self.force_flush(int(SHUTDOWN_GRACE_SECONDS * 1000))
         job = self._job
         if job is not None:
             job.done.wait(self.wait_seconds)

@@ -258,12 +258,11 @@ def build_exporter(config: SDKConfig) -> Any:
         endpoint = (
             "http://localhost:4317" if config.otlp_protocol == "grpc" else "http://localhost:8000"
         )
-    spool_dir = config.spool_dir or (config.base_path / "spool")
     return create_otlp_exporter(
         endpoint,
         protocol=config.otlp_protocol,
         api_key=config.api_key,
-        spool_dir=spool_dir,
+        spool_root=config.spool_dir or (config.base_path / ".spool"),
         timeout=config.timeout,
     )
 
