@@ -219,6 +219,17 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
                 value = hook(value)
             except Exception:
                 value = REDACTION_FAILED
+        if type(value) is str and len(value) <= options.max_string:  # the commonest value
+            try:
+                text = _orjson_dumps(value) if _use_orjson else _stdlib_dumps(value)
+            except Exception:  # lone surrogates: the walker repairs them
+                text = None
+            if (
+                text is not None
+                and len(text) <= max(options.max_bytes, MIN_BYTES)
+                and not (options.mask_secrets and json_may_contain_secret_value(text))
+            ):
+                return text.decode("utf-8"), False
         plain = _plain_and_small(value, options)
         if plain:
             try:
