@@ -340,6 +340,8 @@ class ReplaySettings:
     recording_file: Path | None = None
     override_param_path: str | None = None
     callable_providers: Mapping[str, str] = field(default_factory=dict)
+    use: str | int | None = None  # which recorded call(s): last, first, all or an index
+    secrets: Mapping[str, str] = field(default_factory=dict)  # masked path -> env var name
 
 
 @dataclass
@@ -511,6 +513,8 @@ def build_experiment_config(
         else None,
         override_param_path=replay_raw.get("override_param_path"),
         callable_providers=dict(replay_raw.get("callable_providers") or {}),
+        use=replay_raw.get("use"),
+        secrets=dict(replay_raw.get("secrets") or {}),
     )
     name = data.get("name")
     if name in (None, ""):

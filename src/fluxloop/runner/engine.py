@@ -441,7 +441,9 @@ class RunExecutor:
                 attrs[attr.FLUXLOOP_RUN_PERSONA] = item.persona
             collector: CallbackCollector | None = None
             if self.replay is not None:
-                kwargs, collector = self.replay.build(text, item.metadata)
+                kwargs, collector = self.replay.build(
+                    text, item.metadata, iteration=planned.iteration, input_index=item.index
+                )
                 args: tuple[Any, ...] = ()
                 args, kwargs = self.binder.bind(ctx, base_kwargs=kwargs)
             else:
@@ -509,9 +511,9 @@ class RunExecutor:
         observations, traces = observations_and_traces(cap)
         success = status == "success"
         output_value = value
-        if output_value is None and collector is not None and collector.send:
-            sent = collector.send
-            output_value = sent[-1]
+        if output_value is None and collector is not None and collector.messages():
+            sent = collector.messages()  # what the callbacks received: one message or chunks
+            output_value = sent[0] if len(sent) == 1 else aggregate_chunks(sent, self.stream_path)
         if output_value is None and success:
             for obs in reversed(observations):
                 if obs.get("type") == "agent" and obs.get("output") is not None:
@@ -616,6 +618,7 @@ class RunExecutor:
             line["attempt_errors"] = attempt_errors
         if collector is not None:
             line["callback_messages"] = collector.as_dict()
+            line["replay"] = collector.replay
         return RunRecord(line=line, observations=observations, traces=traces)
 
 
@@ -1008,7 +1011,7 @@ def _check_replay_signature(target: Target, replay: ReplayPlan) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return
     accepted = {n for n, p in params.items() if p.kind is not p.POSITIONAL_ONLY}
-    recorded = set(replay.records[-1]["kwargs"])
+    recorded = {name for record in replay.records for name in record["kwargs"]}
     unknown = sorted(recorded - accepted)
     if unknown:
         raise ConfigError(
@@ -1052,10 +1055,7 @@ def describe_plan(
         f"Tracing:      {tracing}",
     ]
     if replay is not None:
-        lines.append(
-            f"Replay:       {display_path(replay.recording_file)} "
-            f"({len(replay.records)} recorded call(s))"
-        )
+        lines.append(f"Replay:       {replay.describe()}")
     for shown, run in enumerate(plan.runs()):
         if shown == 0:
             lines.append("First runs:")
@@ -1096,11 +1096,15 @@ def run_experiment(
         target, replay = _prepare_target(config)
         for note in [*plan.notes, *(replay.notes if replay else [])]:
             reporter.info(f"[fluxloop] note: {note}")
+        for warning in replay.warnings if replay else []:
+            reporter.info(f"[fluxloop] warning: {warning}")
         shipping = bool(config.collector_url) and not options.no_collector
         tracing_label = f"in memory + OTLP to {config.collector_url}" if shipping else "in memory"
         if options.dry_run:
             for note in [*plan.notes, *(replay.notes if replay else [])]:
                 print(f"Note:         {note}", file=out)
+            for warning in replay.warnings if replay else []:
+                print(f"Warning:      {warning}", file=out)
             for line in describe_plan(
                 plan, target, Binder(target.func), replay=replay, tracing=tracing_label
             ):

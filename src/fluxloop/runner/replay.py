@@ -1,33 +1,82 @@
 """Argument replay: recorded kwargs (``fluxloop.record_call_args``) with new content.
 
 The recording is JSON lines ``{"_version": "1", "iteration": 0, "target": "...", "kwargs": {...},
-"timestamp": "..."}``. For each run the recorded kwargs are deep-copied, the generated input is
-written at ``override_param_path`` (dot path; integer segments index lists), and recorded
-callables (``"<builtin:collector.send>"``, ``"<callable:NAME>"``) are replaced by the providers of
-``callable_providers``: ``builtin:collector.send`` / ``builtin:collector.error`` (``:async``
-variants) capture what the target sends, or ``module:attr`` names a callable of the user's.
-What the ``send`` callbacks receive becomes the run's output; anything sent to an ``error``
-callback fails the run.
+"timestamp": "..."}`` (ours or the original SDK's; read by :func:`load_recording`). Everything is
+checked once, before the first run (a problem is a config error, exit code 2, naming the file,
+the key and what exists), then each run gets a fresh copy of the chosen recorded call:
+
+* **which call** (``replay_args.use``): ``last`` (default), ``first``, an index (``0``, ``-2``),
+  or ``all``. Calls recorded for another target than ``runner.target`` are left out when some
+  calls match it. With ``all``, the run of input *i* in iteration *k* replays call
+  ``(i + k) mod N`` (so over N iterations every input meets every call). An input that names
+  its call (``recording_index``, written by ``generate inputs --from-recording``) replays into
+  it when ``use`` is unset or ``all``;
+* **the content**: the run's input is written at ``override_param_path`` (dot path, list
+  indexes: ``data.content``, ``item.content.0.text``); the path must exist in the recording;
+* **callables**: markers (``"<builtin:collector.send>"``, ``"<callable:NAME[:async]>"``) are
+  replaced by ``callable_providers`` (keyed by parameter name or dot path):
+  ``builtin:collector.send`` / ``builtin:collector.error`` (``:async`` for a coroutine
+  function; a recorded ``:async`` marker makes it async too) collect what the target sends,
+  ``module:attr`` calls the user's own function (and records what it received). A marker
+  without a provider is a config error naming the parameter;
+* **secrets**: values masked when recorded (``"***"``) are filled from environment variables
+  named in ``replay_args.secrets`` (``{"user_connection.token": "MY_TOKEN_ENV"}``, read from
+  the environment or the project's ``.env``); any left masked are named in a warning;
+* recorded mappings are handed over as :class:`AttrDict` (``data.content`` and
+  ``data["content"]`` both work, as in the original).
+
+What the ``send`` callbacks receive becomes the run's output (one message as it is, several
+joined like streamed chunks); anything sent to a ``collector.error`` callback fails the run.
+Every callback call is also a span (``event``) in the run's trace, and the messages are kept in
+``trace_summary.jsonl`` (``callback_messages``, ``replay``).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
-import json
+import inspect
+import os
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.sdk._recording import (
+    MASK,
+    RecordedCall,
+    RecordingNotFoundError,
+    extract_at_path,
+    find_markers,
+    format_path,
+    load_recording,
+    masked_paths,
+    parse_marker,
+    set_at_path,
+    split_path,
+)
+from fluxloop.sdk._serialize import SerializeOptions, to_json
 
 from .config import ReplaySettings
 from .yamlio import display_path
 
-__all__ = ["AttrDict", "CallbackCollector", "ReplayPlan", "load_replay"]
+__all__ = [
+    "AttrDict",
+    "CallbackCollector",
+    "RecordedCall",
+    "RecordingNotFoundError",
+    "ReplayPlan",
+    "extract_at_path",
+    "load_recording",
+    "load_replay",
+    "set_at_path",
+]
 
-_MARKER_PREFIXES = ("<builtin:", "<callable:")
+BUILTIN_PROVIDERS = ("collector.send", "collector.error")
+MAX_CALLBACK_MESSAGES = 1_000
+_MESSAGE_OPTIONS = SerializeOptions(max_bytes=64 * 1024, max_depth=12, max_items=500)
 
 
 class AttrDict(dict[str, Any]):
@@ -42,17 +91,29 @@ class AttrDict(dict[str, Any]):
     def __setattr__(self, name: str, value: Any) -> None:
         self[name] = value
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> AttrDict:
+        return AttrDict({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
 
 def _hydrate(value: Any) -> Any:
-    if isinstance(value, dict) and not isinstance(value, AttrDict):
+    if type(value) is dict:
         return AttrDict({k: _hydrate(v) for k, v in value.items()})
-    if isinstance(value, list):
+    if type(value) is list:
         return [_hydrate(v) for v in value]
     return value
 
 
+def _copy_json(value: Any) -> Any:
+    """A deep copy of plain JSON data (much faster than ``copy.deepcopy``)."""
+    if type(value) is dict:
+        return {k: _copy_json(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copy_json(v) for v in value]
+    return value
+
+
 class _Done:
-    """What a builtin callback returns: usable as a plain call or awaited."""
+    """What a synchronous builtin callback returns: usable as a plain call or awaited."""
 
     def __await__(self) -> Generator[Any, None, None]:
         return None
@@ -62,231 +123,499 @@ class _Done:
         return "None"
 
 
-@dataclass
-class CallbackCollector:
-    """What the builtin ``collector.*`` callbacks received during one run."""
+def _json_safe(value: Any) -> Any:
+    import json
 
-    send: list[Any] = field(default_factory=list)
-    error: list[Any] = field(default_factory=list)
+    text, _ = to_json(value, _MESSAGE_OPTIONS)
+    return json.loads(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# callbacks
+
+
+@dataclass(frozen=True)
+class Provider:
+    """The resolved provider of one recorded callable."""
+
+    key: str  # the callable_providers key (a parameter name or a dot path)
+    spec: str
+    kind: str  # "send" | "error" | "user"
+    is_async: bool = False
+    func: Callable[..., Any] | None = None
+
+
+class CallbackCollector:
+    """What the callbacks received during one run (bounded), and which recorded call ran."""
+
+    def __init__(self, replay: Mapping[str, Any] | None = None) -> None:
+        self.send: list[Any] = []
+        self.error: list[Any] = []
+        self.user: list[Any] = []
+        self.by_parameter: dict[str, list[Any]] = {}
+        self.dropped = 0
+        self.replay: dict[str, Any] = dict(replay or {})
 
     @staticmethod
     def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if len(args) == 1 and not kwargs:
             return args[0]
+        if not args and len(kwargs) == 1:
+            return next(iter(kwargs.values()))
         return {"args": list(args), "kwargs": kwargs}
 
-    def make(self, kind: str, is_async: bool) -> Callable[..., Any]:
-        sink = self.send if kind == "send" else self.error
+    def _capture(
+        self, param: str, kind: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        payload = self._payload(args, kwargs)
+        sink = {"send": self.send, "error": self.error}.get(kind, self.user)
+        total = len(self.send) + len(self.error) + len(self.user)
+        if total >= MAX_CALLBACK_MESSAGES:
+            self.dropped += 1
+            return
+        sink.append(payload)
+        self.by_parameter.setdefault(param, []).append(payload)
+        _trace_callback(param, kind, payload)
 
+    def make(
+        self,
+        kind: str,
+        is_async: bool,
+        param: str = "callback",
+        user: Callable[..., Any] | None = None,
+    ) -> Callable[..., Any]:
+        """A callback for ``param``: a builtin collector (``send``/``error``) or the user's."""
+        capture = functools.partial(self._capture, param, kind)
+        if user is not None:
+            if inspect.iscoroutinefunction(user):
+
+                @functools.wraps(user)
+                async def user_async(*args: Any, **kwargs: Any) -> Any:
+                    capture(args, kwargs)
+                    return await user(*args, **kwargs)
+
+                return user_async
+
+            @functools.wraps(user)
+            def user_sync(*args: Any, **kwargs: Any) -> Any:
+                capture(args, kwargs)
+                return user(*args, **kwargs)
+
+            return user_sync
+        sink = self.send if kind == "send" else self.error
         if is_async:
 
             async def async_callback(*args: Any, **kwargs: Any) -> None:
-                sink.append(self._payload(args, kwargs))
+                capture(args, kwargs)
 
-            async_callback.__fluxloop_builtin__ = f"collector.{kind}:async"  # type: ignore[attr-defined]
-            return async_callback
-
-        def callback(*args: Any, **kwargs: Any) -> _Done:
-            sink.append(self._payload(args, kwargs))
-            return _Done()
-
-        callback.__fluxloop_builtin__ = f"collector.{kind}"  # type: ignore[attr-defined]
-        return callback
-
-    def as_dict(self) -> dict[str, list[Any]]:
-        return {"send": list(self.send), "error": list(self.error)}
-
-
-def _markers(value: Any, prefix: str, out: dict[str, str]) -> None:
-    if isinstance(value, str):
-        if value.startswith(_MARKER_PREFIXES) and value.endswith(">"):
-            out[prefix] = value
-    elif isinstance(value, Mapping):
-        for k, v in value.items():
-            _markers(v, f"{prefix}.{k}" if prefix else str(k), out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _markers(v, f"{prefix}.{i}", out)
-
-
-def _split_path(path: str) -> list[str | int]:
-    return [int(p) if p.lstrip("-").isdigit() else p for p in path.split(".") if p != ""]
-
-
-def _set_path(data: Any, path: str, value: Any) -> Any:
-    parts = _split_path(path)
-    if not parts:
-        return value
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        nxt = parts[i + 1]
-        if isinstance(part, int) and isinstance(node, list) and -len(node) <= part < len(node):
-            node = node[part]
-            continue
-        if isinstance(node, dict):
-            if not isinstance(node.get(part), (dict, list)):
-                node[part] = [] if isinstance(nxt, int) else {}
-            node = node[part]
-            continue
-        raise KeyError(path)
-    last = parts[-1]
-    if isinstance(node, list) and isinstance(last, int):
-        if -len(node) <= last < len(node):
-            node[last] = value
-        elif last == len(node):
-            node.append(value)
+            fn: Any = async_callback
         else:
-            raise KeyError(path)
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise KeyError(path)
-    return data
+
+            def callback(*args: Any, **kwargs: Any) -> _Done:
+                capture(args, kwargs)
+                return _Done()
+
+            fn = callback
+        fn.__name__ = fn.__qualname__ = param
+        fn.__fluxloop_builtin__ = f"collector.{kind}" + (":async" if is_async else "")
+        # the original's collectors exposed what they received
+        if kind == "send":
+            fn.messages = sink
+        else:
+            fn.errors = sink
+        return fn  # type: ignore[no-any-return]
+
+    def messages(self) -> list[Any]:
+        """The messages that make the run's output: builtin sends, else the user's callbacks."""
+        return self.send or self.user
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "send": [_json_safe(m) for m in self.send],
+            "error": [_json_safe(m) for m in self.error],
+            "by_parameter": {k: [_json_safe(m) for m in v] for k, v in self.by_parameter.items()},
+        }
+        if self.dropped:
+            out["dropped"] = self.dropped
+        return out
+
+
+def _trace_callback(param: str, kind: str, payload: Any) -> None:
+    """One ``event`` span per callback call, so the trace timeline shows what was sent."""
+    try:
+        from fluxloop.sdk._context import event
+
+        event(param, callback=param, kind=kind, payload=payload)
+    except Exception:  # pragma: no cover - tracing never breaks a run
+        pass
+
+
+# ---------------------------------------------------------------------------------------------
+# the plan
 
 
 @dataclass
 class ReplayPlan:
-    recording_file: Path
-    records: list[dict[str, Any]]
-    recorded_target: str | None
-    override_param_path: str | None
-    providers: dict[str, tuple[str, Any]]  # marker path -> (kind, user callable or None)
-    notes: list[str] = field(default_factory=list)
+    """Everything a run needs to rebuild its call from the recording (checked up front)."""
 
-    def record_for(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    recording_file: Path
+    calls: list[RecordedCall]  # the calls chosen by ``use`` (checked: every run can use them)
+    pool: list[RecordedCall]  # the calls of the target (inputs may name one by index)
+    use: str  # "default" (= last), "last", "first", "all" or an index
+    override_param_path: str | None
+    providers: dict[str, Provider]  # dot path -> provider, for every marker of the pool
+    secrets: dict[str, tuple[str, str | None]]  # dot path -> (env var, value or None)
+    masked: dict[int, list[str]]  # call index -> paths replayed as "***"
+    problems: dict[int, ConfigError] = field(default_factory=dict)  # unusable pool calls
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The chosen calls as the original's line dicts (``kwargs``, ``target``, …)."""
+        return [
+            {"kwargs": c.kwargs, "target": c.target, "iteration": c.iteration} for c in self.calls
+        ]
+
+    @property
+    def recorded_target(self) -> str | None:
+        return self.calls[-1].target if self.calls else None
+
+    def describe(self) -> str:
+        which = "last" if self.use == "default" else self.use
+        if which == "all":
+            chosen = f"all {len(self.calls)}, cycled"
+        else:
+            chosen = f"{which}: line {self.calls[0].line}"
+        return f"{display_path(self.recording_file)} ({len(self.pool)} recorded call(s); {chosen})"
+
+    def call_for(
+        self, metadata: Mapping[str, Any], iteration: int = 0, input_index: int = 0
+    ) -> RecordedCall:
+        """The recorded call one run replays (see the module docstring)."""
         index = metadata.get("recording_index")
-        if isinstance(index, int) and 0 <= index < len(self.records):
-            return self.records[index]
-        return self.records[-1]
+        if (
+            self.use in ("default", "all")
+            and isinstance(index, int)
+            and not isinstance(index, bool)
+        ):
+            for call in self.pool:
+                if call.index == index and call.index not in self.problems:
+                    return call
+        if len(self.calls) == 1:
+            return self.calls[0]
+        return self.calls[(input_index + iteration) % len(self.calls)]
+
+    def _why(self, index: object) -> str:
+        problem = self.problems.get(index) if isinstance(index, int) else None
+        if problem is not None:
+            return str(problem)
+        if self.use not in ("default", "all"):
+            return f"replay_args.use is {self.use!r}"
+        return "no such call for this target"
 
     def build(
-        self, text: Any, metadata: Mapping[str, Any]
+        self,
+        text: Any,
+        metadata: Mapping[str, Any],
+        *,
+        iteration: int = 0,
+        input_index: int = 0,
     ) -> tuple[dict[str, Any], CallbackCollector]:
-        record = self.record_for(metadata)
-        kwargs: dict[str, Any] = copy.deepcopy(record["kwargs"])
+        """The kwargs of one run (fresh copies) and the collector of its callbacks."""
+        call = self.call_for(metadata, iteration, input_index)
+        named = metadata.get("recording_index")
+        kwargs: dict[str, Any] = _copy_json(call.kwargs)
+        where = call.where
         if self.override_param_path:
-            try:
-                kwargs = _set_path(kwargs, self.override_param_path, text)
-            except KeyError:
-                raise InputError(
-                    f"replay_args.override_param_path {self.override_param_path!r} does not match "
-                    f"the recorded kwargs in {display_path(self.recording_file)}",
-                    key="replay_args.override_param_path",
-                ) from None
-        collector = CallbackCollector()
-        for path, (kind, user) in self.providers.items():
-            if kind == "user":
-                fn = user
-            else:
-                name, _, variant = kind.partition(":")
-                fn = collector.make("send" if name == "send" else "error", variant == "async")
-            _set_path(kwargs, path, fn)
-        hydrated = {k: _hydrate(v) if isinstance(v, dict) else v for k, v in kwargs.items()}
-        return hydrated, collector
-
-
-def _resolve_provider(param: str, spec: str, marker: str) -> tuple[str, Any]:
-    text = spec.strip()
-    is_async = marker.endswith(":async>") or text.endswith(":async")
-    if text.startswith("builtin:"):
-        name = text[len("builtin:") :].removesuffix(":async")
-        if name not in ("collector.send", "collector.error"):
-            raise ConfigError(
-                f"replay_args.callable_providers.{param}: expected builtin:collector.send or "
-                f"builtin:collector.error, found {spec!r}",
-                key=f"replay_args.callable_providers.{param}",
+            set_at_path(kwargs, self.override_param_path, text, where=where)
+        for path, (_var, value) in self.secrets.items():
+            if value is not None and _exists(kwargs, path):
+                set_at_path(kwargs, path, value, label="replay_args.secrets", where=where)
+        collector = CallbackCollector(
+            {
+                "recording_file": str(self.recording_file),
+                "recording_index": call.index,
+                "recording_line": call.line,
+                "target": call.target,
+                "masked": self.masked.get(call.index, []),
+            }
+        )
+        if named is not None and named != call.index:
+            collector.replay["note"] = (
+                f"the input names recorded call {named!r}, which cannot be replayed "
+                f"({self._why(named)}); replayed line {call.line} instead"
             )
-        kind = name.split(".", 1)[1]
-        return (f"{kind}:async" if is_async else kind), None
-    module_name, sep, attr = text.partition(":")
-    if not sep:
+        for path, provider in self.providers.items():
+            if not _exists(kwargs, path):
+                continue
+            marker = parse_marker(extract_at_path(kwargs, path))
+            is_async = provider.is_async or bool(marker and marker[2])
+            fn = collector.make(
+                provider.kind,
+                is_async,
+                param=path,
+                user=provider.func if provider.kind == "user" else None,
+            )
+            set_at_path(kwargs, path, fn, label="replay_args.callable_providers")
+        return {k: _hydrate(v) for k, v in kwargs.items()}, collector
+
+
+def _exists(data: Mapping[str, Any], path: str) -> bool:
+    try:
+        extract_at_path(data, path)
+    except InputError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and checking
+
+
+def _parse_use(value: object) -> str | int:
+    if value is None or value == "":
+        return "default"
+    if isinstance(value, bool):
+        raise ConfigError.for_value(
+            "replay_args.use", "last, first, all or a call index (0, -1, ...)", value
+        )
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    if text in ("last", "first", "all"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError.for_value(
+            "replay_args.use", "last, first, all or a call index (0, -1, ...)", value
+        ) from None
+
+
+def _resolve_provider(key: str, spec: object) -> Provider:
+    label = f"replay_args.callable_providers.{key}"
+    if not isinstance(spec, str) or not spec.strip():
+        raise ConfigError.for_value(
+            label, '"builtin:collector.send", "builtin:collector.error" or "module:callable"', spec
+        )
+    text = spec.strip()
+    is_async = text.endswith(":async")
+    if text.startswith("builtin:"):
+        name = text[len("builtin:") :].removesuffix(":async").strip()
+        if name not in BUILTIN_PROVIDERS:
+            raise ConfigError(
+                f"{label}: expected builtin:collector.send or builtin:collector.error (optionally "
+                f"with :async), found {spec!r}",
+                key=label,
+            )
+        return Provider(key, text, name.split(".", 1)[1], is_async)
+    module_name, sep, attr = text.removesuffix(":async").partition(":")
+    if not sep or not module_name or not attr:
         raise ConfigError(
-            f'replay_args.callable_providers.{param}: expected "builtin:collector.send" or '
+            f'{label}: expected "builtin:collector.send", "builtin:collector.error" or '
             f'"module:callable", found {spec!r}',
-            key=f"replay_args.callable_providers.{param}",
+            key=label,
         )
     try:
         obj: Any = importlib.import_module(module_name)
         for part in attr.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
+    except Exception as exc:
         raise ConfigError(
-            f"replay_args.callable_providers.{param}: cannot load {spec!r}: {exc}",
-            key=f"replay_args.callable_providers.{param}",
+            f"{label}: cannot load {spec!r}: {type(exc).__name__}: {exc}", key=label
         ) from None
     if not callable(obj):
-        raise ConfigError(f"replay_args.callable_providers.{param}: {spec!r} is not callable")
-    return "user", obj
+        raise ConfigError(f"{label}: {spec!r} is not callable", key=label)
+    return Provider(key, text, "user", is_async, obj)
 
 
-def load_replay(settings: ReplaySettings, target_spec: str) -> ReplayPlan:
-    """Read the recording and check every recorded callable has a provider."""
+def _provider_for(path: str, providers: Mapping[str, Provider]) -> Provider | None:
+    """The provider configured for ``path``: the path itself, else its closest ancestor."""
+    parts = split_path(path)
+    for end in range(len(parts), 0, -1):
+        found = providers.get(format_path(parts[:end]))
+        if found is not None:
+            return found
+    return None
+
+
+def _select(calls: list[RecordedCall], use: str | int, shown: str) -> list[RecordedCall]:
+    if use == "all":
+        return list(calls)
+    if use in ("default", "last"):
+        return [calls[-1]]
+    if use == "first":
+        return [calls[0]]
+    assert isinstance(use, int)
+    if not -len(calls) <= use < len(calls):
+        raise ConfigError(
+            f"replay_args.use: call {use} is out of range ({shown} has {len(calls)} recorded "
+            f"call(s): 0..{len(calls) - 1}, or -1 for the last)",
+            key="replay_args.use",
+        )
+    return [calls[use]]
+
+
+def _missing_providers(markers: list[str]) -> ConfigError:
+    return ConfigError(
+        "Missing callable providers for recorded parameters: "
+        + ", ".join(markers)
+        + " (add them under replay_args.callable_providers, e.g. "
+        f'{markers[0]}: "builtin:collector.send")',
+        key="replay_args.callable_providers",
+    )
+
+
+def load_replay(
+    settings: ReplaySettings, target_spec: str, *, environ: Mapping[str, str] | None = None
+) -> ReplayPlan:
+    """Read the recording and check everything a run will need (config errors up front).
+
+    Call it inside the target's environment (``working_directory`` importable, ``.env``
+    applied) so ``module:attr`` providers import and ``replay_args.secrets`` are visible.
+    """
+    env = os.environ if environ is None else environ
     path = settings.recording_file
     if path is None:
         raise ConfigError(
             "replay_args.recording_file: required when replay_args.enabled is true",
             key="replay_args.recording_file",
         )
-    if not path.is_file():
-        raise InputError(
-            f"Recording file not found: {display_path(path)} (relative paths resolve against the "
-            "project directory; use an absolute path if needed)",
-            key="replay_args.recording_file",
-        )
-    records: list[dict[str, Any]] = []
+    shown = display_path(path)
     notes: list[str] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                notes.append(f"{display_path(path)}:{lineno}: not JSON, skipped")
-                continue
-            if isinstance(data, dict) and isinstance(data.get("kwargs"), dict):
-                records.append(data)
-            else:
-                notes.append(f"{display_path(path)}:{lineno}: no 'kwargs' mapping, skipped")
-    if not records:
-        raise InputError(
-            f"{display_path(path)}: no recorded calls (expected JSON lines with a 'kwargs' "
-            "mapping)",
+    warnings: list[str] = []
+    try:
+        all_calls = load_recording(path, notes=notes)
+    except RecordingNotFoundError:
+        raise RecordingNotFoundError(
+            f"Recording file not found: {shown} (replay_args.recording_file; relative paths "
+            "resolve against the project directory; use an absolute path if needed)",
             key="replay_args.recording_file",
-        )
-    markers: dict[str, str] = {}
-    for record in records:
-        _markers(record["kwargs"], "", markers)
-    providers: dict[str, tuple[str, Any]] = {}
-    missing: list[str] = []
-    configured = dict(settings.callable_providers)
-    for marker_path, marker in sorted(markers.items()):
-        param = (
-            marker_path.split(".")[0] if marker_path.split(".")[0] in configured else marker_path
-        )
-        spec = configured.get(marker_path) or configured.get(param)
-        if spec is None:
-            missing.append(marker_path)
-            continue
-        providers[marker_path] = _resolve_provider(param, spec, marker)
-    if missing:
-        raise ConfigError(
-            "Missing callable providers for recorded parameters: "
-            + ", ".join(missing)
-            + " (add them under replay_args.callable_providers, e.g. "
-            f'{missing[0]}: "builtin:collector.send")',
-            key="replay_args.callable_providers",
-        )
-    recorded_target = records[-1].get("target")
-    if recorded_target and recorded_target != target_spec:
+        ) from None
+    use = _parse_use(settings.use)
+
+    # the calls recorded for this target (when the file mixes targets)
+    pool = all_calls
+    matching = [c for c in all_calls if c.target == target_spec]
+    if matching and len(matching) < len(all_calls):
         notes.append(
-            f"the recording was made for {recorded_target!r}, replaying into {target_spec!r}"
+            f"{shown}: {len(all_calls) - len(matching)} recorded call(s) for other targets left "
+            f"out; replaying the {len(matching)} recorded for {target_spec}"
         )
+        pool = matching
+    elif not matching:
+        recorded = sorted({c.target for c in all_calls if c.target})
+        if recorded:
+            notes.append(
+                f"the recording was made for {', '.join(map(repr, recorded))}, replaying into "
+                f"{target_spec!r}"
+            )
+    calls = _select(pool, use, shown)
+    chosen = {c.index for c in calls}
+
+    configured: dict[str, Provider] = {}
+    for key, spec in dict(settings.callable_providers).items():
+        configured[str(key)] = _resolve_provider(str(key), spec)
+    override = settings.override_param_path
+    if not override:
+        warnings.append(
+            "replay_args.override_param_path is not set: every run replays the recorded "
+            "content unchanged (the inputs are not passed to the target); set it to the path of "
+            'the user message, e.g. "data.content"'
+        )
+
+    # every call of the pool is checked; the chosen ones must pass (inputs may name others)
+    providers: dict[str, Provider] = {}
+    problems: dict[int, ConfigError] = {}
+    missing: list[str] = []
+    for call in pool:
+        try:
+            if override:
+                extract_at_path(call.kwargs, override, where=call.where)
+        except ConfigError as exc:
+            if call.index in chosen:
+                raise
+            problems[call.index] = exc
+            continue
+        call_missing: list[str] = []
+        for marker_path in find_markers(call.kwargs):
+            provider = _provider_for(marker_path, configured)
+            if provider is None:
+                call_missing.append(marker_path)
+            else:
+                providers[marker_path] = provider
+        if call_missing:
+            if call.index in chosen:
+                missing.extend(m for m in call_missing if m not in missing)
+            else:
+                problems[call.index] = _missing_providers(call_missing)
+    if missing:
+        raise _missing_providers(missing)
+    if problems and use in ("default", "all"):
+        warnings.append(
+            f"{len(problems)} recorded call(s) cannot be replayed (inputs naming them replay "
+            f"the {'last' if use == 'default' else 'next'} call instead): "
+            + "; ".join(f"{problem}" for problem in list(problems.values())[:3])
+            + (" …" if len(problems) > 3 else "")
+        )
+
+    # providers for parameters recorded masked (the original masked "auth_callback" as "***")
+    for key, provider in configured.items():
+        present = [c for c in pool if _exists(c.kwargs, key)]
+        if not present:
+            notes.append(
+                f"replay_args.callable_providers.{key}: no such recorded parameter; ignored"
+            )
+        for call in present:
+            if extract_at_path(call.kwargs, key) == MASK:
+                providers.setdefault(key, provider)
+
+    # secrets from the environment
+    secrets: dict[str, tuple[str, str | None]] = {}
+    for secret_path, var in dict(settings.secrets).items():
+        label = f"replay_args.secrets.{secret_path}"
+        if not isinstance(var, str) or not var.strip():
+            raise ConfigError.for_value(label, "the name of an environment variable", var)
+        if not any(_exists(c.kwargs, str(secret_path)) for c in calls):
+            extract_at_path(calls[0].kwargs, str(secret_path), label=label, where=calls[0].where)
+        value = env.get(var.strip())
+        if value is None:
+            warnings.append(
+                f"{label}: environment variable {var.strip()} is not set; the recorded value "
+                "stays masked"
+            )
+        secrets[str(secret_path)] = (var.strip(), value)
+
+    # whatever is still masked
+    filled = {p for p, (_, v) in secrets.items() if v is not None}
+    masked: dict[int, list[str]] = {}
+    for call in pool:
+        left = [
+            p
+            for p in masked_paths(call.kwargs)
+            if p not in filled and p not in providers and p != override
+        ]
+        if left:
+            masked[call.index] = left
+    shown_masked = sorted({p for c in calls for p in masked.get(c.index, [])})
+    if shown_masked:
+        warnings.append(
+            f"{len(shown_masked)} recorded value(s) were masked when recorded and will be "
+            f"replayed as {MASK!r}: {', '.join(shown_masked)} (fill them from the environment "
+            f"with replay_args.secrets, e.g. {shown_masked[0]}: MY_ENV_VAR)"
+        )
+
     return ReplayPlan(
         recording_file=path,
-        records=records,
-        recorded_target=recorded_target,
-        override_param_path=settings.override_param_path,
+        calls=calls,
+        pool=pool,
+        use=use if isinstance(use, str) else str(use),
+        override_param_path=override,
         providers=providers,
+        secrets=secrets,
+        masked=masked,
+        problems=problems,
         notes=notes,
+        warnings=warnings,
     )

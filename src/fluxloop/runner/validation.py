@@ -188,6 +188,8 @@ REPLAY = S(
         "recording_file": _STR,
         "override_param_path": _STR,
         "callable_providers": S("dict", item=_STR),
+        "use": S("scalar"),
+        "secrets": S("dict", item=_STR),
     },
 )
 
