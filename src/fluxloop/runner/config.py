@@ -304,7 +304,9 @@ class Persona:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Persona:
         def strs(key: str) -> tuple[str, ...]:
-            value = data.get(key) or ()
+            value = data.get(key)
+            if value is None or value == "":
+                return ()
             return tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
 
         return cls(

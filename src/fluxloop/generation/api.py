@@ -1,0 +1,306 @@
+"""``generate_inputs``: what ``fluxloop generate inputs`` does, callable from Python.
+
+Exit-code semantics (raised, mapped by the CLI): :class:`~fluxloop.errors.ConfigError` (2) for
+bad settings, a missing API key, an unknown strategy or an existing output without
+``overwrite``; :class:`GenerationError` (1) when nothing could be generated (never an empty
+file); partial results (some groups skipped) are written and reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.runner.config import ExperimentConfig
+from fluxloop.runner.inputs import DEFAULT_INPUTS_FILE
+from fluxloop.runner.yamlio import atomic_write_text, display_path
+
+from .generator import (
+    BaseInput,
+    GenerationResult,
+    asks_for,
+    base_inputs_from_config,
+    build_prompt,
+    fair_order,
+    generate,
+    generate_deterministic,
+    plan_groups,
+)
+from .llm import ChatClient, UsageMeter
+from .output import render_inputs_file
+from .progress import LiveProgress, usage_line
+from .recording import DEFAULT_OVERRIDE_PATH, recorded_bases
+from .settings import GenerationSettings, load_generation_settings
+
+__all__ = ["GenerateOptions", "GenerateOutcome", "GenerationError", "generate_inputs"]
+
+
+class GenerationError(FluxLoopError):
+    """Nothing could be generated (exit code 1, with the reasons)."""
+
+    exit_code = 1
+
+
+@dataclass
+class GenerateOptions:
+    output: Path | None = None
+    limit: int | None = None
+    strategies: Sequence[str] | None = None
+    mode: str | None = None
+    seed: int | None = None
+    variation_count: int | None = None
+    from_recording: Path | None = None
+    recording_index: str = "-1"
+    override_param_path: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+    concurrency: int | None = None
+    no_cache: bool = False
+    overwrite: bool = False
+    dry_run: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class GenerateOutcome:
+    settings: GenerationSettings
+    output: Path
+    result: GenerationResult | None = None
+    written: bool = False
+    dry_run_lines: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def output_path(
+    config: ExperimentConfig, settings: GenerationSettings, explicit: Path | None
+) -> Path:
+    if explicit is not None:
+        return explicit if explicit.is_absolute() else Path.cwd() / explicit
+    if settings.output is not None:
+        return settings.output
+    if config.inputs_file is not None:
+        return config.inputs_file
+    return config.project_dir / DEFAULT_INPUTS_FILE
+
+
+def _recording_bases(
+    config: ExperimentConfig, options: GenerateOptions
+) -> tuple[list[BaseInput], dict[str, Any], list[str]]:
+    assert options.from_recording is not None
+    path = options.from_recording
+    if not path.is_absolute():
+        here = Path.cwd() / path
+        path = here if here.exists() else config.project_dir / path
+    override = (
+        options.override_param_path or config.replay.override_param_path or DEFAULT_OVERRIDE_PATH
+    )
+    notes: list[str] = []
+    if not (options.override_param_path or config.replay.override_param_path):
+        notes.append(f"replay_args.override_param_path is not set; using {DEFAULT_OVERRIDE_PATH!r}")
+    which: str | int = "all" if options.recording_index == "all" else options.recording_index
+    pairs, more = recorded_bases(path, override, which)
+    notes.extend(more)
+    label = _relative(path, config.project_dir)
+    bases = [
+        BaseInput(
+            index=i,
+            text=text,
+            source={
+                "source": "recording",
+                "recording_file": label,
+                "recording_index": call.index,
+                "override_param_path": override,
+            },
+        )
+        for i, (call, text) in enumerate(pairs)
+    ]
+    info: dict[str, Any] = {
+        "file": label,
+        "override_param_path": override,
+        "calls": [call.index for call, _ in pairs],
+    }
+    targets = sorted({call.target for call, _ in pairs if call.target})
+    if targets:
+        info["target"] = targets[0] if len(targets) == 1 else targets
+    return bases, info, notes
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def _dry_run_lines(
+    settings: GenerationSettings, bases: Sequence[BaseInput], output: Path
+) -> list[str]:
+    groups = plan_groups(settings, bases)
+    slots = fair_order(groups, settings)
+    if settings.limit is not None:
+        slots = slots[: settings.limit]
+    lines = [
+        f"Config:       {settings.config_label}",
+        f"Mode:         {settings.mode}",
+        f"Strategies:   {', '.join(settings.strategies)}",
+        f"Personas:     {', '.join(p.name for p in settings.personas) or '(none)'}",
+        f"Base inputs:  {len(bases)}",
+        f"Variations:   {settings.variation_count} per base input x persona x strategy",
+        f"Seed:         {settings.seed}",
+        f"Planned:      {len(slots)} input(s)"
+        + (f" (limit {settings.limit})" if settings.limit is not None else ""),
+        f"Output:       {display_path(output)}",
+    ]
+    if settings.mode == "deterministic":
+        result = generate_deterministic(settings, bases)
+        lines.append("Preview:")
+        for item in result.inputs[:10]:
+            lines.append(f"  [{item.persona or '-'} / {item.strategy}] {item.input}")
+        if len(result.inputs) > 10:
+            lines.append(f"  ... {len(result.inputs) - 10} more")
+        return lines
+    llm = settings.llm
+    key = f"found ({llm.api_key_source})" if llm.api_key else "not found"
+    lines += [
+        f"Model:        {llm.label}" + (f" at {llm.base_url}" if llm.base_url else ""),
+        f"API key:      {key}",
+        f"Concurrency:  {llm.concurrency}; retries {llm.max_retries}; "
+        f"cache {display_path(settings.cache_dir) if settings.cache_dir else 'off'}",
+    ]
+    asks = asks_for(slots)
+    lines.append(f"Prompts:      {len(asks)} call(s)")
+    for n, ask in enumerate(asks, 1):
+        group = groups[ask.group_index]
+        prompt = build_prompt(settings, group, len(ask.numbers))
+        if n == 1:
+            lines += ["", "--- system prompt ---", prompt.system]
+        lines += [
+            "",
+            f"--- prompt {n}/{len(asks)}: base {group.base.index}, persona "
+            f"{group.persona_name or '-'}, strategy {group.strategy}, "
+            f"{len(ask.numbers)} variation(s) ---",
+            prompt.user,
+        ]
+    return lines
+
+
+def generate_inputs(
+    config: ExperimentConfig,
+    options: GenerateOptions,
+    *,
+    client: ChatClient | None = None,
+    stream: TextIO | None = None,
+) -> GenerateOutcome:
+    settings = load_generation_settings(
+        config,
+        mode=options.mode,
+        strategies=options.strategies,
+        limit=options.limit,
+        seed=options.seed,
+        variation_count=options.variation_count,
+        provider=options.provider,
+        model=options.model,
+        api_key=options.api_key,
+        base_url=options.base_url,
+        concurrency=options.concurrency,
+        no_cache=options.no_cache,
+    )
+    output = output_path(config, settings, options.output)
+    notes: list[str] = []
+    source_info: dict[str, Any] = {}
+    if options.from_recording is not None:
+        bases, source_info, notes = _recording_bases(config, options)
+    else:
+        bases = base_inputs_from_config(settings)
+        if not bases:
+            raise ConfigError(
+                f"{settings.config_label}: base_inputs: nothing to generate from; add "
+                "base_inputs (or use --from-recording FILE)",
+                key="base_inputs",
+            )
+    for base in bases:
+        if base.persona is not None and settings.persona(base.persona) is None:
+            notes.append(
+                f"base_inputs[{base.index}].persona {base.persona!r} is not a configured persona"
+            )
+    outcome = GenerateOutcome(settings=settings, output=output, notes=notes)
+    if options.dry_run:
+        outcome.dry_run_lines = _dry_run_lines(settings, bases, output)
+        return outcome
+    if output.exists() and not options.overwrite:
+        raise ConfigError(
+            f"{display_path(output)} already exists; pass --overwrite to replace it (or "
+            "--output another file)",
+            key="--output",
+        )
+    progress: LiveProgress | None = None
+    if settings.mode == "llm":
+        if client is None:
+            client = ChatClient(settings.llm, cache_dir=settings.cache_dir, meter=UsageMeter())
+        _ = client.model  # build it now: a missing key or package is a config error (exit 2)
+        progress = LiveProgress(
+            f"generate ({settings.llm.label})",
+            client.meter,
+            stream=stream,
+            enabled=not options.quiet,
+        )
+    try:
+        result = generate(
+            settings,
+            bases,
+            client=client,
+            on_progress=progress.update if progress is not None else None,
+        )
+    finally:
+        if progress is not None:
+            progress.finish()
+    if options.from_recording is not None:
+        result.source = "recording"
+        result.source_info = source_info
+    result.notes = notes
+    outcome.result = result
+    if not result.inputs:
+        reasons = sorted({str(s.get("reason")) for s in result.skipped})
+        detail = "; ".join(reasons[:3]) if reasons else "every variation was a duplicate"
+        raise GenerationError(
+            f"no inputs were generated ({len(result.skipped)} of {result.groups} group(s) "
+            f"skipped): {detail}; {display_path(output)} was not written"
+        )
+    generated_at = datetime.now(UTC).isoformat() if settings.mode == "llm" else None
+    atomic_write_text(output, render_inputs_file(result, generated_at=generated_at))
+    outcome.written = True
+    return outcome
+
+
+def summary_lines(outcome: GenerateOutcome) -> list[str]:
+    result = outcome.result
+    if result is None:
+        return []
+    s = outcome.settings
+    per_persona: dict[str, int] = {}
+    for item in result.inputs:
+        key = item.persona or "(no persona)"
+        per_persona[key] = per_persona.get(key, 0) + 1
+    lines = [
+        f"Generated {len(result.inputs)} input(s) -> {display_path(outcome.output)} "
+        f"({s.mode}; strategies {', '.join(s.strategies)}; seed {s.seed})",
+        "  by persona: " + ", ".join(f"{k} {v}" for k, v in per_persona.items()),
+    ]
+    if result.duplicates:
+        lines.append(f"  duplicates removed: {result.duplicates}")
+    if result.skipped:
+        lines.append(f"  skipped groups: {len(result.skipped)}")
+        for skip in result.skipped[:5]:
+            lines.append(
+                f"    base {skip['base_index']} / {skip['persona'] or '-'} / "
+                f"{skip['strategy']}: {skip['reason']}"
+            )
+    if s.mode == "llm":
+        lines.append(f"  {usage_line(result.usage)}; {result.duration_seconds:.1f}s")
+    return lines

@@ -1,0 +1,633 @@
+"""Chat models for generation and the simulated user, through langchain-core.
+
+* Providers: ``openai`` (langchain-openai; ``base_url`` reaches any OpenAI-compatible server:
+  vLLM, Ollama, LM Studio, Azure-style gateways), ``anthropic`` (langchain-anthropic),
+  ``gemini`` (langchain-google-genai), or ``module:attr`` naming a chat model or a factory
+  returning one (it receives the settings it declares: ``model``, ``temperature``, ...).
+* :class:`ChatClient` bounds concurrency (a semaphore), retries transient failures (429, 5xx,
+  timeouts, connection errors) with exponential backoff that honours ``Retry-After`` /
+  ``retry-after-ms``, re-asks when the reply cannot be parsed, keeps an on-disk cache keyed by
+  the messages, the model and its parameters (never the key), and meters calls and tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import hashlib
+import importlib
+import inspect
+import json
+import random
+import re
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.runner.yamlio import atomic_write_text
+
+from .settings import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR, LLMSettings
+
+__all__ = [
+    "ChatClient",
+    "Completion",
+    "LLMCallError",
+    "LLMFatalError",
+    "MalformedOutput",
+    "UsageMeter",
+    "make_chat_model",
+    "message_text",
+    "parse_json_object",
+    "parse_variations",
+]
+
+T = TypeVar("T")
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+FATAL_STATUS = frozenset({401, 403, 404})
+CACHE_VERSION = 1
+
+
+class MalformedOutput(ValueError):
+    """The model answered, but the answer cannot be used."""
+
+
+class LLMCallError(FluxLoopError):
+    """A call failed for good (retries exhausted or not retryable)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LLMFatalError(LLMCallError):
+    """A failure every other call would share (authentication, unknown model): stop at once."""
+
+    exit_code = 2
+
+
+# --------------------------------------------------------------------------------------------
+# model construction
+
+
+def _import_provider(module: str, extra: str, provider: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigError(
+            f"input_generation.llm.provider: {provider} needs the {module.replace('_', '-')} "
+            f"package: pip install 'fluxloop[{extra}]' (or pip install "
+            f"{module.replace('_', '-')})",
+            key="input_generation.llm.provider",
+        ) from None
+
+
+@contextlib.contextmanager
+def _on_path(paths: Sequence[Path]) -> Iterator[None]:
+    added = [str(p) for p in paths if str(p) not in sys.path]
+    sys.path[:0] = added
+    try:
+        yield
+    finally:
+        for p in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(p)
+
+
+def _factory_kwargs(settings: LLMSettings) -> dict[str, Any]:
+    values = {
+        "model": settings.model,
+        "temperature": settings.temperature,
+        "max_tokens": settings.max_tokens,
+        "top_p": settings.top_p,
+        "base_url": settings.base_url,
+        "api_key": settings.api_key,
+        "timeout": settings.timeout,
+        "seed": settings.seed,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _call_factory(obj: Any, settings: LLMSettings) -> Any:
+    kwargs = _factory_kwargs(settings)
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return obj()
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and not isinstance(obj, type):
+        return obj(**kwargs)
+    return obj(**{k: v for k, v in kwargs.items() if k in params})
+
+
+def _missing_key(provider: str) -> ConfigError:
+    names = " or ".join((*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR))
+    return ConfigError(
+        f"No API key found for {provider}: set {names} in the environment or the project's "
+        f".env, or run `fluxloop config set-llm {provider} <key>` (or use --mode deterministic)",
+        key="input_generation.llm.api_key",
+    )
+
+
+def make_chat_model(settings: LLMSettings) -> Any:
+    """A langchain-core chat model for ``settings`` (ConfigError when it cannot be built)."""
+    provider = settings.provider
+    if ":" in provider:
+        module_name, _, attr = provider.partition(":")
+        try:
+            with _on_path(settings.search_paths):
+                obj: Any = importlib.import_module(module_name)
+                for part in attr.split("."):
+                    obj = getattr(obj, part)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(
+                f"input_generation.llm.provider: cannot load {provider!r}: {exc}",
+                key="input_generation.llm.provider",
+            ) from None
+        model = obj if hasattr(obj, "ainvoke") and not isinstance(obj, type) else None
+        if model is None:
+            if not callable(obj):
+                raise ConfigError(
+                    f"input_generation.llm.provider: {provider!r} is neither a chat model nor "
+                    "a factory",
+                    key="input_generation.llm.provider",
+                )
+            model = _call_factory(obj, settings)
+        if not hasattr(model, "ainvoke"):
+            raise ConfigError(
+                f"input_generation.llm.provider: {provider!r} returned "
+                f"{type(model).__name__}, expected a langchain chat model",
+                key="input_generation.llm.provider",
+            )
+        return model
+    common: dict[str, Any] = {
+        "model": settings.model,
+        "max_retries": 0,
+        "timeout": settings.timeout,
+    }
+    for name in ("temperature", "top_p", "max_tokens"):
+        value = getattr(settings, name)
+        if value is not None:
+            common[name] = value
+    if provider == "openai":
+        mod = _import_provider("langchain_openai", "openai", provider)
+        key = settings.api_key or ("EMPTY" if settings.base_url else None)
+        if key is None:
+            raise _missing_key(provider)
+        kwargs = dict(common, api_key=key)
+        if settings.base_url:
+            kwargs["base_url"] = settings.base_url
+        for name in ("frequency_penalty", "presence_penalty", "seed", "reasoning_effort"):
+            value = getattr(settings, name)
+            if value is not None:
+                kwargs[name] = value
+        if settings.extra:
+            kwargs["model_kwargs"] = dict(settings.extra)
+        return mod.ChatOpenAI(**kwargs)
+    if provider == "anthropic":
+        mod = _import_provider("langchain_anthropic", "anthropic", provider)
+        if not settings.api_key:
+            raise _missing_key(provider)
+        kwargs = dict(common, api_key=settings.api_key)
+        kwargs.setdefault("max_tokens", 1024)
+        if settings.base_url:
+            kwargs["base_url"] = settings.base_url
+        return mod.ChatAnthropic(**kwargs)
+    if provider in ("gemini", "google", "google_genai"):
+        mod = _import_provider("langchain_google_genai", "gemini", provider)
+        if not settings.api_key:
+            raise _missing_key("gemini")
+        kwargs = {k: v for k, v in common.items() if k != "max_retries"}
+        kwargs["google_api_key"] = settings.api_key
+        return mod.ChatGoogleGenerativeAI(**kwargs)
+    raise ConfigError(
+        f"input_generation.llm.provider: expected openai, anthropic, gemini or "
+        f'"module:factory", found {provider!r}',
+        key="input_generation.llm.provider",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# parsing
+
+
+def message_text(message: Any) -> str:
+    """The text of an AI message (string content or a list of content blocks)."""
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "".join(parts)
+    return "" if content is None else str(content)
+
+
+_FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s+")
+
+
+def _json_candidates(text: str) -> Iterator[Any]:
+    fence = _FENCE.search(text)
+    if fence:
+        text = fence.group(1).strip()
+    with contextlib.suppress(ValueError):
+        yield json.loads(text)
+    decoder = json.JSONDecoder()
+    for match in re.finditer(r"[\[{]", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except ValueError:
+            continue
+        yield value
+        return
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        for key in ("variations", "inputs", "variants", "outputs", "results", "items", "data"):
+            if key in value:
+                return _strings(value[key])
+        for key in ("input", "text", "content", "variation", "message", "question"):
+            if isinstance(value.get(key), str):
+                return [value[key]]
+        if value and all(isinstance(v, str) for v in value.values()):
+            return list(value.values())
+        return []
+    if isinstance(value, list):
+        out: list[str] = []
+        for item in value:
+            out.extend(_strings(item) if isinstance(item, (str, Mapping)) else [])
+        return out
+    return []
+
+
+def _clean(text: str) -> str:
+    text = _BULLET.sub("", text.strip())
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'\u201c\u201d":
+        text = text[1:-1].strip()
+    return text
+
+
+def parse_variations(content: str, expected: int = 1) -> list[str]:
+    """Variations from a model reply, leniently: JSON (``{"variations": [...]}``, a list, list
+    of objects, in a code fence or surrounded by prose), else numbered/bulleted lines, else the
+    whole reply when one variation was asked. Raises :class:`MalformedOutput` otherwise."""
+    text = content.strip()
+    if not text:
+        raise MalformedOutput("empty reply")
+    for candidate in _json_candidates(text):
+        found = [s for s in (_clean(x) for x in _strings(candidate)) if s]
+        if found:
+            return found
+        raise MalformedOutput("JSON reply without variations")
+    body = _FENCE.sub(lambda m: m.group(1), text).strip()
+    if body.startswith(("{", "[")):
+        raise MalformedOutput(f"invalid JSON: {body[:60]!r}")
+    lines = [line for line in body.splitlines() if line.strip()]
+    bullets = [_clean(line) for line in lines if _BULLET.match(line)]
+    if len(bullets) >= 2 or (bullets and expected == 1 and len(lines) == 1):
+        return [b for b in bullets if b]
+    if expected == 1 or len(lines) == 1:
+        return [_clean(body)]
+    return [_clean(line) for line in lines]
+
+
+def parse_json_object(content: str) -> dict[str, Any]:
+    """The first JSON object in a reply (code fences and prose tolerated)."""
+    text = content.strip()
+    if not text:
+        raise MalformedOutput("empty reply")
+    for candidate in _json_candidates(text):
+        if isinstance(candidate, dict):
+            return candidate
+        break
+    raise MalformedOutput(f"expected a JSON object, found {text[:60]!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# accounting
+
+
+@dataclass
+class UsageMeter:
+    """Calls and tokens of one generation or simulation (live and written to the output)."""
+
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    malformed: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    listeners: list[Callable[[UsageMeter], None]] = field(default_factory=list, repr=False)
+
+    def add_usage(self, usage: Mapping[str, int]) -> None:
+        self.prompt_tokens += int(usage.get("prompt_tokens", 0))
+        self.completion_tokens += int(usage.get("completion_tokens", 0))
+        self.total_tokens += int(usage.get("total_tokens", 0))
+
+    def notify(self) -> None:
+        for listener in self.listeners:
+            with contextlib.suppress(Exception):
+                listener(self)
+
+    def tokens(self) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "calls": self.calls,
+            "cached_calls": self.cached,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+            "malformed_replies": self.malformed,
+            "failed_calls": self.failed,
+            **self.tokens(),
+        }
+
+
+def usage_of(message: Any) -> dict[str, int]:
+    """Token usage of an AI message (``usage_metadata`` or the provider's metadata)."""
+    meta = getattr(message, "usage_metadata", None)
+    if isinstance(meta, Mapping) and meta:
+        prompt = int(meta.get("input_tokens") or 0)
+        completion = int(meta.get("output_tokens") or 0)
+        total = int(meta.get("total_tokens") or prompt + completion)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    response = getattr(message, "response_metadata", None)
+    usage = (
+        response.get("token_usage") or response.get("usage")
+        if isinstance(response, Mapping)
+        else None
+    )
+    if isinstance(usage, Mapping):
+        prompt = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+        completion = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+        total = int(usage.get("total_tokens") or prompt + completion)
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+    return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+
+
+# --------------------------------------------------------------------------------------------
+# retries
+
+
+def _status(exc: BaseException) -> int | None:
+    for holder in (exc, getattr(exc, "response", None)):
+        value = getattr(holder, "status_code", None) if holder is not None else None
+        if isinstance(value, int):
+            return value
+    value = getattr(exc, "status", None)
+    return value if isinstance(value, int) else None
+
+
+def retry_after_seconds(exc: BaseException, now: float | None = None) -> float | None:
+    """The server's requested wait (``retry-after-ms``, ``Retry-After`` seconds or date)."""
+    direct = getattr(exc, "retry_after", None)
+    if isinstance(direct, (int, float)) and not isinstance(direct, bool):
+        return max(0.0, float(direct))
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    if headers is None:
+        return None
+    try:
+        millis = headers.get("retry-after-ms")
+        if millis is not None:
+            return max(0.0, float(millis) / 1000.0)
+        value = headers.get("retry-after")
+    except Exception:
+        return None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (TimeoutError, ConnectionError)):
+        return True
+    names = " ".join(c.__name__ for c in type(exc).__mro__)
+    return any(word in names for word in ("Timeout", "Connection", "Overloaded"))
+
+
+def describe_error(exc: BaseException) -> str:
+    status = _status(exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > 200:
+        text = text[:197] + "..."
+    prefix = f"HTTP {status}: " if status else ""
+    return f"{prefix}{type(exc).__name__}{': ' + text if text else ''}"
+
+
+# --------------------------------------------------------------------------------------------
+# the client
+
+
+@dataclass
+class Completion(Generic[T]):
+    value: T
+    content: str
+    usage: dict[str, int]
+    cached: bool = False
+    attempts: int = 1
+
+
+Message = tuple[str, str]  # (role, content): system | human | ai
+
+
+def _to_langchain(messages: Sequence[Message]) -> list[Any]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    kinds = {"system": SystemMessage, "human": HumanMessage, "user": HumanMessage}
+    return [kinds.get(role, AIMessage)(content=content) for role, content in messages]
+
+
+class ChatClient:
+    """Bounded, retrying, caching access to one chat model."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        model: Any = None,
+        cache_dir: Path | None = None,
+        meter: UsageMeter | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self._model = model
+        self.cache_dir = cache_dir
+        self.meter = meter or UsageMeter()
+        self._sleep = sleep
+        self._semaphore: asyncio.Semaphore | None = None
+        self._jitter = random.Random(0x5EED)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = make_chat_model(self.settings)
+        return self._model
+
+    # -- cache ---------------------------------------------------------------------------------
+
+    def cache_key(self, messages: Sequence[Message], purpose: str) -> str:
+        material = {
+            "v": CACHE_VERSION,
+            "purpose": purpose,
+            "llm": self.settings.cache_identity(),
+            "messages": [list(m) for m in messages],
+        }
+        blob = json.dumps(material, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def _cache_path(self, key: str) -> Path | None:
+        return None if self.cache_dir is None else self.cache_dir / key[:2] / f"{key}.json"
+
+    def _cache_read(self, key: str) -> str | None:
+        path = self._cache_path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        content = data.get("content") if isinstance(data, dict) else None
+        return content if isinstance(content, str) else None
+
+    def _cache_write(self, key: str, content: str, usage: Mapping[str, int]) -> None:
+        path = self._cache_path(key)
+        if path is None:
+            return
+        entry = {
+            "content": content,
+            "usage": dict(usage),
+            "model": self.settings.label,
+            "created": datetime.now(UTC).isoformat(),
+        }
+        with contextlib.suppress(OSError):
+            atomic_write_text(path, json.dumps(entry, ensure_ascii=False))
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def _invoke(self, messages: Sequence[Message]) -> Any:
+        settings = self.settings
+        attempt = 0
+        while True:
+            try:
+                async with asyncio.timeout(settings.timeout + 5.0):
+                    return await self.model.ainvoke(_to_langchain(messages))
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                status = _status(exc)
+                if status in FATAL_STATUS:
+                    raise LLMFatalError(
+                        f"{self.settings.label}: {describe_error(exc)}", status=status
+                    ) from exc
+                transient = status in RETRYABLE_STATUS or (status is None and _is_transient(exc))
+                if not transient or attempt >= settings.max_retries:
+                    self.meter.failed += 1
+                    tried = f" after {attempt + 1} attempts" if attempt else ""
+                    raise LLMCallError(f"{describe_error(exc)}{tried}", status=status) from exc
+                attempt += 1
+                self.meter.retries += 1
+                if status == 429:
+                    self.meter.rate_limited += 1
+                wait = retry_after_seconds(exc)
+                if wait is None:
+                    base = settings.retry_delay * (2 ** (attempt - 1))
+                    wait = base * (0.5 + self._jitter.random() / 2)
+                self.meter.notify()
+                await self._sleep(min(wait, settings.max_retry_delay))
+
+    async def complete(
+        self,
+        messages: Sequence[Message],
+        parse: Callable[[str], T],
+        *,
+        purpose: str = "generate",
+        use_cache: bool = True,
+        repair: str | None = None,
+    ) -> Completion[T]:
+        """Call the model and parse the reply; cached, retried, re-asked when malformed."""
+        key = self.cache_key(messages, purpose)
+        if use_cache:
+            cached = self._cache_read(key)
+            if cached is not None:
+                try:
+                    value = parse(cached)
+                except MalformedOutput:
+                    pass
+                else:
+                    self.meter.cached += 1
+                    self.meter.notify()
+                    return Completion(value, cached, {}, cached=True, attempts=0)
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
+        async with self._semaphore:
+            conversation = list(messages)
+            last: MalformedOutput | None = None
+            total: dict[str, int] = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+            for attempt in range(self.settings.parse_retries + 1):
+                reply = await self._invoke(conversation)
+                self.meter.calls += 1
+                usage = usage_of(reply)
+                self.meter.add_usage(usage)
+                for k, v in usage.items():
+                    total[k] += v
+                content = message_text(reply)
+                try:
+                    value = parse(content)
+                except MalformedOutput as exc:
+                    last = exc
+                    self.meter.malformed += 1
+                    self.meter.notify()
+                    conversation = [
+                        *messages,
+                        ("ai", content),
+                        (
+                            "human",
+                            f"Your reply could not be used ({exc}). "
+                            + (repair or "Reply again, following the requested format exactly."),
+                        ),
+                    ]
+                    continue
+                if use_cache:
+                    self._cache_write(key, content, usage)
+                self.meter.notify()
+                return Completion(value, content, total, cached=False, attempts=attempt + 1)
+        attempts = self.settings.parse_retries + 1
+        self.meter.failed += 1
+        self.meter.notify()
+        raise MalformedOutput(f"malformed reply after {attempts} attempt(s): {last}")
+
+
+def elapsed_since(start: float) -> float:
+    return round(time.monotonic() - start, 3)

@@ -1,0 +1,530 @@
+"""The generation settings: what ``fluxloop generate inputs`` reads from the configuration.
+
+Sources (the seeds' ``input.yaml`` / ``setting.yaml``), command line first:
+
+* ``personas``, ``base_inputs`` (the runner's parsing);
+* strategies: ``--strategy`` > ``input_generation.strategies`` > ``variation_strategies`` >
+  ``rephrase, verbose, concise``;
+* ``variation_count`` (variations per base input x persona x strategy, default 1),
+  ``variation_temperature``, ``variation_model``, ``custom_variation_prompt``;
+* ``input_generation``: ``mode`` (``llm`` | ``deterministic``), ``seed``, ``limit``,
+  ``templates`` (custom deterministic strategies), ``llm`` (provider, model, api_key, base_url,
+  temperature, top_p, frequency/presence penalties, max_tokens, request_timeout, max_retries,
+  retry_delay, concurrency, system_prompt, user_prompt_template, strategy_prompts, cache).
+
+The mode defaults to ``llm`` only when an LLM is configured (``input_generation.mode: llm`` or
+``input_generation.llm.enabled: true``); otherwise generation is deterministic and offline.
+Every problem is reported at once, each with file:line (exit code 2).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import string
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from fluxloop.runner.config import ExperimentConfig, Persona
+from fluxloop.runner.validation import ConfigProblems, Problem
+from fluxloop.runner.yamlio import display_path, join_key
+
+from .strategies import (
+    BUILTIN_STRATEGIES,
+    TEMPLATE_FIELDS,
+    normalize_strategy_name,
+)
+
+__all__ = [
+    "DEFAULT_STRATEGIES",
+    "PROVIDER_KEY_VARS",
+    "GenerationSettings",
+    "LLMSettings",
+    "load_generation_settings",
+    "resolve_api_key",
+]
+
+DEFAULT_STRATEGIES = ("rephrase", "verbose", "concise")
+DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "gemini": "gemini-2.5-flash",
+}
+PROVIDER_KEY_VARS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+}
+UNIVERSAL_KEY_VAR = "FLUXLOOP_LLM_API_KEY"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """How to reach a chat model (shared by generation and the multi-turn supervisor)."""
+
+    provider: str = "openai"
+    model: str | None = None
+    api_key: str | None = None
+    api_key_source: str | None = None
+    base_url: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
+    timeout: float = 60.0
+    max_retries: int = 3
+    parse_retries: int = 2
+    retry_delay: float = 1.0
+    max_retry_delay: float = 60.0
+    concurrency: int = 4
+    reasoning_effort: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    search_paths: tuple[Path, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.provider}/{self.model}" if self.model else self.provider
+
+    @property
+    def is_factory(self) -> bool:
+        return ":" in self.provider
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What makes two calls the same call (the API key is not part of it)."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "base_url": self.base_url,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "frequency_penalty": self.frequency_penalty,
+            "presence_penalty": self.presence_penalty,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "reasoning_effort": self.reasoning_effort,
+            "extra": dict(self.extra),
+        }
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    project_dir: Path
+    config_label: str
+    config_name: str
+    mode: str
+    strategies: tuple[str, ...]
+    variation_count: int
+    seed: int
+    limit: int | None
+    personas: tuple[Persona, ...]
+    base_inputs: tuple[Mapping[str, Any], ...]
+    templates: Mapping[str, tuple[str, ...]]
+    llm: LLMSettings
+    system_prompt: str | None = None
+    user_prompt_template: str | None = None
+    strategy_prompts: Mapping[str, str] = field(default_factory=dict)
+    custom_prompt: str | None = None
+    output: Path | None = None
+    cache_dir: Path | None = None
+    dedupe: bool = True
+    notes: tuple[str, ...] = ()
+
+    def persona(self, name: str | None) -> Persona | None:
+        for p in self.personas:
+            if p.name == name:
+                return p
+        return None
+
+
+_LLM_KEYS: dict[str, str] = {
+    "enabled": "bool",
+    "provider": "str",
+    "model": "str",
+    "api_key": "str",
+    "base_url": "str",
+    "api_base": "str",
+    "temperature": "num",
+    "top_p": "num",
+    "frequency_penalty": "num",
+    "presence_penalty": "num",
+    "max_tokens": "int",
+    "max_outputs": "int",
+    "request_timeout": "num",
+    "timeout": "num",
+    "max_retries": "int",
+    "parse_retries": "int",
+    "retry_delay": "num",
+    "max_retry_delay": "num",
+    "concurrency": "int",
+    "max_concurrency": "int",
+    "batch_size": "int",
+    "system_prompt": "str",
+    "user_prompt_template": "str",
+    "strategy_prompts": "dict",
+    "metadata": "dict",
+    "reasoning_effort": "str",
+    "text_verbosity": "str",
+    "seed": "int",
+    "cache": "bool",
+    "cache_dir": "str",
+    "model_kwargs": "dict",
+}
+_GEN_KEYS: dict[str, str] = {
+    "mode": "str",
+    "llm": "dict",
+    "strategies": "list",
+    "variation_count": "int",
+    "seed": "int",
+    "limit": "int",
+    "templates": "dict",
+    "dedupe": "bool",
+    "output": "str",
+    "cache": "bool",
+    "cache_dir": "str",
+    "concurrency": "int",
+}
+_KIND_TEXT = {
+    "bool": "true or false",
+    "str": "a string",
+    "num": "a number",
+    "int": "an integer",
+    "dict": "a mapping",
+    "list": "a list",
+}
+
+
+def _kind_ok(kind: str, value: object) -> bool:
+    if value is None:
+        return True
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "num":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "dict":
+        return isinstance(value, dict)
+    if kind == "list":
+        return isinstance(value, list)
+    return True  # pragma: no cover
+
+
+class _Checker:
+    def __init__(self, config: ExperimentConfig) -> None:
+        self.config = config
+        self.problems: list[Problem] = []
+        self.default_file = display_path(config.source.primary)
+
+    def error(self, key: str, message: str) -> None:
+        where = self.config.lines.get(key) or self.config.lines.get(key.rsplit(".", 1)[0])
+        self.problems.append(Problem(key, message, where, self.default_file))
+
+    def section(self, prefix: str, value: object, keys: Mapping[str, str]) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(prefix, f"expected a mapping, found {type(value).__name__}")
+            return {}
+        for raw_key, child in value.items():
+            key = join_key(prefix, str(raw_key))
+            kind = keys.get(str(raw_key))
+            if kind is None:
+                close = difflib.get_close_matches(str(raw_key), list(keys), n=1, cutoff=0.75)
+                if close:
+                    self.error(key, f"unknown key (did you mean {join_key(prefix, close[0])!r}?)")
+                continue  # other unknown keys are tolerated (other tools' settings)
+            if not _kind_ok(kind, child):
+                found = repr(child) if not isinstance(child, (dict, list)) else type(child).__name__
+                self.error(key, f"expected {_KIND_TEXT[kind]}, found {found}")
+        return value
+
+    def positive(self, key: str, value: object, *, minimum: float = 1) -> None:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
+            self.error(key, f"expected a number >= {minimum:g}, found {value!r}")
+
+
+def _strategy_list(
+    raw: object, key: str, checker: _Checker, templates: Mapping[str, Any]
+) -> list[str]:
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, list) else [raw]
+    out: list[str] = []
+    for i, item in enumerate(items):
+        name: object = item
+        if isinstance(item, dict):
+            name = next(
+                (item[k] for k in ("type", "name", "strategy", "value") if item.get(k)), None
+            )
+        if not isinstance(name, str) or not name.strip():
+            checker.error(join_key(key, i), f"expected a strategy name, found {item!r}")
+            continue
+        norm = normalize_strategy_name(name)
+        if norm not in out:
+            out.append(norm)
+    return out
+
+
+def _templates(raw: object, checker: _Checker) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    if not isinstance(raw, dict):
+        return out
+    formatter = string.Formatter()
+    for name, value in raw.items():
+        key = join_key("input_generation.templates", str(name))
+        items = value if isinstance(value, list) else [value]
+        templates: list[str] = []
+        for template in items:
+            if not isinstance(template, str) or not template.strip():
+                checker.error(key, f"expected a template string or a list of them, found {value!r}")
+                break
+            try:
+                fields = {f for _, f, _, _ in formatter.parse(template) if f is not None}
+            except ValueError as exc:
+                checker.error(key, f"invalid template {template!r}: {exc}")
+                break
+            unknown = sorted(f for f in fields if f not in TEMPLATE_FIELDS)
+            if unknown:
+                checker.error(
+                    key,
+                    f"unknown placeholder {{{unknown[0]}}} in {template!r} (known: "
+                    + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+                    + ")",
+                )
+                break
+            templates.append(template)
+        else:
+            out[normalize_strategy_name(name)] = tuple(templates)
+    return out
+
+
+def resolve_api_key(
+    provider: str,
+    *,
+    explicit: str | None,
+    configured: str | None,
+    dotenv: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str | None, str | None]:
+    """``(key, where it came from)``: explicit > environment > .env > config file."""
+    if explicit:
+        return explicit, "--llm-api-key"
+    env = os.environ if environ is None else environ
+    names = (*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR)
+    for name in names:
+        if env.get(name):
+            return env[name], f"${name}"
+    for name in names:
+        if dotenv.get(name):
+            return dotenv[name], f"{name} in .env"
+    if configured:
+        return configured, "input_generation.llm.api_key"
+    return None, None
+
+
+def llm_settings_from(
+    section: Mapping[str, Any],
+    *,
+    dotenv: Mapping[str, str],
+    search_paths: Sequence[Path],
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LLMSettings:
+    """Build :class:`LLMSettings` from an ``llm``-like mapping (validated by the caller)."""
+    data: dict[str, Any] = {
+        **(defaults or {}),
+        **{k: v for k, v in section.items() if v is not None},
+    }
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    provider = str(data.get("provider") or "openai").strip()
+    if ":" not in provider:
+        provider = provider.lower()
+    model = data.get("model") or DEFAULT_MODELS.get(provider)
+    key, source = resolve_api_key(
+        provider,
+        explicit=(overrides or {}).get("api_key"),
+        configured=section.get("api_key"),
+        dotenv=dotenv,
+    )
+    concurrency = data.get("concurrency") or data.get("max_concurrency") or 4
+    extra = dict(data.get("model_kwargs") or {})
+    if data.get("text_verbosity"):
+        extra.setdefault("verbosity", data["text_verbosity"])
+    return LLMSettings(
+        provider=provider,
+        model=str(model) if model else None,
+        api_key=key,
+        api_key_source=source,
+        base_url=data.get("base_url") or data.get("api_base"),
+        temperature=data.get("temperature"),
+        top_p=data.get("top_p"),
+        frequency_penalty=data.get("frequency_penalty"),
+        presence_penalty=data.get("presence_penalty"),
+        max_tokens=data.get("max_tokens"),
+        seed=data.get("seed"),
+        timeout=float(data.get("request_timeout") or data.get("timeout") or 60.0),
+        max_retries=int(data["max_retries"]) if data.get("max_retries") is not None else 3,
+        parse_retries=int(data["parse_retries"]) if data.get("parse_retries") is not None else 2,
+        retry_delay=float(data["retry_delay"]) if data.get("retry_delay") is not None else 1.0,
+        max_retry_delay=float(data.get("max_retry_delay") or 60.0),
+        concurrency=max(1, int(concurrency)),
+        reasoning_effort=data.get("reasoning_effort"),
+        extra=extra,
+        search_paths=tuple(search_paths),
+    )
+
+
+def load_generation_settings(
+    config: ExperimentConfig,
+    *,
+    mode: str | None = None,
+    strategies: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    variation_count: int | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    no_cache: bool = False,
+) -> GenerationSettings:
+    """Resolve the generation settings (command-line values first); ConfigProblems if invalid."""
+    data = config.raw
+    checker = _Checker(config)
+    gen = checker.section("input_generation", data.get("input_generation"), _GEN_KEYS)
+    llm_raw = checker.section("input_generation.llm", gen.get("llm"), _LLM_KEYS)
+    templates = _templates(gen.get("templates"), checker)
+    for key in ("variation_count", "limit", "concurrency"):
+        checker.positive(f"input_generation.{key}", gen.get(key))
+    for key in ("concurrency", "max_concurrency", "max_tokens"):
+        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key))
+    for key in ("max_retries", "parse_retries", "retry_delay"):
+        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key), minimum=0)
+
+    chosen_mode = mode or gen.get("mode")
+    if chosen_mode is None:
+        chosen_mode = "llm" if llm_raw.get("enabled") is True or provider else "deterministic"
+    chosen_mode = str(chosen_mode).strip().lower()
+    if chosen_mode not in ("llm", "deterministic"):
+        checker.error(
+            "input_generation.mode", f"expected llm or deterministic, found {chosen_mode!r}"
+        )
+
+    names: list[str]
+    if strategies:
+        names = _strategy_list(list(strategies), "--strategy", checker, templates)
+    else:
+        names = _strategy_list(
+            gen.get("strategies"), "input_generation.strategies", checker, templates
+        )
+        if not names:
+            names = _strategy_list(
+                data.get("variation_strategies"), "variation_strategies", checker, templates
+            )
+    if not names:
+        names = list(DEFAULT_STRATEGIES)
+    custom_prompt = data.get("custom_variation_prompt")
+    if chosen_mode == "deterministic":
+        for name in names:
+            if name in BUILTIN_STRATEGIES or name in templates:
+                continue
+            if name == "custom" and isinstance(custom_prompt, str) and "{input}" in custom_prompt:
+                continue
+            hint = difflib.get_close_matches(name, [*BUILTIN_STRATEGIES, *templates], n=1)
+            suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+            checker.error(
+                "--strategy" if strategies else "input_generation.strategies",
+                f"unknown deterministic strategy {name!r} ({suggestion}known: "
+                + ", ".join([*BUILTIN_STRATEGIES, *templates])
+                + "; define input_generation.templates."
+                + name
+                + " or use --mode llm)",
+            )
+
+    count = variation_count or gen.get("variation_count") or data.get("variation_count") or 1
+    if checker.problems:
+        raise ConfigProblems(checker.problems)
+
+    chosen_seed = seed
+    if chosen_seed is None:
+        chosen_seed = gen.get("seed") if gen.get("seed") is not None else config.seed
+    search = [config.project_dir, config.runner.working_directory, *config.runner.python_path]
+    llm_defaults: dict[str, Any] = {}
+    if data.get("variation_temperature") is not None:
+        llm_defaults["temperature"] = data["variation_temperature"]
+    if data.get("variation_model"):
+        llm_defaults["model"] = data["variation_model"]
+    if gen.get("concurrency"):
+        llm_defaults["concurrency"] = gen["concurrency"]
+    llm = llm_settings_from(
+        llm_raw,
+        dotenv=config.dotenv,
+        search_paths=search,
+        defaults=llm_defaults,
+        overrides={
+            "provider": provider,
+            "model": model,
+            "api_key": api_key,
+            "base_url": base_url,
+            "concurrency": concurrency,
+        },
+    )
+    if chosen_seed is not None and llm.seed is None and chosen_mode == "llm":
+        llm = replace(llm, seed=int(chosen_seed))
+    cache_enabled = (
+        not no_cache and gen.get("cache") is not False and llm_raw.get("cache") is not False
+    )
+    cache_dir_raw = llm_raw.get("cache_dir") or gen.get("cache_dir")
+    cache_dir: Path | None = None
+    if cache_enabled:
+        cache_dir = (
+            Path(os.path.expandvars(str(cache_dir_raw))).expanduser()
+            if cache_dir_raw
+            else Path(".fluxloop") / "cache" / "generation"
+        )
+        if not cache_dir.is_absolute():
+            cache_dir = config.project_dir / cache_dir
+    output = gen.get("output")
+    return GenerationSettings(
+        project_dir=config.project_dir,
+        config_label=_config_label(config),
+        config_name=config.name,
+        mode=chosen_mode,
+        strategies=tuple(names),
+        variation_count=int(count),
+        seed=int(chosen_seed) if chosen_seed is not None else 0,
+        limit=limit if limit is not None else gen.get("limit"),
+        personas=config.personas,
+        base_inputs=config.base_inputs,
+        templates=templates,
+        llm=llm,
+        system_prompt=llm_raw.get("system_prompt"),
+        user_prompt_template=llm_raw.get("user_prompt_template"),
+        strategy_prompts={
+            normalize_strategy_name(k): str(v)
+            for k, v in (llm_raw.get("strategy_prompts") or {}).items()
+        },
+        custom_prompt=custom_prompt if isinstance(custom_prompt, str) else None,
+        output=(config.project_dir / output) if isinstance(output, str) and output else None,
+        cache_dir=cache_dir,
+        dedupe=gen.get("dedupe") is not False,
+    )
+
+
+def _config_label(config: ExperimentConfig) -> str:
+    files = config.source.files
+    project = config.project_dir
+    names = []
+    for f in files:
+        try:
+            names.append(str(f.relative_to(project)))
+        except ValueError:
+            names.append(f.name)
+    return ", ".join(names)

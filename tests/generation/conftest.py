@@ -1,0 +1,66 @@
+"""Helpers: the real ``fluxloop`` CLI in subprocesses, on projects made by ``init project``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ISOLATED_ENV_PREFIXES = ("FLUXLOOP_", "OTEL_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_ENV_PREFIXES)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPATH", None)
+    env.update(extra or {})
+    return env
+
+
+def fl(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fluxloop.cli", *args],
+        cwd=cwd,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def edit_yaml(path: Path, **changes: Any) -> None:
+    data = load_yaml(path) or {}
+    for key, value in changes.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """``fluxloop init project --name my-agent`` (single setting.yaml layout)."""
+    done = fl("init", "project", "--name", "my-agent", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "fluxloop" / "my-agent"
+
+
+@pytest.fixture
+def configs_project(tmp_path: Path) -> Path:
+    """``fluxloop init project --name my-agent --layout configs``."""
+    done = fl("init", "project", "--name", "my-agent", "--layout", "configs", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path / "fluxloop" / "my-agent"
