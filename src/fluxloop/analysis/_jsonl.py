@@ -1,0 +1,146 @@
+"""Streaming JSON Lines reading and compact JSON writing for the analysis commands.
+
+Every malformed line is reported as ``file:line: ...`` (an :class:`~fluxloop.errors.InputError`,
+exit code 2), except a torn last line (no trailing newline: a run killed mid-write), which is
+skipped with a warning, as the runner's resume does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fluxloop.errors import InputError
+
+__all__ = [
+    "dump_line",
+    "dumps_pretty",
+    "iter_jsonl",
+    "loads",
+    "read_json",
+    "where",
+]
+
+_log = logging.getLogger("fluxloop.analysis")
+
+try:  # the `fast` extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised when orjson is absent
+    _orjson = None  # type: ignore[assignment]
+
+loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
+
+#: warnings about skipped input are collected here as well as logged, so commands can print them
+WARNINGS: list[str] = []
+
+
+def warn(message: str) -> None:
+    if len(WARNINGS) < 1000:
+        WARNINGS.append(message)
+    _log.warning(message)
+
+
+def where(path: Path, line: int | None = None) -> str:
+    """``path`` relative to the current directory when below it, with ``:line``."""
+    try:
+        shown = str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        shown = str(path)
+    return f"{shown}:{line}" if line is not None else shown
+
+
+def _default(value: object) -> object:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    return str(value)
+
+
+def dump_line(record: object) -> bytes:
+    """One compact JSON line (with the newline)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(record, default=_default, option=_orjson.OPT_NON_STR_KEYS) + b"\n"
+        except (TypeError, _orjson.JSONEncodeError):
+            pass
+    text = json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":"))
+    return text.encode("utf-8") + b"\n"
+
+
+def dumps_pretty(value: object) -> str:
+    """Indented JSON for humans (Markdown code blocks, per-trace JSON files)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(
+                value, default=_default, option=_orjson.OPT_INDENT_2 | _orjson.OPT_NON_STR_KEYS
+            ).decode("utf-8")
+        except (TypeError, _orjson.JSONEncodeError):
+            pass
+    return json.dumps(value, ensure_ascii=False, indent=2, default=_default)
+
+
+def iter_jsonl(
+    path: Path, *, start: int = 0, end: int | None = None, validate_torn: bool = True
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """Yield ``(line_number, byte_offset, record)`` for each non-blank line of ``path``.
+
+    Only one line is held at a time. ``start``/``end`` restrict reading to a byte range (line
+    numbers are then relative to ``start`` and only used internally).
+    """
+    try:
+        size = os.path.getsize(path)
+        fh = open(path, "rb")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        raise InputError(f"{where(path)}: file not found") from None
+    except OSError as exc:
+        raise InputError(f"{where(path)}: cannot read: {exc.strerror or exc}") from None
+    with fh:
+        if start:
+            fh.seek(start)
+        offset = start
+        number = 0
+        limit = size if end is None else end
+        while offset < limit:
+            raw = fh.readline()
+            if not raw:
+                break
+            number += 1
+            here = offset
+            offset += len(raw)
+            if not raw.strip():
+                continue
+            try:
+                record = loads(raw)
+            except ValueError as exc:
+                if validate_torn and not raw.endswith(b"\n") and offset >= size:
+                    warn(f"{where(path, number)}: skipped a torn last line (an interrupted write)")
+                    return
+                detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
+                raise InputError(
+                    f"{where(path, number)}: malformed JSON line: {detail}",
+                    where=where(path, number),
+                    expected="one JSON object per line",
+                ) from None
+            if not isinstance(record, dict):
+                raise InputError(
+                    f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
+                    where=where(path, number),
+                )
+            yield number, here, record
+
+
+def read_json(path: Path) -> Any:
+    """A whole (small) JSON file; errors name the file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{where(path)}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where(path)}: cannot read: {exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where(path, exc.lineno)}: malformed JSON: {exc.msg}") from None

@@ -1,0 +1,515 @@
+"""Reading an experiment directory, streamed: each run with its observations.
+
+Works on FluxLoop's directories (contract v1: OTel hex ids, failed runs in
+``trace_summary.jsonl``) and on the original FluxLoop's (UUID ids, naive timestamps, observation
+lines in completion order, ``trace_summary.jsonl`` holding only successful runs and failed runs
+only in ``errors.json``, without a trace id).
+
+Memory: ``trace_summary.jsonl`` is read one line at a time; ``observations.jsonl`` is read once
+to build an index of byte ranges per trace (a few dozen bytes per trace, nothing of the
+payloads), then each trace's lines are read back when its run comes up. When a file interleaves
+traces so much that reading ranges would re-read it many times, its lines are first sorted by
+trace into a temporary file through hash buckets of bounded size. Only one trace's observations
+are in memory at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fluxloop.errors import InputError
+
+from ._jsonl import iter_jsonl, read_json, warn, where
+
+__all__ = [
+    "Experiment",
+    "ObservationIndex",
+    "Run",
+    "TraceBundle",
+    "iter_traces",
+    "load_experiment",
+    "norm_id",
+    "parse_time",
+]
+
+TRACE_SUMMARY = "trace_summary.jsonl"
+OBSERVATIONS = "observations.jsonl"
+ERRORS = "errors.json"
+SUMMARY = "summary.json"
+
+#: bytes of observation lines per bucket when a heavily interleaved file is sorted by trace
+BUCKET_BYTES = 32 * 1024 * 1024
+
+
+def norm_id(value: object) -> str | None:
+    """A trace / observation id in canonical form (hex lowercased, UUIDs dashed); None if empty."""
+    if value is None or value == "":
+        return None
+    from fluxloop_exporters import normalize_id
+
+    try:
+        return normalize_id(str(value))
+    except ValueError:
+        return str(value)
+
+
+def parse_time(value: object) -> datetime | None:
+    """An aware UTC datetime from our timestamps or the original's (naive = UTC); else None."""
+    if not isinstance(value, str) or not value:
+        return None
+    from fluxloop_exporters import parse_timestamp
+
+    try:
+        return parse_timestamp(value)
+    except ValueError:
+        return None
+
+
+def _as_int(value: object, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return int(value)
+    return default
+
+
+def _as_float(value: object) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return float(value)
+    return None
+
+
+def _error_of(line: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The run's error as ``{type, message, traceback}`` from ours or the original's shapes."""
+    err = line.get("error")
+    if isinstance(err, Mapping):
+        return {
+            "type": err.get("type") or err.get("error_type"),
+            "message": str(err.get("message") or err.get("error") or ""),
+            "traceback": err.get("traceback"),
+        }
+    if err:  # the original: a message string
+        return {
+            "type": line.get("error_type"),
+            "message": str(err),
+            "traceback": line.get("traceback"),
+        }
+    if line.get("error_type") or line.get("message"):  # our errors.json entries
+        return {
+            "type": line.get("error_type"),
+            "message": str(line.get("message") or ""),
+            "traceback": line.get("traceback"),
+        }
+    return None
+
+
+@dataclass
+class Run:
+    """One run of the agent, normalised from a ``trace_summary.jsonl`` line (or an errors.json
+    entry of the original, which has no trace)."""
+
+    trace_id: str | None
+    iteration: int
+    persona: str | None
+    input: Any
+    output: Any
+    duration_ms: float | None
+    success: bool
+    status: str
+    error: dict[str, Any] | None
+    token_usage: dict[str, Any] | None
+    conversation: list[Any] | None
+    metadata: dict[str, Any]
+    raw: dict[str, Any]
+    source: str  # "trace_summary" | "errors"
+    line: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """The alignment key across experiments: (input, persona, iteration)."""
+        text = self.input if isinstance(self.input, str) else _stable(self.input)
+        return (text, self.persona or "", self.iteration)
+
+    def total_tokens(self) -> float | None:
+        usage = self.token_usage or {}
+        total = _as_float(usage.get("total_tokens"))
+        if total is None:
+            parts = [_as_float(usage.get(k)) for k in ("prompt_tokens", "completion_tokens")]
+            known = [p for p in parts if p is not None]
+            total = sum(known) if known else None
+        return total
+
+    def record(self) -> dict[str, Any]:
+        """The fields evaluators address by path (``output``, ``metadata.expected``, …)."""
+        data = dict(self.raw)
+        data.update(
+            trace_id=self.trace_id,
+            iteration=self.iteration,
+            persona=self.persona,
+            input=self.input,
+            output=self.output,
+            duration_ms=self.duration_ms,
+            success=self.success,
+            status=self.status,
+            error=self.error,
+            token_usage=self.token_usage,
+            conversation=self.conversation,
+            metadata=self.metadata,
+        )
+        return data
+
+
+def _stable(value: object) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def run_from_summary(line: dict[str, Any], number: int | None = None) -> Run:
+    error = _error_of(line)
+    status = line.get("status")
+    success_raw = line.get("success")
+    if isinstance(success_raw, bool):
+        success = success_raw
+    elif isinstance(status, str):
+        success = status == "success"
+    else:
+        success = error is None
+    if not isinstance(status, str) or not status:
+        status = "success" if success else "error"
+    usage = line.get("token_usage")
+    conversation = line.get("conversation")
+    metadata = line.get("metadata")
+    persona = line.get("persona")
+    return Run(
+        trace_id=norm_id(line.get("trace_id")),
+        iteration=_as_int(line.get("iteration")),
+        persona=str(persona) if persona not in (None, "") else None,
+        input=line.get("input"),
+        output=line.get("output"),
+        duration_ms=_as_float(line.get("duration_ms")),
+        success=success,
+        status=status,
+        error=error,
+        token_usage=dict(usage) if isinstance(usage, Mapping) else None,
+        conversation=list(conversation) if isinstance(conversation, list) else None,
+        metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+        raw=line,
+        source="trace_summary",
+        line=number,
+    )
+
+
+def run_from_error(entry: dict[str, Any]) -> Run:
+    """A failed run of the original FluxLoop, known only from errors.json."""
+    persona = entry.get("persona")
+    return Run(
+        trace_id=norm_id(entry.get("trace_id")),
+        iteration=_as_int(entry.get("iteration")),
+        persona=str(persona) if persona not in (None, "") else None,
+        input=entry.get("input"),
+        output=None,
+        duration_ms=_as_float(entry.get("duration_ms")),
+        success=False,
+        status=str(entry.get("status") or "error"),
+        error=_error_of(entry) or {"type": None, "message": "", "traceback": None},
+        token_usage=None,
+        conversation=None,
+        metadata={},
+        raw=entry,
+        source="errors",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# observations
+
+
+@dataclass
+class _Span:
+    """Byte range of one trace's lines: [first, end) and how many lines it holds."""
+
+    first: int
+    end: int
+    count: int
+
+
+class ObservationIndex:
+    """Where each trace's lines are in ``observations.jsonl``; reads them back on demand."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._spans: dict[str, _Span] = {}
+        self._tmpdir: Path | None = None
+        self._source = path
+        self.lines = 0
+        self.size = 0
+        self.sorted_by_trace = False
+
+    # -- building ---------------------------------------------------------------------------
+    def build(self) -> ObservationIndex:
+        """One validating pass; sorts the file by trace first if it is heavily interleaved."""
+        if not self.path.exists():
+            return self
+        self.size = os.path.getsize(self.path)
+        spans = self._spans
+        for number, offset, record in iter_jsonl(self.path):
+            tid = norm_id(record.get("trace_id"))
+            if tid is None:
+                raise InputError(
+                    f"{where(self.path, number)}: observation has no trace_id",
+                    where=where(self.path, number),
+                    expected="an observation record with a trace_id",
+                )
+            self.lines += 1
+            span = spans.get(tid)
+            if span is None:
+                spans[tid] = _Span(offset, offset + 1, 1)
+            else:
+                span.end = offset + 1
+                span.count += 1
+        # end offsets: the byte after the start of the trace's last line is enough, since a
+        # range read stops at the first line starting at or after ``end``
+        covered = sum(s.end - s.first for s in spans.values())
+        if covered > 4 * self.size + (1 << 20):
+            self._sort_by_trace()
+        return self
+
+    def _sort_by_trace(self) -> None:
+        """Rewrite the observation lines grouped by trace into a temporary file (bounded memory:
+        lines go to hash buckets of about BUCKET_BYTES, each sorted in memory)."""
+        buckets = max(1, min(512, -(-self.size // BUCKET_BYTES)))
+        tmp = Path(tempfile.mkdtemp(prefix="fluxloop-parse-"))
+        self._tmpdir = tmp
+        handles = [open(tmp / f"b{i}", "wb") for i in range(buckets)]  # noqa: SIM115
+        try:
+            with open(self.path, "rb") as fh:
+                for line in fh:
+                    if not line.strip():
+                        continue
+                    raw = line if line.endswith(b"\n") else line + b"\n"
+                    tid = self._tid_of(raw)
+                    if tid is None:
+                        continue
+                    digest = hashlib.blake2b(tid.encode(), digest_size=4).digest()
+                    handles[int.from_bytes(digest, "big") % buckets].write(raw)
+        finally:
+            for h in handles:
+                h.close()
+        out_path = tmp / "sorted.jsonl"
+        spans: dict[str, _Span] = {}
+        offset = 0
+        with open(out_path, "wb") as out:
+            for i in range(buckets):
+                bucket = tmp / f"b{i}"
+                groups: dict[str, list[bytes]] = {}
+                with open(bucket, "rb") as fh:
+                    for raw in fh:
+                        tid = self._tid_of(raw)
+                        if tid is not None:
+                            groups.setdefault(tid, []).append(raw)
+                for tid, lines in groups.items():
+                    start = offset
+                    for raw in lines:
+                        out.write(raw)
+                        offset += len(raw)
+                    spans[tid] = _Span(start, offset, len(lines))
+                del groups
+                bucket.unlink()
+        self._spans = spans
+        self._source = out_path
+        self.sorted_by_trace = True
+
+    @staticmethod
+    def _tid_of(raw: bytes) -> str | None:
+        from ._jsonl import loads
+
+        try:
+            record = loads(raw)
+        except ValueError:
+            return None
+        return norm_id(record.get("trace_id")) if isinstance(record, dict) else None
+
+    # -- reading ----------------------------------------------------------------------------
+    def __contains__(self, trace_id: object) -> bool:
+        return trace_id in self._spans
+
+    def trace_ids(self) -> Iterator[str]:
+        return iter(self._spans)
+
+    def count(self, trace_id: str | None) -> int:
+        span = self._spans.get(trace_id) if trace_id else None
+        return span.count if span else 0
+
+    def get(self, trace_id: str | None) -> list[dict[str, Any]]:
+        """The observation records of one trace, deduplicated on (id, start_time), file order."""
+        if trace_id is None:
+            return []
+        span = self._spans.get(trace_id)
+        if span is None:
+            return []
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[Any, Any]] = set()
+        for _, _, record in iter_jsonl(
+            self._source, start=span.first, end=span.end, validate_torn=False
+        ):
+            if norm_id(record.get("trace_id")) != trace_id:
+                continue
+            ident = (record.get("id"), record.get("start_time"))
+            if ident[0] is not None and ident in seen:
+                continue
+            seen.add(ident)
+            out.append(record)
+            if len(out) >= span.count:
+                break
+        return out
+
+    def close(self) -> None:
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the experiment
+
+
+@dataclass
+class Experiment:
+    """An experiment directory: its files and whole-file metadata (small files only)."""
+
+    path: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    has_trace_summary: bool = True
+    format: str = "fluxloop"  # or "original"
+
+    @property
+    def name(self) -> str:
+        name = self.summary.get("name")
+        return str(name) if name else self.path.name
+
+    @property
+    def trace_summary_path(self) -> Path:
+        return self.path / TRACE_SUMMARY
+
+    @property
+    def observations_path(self) -> Path:
+        return self.path / OBSERVATIONS
+
+    def iter_runs(self) -> Iterator[Run]:
+        """Every run: the trace_summary lines in order (errors.json details merged into failed
+        ones), then errors.json entries that match no line (the original's failed runs)."""
+        pending: dict[str, dict[str, Any]] = {}
+        loose: list[dict[str, Any]] = []
+        for entry in self.errors:
+            tid = norm_id(entry.get("trace_id"))
+            if tid is None:
+                loose.append(entry)
+            else:
+                pending[tid] = entry
+        if self.has_trace_summary:
+            for number, _, line in iter_jsonl(self.trace_summary_path):
+                run = run_from_summary(line, number)
+                extra = pending.pop(run.trace_id, None) if run.trace_id else None
+                if extra is not None and not run.success:
+                    merged = _error_of(extra) or {}
+                    base = run.error or {}
+                    run.error = {
+                        "type": base.get("type") or merged.get("type"),
+                        "message": base.get("message") or merged.get("message") or "",
+                        "traceback": base.get("traceback") or merged.get("traceback"),
+                    }
+                yield run
+        for entry in [*pending.values(), *loose]:
+            yield run_from_error(entry)
+
+
+def load_experiment(path: str | os.PathLike[str]) -> Experiment:
+    """Open an experiment directory (small files read now; the JSONL files are streamed later)."""
+    directory = Path(path)
+    if not directory.exists():
+        raise InputError(f"{where(directory)}: experiment directory not found")
+    if not directory.is_dir():
+        raise InputError(f"{where(directory)}: not a directory (expected an experiment directory)")
+    has_summary = (directory / TRACE_SUMMARY).is_file()
+    has_errors = (directory / ERRORS).is_file()
+    if not has_summary and not has_errors:
+        raise InputError(
+            f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY}; "
+            "expected the output of `fluxloop run experiment`)"
+        )
+    summary: dict[str, Any] = {}
+    if (directory / SUMMARY).is_file():
+        data = read_json(directory / SUMMARY)
+        if isinstance(data, dict):
+            summary = data
+        else:
+            raise InputError(f"{where(directory / SUMMARY)}: expected a JSON object")
+    errors: list[dict[str, Any]] = []
+    if has_errors:
+        data = read_json(directory / ERRORS)
+        if isinstance(data, dict) and isinstance(data.get("failures"), list):
+            data = data["failures"]  # 0.4.0's shape
+        if not isinstance(data, list):
+            raise InputError(f"{where(directory / ERRORS)}: expected a JSON array of failures")
+        errors = [e for e in data if isinstance(e, dict)]
+    fmt = "fluxloop" if summary.get("contract_version") else "original"
+    return Experiment(
+        path=directory,
+        summary=summary,
+        errors=errors,
+        has_trace_summary=has_summary,
+        format=fmt,
+    )
+
+
+@dataclass
+class TraceBundle:
+    """A run and its observation records (file order)."""
+
+    run: Run
+    observations: list[dict[str, Any]]
+
+
+def iter_traces(
+    experiment: Experiment, index: ObservationIndex | None = None
+) -> Iterator[TraceBundle]:
+    """Each run with its observations; the index is built (and cleaned up) here when not given."""
+    own = index is None
+    idx = index if index is not None else ObservationIndex(experiment.observations_path).build()
+    try:
+        matched = 0
+        for run in experiment.iter_runs():
+            observations = idx.get(run.trace_id)
+            if observations:
+                matched += 1
+            yield TraceBundle(run, observations)
+        orphans = len(idx._spans) - matched
+        if orphans > 0:
+            warn(
+                f"{where(experiment.observations_path)}: {orphans} trace(s) with observations but "
+                "no trace_summary line were skipped (runs that never completed)"
+            )
+    finally:
+        if own:
+            idx.close()

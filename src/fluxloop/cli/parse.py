@@ -1,0 +1,50 @@
+"""``fluxloop parse experiment``: per-trace timelines (Markdown or JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import echo, warn
+
+__all__ = ["parse"]
+
+
+@click.group()
+def parse() -> None:
+    """Turn experiment traces into readable per-trace timelines."""
+
+
+@parse.command("experiment")
+@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--output",
+    "-o",
+    default="per_trace_analysis",
+    show_default=True,
+    help="Output directory (relative to EXPERIMENT_DIR unless absolute).",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["md", "json"]),
+    default="md",
+    show_default=True,
+    help="One Markdown or JSON file per trace (per_trace.jsonl is always written).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
+def experiment(experiment_dir: Path, output: str, fmt: str, overwrite: bool) -> None:
+    """Write a timeline per run of EXPERIMENT_DIR, failed runs included."""
+    from fluxloop.analysis._jsonl import WARNINGS
+    from fluxloop.analysis.parse import parse_experiment
+
+    result = parse_experiment(experiment_dir, output=output, fmt=fmt, overwrite=overwrite)
+    for message in WARNINGS:
+        warn(message)
+    failed = f", {result.failed} failed" if result.failed else ""
+    echo(
+        f"Parsed {result.runs} run(s){failed}, {result.observations} observation(s): "
+        f"{result.files} {fmt} file(s) + per_trace.jsonl in {result.output_dir}"
+    )
