@@ -130,7 +130,9 @@ def record_result(runtime: Runtime, span: Span, convention: Convention, result: 
     kind = convention.observation_type
     if kind in {"generation", "embedding", "agent"}:
         values.update(genai_result_attributes(runtime, kind, result))
-    if values:
+    if len(values) == 1:  # the common case; set_attributes costs a second cleaning pass
+        span.set_attribute(*next(iter(values.items())))
+    elif values:
         span.set_attributes(values)
 
 
