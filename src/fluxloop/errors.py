@@ -46,7 +46,9 @@ class ConfigError(FluxLoopError, ValueError):
         super().__init__(message)
 
     @classmethod
-    def for_value(cls, key: str, expected: str, found: object, where: str | None = None) -> ConfigError:
+    def for_value(
+        cls, key: str, expected: str, found: object, where: str | None = None
+    ) -> ConfigError:
         """Build the canonical ``key: expected X, found Y`` message."""
         location = f"{where}: " if where else ""
         return cls(
