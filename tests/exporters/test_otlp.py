@@ -327,3 +327,18 @@ def test_forked_child_exports_with_its_own_sender(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     rotel.wait_for("Str(parent)", "Str(child)")
+
+
+def test_env_headers_are_kept_alongside_the_api_key(
+    recorder: Callable[..., tuple[str, type[_Recorder]]],
+    tmp_path: Path,
+    exporters: list[SpoolingSpanExporter],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,x-note=a%20b")
+    url, handler = recorder()
+    exporter = make(exporters, url, api_key="sk-test-456", spool_dir=tmp_path)
+    assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS
+    (headers, _), *_ = handler.requests
+    assert headers["x-tenant"] == "acme" and headers["x-note"] == "a b"
+    assert headers["authorization"] == "Bearer sk-test-456"

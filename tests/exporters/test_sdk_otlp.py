@@ -95,3 +95,31 @@ def test_spans_emitted_while_the_receiver_is_down_arrive_after_restart(
     assert up.returncode == 0, up.stderr
     log = rotel.wait_for("Str(WhileDown)", "Str(AfterRestart)", timeout=30)
     assert log.count("gen_ai.agent.name: Str(WhileDown)") == 1
+
+
+def test_standard_otel_variables_alone_configure_otlp_export(rotel: Rotel, tmp_path: Path) -> None:
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import fluxloop\n"
+        "@fluxloop.agent(name='EnvOnly')\n"
+        "def run(q: str) -> str:\n"
+        "    return q\n"
+        "run('hi')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLUXLOOP_", "OTEL_"))}
+    env.update(
+        FLUXLOOP_STORAGE="otlp",
+        OTEL_EXPORTER_OTLP_ENDPOINT=rotel.grpc_endpoint,
+        OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+        OTEL_SERVICE_NAME="env-only-service",
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    rotel.wait_for("gen_ai.agent.name: Str(EnvOnly)", "env-only-service")

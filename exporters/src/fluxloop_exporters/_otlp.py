@@ -86,6 +86,15 @@ def default_spool_dir(endpoint: str, root: str | os.PathLike[str] | None = None)
     return base / f"otlp-{digest}"
 
 
+def _env_headers() -> dict[str, str]:
+    from opentelemetry.util.re import parse_env_headers
+
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_HEADERS", ""
+    )
+    return parse_env_headers(raw, liberal=True) if raw else {}
+
+
 def _http_traces_url(endpoint: str) -> str:
     url = endpoint.rstrip("/")
     if "://" not in url:
@@ -144,7 +153,9 @@ def create_otlp_exporter(
         )
     if not endpoint:
         raise ValueError("an OTLP endpoint is required")
-    all_headers = dict(headers or {})
+    # explicit headers replace OTEL_EXPORTER_OTLP_(TRACES_)HEADERS, as in the official exporters;
+    # an api_key is added to either
+    all_headers = dict(headers) if headers is not None else _env_headers()
     if api_key:
         all_headers["Authorization"] = f"Bearer {api_key}"
     delegate = _official_exporter(protocol, endpoint, all_headers, timeout)
