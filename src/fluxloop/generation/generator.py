@@ -473,11 +473,14 @@ def generate_llm(
         return accepted
 
     async def main() -> None:
+        nonlocal total_calls
+        if on_progress is not None:
+            on_progress(0, total_calls)
         results = await _ask_all(client, settings, groups, asks_for(first), tick)
         got = collect(results)
-        if limit is not None and got < limit and len(order) > len(first):
+        answered = any(texts is not None for _, texts, _, _ in results)
+        if limit is not None and answered and got < limit and len(order) > len(first):
             # top up once with the next slots (replaces duplicates and skipped groups)
-            nonlocal total_calls
             extra = order[len(first) : len(first) + (limit - got)]
             asks = asks_for(extra)
             total_calls += len(asks)

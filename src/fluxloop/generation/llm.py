@@ -233,6 +233,11 @@ def message_text(message: Any) -> str:
 
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
+_REFUSAL = re.compile(
+    r"^(i'?m sorry|i am sorry|sorry,? (i|but)|i cannot|i can'?t|i am unable|i'm unable|"
+    r"as an ai|i won'?t)\b",
+    re.IGNORECASE,
+)
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s+")
 
 
@@ -295,6 +300,8 @@ def parse_variations(content: str, expected: int = 1) -> list[str]:
     body = _FENCE.sub(lambda m: m.group(1), text).strip()
     if body.startswith(("{", "[")):
         raise MalformedOutput(f"invalid JSON: {body[:60]!r}")
+    if _REFUSAL.match(body):
+        raise MalformedOutput(f"a refusal or a comment, not variations: {body[:60]!r}")
     lines = [line for line in body.splitlines() if line.strip()]
     bullets = [_clean(line) for line in lines if _BULLET.match(line)]
     if len(bullets) >= 2 or (bullets and expected == 1 and len(lines) == 1):
