@@ -33,6 +33,7 @@ Every callback call is also a span (``event``) in the run's trace, and the messa
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import importlib
@@ -155,6 +156,7 @@ class CallbackCollector:
         self.by_parameter: dict[str, list[Any]] = {}
         self.dropped = 0
         self.replay: dict[str, Any] = dict(replay or {})
+        self._delivery: dict[str, Callable[[Any], None]] = {}
 
     @staticmethod
     def _payload(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -175,7 +177,11 @@ class CallbackCollector:
             return
         sink.append(payload)
         self.by_parameter.setdefault(param, []).append(payload)
-        _trace_callback(param, kind, payload)
+        deliver = self._delivery.get(param)
+        if deliver is None:
+            deliver = self._delivery[param] = _traced_delivery(param, kind)
+        with contextlib.suppress(Exception):  # tracing never breaks a run
+            deliver(payload)
 
     def make(
         self,
@@ -240,14 +246,24 @@ class CallbackCollector:
         return out
 
 
-def _trace_callback(param: str, kind: str, payload: Any) -> None:
-    """One ``event`` span per callback call, so the trace timeline shows what was sent."""
-    try:
-        from fluxloop.sdk._context import event
+def _traced_delivery(param: str, kind: str) -> Callable[[Any], None]:
+    """A function whose calls are ``event`` spans named after the parameter, with the message
+    as their input, so the trace timeline shows what the target sent."""
 
-        event(param, callback=param, kind=kind, payload=payload)
+    def deliver(message: Any) -> None:
+        return None
+
+    try:
+        from fluxloop.sdk._decorators import trace
+
+        return trace(
+            name=param,
+            observation_type="event",
+            metadata={"fluxloop.callback": kind},
+            capture_output=False,
+        )(deliver)
     except Exception:  # pragma: no cover - tracing never breaks a run
-        pass
+        return deliver
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Pluto Duck: a WebSocket-style handler recorded in staging and replayed by FluxLoop."""
