@@ -80,7 +80,7 @@ def _record(path: Path, contents: list[object], extra: str = "") -> None:
 
 def test_last_call_by_default_index_and_all(project: Path) -> None:
     rec = project / "recordings" / "args.jsonl"
-    _record(rec, ["first message", "where is my order 42?"], extra="not json\n\n")
+    _record(rec, ["first message", "where is my order 42?"], extra="{not json\n\n")
     edit_yaml(
         project / "setting.yaml",
         replay_args={"enabled": False, "override_param_path": "data.content"},
@@ -90,7 +90,7 @@ def test_last_call_by_default_index_and_all(project: Path) -> None:
         cwd=project,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "not JSON, skipped" in done.stderr
+    assert "not valid JSON" in done.stderr
     entries = load_yaml(project / "inputs" / "generated.yaml")["inputs"]
     assert {e["parent"] for e in entries} == {"where is my order 42?"}
     assert {e["recording_index"] for e in entries} == {1}
@@ -121,8 +121,8 @@ def test_missing_path_and_missing_file_are_config_errors(project: Path) -> None:
         "data.text", cwd=project,
     )  # fmt: skip
     assert bad.returncode == 2
-    assert "override_param_path 'data.text' not found" in bad.stderr
-    assert "data has keys content, conversationId" in bad.stderr
+    assert "args.jsonl:1: override_param_path 'data.text'" in bad.stderr
+    assert "content, conversationId" in bad.stderr
     missing = fl("generate", "inputs", "--from-recording", "nope.jsonl", cwd=project)
     assert missing.returncode == 2
     assert "Recording file not found" in missing.stderr
