@@ -41,7 +41,7 @@ WARNINGS: list[str] = []
 def warn(message: str) -> None:
     if len(WARNINGS) < 1000:
         WARNINGS.append(message)
-    _log.warning(message)
+    _log.debug(message)
 
 
 def where(path: Path, line: int | None = None) -> str:

@@ -48,6 +48,8 @@ SUMMARY = "summary.json"
 
 #: bytes of observation lines per bucket when a heavily interleaved file is sorted by trace
 BUCKET_BYTES = 32 * 1024 * 1024
+#: range reads may cover up to 4x the file (plus this) before the file is sorted by trace instead
+SORT_SLACK_BYTES = 1 << 20
 
 
 def norm_id(value: object) -> str | None:
@@ -290,7 +292,7 @@ class ObservationIndex:
         # end offsets: the byte after the start of the trace's last line is enough, since a
         # range read stops at the first line starting at or after ``end``
         covered = sum(s.end - s.first for s in spans.values())
-        if covered > 4 * self.size + (1 << 20):
+        if covered > 4 * self.size + SORT_SLACK_BYTES:
             self._sort_by_trace()
         return self
 

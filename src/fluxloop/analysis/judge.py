@@ -1,0 +1,741 @@
+"""The LLM judge: a langchain-core chat model grading a trace against a rubric.
+
+Two modes:
+
+* **rubric** (``criteria:``): the judge answers, per criterion, ``pass`` / ``fail`` /
+  ``inconclusive`` with its reasoning written first; the score is the fraction of criteria
+  passed (``inconclusive: fail`` counts an inconclusive criterion as failed, the default;
+  ``ignore`` leaves it out). The judge sees the input, the output and a digest of the trace's
+  steps, and is told to verify claims about internal behaviour against the steps.
+* **score** (the original's ``prompt_template`` + ``parser`` + ``max_score``): the template is
+  filled with ``{input}``, ``{output}``, ``{persona}``, ``{duration_ms}``, ``{metadata.X}``,
+  ``{observations}``; the number parsed from the answer divided by ``max_score`` is the score.
+
+The chat model is ``provider: openai|anthropic`` + ``model`` (the ``langchain-openai`` /
+``langchain-anthropic`` packages, FluxLoop's ``openai`` / ``anthropic`` extras) or
+``chat_model: module:attr`` (a chat model, or a factory returning one, called with
+``factory_kwargs``). Calls run concurrently under a semaphore (``limits.concurrency``), each with
+a timeout and retries with backoff; a response that cannot be parsed is asked for again once,
+then recorded as inconclusive — a bad answer never stops the evaluation. Successful answers are
+cached on disk (JSONL, keyed by model and prompt), so re-running ``evaluate`` costs nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import hashlib
+import importlib
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fluxloop.errors import ConfigError
+
+from ._jsonl import dump_line, loads
+from .experiment import Run
+from .rules import resolve_path, text_of
+from .timeline import Step
+
+__all__ = [
+    "BUILTIN_CRITERIA",
+    "JudgeCache",
+    "JudgeClient",
+    "JudgeSpec",
+    "JudgeVerdict",
+    "build_messages",
+    "extract_json",
+    "parse_score",
+    "parse_verdicts",
+]
+
+PROMPT_VERSION = "fluxloop-judge-1"
+
+#: criteria of the original's pre-built judges and of its 0.3 metric names
+BUILTIN_CRITERIA: dict[str, str] = {
+    "intent_recognition": "The response correctly recognises what the user wants and addresses "
+    "that intent.",
+    "response_consistency": "The response is logically consistent: it contradicts neither "
+    "itself, nor the user's input, nor the results of the steps in the trace.",
+    "response_clarity": "The response is clear and concise, without needless verbosity or "
+    "ambiguity.",
+    "information_completeness": "The response gives all the information needed to fully answer "
+    "the user's request.",
+    "task_completion": "The agent completed the task the user asked for.",
+    "hallucination": "The response contains no claims that are unsupported by the input or by "
+    "the results of the steps in the trace.",
+    "relevance": "The response is relevant to the user's input.",
+    "tool_usage_appropriateness": "The agent chose appropriate tools with correct arguments, "
+    "judged from the tool steps in the trace.",
+    "user_satisfaction": "A user with this persona would be satisfied with the response.",
+    "clarity": "The response is clear and easy to follow.",
+    "persona_consistency": "The response suits the user's persona (expertise, language, tone).",
+}
+DEFAULT_CRITERION = "The response is relevant and helpful for the user's input."
+
+SYSTEM_PROMPT = """You are a strict, fair evaluator of an AI agent's behaviour.
+Judge each criterion independently, using only the evidence given: the user's input, the
+agent's final output, and the trace of the steps the agent executed.
+- Criteria about the agent's internal behaviour (tools, retrieval, steps) must be verified
+  against the trace, never against what the output claims.
+- Judge only the listed criteria; do not add your own.
+- If the evidence is insufficient to decide a criterion, its verdict is "inconclusive".
+- Write the reasoning before the verdict.
+Answer with a single JSON object and nothing else:
+{"criteria": [{"id": 1, "reasoning": "<one or two sentences>",
+               "verdict": "pass" | "fail" | "inconclusive"}, ...]}"""
+
+
+@dataclass
+class JudgeSpec:
+    """One ``llm_judge`` evaluator's settings (validated by the evaluation config loader)."""
+
+    name: str
+    criteria: list[str] = field(default_factory=list)
+    rubric: str | None = None
+    goal: str | None = None
+    prompt_template: str | None = None
+    parser: str = "first_number_1_10"
+    max_score: float = 10.0
+    inconclusive: str = "fail"  # or "ignore"
+    include_trace: bool = True
+    max_trace_chars: int = 8000
+    provider: str | None = None
+    model: str | None = None
+    model_parameters: dict[str, Any] = field(default_factory=dict)
+    chat_model: str | None = None
+    factory_kwargs: dict[str, Any] = field(default_factory=dict)
+    judge_failed_runs: bool = False
+
+    @property
+    def mode(self) -> str:
+        return "score" if self.prompt_template and not self.criteria else "rubric"
+
+    def identity(self) -> str:
+        if self.chat_model:
+            kwargs = json.dumps(self.factory_kwargs, sort_keys=True, default=str)
+            return f"factory:{self.chat_model}:{kwargs}"
+        params = json.dumps(self.model_parameters, sort_keys=True, default=str)
+        return f"{self.provider}:{self.model}:{params}"
+
+
+@dataclass
+class JudgeVerdict:
+    """The outcome of judging one trace."""
+
+    score: float | None
+    criteria: list[dict[str, Any]]
+    reason: str
+    status: str  # pass | fail | inconclusive | skipped | error
+    cached: bool = False
+    calls: int = 0
+    raw: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# the chat model
+
+
+_PROVIDERS = {
+    "openai": ("langchain_openai", "ChatOpenAI", "langchain-openai", "openai"),
+    "anthropic": ("langchain_anthropic", "ChatAnthropic", "langchain-anthropic", "anthropic"),
+}
+
+
+def infer_provider(model: str | None) -> tuple[str | None, str | None]:
+    """``openai:gpt-4o`` -> (openai, gpt-4o); a bare gpt-/o1-/claude- name implies its provider."""
+    if not model:
+        return None, None
+    if ":" in model:
+        head, _, rest = model.partition(":")
+        if head in _PROVIDERS:
+            return head, rest
+    lowered = model.lower()
+    if lowered.startswith(("gpt", "o1", "o3", "o4", "chatgpt")):
+        return "openai", model
+    if lowered.startswith("claude"):
+        return "anthropic", model
+    return None, model
+
+
+def _import_attr(spec: str, base_dirs: Sequence[Path]) -> Any:
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"expected module:attribute, found {spec!r}")
+    added: list[str] = []
+    for directory in base_dirs:
+        text = str(directory)
+        if text not in sys.path:
+            sys.path.insert(0, text)
+            added.append(text)
+    try:
+        module = importlib.import_module(module_name)
+    finally:
+        for text in added:
+            if text in sys.path:
+                sys.path.remove(text)
+    value: Any = module
+    for part in attr.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) -> Any:
+    """The langchain-core chat model of a judge; problems are one-line ConfigErrors."""
+    if spec.chat_model:
+        try:
+            obj = _import_attr(spec.chat_model, base_dirs)
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ConfigError(
+                f"{where_}: chat_model {spec.chat_model!r}: cannot import: {exc}"
+            ) from None
+        if not hasattr(obj, "ainvoke") and callable(obj):
+            try:
+                obj = obj(**spec.factory_kwargs)
+            except Exception as exc:
+                raise ConfigError(
+                    f"{where_}: chat_model factory {spec.chat_model!r} raised "
+                    f"{type(exc).__name__}: {exc}"
+                ) from None
+        if not hasattr(obj, "ainvoke"):
+            raise ConfigError(
+                f"{where_}: chat_model {spec.chat_model!r}: expected a langchain-core chat model "
+                f"(or a factory returning one), found {type(obj).__name__}"
+            )
+        return obj
+    provider = spec.provider
+    if provider not in _PROVIDERS:
+        raise ConfigError(
+            f"{where_}: an llm_judge needs provider: openai|anthropic with a model, or "
+            "chat_model: module:attr (a langchain-core chat model factory)"
+        )
+    module_name, class_name, package, extra = _PROVIDERS[provider]
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except ImportError:
+        raise ConfigError(
+            f"{where_}: provider {provider} needs the {package} package: "
+            f"pip install 'fluxloop[{extra}]' (or pip install {package})"
+        ) from None
+    kwargs: dict[str, Any] = {"model": spec.model, "temperature": 0, "max_retries": 0}
+    key = os.environ.get("FLUXLOOP_LLM_API_KEY")
+    env_name = "OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY"
+    if key and not os.environ.get(env_name):
+        kwargs["api_key"] = key
+    kwargs.update(spec.model_parameters)
+    try:
+        return cls(**kwargs)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"{where_}: cannot create the {provider} judge model: {first} "
+            f"(set {env_name} or FLUXLOOP_LLM_API_KEY, or --llm-api-key)"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# prompts
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def trace_digest(steps: Sequence[Step], limit: int) -> str:
+    """The trace as numbered, indented lines: type, name, duration, input, output, error."""
+    lines: list[str] = []
+    used = 0
+    for step in steps:
+        dur = f" {step.duration_ms:.1f} ms" if step.duration_ms is not None else ""
+        head = f"{'  ' * min(step.depth, 8)}{step.index}. [{step.type}] {step.name}{dur}"
+        parts = [head]
+        rec = step.record
+        if rec.get("input") is not None:
+            parts.append(f"input={_clip(text_of(rec.get('input')), 400)}")
+        if rec.get("output") is not None:
+            parts.append(f"output={_clip(text_of(rec.get('output')), 400)}")
+        if step.error:
+            parts.append(f"ERROR={_clip(step.error, 300)}")
+        line = " | ".join(parts)
+        if used + len(line) > limit:
+            lines.append(f"… {len(steps) - len(lines)} more step(s) omitted")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join(lines) if lines else "(no steps recorded)"
+
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+
+
+def fill_template(template: str, run: Run, steps: Sequence[Step], record: Mapping[str, Any]) -> str:
+    """The original's placeholders; unknown ones are left as written (no KeyError on braces)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name == "observations":
+            return trace_digest(steps, 8000)
+        if name == "persona":
+            return run.persona or "N/A"
+        if name == "duration_ms":
+            return f"{run.duration_ms:.1f}" if run.duration_ms is not None else "N/A"
+        found = resolve_path(record, name)
+        if found is None or (not isinstance(found, (str, int, float, bool, list, dict))):
+            return match.group(0) if found is not None else ""
+        return text_of(found)
+
+    return _PLACEHOLDER.sub(value, template)
+
+
+def build_messages(
+    spec: JudgeSpec, run: Run, steps: Sequence[Step], record: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """``[(role, content)]`` for the judge."""
+    if spec.mode == "score":
+        assert spec.prompt_template is not None
+        return [("human", fill_template(spec.prompt_template, run, steps, record))]
+    criteria = spec.criteria or [BUILTIN_CRITERIA.get(spec.name, DEFAULT_CRITERION)]
+    parts: list[str] = []
+    if spec.goal:
+        parts.append(f"## Evaluation goal\n{spec.goal}")
+    if run.persona:
+        parts.append(f"## User persona\n{run.persona}")
+    parts.append(f"## User input\n{text_of(run.input)}")
+    parts.append(f"## Agent output\n{text_of(run.output) or '(empty)'}")
+    if run.error:
+        parts.append(f"## Run error\n{run.error.get('type')}: {run.error.get('message')}")
+    if spec.include_trace:
+        parts.append(f"## Trace ({len(steps)} steps)\n{trace_digest(steps, spec.max_trace_chars)}")
+    if spec.rubric:
+        parts.append(f"## Guidance\n{spec.rubric.strip()}")
+    numbered = "\n".join(f"{i}. {c}" for i, c in enumerate(criteria, 1))
+    parts.append(f"## Criteria\n{numbered}")
+    return [("system", SYSTEM_PROMPT), ("human", "\n\n".join(parts))]
+
+
+# ---------------------------------------------------------------------------------------------
+# parsing the judge's answer
+
+
+def _candidates(text: str) -> list[str]:
+    """JSON-looking substrings: fenced blocks first, then balanced {...} / [...] spans in the
+    order they start (the outermost first)."""
+    fenced = [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*\n?(.*?)```", text, re.S)]
+    spans: list[tuple[int, str]] = []
+    for opener, closer in (("{", "}"), ("[", "]")):
+        start = text.find(opener)
+        while start != -1 and len(spans) < 40:
+            depth = 0
+            in_str = False
+            escape = False
+            for i in range(start, len(text)):
+                ch = text[i]
+                if in_str:
+                    if escape:
+                        escape = False
+                    elif ch == "\\":
+                        escape = True
+                    elif ch == '"':
+                        in_str = False
+                elif ch == '"':
+                    in_str = True
+                elif ch == opener:
+                    depth += 1
+                elif ch == closer:
+                    depth -= 1
+                    if depth == 0:
+                        spans.append((start, text[start : i + 1]))
+                        break
+            start = text.find(opener, start + 1)
+    spans.sort(key=lambda item: item[0])
+    return fenced + [span for _, span in spans]
+
+
+def extract_json(text: str) -> Any:
+    """The first JSON value found in a model's answer, tolerating code fences, prose around
+    it, trailing commas, single quotes and Python literals; None when there is none."""
+    stripped = text.strip()
+    for found in [stripped, *_candidates(stripped)]:
+        candidate = found.strip()
+        if not candidate:
+            continue
+        try:
+            return json.loads(candidate)
+        except ValueError:
+            pass
+        repaired = re.sub(r",\s*([}\]])", r"\1", candidate)
+        try:
+            return json.loads(repaired)
+        except ValueError:
+            pass
+        try:
+            value = ast.literal_eval(repaired)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, (dict, list)):
+            return value
+    return None
+
+
+_PASS = {"pass", "passed", "yes", "true", "met", "satisfied", "success", "ok", "correct"}
+_FAIL = {"fail", "failed", "no", "false", "not met", "unmet", "not satisfied", "incorrect"}
+
+
+def _verdict_word(value: Any) -> str:
+    if isinstance(value, bool):
+        return "pass" if value else "fail"
+    text = str(value or "").strip().lower().replace("_", " ")
+    if text in _PASS:
+        return "pass"
+    if text in _FAIL:
+        return "fail"
+    return "inconclusive"
+
+
+def parse_verdicts(text: str, criteria: Sequence[str]) -> list[dict[str, Any]] | None:
+    """Per-criterion ``{criterion, verdict, reasoning}`` from the judge's answer, matched by
+    ``id`` (1-based), else by position; None when the answer holds no usable verdicts."""
+    data = extract_json(text)
+    items: Any = None
+    if isinstance(data, Mapping):
+        for key in ("criteria", "verdicts", "results", "evaluations", "scores"):
+            if isinstance(data.get(key), list):
+                items = data[key]
+                break
+        if items is None and ("verdict" in data or "passed" in data):
+            items = [data]
+    elif isinstance(data, list):
+        items = data
+    if not isinstance(items, list) or not items:
+        return _verdicts_from_lines(text, criteria)
+    results: list[dict[str, Any] | None] = [None] * len(criteria)
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            continue
+        slot = position
+        ident = item.get("id", item.get("index"))
+        if (
+            isinstance(ident, (int, str))
+            and str(ident).isdigit()
+            and 1 <= int(ident) <= len(criteria)
+        ):
+            slot = int(ident) - 1
+        if slot >= len(criteria) or results[slot] is not None:
+            continue
+        verdict = item.get("verdict", item.get("status", item.get("passed", item.get("result"))))
+        results[slot] = {
+            "criterion": criteria[slot],
+            "verdict": _verdict_word(verdict),
+            "reasoning": str(
+                item.get("reasoning") or item.get("reason") or item.get("explanation") or ""
+            ),
+        }
+    if all(r is None for r in results):
+        return None
+    return [
+        r
+        if r is not None
+        else {"criterion": c, "verdict": "inconclusive", "reasoning": "the judge gave no verdict"}
+        for r, c in zip(results, criteria, strict=True)
+    ]
+
+
+def _verdicts_from_lines(text: str, criteria: Sequence[str]) -> list[dict[str, Any]] | None:
+    """Fallback for plain-text answers such as ``1. PASS - because …``."""
+    found: dict[int, dict[str, Any]] = {}
+    for match in re.finditer(
+        r"^\s*(\d+)[.):\-\s]+\W*(pass(?:ed)?|fail(?:ed)?|inconclusive)\W*(.*)$", text, re.I | re.M
+    ):
+        slot = int(match.group(1)) - 1
+        if 0 <= slot < len(criteria) and slot not in found:
+            found[slot] = {
+                "criterion": criteria[slot],
+                "verdict": _verdict_word(match.group(2)),
+                "reasoning": match.group(3).strip(" -:"),
+            }
+    if not found:
+        return None
+    return [
+        found.get(i, {"criterion": c, "verdict": "inconclusive", "reasoning": "no verdict given"})
+        for i, c in enumerate(criteria)
+    ]
+
+
+def parse_score(text: str, parser: str) -> float | None:
+    """The original's parsers: ``first_number_1_10``, ``json_score``, ``first_float``."""
+    if parser == "json_score":
+        data = extract_json(text)
+        if isinstance(data, Mapping):
+            value = data.get("score")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+            if isinstance(value, str):
+                try:
+                    return float(value)
+                except ValueError:
+                    return None
+        return None
+    if parser == "first_number_1_10":
+        first = re.search(r"(?<![\d.])(10|[1-9])(?:\.\d+)?(?![\d])", text)
+        return float(first.group(0)) if first else None
+    number = re.search(r"-?\d+(?:\.\d+)?", text)
+    return float(number.group(0)) if number else None
+
+
+# ---------------------------------------------------------------------------------------------
+# cache and client
+
+
+class JudgeCache:
+    """Append-only JSONL of successful answers, keyed by a hash of model identity + prompt."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries: dict[str, str] = {}
+        self.hits = 0
+        if path is not None and path.is_file():
+            with open(path, "rb") as fh:
+                for raw in fh:
+                    try:
+                        item = loads(raw)
+                    except ValueError:
+                        continue  # a torn line from an interrupted run
+                    if isinstance(item, dict) and isinstance(item.get("response"), str):
+                        self._entries[str(item.get("key"))] = item["response"]
+
+    @staticmethod
+    def key(identity: str, messages: Sequence[tuple[str, str]]) -> str:
+        payload = json.dumps([PROMPT_VERSION, identity, list(messages)], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> str | None:
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+        return found
+
+    def put(self, key: str, identity: str, response: str) -> None:
+        self._entries[key] = response
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = dump_line({"key": key, "model": identity, "response": response, "at": time.time()})
+        with open(self.path, "ab") as fh:
+            fh.write(line)
+
+
+def _content_text(message: Any) -> str:
+    content = getattr(message, "content", message)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "".join(parts)
+    return str(content)
+
+
+@dataclass
+class JudgeLimits:
+    concurrency: int = 4
+    timeout_seconds: float = 60.0
+    retries: int = 2
+    retry_delay: float = 1.0
+    parse_retries: int = 1
+    max_llm_calls: int | None = None
+
+
+class JudgeClient:
+    """Calls judges with bounded concurrency, timeouts, retries, a call budget and the cache."""
+
+    def __init__(self, limits: JudgeLimits, cache: JudgeCache) -> None:
+        self.limits = limits
+        self.cache = cache
+        self.calls = 0
+        self.errors = 0
+        self.budget_exhausted = False
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def _sem(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(max(1, self.limits.concurrency))
+        return self._semaphore
+
+    def _take_call(self) -> bool:
+        cap = self.limits.max_llm_calls
+        if cap is not None and self.calls >= cap:
+            self.budget_exhausted = True
+            return False
+        self.calls += 1
+        return True
+
+    async def _invoke(self, model: Any, messages: Sequence[tuple[str, str]]) -> str:
+        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+        converted = [
+            SystemMessage(content=c)
+            if r == "system"
+            else AIMessage(content=c)
+            if r == "ai"
+            else HumanMessage(content=c)
+            for r, c in messages
+        ]
+        last: BaseException | None = None
+        for attempt in range(self.limits.retries + 1):
+            if not self._take_call():
+                raise _BudgetExhausted()
+            try:
+                async with self._sem():
+                    answer = await asyncio.wait_for(
+                        model.ainvoke(converted), timeout=self.limits.timeout_seconds
+                    )
+                return _content_text(answer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the provider's errors are not ours to know
+                last = exc
+                if attempt < self.limits.retries:
+                    await asyncio.sleep(min(30.0, self.limits.retry_delay * 2**attempt))
+        assert last is not None
+        raise last
+
+    async def judge(
+        self,
+        spec: JudgeSpec,
+        model: Any,
+        run: Run,
+        steps: Sequence[Step],
+        record: Mapping[str, Any],
+    ) -> JudgeVerdict:
+        if not run.success and not spec.judge_failed_runs:
+            return JudgeVerdict(
+                score=0.0,
+                criteria=[],
+                reason="not judged: the run failed",
+                status="fail",
+            )
+        messages = build_messages(spec, run, steps, record)
+        identity = spec.identity()
+        key = JudgeCache.key(identity, messages)
+        cached = self.cache.get(key)
+        if cached is not None:
+            verdict = self._interpret(spec, cached)
+            if verdict is not None:
+                verdict.cached = True
+                return verdict
+        calls_before = self.calls
+        attempt_messages = list(messages)
+        text = ""
+        try:
+            for parse_attempt in range(self.limits.parse_retries + 1):
+                text = await self._invoke(model, attempt_messages)
+                verdict = self._interpret(spec, text)
+                if verdict is not None:
+                    self.cache.put(key, identity, text)
+                    verdict.calls = self.calls - calls_before
+                    return verdict
+                if parse_attempt < self.limits.parse_retries:
+                    attempt_messages = [
+                        *messages,
+                        ("ai", text),
+                        ("human", _REASK if spec.mode == "rubric" else _REASK_SCORE),
+                    ]
+        except _BudgetExhausted:
+            return JudgeVerdict(
+                score=None,
+                criteria=[],
+                reason="not judged: limits.max_llm_calls reached",
+                status="skipped",
+                calls=self.calls - calls_before,
+            )
+        except Exception as exc:
+            self.errors += 1
+            kind = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            return self._inconclusive(
+                spec,
+                f"judge error after {self.limits.retries + 1} attempt(s): {_clip(kind, 200)}",
+                self.calls - calls_before,
+            )
+        self.errors += 1
+        return self._inconclusive(
+            spec,
+            f"unparseable judge answer: {_clip(' '.join(text.split()), 200)!r}",
+            self.calls - calls_before,
+            raw=text,
+        )
+
+    def _inconclusive(
+        self, spec: JudgeSpec, reason: str, calls: int, raw: str | None = None
+    ) -> JudgeVerdict:
+        criteria = spec.criteria or [BUILTIN_CRITERIA.get(spec.name, DEFAULT_CRITERION)]
+        items = (
+            [{"criterion": c, "verdict": "inconclusive", "reasoning": reason} for c in criteria]
+            if spec.mode == "rubric"
+            else []
+        )
+        score = 0.0 if spec.inconclusive == "fail" else None
+        return JudgeVerdict(
+            score=score, criteria=items, reason=reason, status="inconclusive", calls=calls, raw=raw
+        )
+
+    @staticmethod
+    def _interpret(spec: JudgeSpec, text: str) -> JudgeVerdict | None:
+        if spec.mode == "score":
+            value = parse_score(text, spec.parser)
+            if value is None:
+                return None
+            score = max(0.0, min(1.0, value / spec.max_score)) if spec.max_score else 0.0
+            return JudgeVerdict(
+                score=score,
+                criteria=[],
+                reason=f"scored {value:g}/{spec.max_score:g}: {_clip(' '.join(text.split()), 160)}",
+                status="scored",
+                raw=text,
+            )
+        criteria = spec.criteria or [BUILTIN_CRITERIA.get(spec.name, DEFAULT_CRITERION)]
+        items = parse_verdicts(text, criteria)
+        if items is None:
+            return None
+        passed = sum(1 for i in items if i["verdict"] == "pass")
+        failed = sum(1 for i in items if i["verdict"] == "fail")
+        unsure = len(items) - passed - failed
+        counted = len(items) if spec.inconclusive == "fail" else passed + failed
+        ratio: float | None = passed / counted if counted else None
+        reason = f"{passed}/{len(items)} criteria passed"
+        if unsure:
+            reason += f", {unsure} inconclusive"
+        failing = [i for i in items if i["verdict"] != "pass"]
+        if failing:
+            reason += f"; {failing[0]['verdict']}: {_clip(failing[0]['reasoning'], 160)}"
+        status = "inconclusive" if ratio is None else "judged"
+        return JudgeVerdict(score=ratio, criteria=items, reason=reason, status=status, raw=text)
+
+
+class _BudgetExhausted(Exception):
+    pass
+
+
+_REASK = (
+    "Your answer could not be parsed. Reply with the JSON object only: "
+    '{"criteria": [{"id": 1, "reasoning": "...", "verdict": "pass" | "fail" | "inconclusive"}]}'
+)
+_REASK_SCORE = "Your answer could not be parsed. Reply with the score only."
+
+
+def cache_path_for(output_dir: Path, setting: Any) -> Path | None:
+    """``limits.cache``: a file name (relative to the output directory), or null to disable."""
+    if setting is None or setting is False:
+        return None
+    text = str(setting) if setting is not True else "evaluation_cache.jsonl"
+    path = Path(text)
+    return path if path.is_absolute() else output_dir / path

@@ -1,0 +1,113 @@
+"""``fluxloop evaluate experiment``: scores, gates and reports for an experiment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ._common import echo, info, warn
+
+__all__ = ["evaluate"]
+
+
+@click.group()
+def evaluate() -> None:
+    """Score experiment traces with rule-based, LLM-judge and custom evaluators."""
+
+
+@evaluate.command("experiment")
+@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="evaluation.yaml, a setting.yaml with an evaluators: section, or a project directory "
+    "(default: ./configs/evaluation.yaml, ./evaluation.yaml, ./setting.yaml, then the "
+    "experiment's project, then its config.yaml snapshot).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="evaluation",
+    show_default=True,
+    help="Output directory (relative to EXPERIMENT_DIR unless absolute).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing evaluation.")
+@click.option(
+    "--per-trace",
+    "per_trace",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read runs from a per_trace.jsonl (fluxloop parse / the original's) instead of the "
+    "experiment's trace_summary.jsonl + observations.jsonl.",
+)
+@click.option("--no-llm", is_flag=True, help="Skip LLM judges (they count as not evaluated).")
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Minimum fraction of traces that must pass (overrides thresholds.pass_rate; default 1).",
+)
+@click.option(
+    "--llm-api-key",
+    default=None,
+    envvar="FLUXLOOP_LLM_API_KEY",
+    help="API key for provider judges (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
+)
+def experiment(
+    experiment_dir: Path,
+    config_path: Path | None,
+    output: str,
+    overwrite: bool,
+    per_trace: Path | None,
+    no_llm: bool,
+    fail_under: float | None,
+    llm_api_key: str | None,
+) -> None:
+    """Evaluate EXPERIMENT_DIR; exit code 1 when a gate fails."""
+    from fluxloop.analysis._jsonl import WARNINGS
+    from fluxloop.analysis.evaluate import evaluate_experiment
+    from fluxloop.analysis.report import fmt_gate, pct
+    from fluxloop.errors import ThresholdError
+
+    result = evaluate_experiment(
+        experiment_dir,
+        config=config_path,
+        output=output,
+        overwrite=overwrite,
+        per_trace=per_trace,
+        no_llm=no_llm,
+        fail_under=fail_under,
+        llm_api_key=llm_api_key,
+    )
+    for message in WARNINGS:
+        warn(message)
+    summary = result.summary
+    overall = summary["overall"]
+    info(f"Config: {summary['config']}")
+    echo(
+        f"Evaluation {'PASSED' if result.passed else 'FAILED'}: {overall['passed']}/"
+        f"{overall['evaluated']} traces passed ({pct(overall['pass_rate'])}), mean score "
+        f"{overall['mean_score'] if overall['mean_score'] is not None else 'n/a'}"
+    )
+    for ev in summary["evaluators"]:
+        echo(
+            f"  {ev['name']} ({ev['type']}, weight {ev['weight']:g}): pass rate "
+            f"{pct(ev['pass_rate'])}, mean {ev['mean_score']}"
+            + (f", {ev['skipped']} skipped" if ev["skipped"] else "")
+            + (f", {ev['inconclusive']} inconclusive" if ev["inconclusive"] else "")
+        )
+    for gate in summary["gates"]:
+        echo(f"  {fmt_gate(gate)}")
+    llm = summary["llm"]
+    if llm["calls"] or llm["cache_hits"]:
+        echo(
+            f"  judge: {llm['calls']} call(s), {llm['cache_hits']} cached, {llm['errors']} error(s)"
+        )
+    echo(f"  report: {result.files['report_html']}")
+    if not result.passed:
+        failed = "; ".join(fmt_gate(g).removeprefix("FAIL ") for g in result.failed_gates())
+        raise ThresholdError(f"evaluation below threshold: {failed}")
