@@ -514,3 +514,21 @@ def test_appends_are_process_safe(clean_sdk: Path) -> None:
         mine = [line for line in lines if line["kwargs"]["data"]["who"] == who]
         assert [line["kwargs"]["data"]["i"] for line in mine] == list(range(40))
         assert all(line["kwargs"]["data"]["pad"] == who * 70_000 for line in mine)
+
+
+def test_written_lines_match_the_recording_schema(clean_sdk: Path) -> None:
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent / "recording.schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    path = enable(clean_sdk)
+    fluxloop.record_call_args(
+        target="app:H.handle",
+        data={"content": "x", "items": [1, 2.5, None, True]},
+        send=send_message,
+        token="t",
+    )
+    (line,) = read_lines(path)
+    jsonschema.validate(line, schema)
+    marker = {"$ref": "#/$defs/marker", "$defs": schema["$defs"]}
+    jsonschema.validate(line["kwargs"]["send"], marker)
