@@ -532,3 +532,16 @@ def test_written_lines_match_the_recording_schema(clean_sdk: Path) -> None:
     jsonschema.validate(line, schema)
     marker = {"$ref": "#/$defs/marker", "$defs": schema["$defs"]}
     jsonschema.validate(line["kwargs"]["send"], marker)
+
+
+class Handler:
+    async def handle(self, connection_id: str) -> None:
+        fluxloop.record_call_args(connection_id=connection_id)
+
+
+def test_target_defaults_to_the_calling_function(clean_sdk: Path) -> None:
+    path = enable(clean_sdk)
+    asyncio.run(Handler().handle("c1"))
+    (line,) = read_lines(path)
+    assert line["target"] == f"{__name__}:Handler.handle"
+    assert line["kwargs"] == {"connection_id": "c1"}

@@ -44,6 +44,7 @@ import inspect
 import json
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -413,13 +414,23 @@ def _resolve_file(configured: Path | None) -> Path:
     return path if path.is_absolute() else Path.cwd() / path
 
 
-def record_call_args(target: str, iteration: int | None = None, **kwargs: Any) -> None:
+def _caller_target() -> str:
+    """``module:qualname`` of the function that called ``record_call_args``."""
+    frame = sys._getframe(2)
+    module = frame.f_globals.get("__name__", "__main__")
+    name = getattr(frame.f_code, "co_qualname", frame.f_code.co_name)
+    return f"{module}:{name}"
+
+
+def record_call_args(
+    target: str | None = None, iteration: int | None = None, **kwargs: Any
+) -> None:
     """Append the keyword arguments of one call to the recording file (when recording is on).
 
     ``target`` names what is being called (``"module:Class.method"``, the runner's target
-    syntax). A no-op unless ``configure(record_args=True)`` or ``FLUXLOOP_RECORD_ARGS=true``;
-    never raises (a failure is logged once). Callables are recorded as markers, secrets are
-    masked; see :mod:`fluxloop.sdk._recording`.
+    syntax; default: the calling function). A no-op unless ``configure(record_args=True)`` or
+    ``FLUXLOOP_RECORD_ARGS=true``; never raises (a failure is logged once). Callables are
+    recorded as markers, secrets are masked; see :mod:`fluxloop.sdk._recording`.
     """
     try:
         from fluxloop.sdk._runtime import current_runtime
@@ -427,6 +438,8 @@ def record_call_args(target: str, iteration: int | None = None, **kwargs: Any) -
         config = current_runtime().config
         if not config.record_args or not config.enabled:
             return
+        if target is None:
+            target = _caller_target()
         if _inside_experiment_run():
             logger.debug("fluxloop: not recording %s inside an experiment run", target)
             return
