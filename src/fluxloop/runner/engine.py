@@ -1040,7 +1040,8 @@ def describe_plan(
     lines = [
         f"Experiment:   {plan.name}",
         f"Config:       {cfg.source.describe()}",
-        f"Target:       {cfg.runner.target} ({target.kind}; {binder.describe()})",
+        f"Target:       {cfg.runner.target} ({target.kind}; "
+        f"{replay.binding() if replay is not None else binder.describe()})",
         f"Inputs:       {len(plan.inputs.items)} from {plan.inputs.source}",
         f"Personas:     {', '.join(p or '(none)' for p in plan.inputs.personas)}",
         f"Iterations:   {plan.iterations}",

@@ -297,6 +297,12 @@ class ReplayPlan:
     def recorded_target(self) -> str | None:
         return self.calls[-1].target if self.calls else None
 
+    def binding(self) -> str:
+        """How a run's input reaches the target (for ``--dry-run``)."""
+        if self.override_param_path:
+            return f"input -> {self.override_param_path} of the recorded kwargs"
+        return "recorded kwargs as they are (no override_param_path)"
+
     def describe(self) -> str:
         which = "last" if self.use == "default" else self.use
         if which == "all":
