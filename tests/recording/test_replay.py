@@ -727,3 +727,35 @@ def handle(data, send):
     )
     (line,) = run_lines(project.run())
     assert line["success"] and json.loads(line["output"]) == {"text": "hi"}
+
+
+def test_callback_messages_are_bounded(project: Project) -> None:
+    handler = """
+def handle(data, send):
+    for i in range(1500):
+        send({"i": i, "pad": "x" * 1000})
+"""
+    mod = project.agent(handler)
+    project.recording("rec.jsonl", {"kwargs": {"data": {"content": "x"}, "send": "<callable:s>"}})
+    project.config(
+        {
+            "runner": {"target": f"{mod}:handle"},
+            "replay_args": {
+                "enabled": True,
+                "recording_file": "rec.jsonl",
+                "override_param_path": "data.content",
+                "callable_providers": {"send": "builtin:collector.send"},
+            },
+            "base_inputs": ["hi"],
+            "output_directory": "out",
+        }
+    )
+    outcome = project.run()
+    (line,) = run_lines(outcome)
+    messages = line["callback_messages"]
+    assert messages["dropped"] == 500  # past MAX_CALLBACK_MESSAGES
+    kept = messages["send"]
+    assert 200 < len(kept) < 300 and kept[-1].startswith("…(")
+    assert messages["omitted"] > 0
+    raw = (outcome.directory / "trace_summary.jsonl").read_bytes()
+    assert len(raw) < 2_000_000

@@ -38,6 +38,7 @@ import copy
 import functools
 import importlib
 import inspect
+import json
 import os
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ __all__ = [
 
 BUILTIN_PROVIDERS = ("collector.send", "collector.error")
 MAX_CALLBACK_MESSAGES = 1_000
+SECTION_CHARS = 256 * 1024  # per list of callback_messages in trace_summary.jsonl
 _MESSAGE_OPTIONS = SerializeOptions(max_bytes=64 * 1024, max_depth=12, max_items=500)
 
 
@@ -122,13 +124,6 @@ class _Done:
 
     def __repr__(self) -> str:
         return "None"
-
-
-def _json_safe(value: Any) -> Any:
-    import json
-
-    text, _ = to_json(value, _MESSAGE_OPTIONS)
-    return json.loads(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,14 +231,31 @@ class CallbackCollector:
         return self.send or self.user
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "send": [_json_safe(m) for m in self.send],
-            "error": [_json_safe(m) for m in self.error],
-            "by_parameter": {k: [_json_safe(m) for m in v] for k, v in self.by_parameter.items()},
+        """What the callbacks received, JSON-safe and bounded (``SECTION_CHARS`` per list)."""
+        omitted = [0]
+
+        def section(messages: list[Any]) -> list[Any]:
+            out: list[Any] = []
+            used = 0
+            for message in messages:
+                text, _ = to_json(message, _MESSAGE_OPTIONS)
+                if used + len(text) > SECTION_CHARS:
+                    omitted[0] += len(messages) - len(out)
+                    out.append(f"…({len(messages) - len(out)} more)")
+                    break
+                used += len(text)
+                out.append(json.loads(text))
+            return out
+
+        result: dict[str, Any] = {
+            "send": section(self.send),
+            "error": section(self.error),
+            "by_parameter": {k: section(v) for k, v in self.by_parameter.items()},
         }
-        if self.dropped:
-            out["dropped"] = self.dropped
-        return out
+        if self.dropped or omitted[0]:
+            result["dropped"] = self.dropped
+            result["omitted"] = omitted[0]
+        return result
 
 
 def _traced_delivery(param: str, kind: str) -> Callable[[Any], None]:
