@@ -545,3 +545,15 @@ def test_target_defaults_to_the_calling_function(clean_sdk: Path) -> None:
     (line,) = read_lines(path)
     assert line["target"] == f"{__name__}:Handler.handle"
     assert line["kwargs"] == {"connection_id": "c1"}
+
+
+def test_hostile_callables_still_get_a_marker() -> None:
+    class Weird:
+        def __call__(self) -> None:
+            pass
+
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(name)
+
+    assert callable_marker(Weird()) == "<callable:Weird>"
+    assert json.loads(encode_kwargs({"cb": Weird()})) == {"cb": "<callable:Weird>"}

@@ -218,7 +218,11 @@ def callable_marker(fn: object) -> str:
     except Exception:
         pass
     suffix = ":async" if _is_async_callable(fn) else ""
-    return f"<callable:{_callable_name(fn)}{suffix}>"
+    try:
+        name = _callable_name(fn)
+    except Exception:  # a hostile __getattr__
+        name = type(fn).__name__
+    return f"<callable:{name}{suffix}>"
 
 
 def parse_marker(value: object) -> tuple[str, str, bool] | None:
