@@ -182,3 +182,17 @@ def test_shell_environment_override_is_noted(proj: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("FLUXLOOP_RECORD_ARGS", "false")
     out = run("record", "enable").output
     assert "FLUXLOOP_RECORD_ARGS=false is set in this shell's environment" in out
+
+
+def test_a_config_that_cannot_be_edited_leaves_env_alone(proj: Path) -> None:
+    from fluxloop.errors import ConfigError
+
+    setting = proj / "setting.yaml"
+    setting.write_text(setting.read_text() + "\nreplay_args: oops\n")
+    env_before = (proj / ".env").read_text()
+    with pytest.raises(ConfigError, match="replay_args"):
+        run("record", "enable")
+    assert (proj / ".env").read_text() == env_before
+    # --no-replay does not touch the config
+    assert run("record", "enable", "--no-replay").exit_code == 0
+    assert "FLUXLOOP_RECORD_ARGS=true" in (proj / ".env").read_text()

@@ -143,22 +143,14 @@ def toggle_recording(
     result = ToggleResult(enable, project_dir, env_file, None)
     if enable:
         if file is not None:
-            recording = _resolve(file, Path.cwd())
+            result.recording_file = _resolve(file, Path.cwd())
         else:
-            recording = _configured_file(project_dir, source) or (project_dir / DEFAULT_FILE)
-        recording.parent.mkdir(parents=True, exist_ok=True)
-        set_env_value(env_file, ENV_RECORD, "true")
-        set_env_value(env_file, ENV_FILE, str(recording))
-        result.recording_file = recording
+            result.recording_file = _configured_file(project_dir, source) or (
+                project_dir / DEFAULT_FILE
+            )
     else:
-        set_env_value(env_file, ENV_RECORD, "false")
         result.recording_file = _configured_file(project_dir, source)
-    shell = os.environ.get(ENV_RECORD)
-    if shell is not None and (shell.strip().lower() in _TRUE) != enable:
-        result.notes.append(
-            f"{ENV_RECORD}={shell} is set in this shell's environment; it wins over .env for "
-            "processes started from here"
-        )
+    # the config first: it is validated, and a refusal leaves .env untouched
     touch_replay = replay if replay is not None else enable
     if touch_replay:
         if source is None:
@@ -175,6 +167,18 @@ def toggle_recording(
                 relative = _relative_to(result.recording_file, project_dir)
                 set_config_value("replay_args.recording_file", relative, source=source)
                 result.config_changes.append(f"replay_args.recording_file: {relative}")
+    if enable and result.recording_file is not None:
+        result.recording_file.parent.mkdir(parents=True, exist_ok=True)
+        set_env_value(env_file, ENV_RECORD, "true")
+        set_env_value(env_file, ENV_FILE, str(result.recording_file))
+    else:
+        set_env_value(env_file, ENV_RECORD, "false")
+    shell = os.environ.get(ENV_RECORD)
+    if shell is not None and (shell.strip().lower() in _TRUE) != enable:
+        result.notes.append(
+            f"{ENV_RECORD}={shell} is set in this shell's environment; it wins over .env for "
+            "processes started from here"
+        )
     return result
 
 
