@@ -92,6 +92,18 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     show_default=True,
     help="Seconds in-flight runs get to finish after Ctrl-C / SIGTERM.",
 )
+@click.option(
+    "--multi-turn/--no-multi-turn",
+    "multi_turn",
+    default=None,
+    help="Hold whole conversations with a simulated user (default: multi_turn.enabled).",
+)
+@click.option(
+    "--max-turns",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Agent turns per conversation (overrides multi_turn.max_turns).",
+)
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -108,6 +120,8 @@ def experiment(
     resume_dir: Path | None,
     dry_run: bool,
     grace_period: float,
+    multi_turn: bool | None,
+    max_turns: int | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -118,6 +132,8 @@ def experiment(
     """
     from fluxloop.runner.config import load_config
     from fluxloop.runner.engine import RunOptions, run_experiment
+    from fluxloop.runner.multiturn import apply_overrides as apply_multi_turn_overrides
+    from fluxloop.runner.multiturn import summary_line as multi_turn_line
     from fluxloop.runner.progress import make_progress
     from fluxloop.runner.report import summary_lines
 
@@ -135,8 +151,13 @@ def experiment(
             persona_list = [str(p) for p in previous["personas"]]
         if parallel is None and isinstance(previous.get("parallel"), int):
             parallel = previous["parallel"]
+        if max_turns is None and isinstance(previous.get("max_turns"), int):
+            max_turns = previous["max_turns"]
+        if multi_turn is None and isinstance(previous.get("multi_turn"), bool):
+            multi_turn = previous["multi_turn"]
 
     config = load_config(config_path, project, root)
+    apply_multi_turn_overrides(config, enabled=multi_turn, max_turns=max_turns)
     for warning in config.warnings:
         warn(str(warning))
     invocation: dict[str, Any] = {
@@ -150,6 +171,8 @@ def experiment(
         "name": name,
         "output_dir": str(output_dir.resolve()) if output_dir else None,
         "no_collector": no_collector,
+        "multi_turn": multi_turn,
+        "max_turns": max_turns,
     }
     quiet = state().quiet
     reporter = make_progress(quiet=quiet or dry_run)
@@ -174,6 +197,8 @@ def experiment(
     else:
         for line in summary_lines(outcome.summary, outcome.directory):
             echo(line)
+        if isinstance(outcome.summary.get("multi_turn"), dict):
+            echo(multi_turn_line(outcome.summary["multi_turn"]))
     outcome.raise_for_status()
 
 

@@ -457,16 +457,6 @@ def build_experiment_config(
         timeout = _parse_duration(guards.get("max_duration")) if guards else None
     if timeout is None and "timeout_seconds" not in runner_raw:
         timeout = DEFAULT_TIMEOUT_SECONDS
-    multi_turn = data.get("multi_turn")
-    if isinstance(multi_turn, dict) and multi_turn.get("enabled"):
-        warnings.append(
-            Problem(
-                "multi_turn.enabled",
-                "multi-turn conversations are not driven by this runner; each input runs as a "
-                "single turn",
-                raw.lines.get("multi_turn.enabled"),
-            )
-        )
     if runner_raw.get("setup_commands"):
         warnings.append(
             Problem(

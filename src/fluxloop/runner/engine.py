@@ -45,6 +45,7 @@ from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .config import ExperimentConfig
 from .inputs import InputItem, InputSet, load_inputs
+from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
 from .progress import NullProgress, ProgressReporter, format_duration
 from .provenance import environment_info
@@ -365,6 +366,7 @@ class RunExecutor:
             attr.FLUXLOOP_EXPERIMENT_ID: experiment_id,
             attr.FLUXLOOP_EXPERIMENT_NAME: experiment_name,
         }
+        self.conversation = conversation_driver(self)  # multi_turn.enabled: whole conversations
 
     # -- calling the target ------------------------------------------------------------------
 
@@ -414,6 +416,8 @@ class RunExecutor:
     # -- one run -----------------------------------------------------------------------------
 
     async def execute(self, planned: PlannedRun) -> RunRecord:
+        if self.conversation is not None:
+            return await self.conversation.execute(planned)
         item = planned.item
         persona = self.config.persona(item.persona)
         text = apply_template(self.config.input_template, item.input, persona)
@@ -734,6 +738,8 @@ class _Experiment:
             pool=self.pool,
             is_stopping=lambda: self.stopping,
         )
+        if self.executor.conversation is not None:
+            self.executor.conversation.reporter = reporter
         self.environment = environment_info(self.config.project_dir)
         self.directory: Path | None = None
         self.writer: ArtifactWriter | None = None
@@ -876,6 +882,7 @@ class _Experiment:
             "invocation": self.options.invocation,
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
+            **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
@@ -1055,6 +1062,8 @@ def describe_plan(
         f"Output:       {output}",
         f"Tracing:      {tracing}",
     ]
+    if (multi_turn := multi_turn_settings(cfg)) is not None:
+        lines.append(f"Multi-turn:   {multi_turn.describe()}")
     if replay is not None:
         lines.append(f"Replay:       {replay.describe()}")
     for shown, run in enumerate(plan.runs()):

@@ -193,6 +193,46 @@ REPLAY = S(
     },
 )
 
+MULTI_TURN = S(
+    "section",
+    children={
+        "enabled": _BOOL,
+        "max_turns": S("int", minimum=1, maximum=1000),
+        "auto_approve_tools": _BOOL,
+        "persona_override": _STR,
+        "persona": _STR,
+        "goal_phrases": _STRLIST,
+        "supervisor": S(
+            "section",
+            children={
+                "provider": _STR,
+                "model": _STR,
+                "temperature": S("num", minimum=0),
+                "max_tokens": S("int", minimum=1),
+                "system_prompt": _STR,
+                "api_key": _STR,
+                "base_url": _STR,
+                "request_timeout": S("num", minimum=0, exclusive_min=True),
+                "max_retries": S("int", minimum=0),
+                "retry_delay": S("num", minimum=0),
+                "concurrency": S("int", minimum=1),
+                "script": _STRLIST,
+                "scripted_questions": _STRLIST,
+                "metadata": S(
+                    "section",
+                    children={
+                        "scripted_questions": _STRLIST,
+                        "mock_decision": S("str", choices=("terminate", "continue")),
+                        "mock_reason": _STR,
+                        "mock_closing": _STR,
+                        "mock_next_user_message": _STR,
+                    },
+                ),
+            },
+        ),
+    },
+)
+
 OUTPUT = S(
     "section",
     children={
@@ -220,7 +260,7 @@ SCHEMA = S(
         "seed": S("int"),
         "runner": RUNNER,
         "replay_args": REPLAY,
-        "multi_turn": _DICT,
+        "multi_turn": MULTI_TURN,
         "output_directory": _STR,
         "output": OUTPUT,
         "save_traces": _BOOL,
