@@ -254,7 +254,9 @@ def test_inputs_naming_a_recorded_call_replay_into_it(project: Project) -> None:
         replay={"use": 1},
     )
     # with an explicit single call, the inputs' indexes do not matter
-    assert contents(project.run()) == ["c1", "c1", "c1", "c1"]
+    outcome = project.run()
+    assert contents(outcome) == ["c1", "c1", "c1", "c1"]
+    assert all("note" not in line["replay"] for line in run_lines(outcome))
 
 
 def test_recording_index_with_the_default_choice(project: Project) -> None:

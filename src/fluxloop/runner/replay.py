@@ -344,8 +344,6 @@ class ReplayPlan:
         problem = self.problems.get(index) if isinstance(index, int) else None
         if problem is not None:
             return str(problem)
-        if self.use not in ("default", "all"):
-            return f"replay_args.use is {self.use!r}"
         return "no such call for this target"
 
     def build(
@@ -375,7 +373,7 @@ class ReplayPlan:
                 "masked": self.masked.get(call.index, []),
             }
         )
-        if named is not None and named != call.index:
+        if named is not None and named != call.index and self.use in ("default", "all"):
             collector.replay["note"] = (
                 f"the input names recorded call {named!r}, which cannot be replayed "
                 f"({self._why(named)}); replayed line {call.line} instead"
