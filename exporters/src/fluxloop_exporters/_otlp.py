@@ -92,7 +92,7 @@ def _env_headers() -> dict[str, str]:
     raw = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS") or os.environ.get(
         "OTEL_EXPORTER_OTLP_HEADERS", ""
     )
-    return parse_env_headers(raw, liberal=True) if raw else {}
+    return dict(parse_env_headers(raw, liberal=True)) if raw else {}
 
 
 def _http_traces_url(endpoint: str) -> str:
