@@ -46,6 +46,9 @@ class FakeOpenAI:
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
+    delay: float = 0.0
+    inflight: int = 0
+    max_inflight: int = 0
 
     @property
     def base_url(self) -> str:
@@ -103,6 +106,13 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 return
             messages = body.get("messages", [])
             prompt = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+            with state.lock:
+                state.inflight += 1
+                state.max_inflight = max(state.max_inflight, state.inflight)
+            if state.delay:
+                time.sleep(state.delay)
+            with state.lock:
+                state.inflight -= 1
             action = state.next_action(prompt)
             status = 200
             headers: dict[str, str] = {}

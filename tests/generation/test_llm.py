@@ -286,3 +286,27 @@ def test_generation_metadata_is_json_serialisable(
     json.dumps(meta)
     assert meta["mode"] == "llm" and meta["provider"] == "openai" and meta["total"] == 3
     assert "generated_at" in meta
+
+
+def test_concurrency_is_bounded_and_duplicates_are_removed(
+    project: Path, server: openai_server.FakeOpenAI
+) -> None:
+    _openai_project(project, server, concurrency=2)
+    server.delay = 0.2
+    # one group answers with its own base input, another repeats a third group's answer
+    server.on(
+        lambda p: "Strategy: rephrase" in p and "novice_user" in p and "started" in p,
+        ("content", '{"variations": ["How do I get started?"]}'),
+    )
+    server.on(
+        lambda p: "Strategy: verbose" in p and "novice_user" in p and "started" in p,
+        ("content", '{"variations": ["error_prone #0 of How do I get started? by novice_user"]}'),
+    )
+    done = fl("generate", "inputs", cwd=project, env={"OPENAI_API_KEY": "k"})
+    assert done.returncode == 0, done.stderr
+    assert server.max_inflight == 2
+    data = load_yaml(project / GENERATED)
+    assert data["generation"]["duplicates_removed"] == 2
+    assert len(data["inputs"]) == 10
+    texts = [(e["persona"], e["input"].lower()) for e in data["inputs"]]
+    assert len(set(texts)) == len(texts)
