@@ -103,6 +103,12 @@ class Instrumentation:
         self.is_async_gen = inspect.isasyncgenfunction(raw)
         self.is_gen = inspect.isgeneratorfunction(raw)
         self.is_coroutine = inspect.iscoroutinefunction(raw)
+        #: agents record their arguments for replay when ``record_args`` is on
+        self.record_target = (
+            f"{getattr(raw, '__module__', '?')}:{getattr(raw, '__qualname__', '?')}"
+            if convention.observation_type == "agent"
+            else None
+        )
 
     def start(
         self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -127,6 +133,47 @@ class Instrumentation:
         kwargs: dict[str, Any],
     ) -> Any:
         runtime = current_runtime()
+        if self.record_target is not None and runtime.config.record_args and runtime.enabled:
+            return self._recorded(runtime, wrapped, instance, args, kwargs)
+        return self._dispatch(runtime, wrapped, instance, args, kwargs)
+
+    def _recorded(
+        self,
+        runtime: Runtime,
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """The call, with its arguments recorded for replay (see ``record_call_args``)."""
+        from fluxloop.sdk._recording import auto_record, record_arguments
+
+        target = str(self.record_target)
+
+        def arguments() -> dict[str, Any]:
+            return self.binder.bind(instance, args, kwargs)
+
+        if self.is_coroutine:
+
+            async def recorded_coroutine() -> Any:
+                with auto_record(target, arguments):
+                    return await self._dispatch(runtime, wrapped, instance, args, kwargs)
+
+            return recorded_coroutine()
+        if self.is_gen or self.is_async_gen:
+            record_arguments(target, None, arguments())
+            return self._dispatch(runtime, wrapped, instance, args, kwargs)
+        with auto_record(target, arguments):
+            return self._dispatch(runtime, wrapped, instance, args, kwargs)
+
+    def _dispatch(
+        self,
+        runtime: Runtime,
+        wrapped: Callable[..., Any],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
         if not runtime.enabled or runtime.tracer is None:
             return wrapped(*args, **kwargs)
         if self.is_async_gen:

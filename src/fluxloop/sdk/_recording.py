@@ -47,6 +47,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -132,6 +133,31 @@ def _after_fork() -> None:  # pragma: no cover - exercised in forked children
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
+
+
+#: Set while a decorated agent call may record its arguments automatically; an explicit
+#: ``record_call_args`` inside it marks the frame so the call is not recorded twice.
+_AUTO_FRAME: ContextVar[list[bool] | None] = ContextVar("fluxloop_auto_record", default=None)
+
+
+@contextlib.contextmanager
+def auto_record(target: str, arguments: Callable[[], Mapping[str, Any]]) -> Iterator[None]:
+    """Record a decorated agent call's arguments after it ran, unless its body called
+    :func:`record_call_args` itself or an enclosing agent call records already. Never raises."""
+    if _AUTO_FRAME.get() is not None:
+        yield
+        return
+    frame = [False]
+    token = _AUTO_FRAME.set(frame)
+    try:
+        yield
+    finally:
+        _AUTO_FRAME.reset(token)
+        if not frame[0]:
+            try:
+                record_arguments(target, None, arguments())
+            except Exception:  # arguments() is FluxLoop code; record_call_args never raises
+                logger.debug("fluxloop: automatic argument recording failed", exc_info=True)
 
 
 def _reset_state() -> None:
@@ -436,14 +462,27 @@ def record_call_args(
     ``FLUXLOOP_RECORD_ARGS=true``; never raises (a failure is logged once). Callables are
     recorded as markers, secrets are masked; see :mod:`fluxloop.sdk._recording`.
     """
+    if target is None:
+        try:
+            target = _caller_target()
+        except Exception:
+            target = "__main__:<unknown>"
+    record_arguments(target, iteration, kwargs)
+
+
+def record_arguments(target: str | None, iteration: int | None, kwargs: Mapping[str, Any]) -> None:
+    """:func:`record_call_args` with the arguments as a mapping (any parameter names)."""
     try:
         from fluxloop.sdk._runtime import current_runtime
 
+        frame = _AUTO_FRAME.get()
+        if frame is not None:
+            frame[0] = True
         config = current_runtime().config
         if not config.record_args or not config.enabled:
             return
         if target is None:
-            target = _caller_target()
+            target = "__main__:<unknown>"
         if _inside_experiment_run():
             logger.debug("fluxloop: not recording %s inside an experiment run", target)
             return
