@@ -42,20 +42,8 @@ __all__ = [
 
 CONTRACT_VERSION = "1"
 
-OBSERVATION_TYPES = frozenset(
-    {
-        "agent",
-        "tool",
-        "generation",
-        "retrieval",
-        "embedding",
-        "span",
-        "event",
-        "chain",
-        "evaluation",
-    }
-)
-_LEVELS = frozenset({"debug", "info", "warning", "error"})
+OBSERVATION_TYPES = frozenset(v.value for v in A.FluxloopObservationTypeValues)
+_LEVELS = frozenset(v.value for v in A.FluxloopObservationLevelValues)
 
 # gen_ai.operation.name -> observation type
 _OPERATION_TYPES: dict[str, str] = {

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from fluxloop_exporters import normalize_id, parse_timestamp
+from fluxloop_semconv import attributes
 
 __all__ = [
     "RecordError",
@@ -28,20 +29,8 @@ __all__ = [
     "trace_record",
 ]
 
-OBSERVATION_TYPES = frozenset(
-    {
-        "agent",
-        "tool",
-        "generation",
-        "retrieval",
-        "embedding",
-        "span",
-        "event",
-        "chain",
-        "evaluation",
-    }
-)
-LEVELS = frozenset({"debug", "info", "warning", "error"})
+OBSERVATION_TYPES = frozenset(v.value for v in attributes.FluxloopObservationTypeValues)
+LEVELS = frozenset(v.value for v in attributes.FluxloopObservationLevelValues)
 
 _TRACE_FIELDS = frozenset(
     {"id", "name", "start_time", "end_time", "session_id", "user_id", "metadata", "tags"}

@@ -29,7 +29,7 @@ from fluxloop.sdk._spans import (
     record_result,
     start_span,
 )
-from fluxloop.sdk._streaming import trace_async_generator, trace_generator
+from fluxloop.sdk._streaming import trace_generator
 
 logger = logging.getLogger("fluxloop")
 
@@ -176,9 +176,7 @@ class Instrumentation:
     ) -> Any:
         if not runtime.enabled or runtime.tracer is None:
             return wrapped(*args, **kwargs)
-        if self.is_async_gen:
-            return trace_async_generator(self, runtime, wrapped, instance, args, kwargs)
-        if self.is_gen:
+        if self.is_gen or self.is_async_gen:
             return trace_generator(self, runtime, wrapped, instance, args, kwargs)
         if self.is_coroutine:
             return self._call_async(runtime, wrapped, instance, args, kwargs)

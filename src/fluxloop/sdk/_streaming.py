@@ -170,12 +170,16 @@ def _begin(
 def trace_generator(
     instrumentation: Instrumentation,
     runtime: Runtime,
-    wrapped: Callable[..., Generator[Any, Any, Any]],
+    wrapped: Callable[..., Any],
     instance: Any,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-) -> Generator[Any, Any, Any]:
-    """Call a generator function and return a generator that traces it."""
+) -> Any:
+    """Call a generator or async generator function; return a (async) generator that traces it.
+
+    The span starts now; the generator function itself is called with the span current (its
+    body does not run until the first ``next()``, but arguments may be evaluated eagerly).
+    """
     begun = _begin(instrumentation, runtime, instance, args, kwargs)
     if begun is None:
         return wrapped(*args, **kwargs)
@@ -188,7 +192,8 @@ def trace_generator(
         state.finish(exc)
         raise
     otel_context.detach(token)
-    outer = _traced_generator(inner, state, ctx)
+    traced = _traced_async_generator if instrumentation.is_async_gen else _traced_generator
+    outer = traced(inner, state, ctx)
     weakref.finalize(outer, _finish_abandoned, state)
     return outer
 
@@ -234,32 +239,6 @@ def _traced_generator(
                 sent = yield chunk
     finally:
         state.finish()
-
-
-def trace_async_generator(
-    instrumentation: Instrumentation,
-    runtime: Runtime,
-    wrapped: Callable[..., AsyncGenerator[Any, Any]],
-    instance: Any,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> AsyncGenerator[Any, Any]:
-    """Call an async generator function and return an async generator that traces it."""
-    begun = _begin(instrumentation, runtime, instance, args, kwargs)
-    if begun is None:
-        return wrapped(*args, **kwargs)
-    state, ctx = begun
-    token = otel_context.attach(ctx)
-    try:
-        inner = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        otel_context.detach(token)
-        state.finish(exc)
-        raise
-    otel_context.detach(token)
-    outer = _traced_async_generator(inner, state, ctx)
-    weakref.finalize(outer, _finish_abandoned, state)
-    return outer
 
 
 async def _traced_async_generator(
