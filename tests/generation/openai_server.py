@@ -30,7 +30,9 @@ class Request:
     @property
     def user(self) -> str:
         return "\n".join(
-            str(m.get("content")) for m in self.body.get("messages", []) if m.get("role") == "user"
+            _text(m.get("content"))
+            for m in self.body.get("messages", [])
+            if m.get("role") == "user"
         )
 
 
@@ -81,6 +83,12 @@ def answer_for(prompt: str) -> str:
     return json.dumps({"decision": "terminate", "goal_met": True, "termination_reason": "done"})
 
 
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return str(content)
+
+
 def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -101,11 +109,12 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
-            if not self.path.endswith("/chat/completions"):
+            anthropic = self.path.endswith("/v1/messages")
+            if not self.path.endswith("/chat/completions") and not anthropic:
                 self._send(404, {"error": {"message": "not found"}})
                 return
             messages = body.get("messages", [])
-            prompt = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "user")
+            prompt = "\n".join(_text(m.get("content")) for m in messages if m.get("role") == "user")
             with state.lock:
                 state.inflight += 1
                 state.max_inflight = max(state.max_inflight, state.inflight)
@@ -137,6 +146,21 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             if status != 200:
                 error = {"message": f"status {status}", "type": "test", "code": str(status)}
                 self._send(status, {"error": error}, headers)
+                return
+            if anthropic:
+                self._send(
+                    200,
+                    {
+                        "id": f"msg_{len(state.requests)}",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": body.get("model", "test-model"),
+                        "content": [{"type": "text", "text": content}],
+                        "stop_reason": "end_turn",
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 11, "output_tokens": 7},
+                    },
+                )
                 return
             self._send(
                 200,

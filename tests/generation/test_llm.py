@@ -262,6 +262,29 @@ def test_server_errors_are_retried_then_skipped(
     assert load_yaml(project / GENERATED) == data
 
 
+def test_anthropic_provider_against_a_local_messages_api(
+    project: Path, server: openai_server.FakeOpenAI
+) -> None:
+    base = server.base_url.removesuffix("/v1")
+    edit_yaml(
+        project / "setting.yaml",
+        input_generation={
+            "mode": "llm",
+            "strategies": ["rephrase"],
+            "llm": {"provider": "anthropic", "model": "claude-test", "base_url": base},
+        },
+    )
+    server.on(lambda p: True, ("429", 0))
+    done = fl("generate", "inputs", cwd=project, env={"ANTHROPIC_API_KEY": "sk-ant-test"})
+    assert done.returncode == 0, done.stderr
+    data = load_yaml(project / GENERATED)
+    assert len(data["inputs"]) == 4
+    assert data["generation"]["usage"]["rate_limited"] == 1
+    assert data["generation"]["usage"]["total_tokens"] == 4 * 18
+    keys = {r.headers.get("x-api-key") or r.headers.get("authorization") for r in server.requests}
+    assert keys <= {"sk-ant-test", "Bearer sk-ant-test"} and keys
+
+
 def test_anthropic_provider_needs_its_key(project: Path) -> None:
     edit_yaml(
         project / "setting.yaml",
@@ -269,7 +292,8 @@ def test_anthropic_provider_needs_its_key(project: Path) -> None:
     )
     done = fl("generate", "inputs", cwd=project)
     assert done.returncode == 2
-    assert "No API key found for anthropic: set ANTHROPIC_API_KEY" in done.stderr
+    assert "No API key found for anthropic" in done.stderr
+    assert "set ANTHROPIC_API_KEY" in done.stderr
 
 
 def test_generation_metadata_is_json_serialisable(

@@ -239,3 +239,46 @@ def test_fake_chat_model_supervisor_stop(configs_project: Path) -> None:
     assert line["termination_reason"] == "supervisor_stop"
     assert line["termination_detail"] == "the agent cannot track orders"
     assert line["turn_count"] == 1 and line["simulation"]["calls"] == 1
+
+
+HANDLER = """
+class Handler:
+    async def handle(self, connection_id, data, send_callback):
+        await send_callback({"type": "reply", "content": f"echo {data.content} on {connection_id}"})
+"""
+
+
+def test_multi_turn_replays_recorded_kwargs_each_turn(configs_project: Path) -> None:
+    project = _setup(
+        configs_project,
+        {"enabled": True, "supervisor": {"provider": "script", "script": ["second message"]}},
+        replay_args={
+            "enabled": True,
+            "recording_file": "recordings/args.jsonl",
+            "override_param_path": "data.content",
+            "callable_providers": {"send_callback": "builtin:collector.send:async"},
+        },
+    )
+    (project / "agents" / "handler.py").write_text(HANDLER, encoding="utf-8")
+    sim = project / "configs" / "simulation.yaml"
+    data = load_yaml(sim)
+    data["runner"]["target"] = "agents.handler:Handler.handle"
+    sim.write_text(__import__("yaml").safe_dump(data, sort_keys=False), encoding="utf-8")
+    record = {
+        "_version": "1",
+        "iteration": 0,
+        "target": "agents.handler:Handler.handle",
+        "kwargs": {
+            "connection_id": "c-7",
+            "data": {"content": "recorded"},
+            "send_callback": "<builtin:collector.send:async>",
+        },
+        "timestamp": "2026-01-01T00:00:00",
+    }
+    (project / "recordings" / "args.jsonl").write_text(json.dumps(record) + "\n")
+    done = fl("run", "experiment", cwd=project)
+    assert done.returncode == 0, done.stderr
+    _, (line,) = _lines(project, done.stdout)
+    replies = [c["content"] for c in line["conversation"] if c["role"] == "assistant"]
+    assert replies == ["echo Hi, I need help with my order on c-7", "echo second message on c-7"]
+    assert line["termination_reason"] == "script_complete"

@@ -76,15 +76,15 @@ class LLMFatalError(LLMCallError):
 # model construction
 
 
-def _import_provider(module: str, extra: str, provider: str) -> Any:
+def _import_provider(module: str, extra: str, provider: str, section: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
         raise ConfigError(
-            f"input_generation.llm.provider: {provider} needs the {module.replace('_', '-')} "
+            f"{section}.provider: {provider} needs the {module.replace('_', '-')} "
             f"package: pip install 'fluxloop[{extra}]' (or pip install "
             f"{module.replace('_', '-')})",
-            key="input_generation.llm.provider",
+            key=f"{section}.provider",
         ) from None
 
 
@@ -125,17 +125,23 @@ def _call_factory(obj: Any, settings: LLMSettings) -> Any:
     return obj(**{k: v for k, v in kwargs.items() if k in params})
 
 
-def _missing_key(provider: str) -> ConfigError:
+def _missing_key(provider: str, section: str) -> ConfigError:
     names = " or ".join((*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR))
+    offline = (
+        "use --mode deterministic"
+        if section.startswith("input_generation")
+        else "use a scripted supervisor (provider: mock)"
+    )
     return ConfigError(
-        f"No API key found for {provider}: set {names} in the environment or the project's "
-        f".env, or run `fluxloop config set-llm {provider} <key>` (or use --mode deterministic)",
-        key="input_generation.llm.api_key",
+        f"No API key found for {provider} ({section}): set {names} in the environment or the "
+        f"project's .env, or run `fluxloop config set-llm {provider} <key>` (or {offline})",
+        key=f"{section}.api_key",
     )
 
 
-def make_chat_model(settings: LLMSettings) -> Any:
-    """A langchain-core chat model for ``settings`` (ConfigError when it cannot be built)."""
+def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.llm") -> Any:
+    """A langchain-core chat model for ``settings`` (ConfigError when it cannot be built);
+    ``section`` names the config section in error messages."""
     provider = settings.provider
     if ":" in provider:
         module_name, _, attr = provider.partition(":")
@@ -146,23 +152,22 @@ def make_chat_model(settings: LLMSettings) -> Any:
                     obj = getattr(obj, part)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(
-                f"input_generation.llm.provider: cannot load {provider!r}: {exc}",
-                key="input_generation.llm.provider",
+                f"{section}.provider: cannot load {provider!r}: {exc}",
+                key=f"{section}.provider",
             ) from None
         model = obj if hasattr(obj, "ainvoke") and not isinstance(obj, type) else None
         if model is None:
             if not callable(obj):
                 raise ConfigError(
-                    f"input_generation.llm.provider: {provider!r} is neither a chat model nor "
-                    "a factory",
-                    key="input_generation.llm.provider",
+                    f"{section}.provider: {provider!r} is neither a chat model nor a factory",
+                    key=f"{section}.provider",
                 )
             model = _call_factory(obj, settings)
         if not hasattr(model, "ainvoke"):
             raise ConfigError(
-                f"input_generation.llm.provider: {provider!r} returned "
+                f"{section}.provider: {provider!r} returned "
                 f"{type(model).__name__}, expected a langchain chat model",
-                key="input_generation.llm.provider",
+                key=f"{section}.provider",
             )
         return model
     common: dict[str, Any] = {
@@ -175,10 +180,10 @@ def make_chat_model(settings: LLMSettings) -> Any:
         if value is not None:
             common[name] = value
     if provider == "openai":
-        mod = _import_provider("langchain_openai", "openai", provider)
+        mod = _import_provider("langchain_openai", "openai", provider, section)
         key = settings.api_key or ("EMPTY" if settings.base_url else None)
         if key is None:
-            raise _missing_key(provider)
+            raise _missing_key(provider, section)
         kwargs = dict(common, api_key=key)
         if settings.base_url:
             kwargs["base_url"] = settings.base_url
@@ -190,25 +195,25 @@ def make_chat_model(settings: LLMSettings) -> Any:
             kwargs["model_kwargs"] = dict(settings.extra)
         return mod.ChatOpenAI(**kwargs)
     if provider == "anthropic":
-        mod = _import_provider("langchain_anthropic", "anthropic", provider)
+        mod = _import_provider("langchain_anthropic", "anthropic", provider, section)
         if not settings.api_key:
-            raise _missing_key(provider)
+            raise _missing_key(provider, section)
         kwargs = dict(common, api_key=settings.api_key)
         kwargs.setdefault("max_tokens", 1024)
         if settings.base_url:
             kwargs["base_url"] = settings.base_url
         return mod.ChatAnthropic(**kwargs)
     if provider in ("gemini", "google", "google_genai"):
-        mod = _import_provider("langchain_google_genai", "gemini", provider)
+        mod = _import_provider("langchain_google_genai", "gemini", provider, section)
         if not settings.api_key:
-            raise _missing_key("gemini")
+            raise _missing_key("gemini", section)
         kwargs = {k: v for k, v in common.items() if k != "max_retries"}
         kwargs["google_api_key"] = settings.api_key
         return mod.ChatGoogleGenerativeAI(**kwargs)
     raise ConfigError(
-        f"input_generation.llm.provider: expected openai, anthropic, gemini or "
+        f"{section}.provider: expected openai, anthropic, gemini or "
         f'"module:factory", found {provider!r}',
-        key="input_generation.llm.provider",
+        key=f"{section}.provider",
     )
 
 
@@ -487,8 +492,10 @@ class ChatClient:
         cache_dir: Path | None = None,
         meter: UsageMeter | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        section: str = "input_generation.llm",
     ) -> None:
         self.settings = settings
+        self.section = section
         self._model = model
         self.cache_dir = cache_dir
         self.meter = meter or UsageMeter()
@@ -499,7 +506,7 @@ class ChatClient:
     @property
     def model(self) -> Any:
         if self._model is None:
-            self._model = make_chat_model(self.settings)
+            self._model = make_chat_model(self.settings, section=self.section)
         return self._model
 
     # -- cache ---------------------------------------------------------------------------------

@@ -340,14 +340,8 @@ class LLMSupervisor:
         )
         self.settings = settings
         self.label = llm.label
-        self.client = ChatClient(llm, meter=UsageMeter())
-        try:
-            _ = self.client.model  # a missing key or package is a config error, up front
-        except ConfigError as exc:
-            raise ConfigError(
-                str(exc).replace("input_generation.llm", "multi_turn.supervisor"),
-                key="multi_turn.supervisor",
-            ) from None
+        self.client = ChatClient(llm, meter=UsageMeter(), section="multi_turn.supervisor")
+        _ = self.client.model  # a missing key or package is a config error, up front
 
     def _system(self, view: ConversationView) -> str:
         persona = view.persona.to_prompt() if view.persona else "Persona: a typical user"
@@ -499,7 +493,7 @@ class ConversationDriver:
         planned: PlannedRun,
         attempt_errors: list[dict[str, Any]],
     ) -> tuple[Any, Any, int]:
-        from .engine import _attempt_error
+        from .engine import _attempt_error, _CallbackError, aggregate_chunks
 
         ex = self.ex
         item = planned.item
@@ -527,13 +521,17 @@ class ConversationDriver:
             t0 = time.perf_counter()
             try:
                 value = await ex._invoke(args, kwargs)
-                if value is None and collector is not None and collector.messages():
-                    from .engine import aggregate_chunks
-
+                if collector is not None:
+                    if not collector.send and not collector.error:
+                        for _ in range(3):  # let callbacks scheduled by the target run
+                            await asyncio.sleep(0)
+                    if collector.error:
+                        raise _CallbackError(collector.error[0])
                     sent = collector.messages()
-                    value = sent[0] if len(sent) == 1 else aggregate_chunks(sent, ex.stream_path)
-                if collector is not None and getattr(collector, "error", None):
-                    raise RuntimeError(f"the target reported an error: {collector.error[0]}")
+                    if value is None and sent:
+                        value = (
+                            sent[0] if len(sent) == 1 else aggregate_chunks(sent, ex.stream_path)
+                        )
                 return value, collector, attempt
             except (Exception, SystemExit) as exc:
                 timed_out = type(exc).__name__ == "_Timeout"
