@@ -171,3 +171,60 @@ def test_no_base_inputs_is_a_config_error(project: Path) -> None:
     done = fl("generate", "inputs", cwd=project)
     assert done.returncode == 2
     assert "nothing to generate from" in done.stderr
+
+
+ORIGINAL_030 = """\
+# ===================================================================
+# Generated User Inputs: 2026-11-22 18:06:18 UTC
+# Model: openai/gpt-5-mini
+# ===================================================================
+
+stats:
+  total_generated: 2
+  base_inputs: 1
+  personas: 2
+  strategies: 1
+
+novice_user:
+- '[rephrase] variation 0 (rephrase)'
+
+inputs:
+- input: variation 0 (rephrase)
+  strategy: rephrase
+  base_index: 0
+  persona: novice_user
+  persona_description: A user new to the system
+  prompt_hash: abcd1234abcd1234
+- input: variation 1 (rephrase)
+  strategy: rephrase
+  base_index: 0
+  persona: expert_user
+  persona_description: An experienced power user
+  prompt_hash: abcd1234abcd1235
+generation_config:
+  config_name: my-first-agent_experiment
+  generation_mode: llm
+"""
+
+ORIGINAL_OLD = """\
+generated_at: '2025-11-15T14:30:21.621061Z'
+metadata: {config_name: tutorial_experiment, total_base_inputs: 1, total_personas: 2, strategies: [rephrase, typo, concise], limit: null, generation_mode: llm, llm_provider: openai, llm_model: gpt-5-mini}
+inputs:
+- input: Hi ther, whats my flite time? I'm new - how do I check it?
+  metadata: {strategy: typo, base_index: 0, persona: novice_user, persona_description: A user new to the system, model: gpt-5-mini, provider: openai, prompt_hash: 5be27e7fb0339726, prompt: 'x'}
+"""
+
+
+def test_the_original_generated_files_still_run(project: Path) -> None:
+    (project / "inputs" / "v030.yaml").write_text(ORIGINAL_030, encoding="utf-8")
+    (project / "inputs" / "old.yaml").write_text(ORIGINAL_OLD, encoding="utf-8")
+    for name, personas in (
+        ("v030.yaml", {"novice_user", "expert_user"}),
+        ("old.yaml", {"novice_user"}),
+    ):
+        done = fl("-q", "run", "experiment", "--inputs", f"inputs/{name}", cwd=project)
+        assert done.returncode == 0, done.stderr
+        exp = Path(done.stdout.strip().splitlines()[-1])
+        lines = [json.loads(x) for x in (exp / "trace_summary.jsonl").read_text().splitlines()]
+        assert {x["persona"] for x in lines} == personas
+        assert all(x["success"] for x in lines)
