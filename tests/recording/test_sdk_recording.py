@@ -518,8 +518,9 @@ def test_appends_are_process_safe(clean_sdk: Path) -> None:
 
 def test_written_lines_match_the_recording_schema(clean_sdk: Path) -> None:
     import jsonschema
+    from fluxloop_exporters import load_schema
 
-    schema = json.loads((Path(__file__).parent / "recording.schema.json").read_text())
+    schema = load_schema("recording")
     jsonschema.Draft202012Validator.check_schema(schema)
     path = enable(clean_sdk)
     fluxloop.record_call_args(
