@@ -60,7 +60,7 @@ def test_round_trip(tmp_path: Path) -> None:
     for record in traces:
         jsonschema.validate(record, load_schema("trace"))
     tree = render_tree(observations)
-    assert "[agent] invoke_agent support" in tree and "[generation] chat gpt-4o-mini" in tree
+    assert "[agent] support" in tree and "[generation] chat gpt-4o-mini" in tree
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # staging removed
 
 
