@@ -84,11 +84,11 @@ MAX_STREAM_CHUNKS = 10_000
 
 
 def _utcnow() -> str:
-    return datetime.now(UTC).isoformat()
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat()
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,7 +471,7 @@ class RunExecutor:
             ended = started + duration_ms / 1000.0
             if collector is not None and status == "success" and collector.error:
                 status = "error"
-                error = _CallbackError(collector.error[0])
+                error = CallbackReportedError(collector.error[0])
             if status != "success" and attempt <= self.max_retries and not self.is_stopping():
                 attempt_errors.append(_attempt_error(attempt, status, error, duration_ms))
                 delay = min(self.retry_delay * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
@@ -626,7 +626,9 @@ class RunExecutor:
         return RunRecord(line=line, observations=observations, traces=traces)
 
 
-class _CallbackError(Exception):
+class CallbackReportedError(Exception):
+    """The target reported a failure through its replayed error callback."""
+
     def __init__(self, payload: Any) -> None:
         text = payload if isinstance(payload, str) else json.dumps(payload, default=str)
         super().__init__(f"the target reported an error through its error callback: {text}")

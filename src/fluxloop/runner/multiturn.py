@@ -493,7 +493,7 @@ class ConversationDriver:
         planned: PlannedRun,
         attempt_errors: list[dict[str, Any]],
     ) -> tuple[Any, Any, int]:
-        from .engine import _attempt_error, _CallbackError, aggregate_chunks
+        from .engine import CallbackReportedError, _attempt_error, aggregate_chunks
 
         ex = self.ex
         item = planned.item
@@ -526,7 +526,7 @@ class ConversationDriver:
                         for _ in range(3):  # let callbacks scheduled by the target run
                             await asyncio.sleep(0)
                     if collector.error:
-                        raise _CallbackError(collector.error[0])
+                        raise CallbackReportedError(collector.error[0])
                     sent = collector.messages()
                     if value is None and sent:
                         value = (
