@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import heapq
 import inspect
 import os
 import tempfile
 import time
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +61,7 @@ MAX_ROWS_PASSING = 200
 MAX_TIMELINES_FAILING = 25
 MAX_TIMELINES_PASSING = 15
 MAX_TIMELINE_SPANS = 150
+MAX_INPUTS_IN_SUMMARY = 200
 
 
 @dataclass
@@ -256,48 +259,73 @@ def _combine(
 # aggregation
 
 
-@dataclass
 class _Group:
-    n: int = 0
-    passed: int = 0
-    evaluated: int = 0
-    successes: int = 0
-    scores: list[float] = field(default_factory=list)
-    durations: list[float] = field(default_factory=list)
-    tokens: list[float] = field(default_factory=list)
+    """Counters of a group of runs; ``detailed`` groups (overall, personas) keep the values for
+    percentiles, the others (one per input, possibly many) only sums."""
+
+    __slots__ = (
+        "dur_n",
+        "dur_sum",
+        "durations",
+        "evaluated",
+        "n",
+        "passed",
+        "score_sum",
+        "successes",
+        "tok_n",
+        "tok_sum",
+        "tokens",
+    )
+
+    def __init__(self, detailed: bool = True) -> None:
+        self.n = self.passed = self.evaluated = self.successes = 0
+        self.score_sum = 0.0
+        self.dur_n = self.tok_n = 0
+        self.dur_sum = self.tok_sum = 0.0
+        self.durations: array[float] | None = array("d") if detailed else None
+        self.tokens: array[float] | None = array("d") if detailed else None
 
     def add(self, run: Run, score: float | None, passed: bool | None) -> None:
         self.n += 1
         self.successes += 1 if run.success else 0
         if score is not None:
             self.evaluated += 1
-            self.scores.append(score)
+            self.score_sum += score
             self.passed += 1 if passed else 0
         if run.duration_ms is not None:
-            self.durations.append(run.duration_ms)
+            self.dur_n += 1
+            self.dur_sum += run.duration_ms
+            if self.durations is not None:
+                self.durations.append(run.duration_ms)
         total = run.total_tokens()
         if total is not None:
-            self.tokens.append(total)
+            self.tok_n += 1
+            self.tok_sum += total
+            if self.tokens is not None:
+                self.tokens.append(total)
 
     def stats(self) -> dict[str, Any]:
-        return {
+        durations = list(self.durations) if self.durations is not None else []
+        out: dict[str, Any] = {
             "traces": self.n,
             "evaluated": self.evaluated,
             "passed": self.passed,
             "pass_rate": _r(self.passed / self.evaluated) if self.evaluated else None,
-            "mean_score": _r(mean(self.scores)),
+            "mean_score": _r(self.score_sum / self.evaluated) if self.evaluated else None,
             "success_rate": _r(self.successes / self.n) if self.n else None,
-            "latency_ms": {
-                "mean": _r(mean(self.durations)),
-                "p50": _r(percentile(self.durations, 50)),
-                "p95": _r(percentile(self.durations, 95)),
-                "max": _r(max(self.durations)) if self.durations else None,
-            },
+            "latency_ms": {"mean": _r(self.dur_sum / self.dur_n) if self.dur_n else None},
             "tokens": {
-                "total": _r(sum(self.tokens)) if self.tokens else None,
-                "mean": _r(mean(self.tokens)),
+                "total": _r(self.tok_sum) if self.tok_n else None,
+                "mean": _r(self.tok_sum / self.tok_n) if self.tok_n else None,
             },
         }
+        if self.durations is not None:
+            out["latency_ms"].update(
+                p50=_r(percentile(durations, 50)),
+                p95=_r(percentile(durations, 95)),
+                max=_r(max(durations)) if durations else None,
+            )
+        return out
 
 
 def _r(value: float | None, digits: int = 4) -> float | None:
@@ -323,7 +351,6 @@ class Accumulator:
         self.overall = _Group()
         self.personas: dict[str, _Group] = {}
         self.inputs: dict[tuple[str, str], _Group] = {}
-        self.input_text: dict[tuple[str, str], str] = {}
         self.evaluators: dict[str, _EvalStats] = {e.name: _EvalStats() for e in cfg.evaluators}
         self.rows_failing: list[dict[str, Any]] = []
         self.rows_passing: list[dict[str, Any]] = []
@@ -346,8 +373,7 @@ class Accumulator:
         self.personas.setdefault(persona, _Group()).add(run, score, passed)
         text, persona_key, _ = run.key
         group_key = (text, persona_key)
-        self.inputs.setdefault(group_key, _Group()).add(run, score, passed)
-        self.input_text.setdefault(group_key, text[:200])
+        self.inputs.setdefault(group_key, _Group(detailed=False)).add(run, score, passed)
         for r in results:
             st = self.evaluators[r.name]
             if r.score is not None:
@@ -403,21 +429,19 @@ class Accumulator:
             self.timelines.append({**row, "spans": _compact_spans(steps)})
 
     # -- results ----------------------------------------------------------------------------
-    def per_input(self) -> list[dict[str, Any]]:
-        out = []
+    def iter_per_input(self) -> Iterator[dict[str, Any]]:
         for key, group in self.inputs.items():
             n = group.evaluated
             k = min(self.cfg.k or n, n) if n else 0
             item = {
-                "input": self.input_text[key],
+                "input": key[0][:200],
                 "persona": key[1] or None,
                 **group.stats(),
                 "k": k,
                 "pass_at_k": _r(pass_at_k(n, group.passed, k)) if n else None,
                 "pass_hat_k": _r(pass_hat_k(n, group.passed, k)) if n else None,
             }
-            out.append(item)
-        return out
+            yield item
 
     def per_evaluator(self) -> list[dict[str, Any]]:
         out = []
@@ -481,9 +505,8 @@ def _compact_spans(steps: list[Step]) -> list[dict[str, Any]]:
 
 
 def _gates(
-    cfg: EvaluationConfig, acc: Accumulator, fail_under: float | None
+    cfg: EvaluationConfig, acc: Accumulator, overall: dict[str, Any], fail_under: float | None
 ) -> list[dict[str, Any]]:
-    overall = acc.overall.stats()
     gates: list[dict[str, Any]] = []
 
     def gate(name: str, actual: float | None, op: str, limit: float, unit: str = "") -> None:
@@ -520,13 +543,9 @@ def _gates(
     for name in ("mean_score", "success_rate"):
         if name in cfg.thresholds:
             gate(name, overall[name], ">=", float(cfg.thresholds[name]))
-    per_input = (
-        acc.per_input() if ("pass_at_k" in cfg.thresholds or "pass_hat_k" in cfg.thresholds) else []
-    )
     for name in ("pass_at_k", "pass_hat_k"):
         if name in cfg.thresholds:
-            values = [g[name] for g in per_input if g[name] is not None]
-            gate(name, mean(values), ">=", float(cfg.thresholds[name]))
+            gate(name, overall[name], ">=", float(cfg.thresholds[name]))
     evaluators = {e["name"]: e for e in acc.per_evaluator()}
     for name, limit in cfg.thresholds.get("evaluators", {}).items():
         gate(f"{name}.pass_rate", evaluators[name]["pass_rate"], ">=", float(limit))
@@ -668,7 +687,9 @@ def evaluate_experiment(
         if index is not None:
             index.close()
     elapsed = time.perf_counter() - started
-    summary = _summary(experiment, cfg, acc, client, elapsed, fail_under, no_llm)
+    summary = _summary(
+        experiment, cfg, acc, client, elapsed, fail_under, no_llm, out_dir / "per_input.jsonl"
+    )
     files = _write_outputs(experiment, cfg, acc, summary, out_dir)
     return EvaluationResult(out_dir, summary, bool(summary["passed"]), files)
 
@@ -762,23 +783,44 @@ def _summary(
     elapsed: float,
     fail_under: float | None,
     no_llm: bool,
+    per_input_path: Path,
 ) -> dict[str, Any]:
-    gates = _gates(cfg, acc, fail_under)
     overall = acc.overall.stats()
-    per_input = acc.per_input()
-    at_k = [g["pass_at_k"] for g in per_input if g["pass_at_k"] is not None]
-    hat_k = [g["pass_hat_k"] for g in per_input if g["pass_hat_k"] is not None]
-    ks = sorted({g["k"] for g in per_input if g["k"]})
+    # every input group goes to per_input.jsonl; summary.json keeps the worst ones
+    at_k_sum = hat_k_sum = 0.0
+    at_k_n = 0
+    ks: set[int] = set()
+    inputs = 0
+
+    def groups() -> Iterator[dict[str, Any]]:
+        nonlocal at_k_sum, hat_k_sum, at_k_n, inputs
+        with open(per_input_path, "wb") as fh:
+            for item in acc.iter_per_input():
+                inputs += 1
+                fh.write(dump_line(item))
+                if item["pass_at_k"] is not None:
+                    at_k_n += 1
+                    at_k_sum += item["pass_at_k"]
+                    hat_k_sum += item["pass_hat_k"]
+                    ks.add(item["k"])
+                yield item
+
+    worst = heapq.nsmallest(
+        MAX_INPUTS_IN_SUMMARY,
+        groups(),
+        key=lambda g: (g["pass_rate"] if g["pass_rate"] is not None else -1.0, g["input"]),
+    )
     overall.update(
         {
-            "pass_at_k": _r(mean(at_k)),
-            "pass_hat_k": _r(mean(hat_k)),
-            "k": ks[0] if len(ks) == 1 else ks,
-            "inputs": len(per_input),
+            "pass_at_k": _r(at_k_sum / at_k_n) if at_k_n else None,
+            "pass_hat_k": _r(hat_k_sum / at_k_n) if at_k_n else None,
+            "k": next(iter(ks)) if len(ks) == 1 else sorted(ks),
+            "inputs": inputs,
             "failed": acc.overall.evaluated - acc.overall.passed,
             "not_evaluated": acc.overall.n - acc.overall.evaluated,
         }
     )
+    gates = _gates(cfg, acc, overall, fail_under)
     return {
         "version": 1,
         "experiment": experiment.name,
@@ -799,7 +841,8 @@ def _summary(
         "overall": overall,
         "evaluators": acc.per_evaluator(),
         "per_persona": {name: g.stats() for name, g in sorted(acc.personas.items())},
-        "per_input": per_input,
+        "per_input": worst,
+        "per_input_file": per_input_path.name,
         "llm": {
             "calls": client.calls,
             "cache_hits": client.cache.hits,

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+from array import array
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,16 +54,22 @@ BUCKET_BYTES = 32 * 1024 * 1024
 SORT_SLACK_BYTES = 1 << 20
 
 
+_HEX_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{32}")
+
+
 def norm_id(value: object) -> str | None:
     """A trace / observation id in canonical form (hex lowercased, UUIDs dashed); None if empty."""
     if value is None or value == "":
         return None
+    text = value if isinstance(value, str) else str(value)
+    if _HEX_ID.fullmatch(text):  # our ids, already canonical: the hot path
+        return text
     from fluxloop_exporters import normalize_id
 
     try:
-        return normalize_id(str(value))
+        return normalize_id(text)
     except ValueError:
-        return str(value)
+        return text
 
 
 def parse_time(value: object) -> datetime | None:
@@ -246,26 +254,42 @@ def run_from_error(entry: dict[str, Any]) -> Run:
 # observations
 
 
-@dataclass
-class _Span:
-    """Byte range of one trace's lines: [first, end) and how many lines it holds."""
-
-    first: int
-    end: int
-    count: int
-
-
 class ObservationIndex:
-    """Where each trace's lines are in ``observations.jsonl``; reads them back on demand."""
+    """Where each trace's lines are in ``observations.jsonl``; reads them back on demand.
+
+    Per trace it keeps three integers in arrays and a slot in a dict keyed by the trace id's
+    hash (a few dozen bytes per trace, no strings). Two ids with the same hash share a range;
+    reading filters by the exact id, so a collision only costs a longer read.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._spans: dict[str, _Span] = {}
+        self._slots: dict[int, int] = {}
+        self._first = array("q")
+        self._end = array("q")
+        self._count = array("q")
         self._tmpdir: Path | None = None
         self._source = path
         self.lines = 0
         self.size = 0
         self.sorted_by_trace = False
+
+    @property
+    def traces(self) -> int:
+        return len(self._slots)
+
+    def _add(self, tid: str, first: int, end: int, count: int) -> None:
+        key = hash(tid)
+        slot = self._slots.get(key)
+        if slot is None:
+            self._slots[key] = len(self._first)
+            self._first.append(first)
+            self._end.append(end)
+            self._count.append(count)
+        else:
+            self._first[slot] = min(self._first[slot], first)
+            self._end[slot] = max(self._end[slot], end)
+            self._count[slot] += count
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> ObservationIndex:
@@ -273,7 +297,6 @@ class ObservationIndex:
         if not self.path.exists():
             return self
         self.size = os.path.getsize(self.path)
-        spans = self._spans
         for number, offset, record in iter_jsonl(self.path):
             tid = norm_id(record.get("trace_id"))
             if tid is None:
@@ -283,15 +306,10 @@ class ObservationIndex:
                     expected="an observation record with a trace_id",
                 )
             self.lines += 1
-            span = spans.get(tid)
-            if span is None:
-                spans[tid] = _Span(offset, offset + 1, 1)
-            else:
-                span.end = offset + 1
-                span.count += 1
-        # end offsets: the byte after the start of the trace's last line is enough, since a
-        # range read stops at the first line starting at or after ``end``
-        covered = sum(s.end - s.first for s in spans.values())
+            # end: the byte after the start of the trace's last line is enough, since a range
+            # read stops at the first line starting at or after it
+            self._add(tid, offset, offset + 1, 1)
+        covered = sum(e - f for f, e in zip(self._first, self._end, strict=True))
         if covered > 4 * self.size + SORT_SLACK_BYTES:
             self._sort_by_trace()
         return self
@@ -318,7 +336,8 @@ class ObservationIndex:
             for h in handles:
                 h.close()
         out_path = tmp / "sorted.jsonl"
-        spans: dict[str, _Span] = {}
+        self._slots = {}
+        self._first, self._end, self._count = array("q"), array("q"), array("q")
         offset = 0
         with open(out_path, "wb") as out:
             for i in range(buckets):
@@ -334,10 +353,9 @@ class ObservationIndex:
                     for raw in lines:
                         out.write(raw)
                         offset += len(raw)
-                    spans[tid] = _Span(start, offset, len(lines))
+                    self._add(tid, start, offset, len(lines))
                 del groups
                 bucket.unlink()
-        self._spans = spans
         self._source = out_path
         self.sorted_by_trace = True
 
@@ -352,27 +370,26 @@ class ObservationIndex:
         return norm_id(record.get("trace_id")) if isinstance(record, dict) else None
 
     # -- reading ----------------------------------------------------------------------------
-    def __contains__(self, trace_id: object) -> bool:
-        return trace_id in self._spans
+    def _slot(self, trace_id: str | None) -> int | None:
+        return self._slots.get(hash(trace_id)) if trace_id else None
 
-    def trace_ids(self) -> Iterator[str]:
-        return iter(self._spans)
+    def __contains__(self, trace_id: object) -> bool:
+        return isinstance(trace_id, str) and self._slot(trace_id) is not None
 
     def count(self, trace_id: str | None) -> int:
-        span = self._spans.get(trace_id) if trace_id else None
-        return span.count if span else 0
+        slot = self._slot(trace_id)
+        return self._count[slot] if slot is not None else 0
 
     def get(self, trace_id: str | None) -> list[dict[str, Any]]:
         """The observation records of one trace, deduplicated on (id, start_time), file order."""
-        if trace_id is None:
+        slot = self._slot(trace_id)
+        if slot is None:
             return []
-        span = self._spans.get(trace_id)
-        if span is None:
-            return []
+        expected = self._count[slot]
         out: list[dict[str, Any]] = []
         seen: set[tuple[Any, Any]] = set()
         for _, _, record in iter_jsonl(
-            self._source, start=span.first, end=span.end, validate_torn=False
+            self._source, start=self._first[slot], end=self._end[slot], validate_torn=False
         ):
             if norm_id(record.get("trace_id")) != trace_id:
                 continue
@@ -381,7 +398,7 @@ class ObservationIndex:
                 continue
             seen.add(ident)
             out.append(record)
-            if len(out) >= span.count:
+            if len(out) >= expected:
                 break
         return out
 
@@ -506,7 +523,7 @@ def iter_traces(
             if observations:
                 matched += 1
             yield TraceBundle(run, observations)
-        orphans = len(idx._spans) - matched
+        orphans = idx.traces - matched
         if orphans > 0:
             warn(
                 f"{where(experiment.observations_path)}: {orphans} trace(s) with observations but "

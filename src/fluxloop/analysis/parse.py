@@ -298,16 +298,16 @@ def _resolve_output(experiment_dir: Path, output: str | os.PathLike[str] | None)
     return resolved
 
 
-def _create_exclusive(directory: Path, stem: str, suffix: str) -> Path:
-    """A new file ``stem.suffix`` (``stem_2.suffix``… when a name repeats)."""
+def _write_new(directory: Path, stem: str, suffix: str, text: str) -> Path:
+    """Write a new file ``stem.suffix`` (``stem_2.suffix``… when a name repeats)."""
     for n in range(1, 100_000):
         name = f"{stem}{suffix}" if n == 1 else f"{stem}_{n}{suffix}"
         path = directory / name
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(text)
         except FileExistsError:
             continue
-        os.close(fd)
         return path
     raise InputError(f"{where(directory)}: too many files named {stem}")  # pragma: no cover
 
@@ -344,9 +344,8 @@ def parse_experiment(
                 record = trace_record(run, steps)
                 per_trace.write(dump_line(record))
                 stem = safe_file_stem(run.iteration, run.trace_id, f"failed-{n:04d}")
-                path = _create_exclusive(staging, stem, suffix)
                 text = render_markdown(run, steps) if fmt == "md" else dumps_pretty(record) + "\n"
-                path.write_text(text, encoding="utf-8")
+                _write_new(staging, stem, suffix, text)
                 result.files += 1
                 result.runs += 1
                 result.failed += 0 if run.success else 1

@@ -125,7 +125,8 @@ def render_markdown_report(
     )
     lines += [
         "",
-        f"## By input across iterations ({len(inputs)} input/persona pairs, worst first)",
+        f"## By input across iterations ({summary['overall']['inputs']} input/persona pairs, "
+        "worst first)",
         "",
         "| input | persona | runs | pass rate | mean score | pass@k | pass^k |",
         "| --- | --- | --- | --- | --- | --- | --- |",
@@ -136,8 +137,8 @@ def render_markdown_report(
             f"| {pct(g['pass_rate'])} | {num(g['mean_score'], 3)} | {pct(g['pass_at_k'])} "
             f"| {pct(g['pass_hat_k'])} |"
         )
-    if len(inputs) > 50:
-        lines.append(f"\n… {len(inputs) - 50} more in summary.json (`per_input`).")
+    if summary["overall"]["inputs"] > 50:
+        lines.append(f"\n… {summary['overall']['inputs'] - 50} more in per_input.jsonl.")
     failing = acc.rows_failing
     lines += ["", f"## Failing traces ({overall['failed']})", ""]
     if not failing:

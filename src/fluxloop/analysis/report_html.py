@@ -36,7 +36,7 @@ font-size:12px;letter-spacing:.04em;margin-left:10px;vertical-align:middle}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;
 margin-bottom:16px}.card{background:var(--card);border:1px solid var(--line);border-radius:10px;
 padding:12px 14px}.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;
-letter-spacing:.04em}.card .v{font-size:24px;font-weight:650;margin-top:2px}
+letter-spacing:.04em}.card .v{font-size:22px;font-weight:650;margin-top:2px;white-space:nowrap}
 .card .s{color:var(--muted);font-size:12px}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:14px;
 margin-bottom:16px}
@@ -127,13 +127,13 @@ function histogram(id, key, unit, markers){
       s.appendChild(rect);}});
   for(var x=0;x<=4;x++){var v=lo+(hi-lo)*x/4;
     s.appendChild(el("text",{x:l+pw*x/4,y:h-bt+14,"font-size":10,fill:"#667085",
-      "text-anchor":x===0?"start":x===4?"end":"middle"},fmtNum(v,v<10?2:0)));}
+      "text-anchor":x===0?"start":x===4?"end":"middle"},fmtNum(v,hi-lo<10?2:0)));}
   s.appendChild(el("text",{x:l+pw/2,y:h-4,"font-size":11,fill:"#667085","text-anchor":"middle"},
     unit));
-  (markers||[]).forEach(function(m){ if(m.value==null){return;}
+  (markers||[]).forEach(function(m,mi){ if(m.value==null){return;}
     var mx=l+pw*(m.value-lo)/(hi-lo); if(mx<l||mx>w-r){return;}
     s.appendChild(el("line",{x1:mx,x2:mx,y1:t,y2:t+ph,stroke:"#3b5bdb","stroke-dasharray":"4 3"}));
-    s.appendChild(el("text",{x:mx+3,y:t+10,"font-size":10,fill:"#3b5bdb"},m.label));});
+    s.appendChild(el("text",{x:mx+3,y:t+10+12*mi,"font-size":10,fill:"#3b5bdb"},m.label));});
   host.appendChild(s);
 }
 
@@ -397,7 +397,7 @@ def render_html_report(summary: Mapping[str, Any], acc: Accumulator) -> str:
     out.append(
         _section(
             "inputs",
-            f"By input across iterations ({len(per_input)}, worst first)",
+            f"By input across iterations ({overall['inputs']}, worst first)",
             f'<div class="scroll">{_table(input_head, input_rows)}</div>',
         )
     )
