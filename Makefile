@@ -41,6 +41,10 @@ semconv: $(STAMP)
 ## bench: the benchmarks (ratios to a baseline measured in the same process)
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/bench_serialize.py
+	$(PY) bench/bench_runner.py
+	$(PY) bench/bench_collector.py
+	test ! -f bench/bench_parse.py || $(PY) bench/bench_parse.py
 
 clean:
 	rm -rf $(VENV) demo-output traces
