@@ -40,8 +40,11 @@ def _hex(rng: random.Random, digits: int) -> str:
     return f"{rng.getrandbits(digits * 4):0{digits}x}"
 
 
-def make_experiment(directory: Path, megabytes: int, seed: int = 1) -> dict[str, int]:
-    """A synthetic experiment whose observations.jsonl is about ``megabytes`` MB."""
+def make_experiment(
+    directory: Path, megabytes: int, scale: int = 1, seed: int = 1
+) -> dict[str, int]:
+    """A synthetic experiment whose observations.jsonl is about ``megabytes`` MB; ``scale``
+    multiplies the size of each observation's input and output (fewer, bigger runs)."""
     directory.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     target = megabytes * 1024 * 1024
@@ -66,8 +69,10 @@ def make_experiment(directory: Path, megabytes: int, seed: int = 1) -> dict[str,
                     "name": "SupportAgent" if k == 0 else f"{kind}_{k}",
                     "start_time": f"{base}.{k * 1000:06d}+00:00",
                     "end_time": f"{base}.{(k + 1) * 1000 + (9000 if k == 0 else 0):06d}+00:00",
-                    "input": {"text": TEXT[: 200 + k * 20], "step": k},
-                    "output": None if failed and k == 0 else {"text": TEXT[k * 10 :], "ok": True},
+                    "input": {"text": TEXT[: 200 + k * 20] * scale, "step": k},
+                    "output": None
+                    if failed and k == 0
+                    else {"text": TEXT[k * 10 :] * scale, "ok": True},
                     "error": "tool exploded" if failed and k == 0 else None,
                     "level": "error" if failed and k == 0 else "info",
                     "metadata": {"iteration": runs % 3},
@@ -166,7 +171,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--sizes", default="30,300", help="observations.jsonl sizes in MB")
+    parser.add_argument(
+        "--sizes",
+        default="30,300,300:10",
+        help="observations.jsonl sizes in MB; MB:N makes each observation N times bigger",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the directories here")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument("--child", nargs=2, metavar=("COMMAND", "DIR"), help=argparse.SUPPRESS)
@@ -175,17 +184,24 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child[0], Path(args.child[1]), args.trace)))
         return
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [
+        (int(mb), int(scale or 1))
+        for mb, _, scale in (s.partition(":") for s in args.sizes.split(","))
+    ]
     base = args.keep or Path(tempfile.mkdtemp(prefix="fluxloop-bench-parse-"))
     results: list[dict[str, Any]] = []
     try:
-        for size in sizes:
-            directory = base / f"exp_{size}mb"
-            shape = make_experiment(directory, size)
-            row: dict[str, Any] = {"size_mb": round(shape["bytes"] / 2**20, 1), **shape}
+        for size, scale in sizes:
+            directory = base / f"exp_{size}mb_x{scale}"
+            shape = make_experiment(directory, size, scale)
+            row: dict[str, Any] = {
+                "size_mb": round(shape["bytes"] / 2**20, 1),
+                "scale": scale,
+                **shape,
+            }
             for command in ("parse", "evaluate"):
                 row[command] = measure(command, directory)
-            if size == min(sizes):
+            if (size, scale) == sizes[0]:
                 row["naive_load_all"] = measure("naive", directory)
             results.append(row)
             out = directory / "per_trace_analysis"
@@ -196,15 +212,16 @@ def main() -> None:
             shutil.rmtree(base, ignore_errors=True)
     naive = results[0].get("naive_load_all", {})
     print(
-        f"{'observations.jsonl':>20} {'runs':>8} {'command':>9} {'seconds':>8} {'MB/s':>7} "
+        f"{'observations.jsonl':>20} {'KB/obs':>7} {'runs':>8} {'command':>9} {'seconds':>8} {'MB/s':>7} "
         f"{'peak RSS MB':>12} {'tracemalloc MB':>15} {'vs naive':>9}"
     )
     for row in results:
         for command in ("parse", "evaluate"):
             m = row[command]
             ratio = (m["tracemalloc_mb"] / naive["tracemalloc_mb"]) if naive else None
+            kb = row["bytes"] / row["observations"] / 1024
             print(
-                f"{row['size_mb']:>17} MB {row['runs']:>8} {command:>9} {m['seconds']:>8} "
+                f"{row['size_mb']:>17} MB {kb:>7.1f} {row['runs']:>8} {command:>9} {m['seconds']:>8} "
                 f"{row['size_mb'] / m['seconds']:>7.1f} {m['rss_mb']:>12} "
                 f"{m['tracemalloc_mb']:>15} {ratio:>8.3f}x"
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 from typing import Any
 
@@ -99,6 +98,3 @@ def make_slow() -> SlowJudge:
 
 def not_a_model() -> str:
     return "nope"
-
-
-FAKE_API = os.environ.get("FLUXLOOP_TEST_NOTHING", "")
