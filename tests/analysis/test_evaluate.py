@@ -539,3 +539,15 @@ def test_report_html_is_self_contained(exp_a: Path) -> None:
     assert re.findall(r"https?://[^\s\"']+", html) == ["http://www.w3.org/2000/svg"]
     assert 'id="fluxloop-data"' in html and "70.0%" in html
     assert "</script>" not in html.split('id="fluxloop-data">', 1)[1].split("</script>", 1)[0]
+
+
+def test_malformed_trace_summary_writes_nothing(exp_a: Path) -> None:
+    path = exp_a / "trace_summary.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    lines[4] = "{oops\n"
+    path.write_text("".join(lines))
+    code, _, err, _ = evaluate(exp_a)
+    assert code == 2
+    assert "trace_summary.jsonl:5: malformed JSON line" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (exp_a / "evaluation").exists()

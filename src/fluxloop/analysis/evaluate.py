@@ -58,8 +58,8 @@ DEFAULT_OUTPUT = "evaluation"
 BATCH = 64
 MAX_ROWS_FAILING = 300
 MAX_ROWS_PASSING = 200
-MAX_TIMELINES_FAILING = 25
-MAX_TIMELINES_PASSING = 15
+MAX_TIMELINES_FAILING = 60
+MAX_TIMELINES_PASSING = 40
 MAX_TIMELINE_SPANS = 150
 MAX_INPUTS_IN_SUMMARY = 200
 
@@ -663,8 +663,11 @@ def evaluate_experiment(
                     ev.judge, [cfg.base_dir, Path.cwd()], f"{cfg.where(ev.key)}: {ev.key}"
                 )
     index = None
-    if per_trace_path is None:
-        index = ObservationIndex(experiment.observations_path).build()  # validates first
+    if per_trace_path is None:  # bad input is reported before anything is written
+        experiment.validate()
+        index = ObservationIndex(experiment.observations_path).build()
+    else:
+        sum(1 for _ in iter_jsonl(per_trace_path))
     out_dir.mkdir(parents=True, exist_ok=True)
     client = JudgeClient(cfg.limits, JudgeCache(cache_path_for(out_dir, cfg.cache)))
     started = time.perf_counter()

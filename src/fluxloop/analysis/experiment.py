@@ -435,6 +435,13 @@ class Experiment:
     def observations_path(self) -> Path:
         return self.path / OBSERVATIONS
 
+    def validate(self) -> int:
+        """Read trace_summary.jsonl once (a malformed line is an InputError with file:line
+        before anything is written); returns the number of lines."""
+        if not self.has_trace_summary:
+            return 0
+        return sum(1 for _ in iter_jsonl(self.trace_summary_path))
+
     def iter_runs(self) -> Iterator[Run]:
         """Every run: the trace_summary lines in order (errors.json details merged into failed
         ones), then errors.json entries that match no line (the original's failed runs)."""

@@ -331,7 +331,8 @@ def parse_experiment(
             f"{where(out_dir)}: already exists; pass --overwrite to replace it "
             "(or --output to write elsewhere)"
         )
-    index = ObservationIndex(experiment.observations_path).build()  # validates before writing
+    experiment.validate()  # bad input is reported before anything is written
+    index = ObservationIndex(experiment.observations_path).build()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     result = ParseResult(output_dir=out_dir, sorted_by_trace=index.sorted_by_trace)
