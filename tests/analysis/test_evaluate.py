@@ -418,7 +418,7 @@ def test_gates_from_thresholds_and_success_criteria(proj: Path, exp_a: Path) -> 
             error_rate: {enabled: true, threshold_percent: 40}
         """,
     )
-    code, out, err, summary = evaluate(exp_a, "-c", "evaluation.yaml")
+    code, out, err, summary = evaluate(exp_a, "-c", "evaluation.yaml", "--verbose")
     assert code == 1
     gates = {g["name"]: g["passed"] for g in summary["gates"]}
     assert gates == {
@@ -428,6 +428,9 @@ def test_gates_from_thresholds_and_success_criteria(proj: Path, exp_a: Path) -> 
         "all_traces_successful": False,
         "error_rate": True,
     }
+    assert re.search(
+        r"  FAIL 0[01]_\w+ \[(novice|expert)\] 'order boom please' score 0\.0: basic: ", out
+    )
     assert "FAIL pass_at_k: 80.0% (required >= 90.0%)" in out
     assert err.strip().splitlines()[-1].startswith("error: evaluation below threshold: pass_at_k")
 

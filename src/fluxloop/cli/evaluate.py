@@ -57,6 +57,7 @@ def evaluate() -> None:
     envvar="FLUXLOOP_LLM_API_KEY",
     help="API key for provider judges (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
 )
+@click.option("--verbose", "-v", is_flag=True, help="Also list the failing traces and why.")
 def experiment(
     experiment_dir: Path,
     config_path: Path | None,
@@ -66,6 +67,7 @@ def experiment(
     no_llm: bool,
     fail_under: float | None,
     llm_api_key: str | None,
+    verbose: bool,
 ) -> None:
     """Evaluate EXPERIMENT_DIR; exit code 1 when a gate fails."""
     from fluxloop.analysis._jsonl import WARNINGS
@@ -107,7 +109,29 @@ def experiment(
         echo(
             f"  judge: {llm['calls']} call(s), {llm['cache_hits']} cached, {llm['errors']} error(s)"
         )
+    if verbose:
+        _list_failures(result.files["per_trace"])
     echo(f"  report: {result.files['report_html']}")
     if not result.passed:
         failed = "; ".join(fmt_gate(g).removeprefix("FAIL ") for g in result.failed_gates())
         raise ThresholdError(f"evaluation below threshold: {failed}")
+
+
+def _list_failures(per_trace: Path, limit: int = 50) -> None:
+    from fluxloop.analysis._jsonl import iter_jsonl
+
+    shown = 0
+    for _, _, rec in iter_jsonl(per_trace):
+        if rec.get("passed") is not False:
+            continue
+        if shown == limit:
+            echo("  … more in per_trace.jsonl")
+            break
+        shown += 1
+        bad = [e for e in rec.get("evaluators", []) if e.get("passed") is False]
+        why = "; ".join(f"{e['name']}: {e['reason']}" for e in bad) or "below threshold"
+        text = " ".join(str(rec.get("input")).split())[:60]
+        echo(
+            f"  FAIL {rec.get('file', '').removesuffix('.md')} [{rec.get('persona') or '-'}] "
+            f"{text!r} score {rec.get('score')}: {why}"
+        )
