@@ -321,6 +321,7 @@ def test_unparseable_and_slow_judges_are_inconclusive(proj: Path, exp_a: Path) -
           retries: 1
           retry_delay: 0.01
           concurrency: 8
+          circuit_breaker: 0
         thresholds:
           pass_rate: 0
         """,
@@ -338,6 +339,31 @@ def test_unparseable_and_slow_judges_are_inconclusive(proj: Path, exp_a: Path) -
     # garbage: 1 call + 1 re-ask; slow: 2 attempts
     assert summary["llm"]["calls"] == 14 * (2 + 2 + 2)
     assert not (exp_a / "evaluation" / "evaluation_cache.jsonl").exists()
+
+
+def test_a_judge_that_keeps_failing_is_not_called_again(proj: Path, exp_a: Path) -> None:
+    write(
+        proj,
+        """
+        evaluators:
+          - name: rules
+            type: rule_based
+            rules: [{check: success}]
+          - name: slow
+            type: llm_judge
+            chat_model: judges:make_slow
+            criteria: [The answer is helpful]
+        limits: {timeout_seconds: 0.1, retries: 0, concurrency: 1, circuit_breaker: 3}
+        thresholds: {pass_rate: 0}
+        """,
+    )
+    code, _, err, summary = evaluate(exp_a, "-c", "evaluation.yaml")
+    assert code == 0, err
+    assert summary["llm"]["calls"] == 3
+    assert "judge 'slow': 3 calls in a row failed, last: timed out; not calling it again" in err
+    reasons = [r["evaluators"][1]["reason"] for r in per_trace(exp_a) if r["success"]]
+    assert sum(1 for r in reasons if r.startswith("not judged: the judge is down")) == 14 - 3
+    assert summary["evaluators"][1]["inconclusive"] == 14
 
 
 def test_custom_evaluators_weights_and_required(proj: Path, exp_a: Path) -> None:

@@ -85,6 +85,7 @@ _SECTION_KEYS = {
         "retries",
         "llm_retries",
         "retry_delay",
+        "circuit_breaker",
     },
     "thresholds": {
         "pass_rate",
@@ -290,6 +291,10 @@ def load_evaluation_config(path: Path | None, source: str = "") -> EvaluationCon
     for name in ("retries", "llm_retries"):
         if name in limits:
             lim.retries = int(_num(doc, f"limits.{name}", limits[name], 0, 10, integer=True))
+    if "circuit_breaker" in limits:
+        lim.circuit_breaker = int(
+            _num(doc, "limits.circuit_breaker", limits["circuit_breaker"], 0, integer=True)
+        )
     if "retry_delay" in limits:
         lim.retry_delay = _num(doc, "limits.retry_delay", limits["retry_delay"], 0)
     cfg.limits = lim

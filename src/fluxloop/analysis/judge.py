@@ -38,7 +38,7 @@ from typing import Any
 
 from fluxloop.errors import ConfigError
 
-from ._jsonl import dump_line, loads
+from ._jsonl import dump_line, loads, warn
 from .experiment import Run
 from .rules import resolve_path, text_of
 from .timeline import Step
@@ -553,6 +553,9 @@ class JudgeLimits:
     retry_delay: float = 1.0
     parse_retries: int = 1
     max_llm_calls: int | None = None
+    #: after this many judge calls in a row failed (errors or timeouts, after retries), a judge
+    #: is considered down and its remaining traces are inconclusive without a call (0: never)
+    circuit_breaker: int = 5
 
 
 class JudgeClient:
@@ -565,6 +568,8 @@ class JudgeClient:
         self.errors = 0
         self.budget_exhausted = False
         self._semaphore: asyncio.Semaphore | None = None
+        self._failures: dict[str, int] = {}  # consecutive call failures per judge
+        self._down: dict[str, str] = {}  # judge -> why it is considered down
 
     def _sem(self) -> asyncio.Semaphore:
         if self._semaphore is None:
@@ -579,7 +584,7 @@ class JudgeClient:
         self.calls += 1
         return True
 
-    async def _invoke(self, model: Any, messages: Sequence[tuple[str, str]]) -> str:
+    async def _invoke(self, model: Any, messages: Sequence[tuple[str, str]], identity: str) -> str:
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
         converted = [
@@ -592,15 +597,17 @@ class JudgeClient:
         ]
         last: BaseException | None = None
         for attempt in range(self.limits.retries + 1):
-            if not self._take_call():
-                raise _BudgetExhausted()
             try:
                 async with self._sem():
+                    if identity in self._down:
+                        raise _JudgeDown(self._down[identity])
+                    if not self._take_call():
+                        raise _BudgetExhausted()
                     answer = await asyncio.wait_for(
                         model.ainvoke(converted), timeout=self.limits.timeout_seconds
                     )
                 return _content_text(answer)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, _BudgetExhausted, _JudgeDown):
                 raise
             except Exception as exc:  # the provider's errors are not ours to know
                 last = exc
@@ -638,8 +645,9 @@ class JudgeClient:
         text = ""
         try:
             for parse_attempt in range(self.limits.parse_retries + 1):
-                text = await self._invoke(model, attempt_messages)
+                text = await self._invoke(model, attempt_messages, identity)
                 verdict = self._interpret(spec, text)
+                self._failures[identity] = 0
                 if verdict is not None:
                     self.cache.put(key, identity, text)
                     verdict.calls = self.calls - calls_before
@@ -650,6 +658,10 @@ class JudgeClient:
                         ("ai", text),
                         ("human", _REASK if spec.mode == "rubric" else _REASK_SCORE),
                     ]
+        except _JudgeDown as down:
+            return self._inconclusive(
+                spec, f"not judged: the judge is down ({down})", self.calls - calls_before
+            )
         except _BudgetExhausted:
             return JudgeVerdict(
                 score=None,
@@ -661,6 +673,12 @@ class JudgeClient:
         except Exception as exc:
             self.errors += 1
             kind = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            failures = self._failures.get(identity, 0) + 1
+            self._failures[identity] = failures
+            limit = self.limits.circuit_breaker
+            if limit and failures >= limit and identity not in self._down:
+                self._down[identity] = f"{failures} calls in a row failed, last: {_clip(kind, 120)}"
+                warn(f"judge {spec.name!r}: {self._down[identity]}; not calling it again")
             return self._inconclusive(
                 spec,
                 f"judge error after {self.limits.retries + 1} attempt(s): {_clip(kind, 200)}",
@@ -722,6 +740,10 @@ class JudgeClient:
 
 
 class _BudgetExhausted(Exception):
+    pass
+
+
+class _JudgeDown(Exception):
     pass
 
 
