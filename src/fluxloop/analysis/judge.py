@@ -22,14 +22,11 @@ cached on disk (JSONL, keyed by model and prompt), so re-running ``evaluate`` co
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import hashlib
-import importlib
 import json
 import os
 import re
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +34,17 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.llm.models import (
+    PROVIDER_KEY_VARS,
+    PROVIDERS,
+    UNIVERSAL_KEY_VAR,
+    MissingProviderPackage,
+    chat_model_class,
+    import_attr,
+    key_env_hint,
+)
+from fluxloop.llm.retry import backoff_delay, is_fatal, is_transient, status_of
+from fluxloop.llm.text import extract_json, message_text
 
 from ._jsonl import dump_line, loads, warn
 from .experiment import Run
@@ -142,10 +150,10 @@ class JudgeVerdict:
 # the chat model
 
 
-_PROVIDERS = {
-    "openai": ("langchain_openai", "ChatOpenAI", "langchain-openai", "openai"),
-    "anthropic": ("langchain_anthropic", "ChatAnthropic", "langchain-anthropic", "anthropic"),
-}
+#: the providers a judge can name (``chat_model:`` reaches any other)
+_PROVIDERS = {name: PROVIDERS[name] for name in ("openai", "anthropic")}
+#: ``module:attr`` lookup (also used by the evaluation config for custom evaluators)
+_import_attr = import_attr
 
 
 def infer_provider(model: str | None) -> tuple[str | None, str | None]:
@@ -162,28 +170,6 @@ def infer_provider(model: str | None) -> tuple[str | None, str | None]:
     if lowered.startswith("claude"):
         return "anthropic", model
     return None, model
-
-
-def _import_attr(spec: str, base_dirs: Sequence[Path]) -> Any:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected module:attribute, found {spec!r}")
-    added: list[str] = []
-    for directory in base_dirs:
-        text = str(directory)
-        if text not in sys.path:
-            sys.path.insert(0, text)
-            added.append(text)
-    try:
-        module = importlib.import_module(module_name)
-    finally:
-        for text in added:
-            if text in sys.path:
-                sys.path.remove(text)
-    value: Any = module
-    for part in attr.split("."):
-        value = getattr(value, part)
-    return value
 
 
 def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) -> Any:
@@ -215,18 +201,13 @@ def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) ->
             f"{where_}: an llm_judge needs provider: openai|anthropic with a model, or "
             "chat_model: module:attr (a langchain-core chat model factory)"
         )
-    module_name, class_name, package, extra = _PROVIDERS[provider]
     try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except ImportError:
-        raise ConfigError(
-            f"{where_}: provider {provider} needs the {package} package: "
-            f"pip install 'fluxloop[{extra}]' (or pip install {package})"
-        ) from None
+        cls = chat_model_class(_PROVIDERS[provider])
+    except MissingProviderPackage as exc:
+        raise ConfigError(f"{where_}: provider {provider} {exc.hint}") from None
     kwargs: dict[str, Any] = {"model": spec.model, "temperature": 0, "max_retries": 0}
-    key = os.environ.get("FLUXLOOP_LLM_API_KEY")
-    env_name = "OPENAI_API_KEY" if provider == "openai" else "ANTHROPIC_API_KEY"
-    if key and not os.environ.get(env_name):
+    key = os.environ.get(UNIVERSAL_KEY_VAR)
+    if key and not any(os.environ.get(name) for name in PROVIDER_KEY_VARS[provider]):
         kwargs["api_key"] = key
     kwargs.update(spec.model_parameters)
     try:
@@ -235,7 +216,7 @@ def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) ->
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"{where_}: cannot create the {provider} judge model: {first} "
-            f"(set {env_name} or FLUXLOOP_LLM_API_KEY, or --llm-api-key)"
+            f"(set {key_env_hint(provider)}, or --llm-api-key)"
         ) from None
 
 
@@ -321,66 +302,6 @@ def build_messages(
 
 # ---------------------------------------------------------------------------------------------
 # parsing the judge's answer
-
-
-def _candidates(text: str) -> list[str]:
-    """JSON-looking substrings: fenced blocks first, then balanced {...} / [...] spans in the
-    order they start (the outermost first)."""
-    fenced = [m.group(1) for m in re.finditer(r"```(?:json|JSON)?\s*\n?(.*?)```", text, re.S)]
-    spans: list[tuple[int, str]] = []
-    for opener, closer in (("{", "}"), ("[", "]")):
-        start = text.find(opener)
-        while start != -1 and len(spans) < 40:
-            depth = 0
-            in_str = False
-            escape = False
-            for i in range(start, len(text)):
-                ch = text[i]
-                if in_str:
-                    if escape:
-                        escape = False
-                    elif ch == "\\":
-                        escape = True
-                    elif ch == '"':
-                        in_str = False
-                elif ch == '"':
-                    in_str = True
-                elif ch == opener:
-                    depth += 1
-                elif ch == closer:
-                    depth -= 1
-                    if depth == 0:
-                        spans.append((start, text[start : i + 1]))
-                        break
-            start = text.find(opener, start + 1)
-    spans.sort(key=lambda item: item[0])
-    return fenced + [span for _, span in spans]
-
-
-def extract_json(text: str) -> Any:
-    """The first JSON value found in a model's answer, tolerating code fences, prose around
-    it, trailing commas, single quotes and Python literals; None when there is none."""
-    stripped = text.strip()
-    for found in [stripped, *_candidates(stripped)]:
-        candidate = found.strip()
-        if not candidate:
-            continue
-        try:
-            return json.loads(candidate)
-        except ValueError:
-            pass
-        repaired = re.sub(r",\s*([}\]])", r"\1", candidate)
-        try:
-            return json.loads(repaired)
-        except ValueError:
-            pass
-        try:
-            value = ast.literal_eval(repaired)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
-            continue
-        if isinstance(value, (dict, list)):
-            return value
-    return None
 
 
 _PASS = {"pass", "passed", "yes", "true", "met", "satisfied", "success", "ok", "correct"}
@@ -530,21 +451,6 @@ class JudgeCache:
             fh.write(line)
 
 
-def _content_text(message: Any) -> str:
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "".join(parts)
-    return str(content)
-
-
 @dataclass
 class JudgeLimits:
     concurrency: int = 4
@@ -606,13 +512,16 @@ class JudgeClient:
                     answer = await asyncio.wait_for(
                         model.ainvoke(converted), timeout=self.limits.timeout_seconds
                     )
-                return _content_text(answer)
+                return message_text(answer)
             except (asyncio.CancelledError, _BudgetExhausted, _JudgeDown):
                 raise
             except Exception as exc:  # the provider's errors are not ours to know
                 last = exc
-                if attempt < self.limits.retries:
-                    await asyncio.sleep(min(30.0, self.limits.retry_delay * 2**attempt))
+                if not _worth_retrying(exc) or attempt >= self.limits.retries:
+                    break
+                await asyncio.sleep(
+                    backoff_delay(exc, attempt + 1, base=self.limits.retry_delay, cap=30.0)
+                )
         assert last is not None
         raise last
 
@@ -737,6 +646,12 @@ class JudgeClient:
             reason += f"; {failing[0]['verdict']}: {_clip(failing[0]['reasoning'], 160)}"
         status = "inconclusive" if ratio is None else "judged"
         return JudgeVerdict(score=ratio, criteria=items, reason=reason, status=status, raw=text)
+
+
+def _worth_retrying(exc: BaseException) -> bool:
+    """Not authentication / permission / unknown model, nor another non-transient HTTP
+    status; an error without a status (a custom model's own) is retried."""
+    return not is_fatal(exc) and (is_transient(exc) or status_of(exc) is None)
 
 
 class _BudgetExhausted(Exception):

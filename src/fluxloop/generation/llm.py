@@ -14,25 +14,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import hashlib
-import importlib
-import inspect
 import json
 import random
 import re
-import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.llm.models import (
+    PROVIDERS,
+    MissingProviderPackage,
+    call_factory,
+    chat_model_class,
+    import_attr,
+    key_env_hint,
+)
+from fluxloop.llm.retry import (
+    backoff_delay,
+    describe_error,
+    is_fatal,
+    is_transient,
+    status_of,
+)
+from fluxloop.llm.text import json_values, message_text
 from fluxloop.runner.yamlio import atomic_write_text
 
-from .settings import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR, LLMSettings
+from .settings import LLMSettings
 
 __all__ = [
     "ChatClient",
@@ -49,8 +61,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-FATAL_STATUS = frozenset({401, 403, 404})
 CACHE_VERSION = 1
 
 
@@ -76,30 +86,6 @@ class LLMFatalError(LLMCallError):
 # model construction
 
 
-def _import_provider(module: str, extra: str, provider: str, section: str) -> Any:
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ConfigError(
-            f"{section}.provider: {provider} needs the {module.replace('_', '-')} "
-            f"package: pip install 'fluxloop[{extra}]' (or pip install "
-            f"{module.replace('_', '-')})",
-            key=f"{section}.provider",
-        ) from None
-
-
-@contextlib.contextmanager
-def _on_path(paths: Sequence[Path]) -> Iterator[None]:
-    added = [str(p) for p in paths if str(p) not in sys.path]
-    sys.path[:0] = added
-    try:
-        yield
-    finally:
-        for p in added:
-            with contextlib.suppress(ValueError):
-                sys.path.remove(p)
-
-
 def _factory_kwargs(settings: LLMSettings) -> dict[str, Any]:
     values = {
         "model": settings.model,
@@ -114,19 +100,8 @@ def _factory_kwargs(settings: LLMSettings) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def _call_factory(obj: Any, settings: LLMSettings) -> Any:
-    kwargs = _factory_kwargs(settings)
-    try:
-        params = inspect.signature(obj).parameters
-    except (TypeError, ValueError):
-        return obj()
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and not isinstance(obj, type):
-        return obj(**kwargs)
-    return obj(**{k: v for k, v in kwargs.items() if k in params})
-
-
 def _missing_key(provider: str, section: str) -> ConfigError:
-    names = " or ".join((*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR))
+    names = key_env_hint(provider)
     offline = (
         "use --mode deterministic"
         if section.startswith("input_generation")
@@ -139,18 +114,23 @@ def _missing_key(provider: str, section: str) -> ConfigError:
     )
 
 
+def _provider_class(provider: str, section: str) -> Any:
+    try:
+        return chat_model_class(PROVIDERS[provider])
+    except MissingProviderPackage as exc:
+        raise ConfigError(
+            f"{section}.provider: {provider} {exc.hint}", key=f"{section}.provider"
+        ) from None
+
+
 def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.llm") -> Any:
     """A langchain-core chat model for ``settings`` (ConfigError when it cannot be built);
     ``section`` names the config section in error messages."""
     provider = settings.provider
     if ":" in provider:
-        module_name, _, attr = provider.partition(":")
         try:
-            with _on_path(settings.search_paths):
-                obj: Any = importlib.import_module(module_name)
-                for part in attr.split("."):
-                    obj = getattr(obj, part)
-        except (ImportError, AttributeError) as exc:
+            obj: Any = import_attr(provider, settings.search_paths)
+        except (ImportError, AttributeError, ValueError) as exc:
             raise ConfigError(
                 f"{section}.provider: cannot load {provider!r}: {exc}",
                 key=f"{section}.provider",
@@ -162,7 +142,7 @@ def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.l
                     f"{section}.provider: {provider!r} is neither a chat model nor a factory",
                     key=f"{section}.provider",
                 )
-            model = _call_factory(obj, settings)
+            model = call_factory(obj, _factory_kwargs(settings))
         if not hasattr(model, "ainvoke"):
             raise ConfigError(
                 f"{section}.provider: {provider!r} returned "
@@ -180,7 +160,7 @@ def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.l
         if value is not None:
             common[name] = value
     if provider == "openai":
-        mod = _import_provider("langchain_openai", "openai", provider, section)
+        cls = _provider_class(provider, section)
         key = settings.api_key or ("EMPTY" if settings.base_url else None)
         if key is None:
             raise _missing_key(provider, section)
@@ -193,23 +173,23 @@ def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.l
                 kwargs[name] = value
         if settings.extra:
             kwargs["model_kwargs"] = dict(settings.extra)
-        return mod.ChatOpenAI(**kwargs)
+        return cls(**kwargs)
     if provider == "anthropic":
-        mod = _import_provider("langchain_anthropic", "anthropic", provider, section)
+        cls = _provider_class(provider, section)
         if not settings.api_key:
             raise _missing_key(provider, section)
         kwargs = dict(common, api_key=settings.api_key)
         kwargs.setdefault("max_tokens", 1024)
         if settings.base_url:
             kwargs["base_url"] = settings.base_url
-        return mod.ChatAnthropic(**kwargs)
+        return cls(**kwargs)
     if provider in ("gemini", "google", "google_genai"):
-        mod = _import_provider("langchain_google_genai", "gemini", provider, section)
+        cls = _provider_class("gemini", section)
         if not settings.api_key:
             raise _missing_key("gemini", section)
         kwargs = {k: v for k, v in common.items() if k != "max_retries"}
         kwargs["google_api_key"] = settings.api_key
-        return mod.ChatGoogleGenerativeAI(**kwargs)
+        return cls(**kwargs)
     raise ConfigError(
         f"{section}.provider: expected openai, anthropic, gemini or "
         f'"module:factory", found {provider!r}',
@@ -221,22 +201,6 @@ def make_chat_model(settings: LLMSettings, *, section: str = "input_generation.l
 # parsing
 
 
-def message_text(message: Any) -> str:
-    """The text of an AI message (string content or a list of content blocks)."""
-    content = getattr(message, "content", message)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "".join(parts)
-    return "" if content is None else str(content)
-
-
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _REFUSAL = re.compile(
     r"^(i'?m sorry|i am sorry|sorry,? (i|but)|i cannot|i can'?t|i am unable|i'm unable|"
@@ -244,22 +208,6 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s+")
-
-
-def _json_candidates(text: str) -> Iterator[Any]:
-    fence = _FENCE.search(text)
-    if fence:
-        text = fence.group(1).strip()
-    with contextlib.suppress(ValueError):
-        yield json.loads(text)
-    decoder = json.JSONDecoder()
-    for match in re.finditer(r"[\[{]", text):
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except ValueError:
-            continue
-        yield value
-        return
 
 
 def _strings(value: Any) -> list[str]:
@@ -297,7 +245,7 @@ def parse_variations(content: str, expected: int = 1) -> list[str]:
     text = content.strip()
     if not text:
         raise MalformedOutput("empty reply")
-    for candidate in _json_candidates(text):
+    for candidate in json_values(text):
         found = [s for s in (_clean(x) for x in _strings(candidate)) if s]
         if found:
             return found
@@ -321,7 +269,7 @@ def parse_json_object(content: str) -> dict[str, Any]:
     text = content.strip()
     if not text:
         raise MalformedOutput("empty reply")
-    for candidate in _json_candidates(text):
+    for candidate in json_values(text):
         if isinstance(candidate, dict):
             return candidate
         break
@@ -396,66 +344,6 @@ def usage_of(message: Any) -> dict[str, int]:
         total = int(usage.get("total_tokens") or prompt + completion)
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
     return {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
-
-
-# --------------------------------------------------------------------------------------------
-# retries
-
-
-def _status(exc: BaseException) -> int | None:
-    for holder in (exc, getattr(exc, "response", None)):
-        value = getattr(holder, "status_code", None) if holder is not None else None
-        if isinstance(value, int):
-            return value
-    value = getattr(exc, "status", None)
-    return value if isinstance(value, int) else None
-
-
-def retry_after_seconds(exc: BaseException, now: float | None = None) -> float | None:
-    """The server's requested wait (``retry-after-ms``, ``Retry-After`` seconds or date)."""
-    direct = getattr(exc, "retry_after", None)
-    if isinstance(direct, (int, float)) and not isinstance(direct, bool):
-        return max(0.0, float(direct))
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(0.0, float(millis) / 1000.0)
-        value = headers.get("retry-after")
-    except Exception:
-        return None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(str(value))
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = datetime.now(UTC).timestamp() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def _is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (TimeoutError, ConnectionError)):
-        return True
-    names = " ".join(c.__name__ for c in type(exc).__mro__)
-    return any(word in names for word in ("Timeout", "Connection", "Overloaded"))
-
-
-def describe_error(exc: BaseException) -> str:
-    status = _status(exc)
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if len(text) > 200:
-        text = text[:197] + "..."
-    prefix = f"HTTP {status}: " if status else ""
-    return f"{prefix}{type(exc).__name__}{': ' + text if text else ''}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,13 +448,12 @@ class ChatClient:
             except (asyncio.CancelledError, KeyboardInterrupt):
                 raise
             except Exception as exc:
-                status = _status(exc)
-                if status in FATAL_STATUS:
+                status = status_of(exc)
+                if is_fatal(exc):
                     raise LLMFatalError(
                         f"{self.settings.label}: {describe_error(exc)}", status=status
                     ) from exc
-                transient = status in RETRYABLE_STATUS or (status is None and _is_transient(exc))
-                if not transient or attempt >= settings.max_retries:
+                if not is_transient(exc) or attempt >= settings.max_retries:
                     self.meter.failed += 1
                     tried = f" after {attempt + 1} attempts" if attempt else ""
                     raise LLMCallError(f"{describe_error(exc)}{tried}", status=status) from exc
@@ -574,12 +461,15 @@ class ChatClient:
                 self.meter.retries += 1
                 if status == 429:
                     self.meter.rate_limited += 1
-                wait = retry_after_seconds(exc)
-                if wait is None:
-                    base = settings.retry_delay * (2 ** (attempt - 1))
-                    wait = base * (0.5 + self._jitter.random() / 2)
+                wait = backoff_delay(
+                    exc,
+                    attempt,
+                    base=settings.retry_delay,
+                    cap=settings.max_retry_delay,
+                    rng=self._jitter,
+                )
                 self.meter.notify()
-                await self._sleep(min(wait, settings.max_retry_delay))
+                await self._sleep(wait)
 
     async def complete(
         self,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.runner.config import ExperimentConfig, Persona
 from fluxloop.runner.validation import ConfigProblems, Problem
 from fluxloop.runner.yamlio import display_path, join_key
@@ -52,12 +53,6 @@ DEFAULT_MODELS = {
     "anthropic": "claude-3-5-haiku-latest",
     "gemini": "gemini-2.5-flash",
 }
-PROVIDER_KEY_VARS: dict[str, tuple[str, ...]] = {
-    "openai": ("OPENAI_API_KEY",),
-    "anthropic": ("ANTHROPIC_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
-}
-UNIVERSAL_KEY_VAR = "FLUXLOOP_LLM_API_KEY"
 
 
 @dataclass(frozen=True)
