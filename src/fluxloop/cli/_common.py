@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -15,6 +16,7 @@ __all__ = [
     "info",
     "project_options",
     "state",
+    "traces_output_option",
     "warn",
 ]
 
@@ -62,6 +64,18 @@ def project_options(func: F) -> F:
         default=None,
         help="Project name under the FluxLoop root, or a project directory.",
     )(func)
+
+
+def traces_output_option(help: str) -> Callable[[F], F]:
+    """``--output DIR`` (default ``traces``): where the trace contract files are written."""
+    return click.option(
+        "--output",
+        "output",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("traces"),
+        show_default=True,
+        help=help,
+    )
 
 
 def stderr_isatty() -> bool:

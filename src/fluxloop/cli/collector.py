@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from ._common import traces_output_option
+
 __all__ = ["collector"]
 
 
@@ -32,14 +34,7 @@ def collector() -> None:
     show_default=True,
     help="OTLP/gRPC port; 0 turns gRPC off.",
 )
-@click.option(
-    "--output",
-    "output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("traces"),
-    show_default=True,
-    help="Directory of traces_YYYYMMDD.jsonl / observations_YYYYMMDD.jsonl.",
-)
+@traces_output_option(help="Directory of traces_YYYYMMDD.jsonl / observations_YYYYMMDD.jsonl.")
 @click.option(
     "--api-key",
     envvar="FLUXLOOP_API_KEY",

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ._common import traces_output_option
+
 __all__ = ["import_"]
 
 
@@ -16,14 +18,7 @@ def import_() -> None:
 
 @import_.command("otlp")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--output",
-    "output",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("traces"),
-    show_default=True,
-    help="Directory of the contract files (appended to; created if needed).",
-)
+@traces_output_option(help="Directory of the contract files (appended to; created if needed).")
 @click.option(
     "--skip-invalid",
     is_flag=True,

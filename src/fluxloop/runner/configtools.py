@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fluxloop.errors import ConfigError
 
@@ -24,6 +24,9 @@ from .validation import ConfigProblems, Problem, validate_config
 from .yamledit import parse_cli_value, set_yaml_value
 from .yamlio import atomic_write_text, display_path, load_yaml_text
 
+if TYPE_CHECKING:
+    from .targets import Target
+
 __all__ = [
     "ENV_VARS",
     "LLM_PROVIDERS",
@@ -31,6 +34,7 @@ __all__ = [
     "ValidationSummary",
     "choose_file",
     "env_rows",
+    "resolve_configured_target",
     "set_config_value",
     "set_llm",
     "validate_project",
@@ -214,6 +218,30 @@ class ValidationSummary:
     warnings: list[Problem] = field(default_factory=list)
 
 
+def resolve_configured_target(config: ExperimentConfig, *, check_replay: bool = False) -> Target:
+    """Import ``runner.target`` inside the configured environment, as ``fluxloop run`` would.
+
+    With ``check_replay``, the replay recording (when enabled) is loaded too, so its errors show.
+    Raises :class:`ConfigError` (``TargetError``) when the target cannot be resolved.
+    """
+    from .replay import load_replay
+    from .targets import resolve_target, target_environment
+
+    runner = config.runner
+    with target_environment(
+        runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
+    ):
+        target = resolve_target(
+            runner.target,
+            factory=runner.factory,
+            factory_kwargs=runner.factory_kwargs,
+            search=[runner.working_directory, *runner.python_path],
+        )
+        if check_replay and config.replay.enabled:
+            load_replay(config.replay, runner.target)
+    return target
+
+
 def validate_project(
     config_path: str | None,
     project: str | None,
@@ -223,8 +251,6 @@ def validate_project(
 ) -> ValidationSummary:
     """Every problem of the configuration at once (config, inputs, target) or a summary."""
     from .inputs import load_inputs
-    from .replay import load_replay
-    from .targets import resolve_target, target_environment
 
     source = discover_config(config_path, project, root)
     raw = load_raw_config(source)
@@ -246,21 +272,7 @@ def validate_project(
         problems.extend(Problem("", line) for line in str(exc).splitlines())
     if check_target:
         try:
-            with target_environment(
-                config.runner.working_directory,
-                config.runner.python_path,
-                config.runner.environment_vars,
-                config.dotenv,
-            ):
-                target = resolve_target(
-                    config.runner.target,
-                    factory=config.runner.factory,
-                    factory_kwargs=config.runner.factory_kwargs,
-                    search=[config.runner.working_directory, *config.runner.python_path],
-                )
-                target_kind = target.kind
-                if config.replay.enabled:
-                    load_replay(config.replay, config.runner.target)
+            target_kind = resolve_configured_target(config, check_replay=True).kind
         except ConfigError as exc:
             where = config.lines.get("runner.target")
             prefix = f"{where}: " if where else ""

@@ -326,20 +326,10 @@ def check_project(
         if not config.runner.target:
             rows.append(CheckRow("Target", "✗", "runner.target is not set"))
         elif verbose:
-            from .targets import resolve_target, target_environment
+            from .configtools import resolve_configured_target
 
             try:
-                with target_environment(
-                    config.runner.working_directory,
-                    config.runner.python_path,
-                    config.runner.environment_vars,
-                    config.dotenv,
-                ):
-                    target = resolve_target(
-                        config.runner.target,
-                        factory=config.runner.factory,
-                        factory_kwargs=config.runner.factory_kwargs,
-                    )
+                target = resolve_configured_target(config)
                 rows.append(CheckRow("Target", "✓", f"{config.runner.target} ({target.kind})"))
             except ConfigError as exc:
                 rows.append(CheckRow("Target", "✗", str(exc)))
