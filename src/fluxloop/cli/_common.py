@@ -12,6 +12,7 @@ import click
 
 __all__ = [
     "CliState",
+    "config_options",
     "echo",
     "info",
     "project_options",
@@ -63,6 +64,19 @@ def project_options(func: F) -> F:
         "--project",
         default=None,
         help="Project name under the FluxLoop root, or a project directory.",
+    )(func)
+
+
+def config_options(func: F) -> F:
+    """``--config/-c`` (a FluxLoop config or project directory) plus :func:`project_options`."""
+    func = project_options(func)
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        default=None,
+        help="setting.yaml, a configs/*.yaml file or a project directory "
+        "(default: ./setting.yaml or ./configs/).",
     )(func)
 
 

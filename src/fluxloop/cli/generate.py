@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import echo, info, project_options, state, warn
+from ._common import config_options, echo, info, state, warn
 
 __all__ = ["generate"]
 
@@ -17,15 +17,7 @@ def generate() -> None:
 
 
 @generate.command("inputs")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    default=None,
-    help="setting.yaml, a configs/*.yaml file or a project directory "
-    "(default: ./setting.yaml or ./configs/).",
-)
-@project_options
+@config_options
 @click.option(
     "--output",
     "-o",

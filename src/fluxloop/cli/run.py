@@ -10,7 +10,7 @@ import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import echo, info, project_options, state, warn
+from ._common import config_options, echo, info, state, warn
 
 __all__ = ["run"]
 
@@ -30,15 +30,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
 
 
 @run.command("experiment")
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    default=None,
-    help="setting.yaml, a configs/*.yaml file or a project directory "
-    "(default: ./setting.yaml or ./configs/).",
-)
-@project_options
+@config_options
 @click.option(
     "--iterations",
     "-i",
