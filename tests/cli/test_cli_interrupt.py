@@ -133,3 +133,25 @@ def test_kill_9_leaves_a_valid_resumable_directory(tmp_path: Path) -> None:
     traces = [json.loads(x) for x in (exp / "traces.jsonl").read_text().splitlines()]
     assert sorted(t["id"] for t in traces) == sorted(str(line["trace_id"]) for line in lines)
     assert len(summary["sessions"]) == 2  # type: ignore[arg-type]
+
+
+def test_no_new_run_starts_after_the_signal(tmp_path: Path) -> None:
+    """A run that ends in the same loop iteration as the signal must not let the next one start."""
+    (tmp_path / "sigagent.py").write_text(
+        "import os, signal\n"
+        "def run(input_text: str) -> str:\n"
+        "    if input_text == 'first':\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    return input_text\n"
+    )
+    (tmp_path / "setting.yaml").write_text(
+        "name: sig\nrunner:\n  target: sigagent:run\n"
+        "base_inputs:\n  - input: first\n  - input: second\n  - input: third\niterations: 1\n"
+    )
+    for _ in range(3):
+        done = fl("run", "experiment", "--grace-period", "2", cwd=tmp_path)
+        assert done.returncode == 130, done.stderr
+        latest = sorted((tmp_path / "experiments").glob("sig_*"))[-1]
+        lines = (latest / "trace_summary.jsonl").read_text().splitlines()
+        assert [json.loads(x)["input"] for x in lines] == ["first"]
+        time.sleep(1.1)  # a new experiment directory name each time

@@ -932,6 +932,9 @@ class _Experiment:
             except StopIteration:
                 return
             await self._pace()
+            # let a pending SIGINT/SIGTERM callback run first: the previous run may have just
+            # finished in the same loop iteration the signal arrived in
+            await asyncio.sleep(0)
             if self.stopping:
                 return
             rec = await self.executor.execute(planned)
