@@ -183,3 +183,41 @@ def test_streaming_example_agent(exported: Exported) -> None:
     chat = exported.named("chat stub-stream-1")
     assert parent_of(chat) == span_id(agent)
     assert "Seoul is the capital" in json.loads(str((agent.attributes or {})[attr.FLUXLOOP_OUTPUT]))
+
+
+def test_throw_and_athrow_reach_the_wrapped_generator(exported: Exported) -> None:
+    @fluxloop.tool
+    def resilient() -> Iterator[str]:
+        while True:
+            try:
+                yield "ok"
+            except ValueError as exc:
+                yield f"handled {exc}"
+
+    g = resilient()
+    assert next(g) == "ok"
+    assert g.throw(ValueError("one")) == "handled one"
+    assert next(g) == "ok"
+    assert g.throw(ValueError("two")) == "handled two"  # a second throw is passed on as well
+    with pytest.raises(KeyError):
+        g.throw(KeyError("fatal"))
+
+    @fluxloop.tool
+    async def aresilient() -> AsyncIterator[str]:
+        while True:
+            try:
+                yield "ok"
+            except ValueError as exc:
+                yield f"handled {exc}"
+
+    async def main() -> list[str]:
+        ag = aresilient()
+        seen = [await ag.__anext__(), await ag.athrow(ValueError("a"))]
+        with pytest.raises(KeyError):
+            await ag.athrow(KeyError("fatal"))
+        return seen
+
+    assert asyncio.run(main()) == ["ok", "handled a"]
+    spans = {s.name: s for s in exported.spans}
+    assert spans["execute_tool resilient"].status.status_code is StatusCode.ERROR
+    assert spans["execute_tool aresilient"].status.status_code is StatusCode.ERROR

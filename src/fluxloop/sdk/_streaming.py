@@ -202,11 +202,12 @@ def _traced_generator(
     inner: Generator[Any, Any, Any], state: StreamState, ctx: otel_context.Context
 ) -> Generator[Any, Any, Any]:
     sent: Any = None
+    thrown: BaseException | None = None  # thrown into us with .throw(): passed on to inner
     try:
         while True:
             token = otel_context.attach(ctx)
             try:
-                chunk = inner.send(sent)
+                chunk = inner.send(sent) if thrown is None else inner.throw(thrown)
             except StopIteration as stop:
                 otel_context.detach(token)
                 state.finish()
@@ -217,26 +218,14 @@ def _traced_generator(
                 raise
             otel_context.detach(token)
             state.add(chunk)
+            sent, thrown = None, None
             try:
                 sent = yield chunk
             except GeneratorExit:
                 inner.close()
                 raise
-            except BaseException as thrown:
-                token = otel_context.attach(ctx)
-                try:
-                    chunk = inner.throw(thrown)
-                except StopIteration as stop:
-                    otel_context.detach(token)
-                    state.finish()
-                    return stop.value
-                except BaseException as exc:
-                    otel_context.detach(token)
-                    state.finish(exc)
-                    raise
-                otel_context.detach(token)
-                state.add(chunk)
-                sent = yield chunk
+            except BaseException as exc:
+                thrown = exc
     finally:
         state.finish()
 
@@ -245,11 +234,12 @@ async def _traced_async_generator(
     inner: AsyncGenerator[Any, Any], state: StreamState, ctx: otel_context.Context
 ) -> AsyncGenerator[Any, Any]:
     sent: Any = None
+    thrown: BaseException | None = None  # thrown into us with .athrow(): passed on to inner
     try:
         while True:
             token = otel_context.attach(ctx)
             try:
-                chunk = await inner.asend(sent)
+                chunk = await (inner.asend(sent) if thrown is None else inner.athrow(thrown))
             except StopAsyncIteration:
                 otel_context.detach(token)
                 state.finish()
@@ -260,10 +250,13 @@ async def _traced_async_generator(
                 raise
             otel_context.detach(token)
             state.add(chunk)
+            sent, thrown = None, None
             try:
                 sent = yield chunk
             except GeneratorExit:
                 await inner.aclose()
                 raise
+            except BaseException as exc:
+                thrown = exc
     finally:
         state.finish()
