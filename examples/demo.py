@@ -1,7 +1,12 @@
-"""The end-to-end demo behind ``make demo``: agents traced to JSONL files, then the tree and paths.
+"""The end-to-end demo behind ``make demo``.
 
-No API key, no server: the example agents use stub models, FluxLoop writes the JSONL contract
-under ``demo-output/traces`` and this script reads the files back and prints each trace.
+1. Example agents traced to JSONL files; the files are read back and each trace printed as a tree.
+2. The experiment loop on a scaffolded project, through the real CLI: ``init project``,
+   ``generate inputs``, ``run experiment``, ``parse experiment``, ``evaluate experiment``; the
+   result paths are printed.
+
+No API key, no server: the agents use stub models and everything is written under
+``demo-output/``.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,7 +25,58 @@ import fluxloop  # noqa: E402
 from examples import simple_agent, streaming_agent  # noqa: E402
 from fluxloop.analysis.tree import render_tree  # noqa: E402
 
-OUTPUT = ROOT / "demo-output" / "traces"
+DEMO = ROOT / "demo-output"
+OUTPUT = DEMO / "traces"
+
+
+def fluxloop_cli(*args: str, cwd: Path) -> str:
+    """Run the ``fluxloop`` CLI like a user would; stop the demo on failure."""
+    done = subprocess.run(
+        [sys.executable, "-m", "fluxloop.cli", "--quiet", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"fluxloop {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def experiment_loop() -> None:
+    project = DEMO / "project" / "demo"
+    shutil.rmtree(DEMO / "project", ignore_errors=True)
+    fluxloop_cli("init", "project", "--name", "demo", "--path", str(DEMO / "project"), cwd=ROOT)
+    print("\n$ fluxloop generate inputs --limit 6")
+    print(fluxloop_cli("generate", "inputs", "--limit", "6", cwd=project))
+    print("$ fluxloop run experiment --iterations 2 --parallel 4")
+    run_dir = Path(
+        fluxloop_cli(
+            "run", "experiment", "--iterations", "2", "--parallel", "4", cwd=project
+        ).splitlines()[-1]
+    )
+    summary = json.loads((run_dir / "summary.json").read_text())
+    results = summary["results"]
+    print(
+        f"{results['successful']}/{results['total_runs']} runs succeeded, "
+        f"p50 {results['p50_duration_ms']:.2f} ms"
+    )
+    print(f"$ fluxloop parse experiment {run_dir.name}")
+    print(fluxloop_cli("parse", "experiment", str(run_dir), cwd=project))
+    print(f"$ fluxloop evaluate experiment {run_dir.name}")
+    fluxloop_cli("evaluate", "experiment", str(run_dir), cwd=project)
+    evaluation = json.loads((run_dir / "evaluation" / "summary.json").read_text())
+    print(f"evaluation passed: {evaluation.get('passed')}")
+    print("\nExperiment results:")
+    for name in (
+        "summary.json",
+        "trace_summary.jsonl",
+        "observations.jsonl",
+        "per_trace_analysis",
+        "evaluation/report.html",
+        "evaluation/junit.xml",
+    ):
+        print(f"  {(run_dir / name).relative_to(ROOT)}")
 
 
 def main() -> None:
@@ -40,6 +97,7 @@ def main() -> None:
     print(f"\n{len(records)} observations in {len(trace_files)} trace file(s):")
     for path in trace_files + observation_files:
         print(f"  {path.relative_to(ROOT)}")
+    experiment_loop()
 
 
 if __name__ == "__main__":
