@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PY) -m pip install $(PIP_QUIET) -e semconv -e exporters -e '.[dev]'
 	touch $(STAMP)
 
-## demo: an example agent traced to JSONL files; prints the trace tree and the file paths
+## demo: example agents traced to JSONL files, then a whole experiment (generate, run, parse, evaluate)
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
