@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -74,12 +75,26 @@ def validate(
     from fluxloop.runner.configtools import validate_project
     from fluxloop.runner.report import format_table
 
-    summary = validate_project(config_path, project, root, check_target=not no_import)
+    summary = validate_project(
+        config_path,
+        project,
+        root,
+        check_target=not no_import,
+        section_checks=[("Generation", _generation_row)],
+    )
     for warning in summary.warnings:
         warn(str(warning))
     echo("✓ Configuration is valid")
     for line in format_table([[k, v] for k, v in summary.rows]):
         echo("  " + line)
+
+
+def _generation_row(config: Any) -> str:
+    """``input_generation`` checked the way ``generate inputs`` checks it."""
+    from fluxloop.generation.settings import load_generation_settings
+
+    settings = load_generation_settings(config)
+    return f"{settings.mode}; strategies {', '.join(settings.strategies)}"
 
 
 @config.command("env")

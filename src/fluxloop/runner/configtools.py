@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -248,8 +248,14 @@ def validate_project(
     root: str | None,
     *,
     check_target: bool = True,
+    section_checks: Sequence[tuple[str, Callable[[ExperimentConfig], str]]] = (),
 ) -> ValidationSummary:
-    """Every problem of the configuration at once (config, inputs, target) or a summary."""
+    """Every problem of the configuration at once (config, inputs, target) or a summary.
+
+    ``section_checks`` are ``(row label, check)`` pairs from the capabilities above the runner
+    (e.g. input generation): each returns a one-line description for the summary or raises
+    :class:`ConfigError` with its problems, which are reported with the others.
+    """
     from .inputs import load_inputs
 
     source = discover_config(config_path, project, root)
@@ -277,6 +283,12 @@ def validate_project(
             where = config.lines.get("runner.target")
             prefix = f"{where}: " if where else ""
             problems.extend(Problem("", prefix + line) for line in str(exc).splitlines())
+    extra_rows: list[tuple[str, str]] = []
+    for label, check in section_checks:
+        try:
+            extra_rows.append((label, check(config)))
+        except ConfigError as exc:
+            problems.extend(Problem("", line) for line in str(exc).splitlines())
     if problems:
         raise ConfigProblems(problems)
     evaluators = config.raw.get("evaluators")
@@ -296,6 +308,7 @@ def validate_project(
         ("Retries", str(config.runner.max_retries)),
         ("Output", display_path(config.output_directory)),
         ("Evaluators", str(len(evaluators)) if isinstance(evaluators, list) else "0"),
+        *extra_rows,
     ]
     return summary
 
