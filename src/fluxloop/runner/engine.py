@@ -433,6 +433,7 @@ class RunExecutor:
             experiment=self.experiment_name,
         )
         attempt_errors: list[dict[str, Any]] = []
+        earlier_spans: list[Any] = []  # spans of failed attempts: kept, each in its own trace
         attempt = 0
         while True:
             attempt += 1
@@ -474,6 +475,7 @@ class RunExecutor:
                 error = CallbackReportedError(collector.error[0])
             if status != "success" and attempt <= self.max_retries and not self.is_stopping():
                 attempt_errors.append(_attempt_error(attempt, status, error, duration_ms))
+                earlier_spans.extend(cap.spans)
                 delay = min(self.retry_delay * (2 ** (attempt - 1)), MAX_BACKOFF_SECONDS)
                 if delay > 0:
                     await asyncio.sleep(delay)
@@ -493,6 +495,7 @@ class RunExecutor:
             attempt_errors,
             cap,
             collector,
+            earlier_spans,
         )
 
     def _record(
@@ -510,9 +513,10 @@ class RunExecutor:
         attempt_errors: list[dict[str, Any]],
         cap: Any,
         collector: CallbackCollector | None,
+        earlier_spans: Sequence[Any] = (),
     ) -> RunRecord:
         item = planned.item
-        observations, traces = observations_and_traces(cap)
+        observations, traces = observations_and_traces(cap, earlier_spans)
         success = status == "success"
         output_value = value
         if output_value is None and collector is not None and collector.messages():
@@ -535,10 +539,11 @@ class RunExecutor:
                 "traceback": tb if status != "timeout" else None,
             }
         trace_ids = [t["id"] for t in traces if t.get("id")]
+        # the run's trace is the last attempt's; failed attempts' traces stay in the files
+        current = {format(s.context.trace_id, "032x") for s in cap.spans if s.context}
+        own = [t for t in trace_ids if t in current] or trace_ids
         trace_id = (
-            trace_ids[0]
-            if trace_ids
-            else (observations[0]["trace_id"] if observations else uuid.uuid4().hex)
+            own[0] if own else (observations[-1]["trace_id"] if observations else uuid.uuid4().hex)
         )
         meta = {
             "experiment_id": self.experiment_id,

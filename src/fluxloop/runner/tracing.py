@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -93,9 +93,14 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
         return func
 
 
-def observations_and_traces(cap: RunCapture) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Contract records of a capture, observations ordered by start time (parents first)."""
-    spans = sorted(cap.spans, key=lambda s: s.start_time or 0)
+def observations_and_traces(
+    cap: RunCapture, earlier_spans: Sequence[Any] = ()
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Contract records of a capture, observations ordered by start time (parents first).
+
+    ``earlier_spans`` (failed attempts of a retried run, each its own trace) come first.
+    """
+    spans = sorted([*earlier_spans, *cap.spans], key=lambda s: s.start_time or 0)
     if not spans:
         return [], []
     observations: list[dict[str, Any]] = []
