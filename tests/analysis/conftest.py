@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 import textwrap
 import uuid
 from pathlib import Path
 
 import pytest
 
-ISOLATED_ENV_PREFIXES = ("FLUXLOOP_", "OTEL_", "OPENAI_", "ANTHROPIC_")
+from tests.cli_process import ISOLATED_ENV_PREFIXES, clean_env, fl
+
+__all__ = ["ISOLATED_ENV_PREFIXES", "clean_env", "fl"]
 
 AGENT = """
 import json
@@ -103,29 +102,6 @@ output_directory: experiments
 
 INPUTS_PER_ITERATION = 10  # 5 base inputs x 2 personas
 RUNS = 20
-
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_ENV_PREFIXES)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPATH", None)
-    env.update(extra or {})
-    return env
-
-
-def fl(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    """The real `fluxloop` command in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "fluxloop.cli", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 def write_project(root: Path) -> None:

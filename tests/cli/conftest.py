@@ -2,57 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-ISOLATED_ENV_PREFIXES = ("FLUXLOOP_", "OTEL_", "OPENAI_", "ANTHROPIC_", "GEMINI_")
+from tests.cli_process import ISOLATED_ENV_PREFIXES, clean_env, fl, fluxloop_cmd, popen
 
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_ENV_PREFIXES)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPATH", None)
-    env.update(extra or {})
-    return env
-
-
-def fluxloop_cmd() -> list[str]:
-    return [sys.executable, "-m", "fluxloop.cli"]
-
-
-def fl(
-    *args: str,
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    timeout: float = 60,
-    stdin: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*fluxloop_cmd(), *args],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin if stdin is not None else "",
-    )
-
-
-def popen(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*fluxloop_cmd(), *args],
-        cwd=cwd,
-        env=clean_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+__all__ = ["ISOLATED_ENV_PREFIXES", "clean_env", "fl", "fluxloop_cmd", "popen"]
 
 
 @pytest.fixture

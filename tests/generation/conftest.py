@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-ISOLATED_ENV_PREFIXES = ("FLUXLOOP_", "OTEL_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")
+from tests.cli_process import ISOLATED_ENV_PREFIXES, clean_env, fl
 
-
-def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_ENV_PREFIXES)}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("PYTHONPATH", None)
-    env.update(extra or {})
-    return env
-
-
-def fl(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fluxloop.cli", *args],
-        cwd=cwd,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+__all__ = ["ISOLATED_ENV_PREFIXES", "clean_env", "fl"]
 
 
 def load_yaml(path: Path) -> Any:

@@ -1,0 +1,60 @@
+"""The real ``fluxloop`` command in subprocesses, isolated from the developer's environment.
+
+Shared by the CLI, generation and analysis tests (and anything else that drives the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+#: variables that would leak the developer's setup (keys, collectors, OTel config) into a test
+ISOLATED_ENV_PREFIXES = ("FLUXLOOP_", "OTEL_", "OPENAI_", "ANTHROPIC_", "GEMINI_", "GOOGLE_")
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The current environment minus anything FluxLoop or an LLM SDK would read, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ISOLATED_ENV_PREFIXES)}
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.pop("PYTHONPATH", None)
+    env.update(extra or {})
+    return env
+
+
+def fluxloop_cmd() -> list[str]:
+    return [sys.executable, "-m", "fluxloop.cli"]
+
+
+def fl(
+    *args: str,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``fluxloop ARGS`` in ``cwd`` and wait for it."""
+    return subprocess.run(
+        [*fluxloop_cmd(), *args],
+        cwd=cwd,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin if stdin is not None else "",
+    )
+
+
+def popen(args: Sequence[str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``fluxloop ARGS`` in its own session (so tests can signal it)."""
+    return subprocess.Popen(
+        [*fluxloop_cmd(), *args],
+        cwd=cwd,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
