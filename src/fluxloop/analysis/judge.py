@@ -45,6 +45,7 @@ from fluxloop.llm.models import (
 )
 from fluxloop.llm.retry import backoff_delay, is_fatal, is_transient, status_of
 from fluxloop.llm.text import extract_json, message_text
+from fluxloop.sdk._genai import infer_provider as infer_model_provider
 
 from ._jsonl import dump_line, loads, warn
 from .experiment import Run
@@ -157,19 +158,15 @@ _import_attr = import_attr
 
 
 def infer_provider(model: str | None) -> tuple[str | None, str | None]:
-    """``openai:gpt-4o`` -> (openai, gpt-4o); a bare gpt-/o1-/claude- name implies its provider."""
+    """``openai:gpt-4o`` -> (openai, gpt-4o); a well-known bare name (``gpt-…``, ``claude-…``)
+    implies its provider when a judge can use it (the SDK's table: one list of model names)."""
     if not model:
         return None, None
-    if ":" in model:
-        head, _, rest = model.partition(":")
-        if head in _PROVIDERS:
-            return head, rest
-    lowered = model.lower()
-    if lowered.startswith(("gpt", "o1", "o3", "o4", "chatgpt")):
-        return "openai", model
-    if lowered.startswith("claude"):
-        return "anthropic", model
-    return None, model
+    head, colon, rest = model.partition(":")
+    if colon and head in _PROVIDERS:
+        return head, rest
+    guessed = infer_model_provider(model)
+    return (guessed if guessed in _PROVIDERS else None), model
 
 
 def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) -> Any:
