@@ -24,6 +24,7 @@ from fluxloop.sdk._runtime import Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
     end_span,
+    genai_result_attributes,
     input_attributes,
     record_failure,
     record_result,
@@ -226,8 +227,6 @@ class Instrumentation:
             if self.capture_output:
                 record_result(runtime, span, self.convention, result)
             elif self.convention.observation_type in {"generation", "embedding"}:
-                from fluxloop.sdk._spans import genai_result_attributes
-
                 span.set_attributes(
                     genai_result_attributes(runtime, self.convention.observation_type, result)
                 )

@@ -16,7 +16,12 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from fluxloop.sdk._conventions import Convention
-from fluxloop.sdk._genai import extract_response_info, extract_usage, output_messages
+from fluxloop.sdk._genai import (
+    extract_response_info,
+    extract_usage,
+    output_messages,
+    to_genai_messages,
+)
 from fluxloop.sdk._runtime import Runtime
 from fluxloop.sdk._serialize import to_json
 
@@ -107,8 +112,6 @@ def input_attributes(
     if truncated:
         attrs[attr.FLUXLOOP_TRUNCATED] = [convention.input_attribute]
     if convention.observation_type == "generation" and isinstance(value, dict):
-        from fluxloop.sdk._genai import to_genai_messages
-
         for candidate in value.values():
             messages = to_genai_messages(candidate)
             if messages is not None:

@@ -20,6 +20,7 @@ from fluxloop_semconv import attributes as attr
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
+from fluxloop.sdk._genai import extract_usage
 from fluxloop.sdk._runtime import Runtime
 from fluxloop.sdk._spans import record_failure, record_result
 
@@ -116,8 +117,6 @@ class StreamState:
             logger.debug("fluxloop: could not end a stream span", exc_info=True)
 
     def _usage_from_chunks(self) -> None:
-        from fluxloop.sdk._genai import extract_usage
-
         for chunk in reversed(self.chunks[-8:]):
             usage = extract_usage(chunk)
             if usage is not None:
