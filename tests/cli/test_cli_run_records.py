@@ -1,4 +1,4 @@
-"""A retried run keeps the traces of its failed attempts (each its own trace, marked by attempt)."""
+"""What a run records: failed attempts keep their traces; tokens are counted once."""
 
 from __future__ import annotations
 
@@ -35,3 +35,23 @@ def test_failed_attempts_keep_their_spans(tmp_path: Path) -> None:
     assert agents[1]["trace_id"] == line["trace_id"]  # the run's trace is the last attempt's
     traces = [json.loads(x) for x in (exp / "traces.jsonl").read_text().splitlines()]
     assert len(traces) == 2
+
+
+def test_tokens_of_an_agent_that_returns_the_model_message_are_counted_once(tmp_path: Path) -> None:
+    (tmp_path / "passthrough.py").write_text(
+        "import fluxloop\n"
+        "@fluxloop.prompt(model='gpt-4o-mini')\n"
+        "def llm(q: str) -> dict:\n"
+        "    return {'content': 'hi', 'usage': {'prompt_tokens': 7, 'completion_tokens': 3}}\n"
+        "@fluxloop.agent\n"
+        "def run(input_text: str) -> dict:\n"
+        "    return llm(input_text)  # the agent's result carries the same usage again\n"
+    )
+    (tmp_path / "setting.yaml").write_text(
+        "name: tok\nrunner:\n  target: passthrough:run\nbase_inputs:\n  - input: hi\niterations: 1\n"
+    )
+    done = fl("run", "experiment", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (exp,) = (tmp_path / "experiments").glob("tok_*")
+    (line,) = [json.loads(x) for x in (exp / "trace_summary.jsonl").read_text().splitlines()]
+    assert line["token_usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}

@@ -651,10 +651,24 @@ def _attempt_error(
     }
 
 
+_MODEL_CALLS = frozenset({"generation", "embedding"})
+
+
 def _token_usage(observations: list[dict[str, Any]]) -> dict[str, int] | None:
+    """Tokens of a run: the model calls' usage. An agent span may carry the same tokens again
+    (GenAI conventions recommend usage totals on invoke_agent), so other observations count
+    only when no model call reported any."""
+    with_tokens = [
+        o
+        for o in observations
+        if o.get("total_tokens") is not None
+        or o.get("prompt_tokens") is not None
+        or o.get("completion_tokens") is not None
+    ]
+    model_calls = [o for o in with_tokens if o.get("type") in _MODEL_CALLS]
     prompt = completion = total = 0
     seen = False
-    for obs in observations:
+    for obs in model_calls or with_tokens:
         p, c, t = obs.get("prompt_tokens"), obs.get("completion_tokens"), obs.get("total_tokens")
         if p is None and c is None and t is None:
             continue
