@@ -305,3 +305,56 @@ def test_fork_gets_a_fresh_worker(tmp_path: Path) -> None:
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+def test_prepare_hook_runs_off_the_callers_thread_before_export_and_spill(tmp_path: Path) -> None:
+    prepared: list[tuple[str, int]] = []
+    seen_inputs: set[str] = set()
+
+    def prepare(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        prepared.append((threading.current_thread().name, len(spans)))
+        return [
+            ReadableSpan(
+                name=span.name,
+                context=span.context,
+                attributes={**(span.attributes or {}), "fluxloop.input": '"prepared"'},
+                start_time=span.start_time,
+                end_time=span.end_time,
+            )
+            for span in spans
+        ]
+
+    class InputExporter(RecordingExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            seen_inputs.update(str((s.attributes or {}).get("fluxloop.input")) for s in spans)
+            return super().export(spans)
+
+    exporter = InputExporter(delay=0.02)
+    processor = FluxLoopSpanProcessor(
+        exporter,
+        max_queue_size=1024,
+        max_export_batch_size=128,
+        spool_dir=tmp_path / "spool",
+        prepare=prepare,
+    )
+    tight_loop(processor, 5000)
+    assert processor.force_flush(60_000) is True
+    assert processor.spilled_spans > 0  # some went through the spool: prepared before it
+    assert len(exporter.span_ids) == 5000
+    assert seen_inputs == {'"prepared"'}
+    assert threading.current_thread().name not in {name for name, _ in prepared}
+    processor.shutdown()
+
+
+def test_a_raising_prepare_hook_loses_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    def prepare(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        raise RuntimeError("hook exploded")
+
+    exporter = RecordingExporter()
+    processor = FluxLoopSpanProcessor(exporter, prepare=prepare)
+    with caplog.at_level(logging.WARNING, logger="fluxloop"):
+        tight_loop(processor, 10)
+        assert processor.force_flush(10_000) is True
+    assert len(exporter.span_ids) == 10
+    assert "prepare hook failed: hook exploded" in caplog.text
+    processor.shutdown()

@@ -36,7 +36,7 @@ def run(question: str) -> str:
     return complete(question)["content"]
 
 started = time.perf_counter()
-run("where is my order?")
+run("where is my order? my key is sk-abcdefghijklmnopqrstuvwxyz123456")
 print(f"{time.perf_counter() - started:.3f}")
 """
 
@@ -73,8 +73,14 @@ def test_decorated_spans_arrive_with_genai_attributes(
         "gen_ai.provider.name: Str(openai)",
         "gen_ai.usage.input_tokens: Int(12)",
         "gen_ai.usage.output_tokens: Int(3)",
+        # content is checked (masked, bounded) before it leaves: text, never raw bytes
+        'gen_ai.tool.call.arguments: Str({"order_id":42})',
+        'gen_ai.tool.call.result: Str({"order":42,"status":"packed"})',
+        'fluxloop.input: Str({"question":"where is my order? my key is sk-***"})',
     )
     assert "sk-test-0123456789abcdef" not in log
+    assert "sk-abcdefghijklmnopqrstuvwxyz123456" not in log
+    assert "Bytes(" not in log
 
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "grpc"])

@@ -155,6 +155,11 @@ def normalize_id(value: str) -> str:
 # helpers
 
 
+#: Raw captured bytes that were never checked (FluxLoop's SDK resolves them before export):
+#: never written as they are, since they were not masked.
+_UNRESOLVED = "<unavailable>"
+
+
 def _safe(value: Any) -> Any:
     """An OTel attribute value as a JSON-safe value (tuples -> lists, NaN/inf -> strings)."""
     t = type(value)
@@ -174,6 +179,8 @@ def _decode(value: Any) -> Any:
             return _json.loads(value)
         except (ValueError, TypeError, RecursionError):
             return value
+    if type(value) is bytes:
+        return _UNRESOLVED
     return _safe(value)
 
 
@@ -308,7 +315,7 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         except (ValueError, TypeError, RecursionError):
             inp = raw_in
     elif raw_in is not None:
-        inp = _safe(raw_in)
+        inp = _UNRESOLVED if type(raw_in) is bytes else _safe(raw_in)
     elif (
         raw := pop(_IN_MESSAGES, None) or pop(_TOOL_ARGS, None) or pop(_RETRIEVAL_QUERY, None)
     ) is not None:
@@ -322,7 +329,7 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         except (ValueError, TypeError, RecursionError):
             out = raw_out
     elif raw_out is not None:
-        out = _safe(raw_out)
+        out = _UNRESOLVED if type(raw_out) is bytes else _safe(raw_out)
     elif (
         raw := pop(_OUT_MESSAGES, None) or pop(_TOOL_RESULT, None) or pop(_RETRIEVAL_DOCS, None)
     ) is not None:

@@ -27,6 +27,10 @@ slow collector. The policy here:
   dropped only after that wait, counted in :attr:`dropped_spans` with a one-line warning on the
   ``fluxloop`` logger (rate-limited). Spans ended on the processor's own threads never wait.
 
+An optional ``prepare`` hook maps each batch to the spans actually exported or spilled, on the
+worker or spiller thread (FluxLoop's SDK uses it to finish the checks of deferred content off
+the caller's path).
+
 ``force_flush`` returns ``True`` only when every span queued before the call (in memory or spooled)
 was handed to the exporter and every export since the call succeeded. ``shutdown`` drains memory
 and spool, then shuts the exporter down. After ``os.fork`` the child gets a fresh queue and worker
@@ -43,6 +47,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from opentelemetry.context import Context
@@ -96,12 +101,14 @@ class FluxLoopSpanProcessor(SpanProcessor):
         max_block_millis: float = DEFAULT_MAX_BLOCK_MILLIS,
         max_spool_bytes: int | None = DEFAULT_MAX_SPOOL_BYTES,
         spill: bool = True,
+        prepare: Callable[[Sequence[ReadableSpan]], Sequence[ReadableSpan]] | None = None,
     ) -> None:
         if max_export_batch_size <= 0:
             raise ValueError("max_export_batch_size must be positive")
         if max_queue_size < max_export_batch_size:
             raise ValueError("max_queue_size must be at least max_export_batch_size")
         self.exporter = exporter
+        self._prepare = prepare
         self.max_queue_size = int(max_queue_size)
         self.max_export_batch_size = int(max_export_batch_size)
         self.schedule_delay_s = max(0.0, schedule_delay_millis / 1000.0)
@@ -331,7 +338,7 @@ class FluxLoopSpanProcessor(SpanProcessor):
             if batch:
                 try:
                     started = time.perf_counter()
-                    paths = self._get_spool().write(batch)
+                    paths = self._get_spool().write(self._prepared(batch))
                     cost = (time.perf_counter() - started) / len(batch)
                     self._spill_cost = (
                         cost if not self._spill_cost else 0.8 * self._spill_cost + 0.2 * cost
@@ -430,7 +437,7 @@ class FluxLoopSpanProcessor(SpanProcessor):
         started = time.perf_counter()
         self._export_started = time.monotonic()
         try:
-            result = self.exporter.export(batch)
+            result = self.exporter.export(self._prepared(batch))
         except Exception as exc:
             result = SpanExportResult.FAILURE
             _logger.warning("fluxloop: span exporter raised %s: %s", type(exc).__name__, exc)
@@ -443,6 +450,16 @@ class FluxLoopSpanProcessor(SpanProcessor):
         else:
             self._failures += 1
             self._drop(len(batch), f"{type(self.exporter).__name__}.export failed")
+
+    def _prepared(self, batch: list[ReadableSpan]) -> Sequence[ReadableSpan]:
+        prepare = self._prepare
+        if prepare is None:
+            return batch
+        try:
+            return prepare(batch)
+        except Exception as exc:  # a broken hook must not lose the batch
+            _logger.warning("fluxloop: the span prepare hook failed: %s", exc)
+            return batch
 
     def _drop(self, count: int, reason: str) -> None:
         with self._lock:

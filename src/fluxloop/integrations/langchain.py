@@ -86,7 +86,7 @@ from fluxloop.integrations import _langchain_data as data
 from fluxloop.sdk._conventions import Convention, build_convention
 from fluxloop.sdk._runtime import INSTRUMENTATION_NAME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
-from fluxloop.sdk._spans import record_failure, start_span
+from fluxloop.sdk._spans import record_failure, span_attributes, start_span
 
 __all__ = [
     "SUPPRESS_LANGUAGE_MODEL_KEY",
@@ -308,8 +308,7 @@ def _span_id(span: Span) -> int:
 
 
 def _attributes(span: Span | None) -> Mapping[str, Any]:
-    found = getattr(span, "attributes", None)
-    return found if isinstance(found, Mapping) else {}
+    return span_attributes(span)
 
 
 def _fluxloop_span_of_type(span: Span | None, kind: str) -> bool:

@@ -15,7 +15,9 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from fluxloop.sdk._deferred import resolve_spans
 from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
+from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions
 
 _CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
 
@@ -23,8 +25,11 @@ _CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
 class RunCapture:
     """Spans of one run, in the order they ended."""
 
-    def __init__(self, attributes: Mapping[str, Any]) -> None:
+    def __init__(
+        self, attributes: Mapping[str, Any], options: SerializeOptions = DEFAULT_OPTIONS
+    ) -> None:
         self.attributes = dict(attributes)
+        self._options = options
         self._spans: list[ReadableSpan] = []
         self._lock = threading.Lock()
 
@@ -34,8 +39,11 @@ class RunCapture:
 
     @property
     def spans(self) -> list[ReadableSpan]:
-        """The ended spans (a copy)."""
+        """The ended spans (a copy), their deferred content resolved."""
         with self._lock:
+            resolved = resolve_spans(self._spans, self._options)
+            if resolved is not self._spans:
+                self._spans = list(resolved)
             return list(self._spans)
 
     @property
@@ -101,8 +109,8 @@ def capture_run(attributes: Mapping[str, Any] | None = None) -> Iterator[RunCapt
     """Collect every span started in this context, stamping ``attributes`` on each."""
     from fluxloop.sdk._runtime import current_runtime
 
-    current_runtime()  # make sure a provider with the capture processor is installed
-    capture = RunCapture(attributes or {})
+    runtime = current_runtime()  # make sure a provider with the capture processor is installed
+    capture = RunCapture(attributes or {}, runtime.serialize_options)
     scoped = {**(SCOPED_ATTRIBUTES.get() or {}), **capture.attributes}
     attr_token = SCOPED_ATTRIBUTES.set(scoped)
     ctx_token = otel_context.attach(otel_context.set_value(_CAPTURE_KEY, capture))

@@ -26,13 +26,13 @@ from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationT
 from fluxloop.sdk._runtime import current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
-    SCOPE_KEY,
     TraceScope,
     current_scope,
     end_span,
     input_attributes,
     record_failure,
     record_result,
+    scope_in,
     start_span,
 )
 
@@ -217,8 +217,8 @@ class instrument:
                 span, ctx = start_span(runtime, convention, dict(convention.static_attributes))
                 token = otel_context.attach(ctx)
                 entered = (span, token)
-                scope = otel_context.get_value(SCOPE_KEY, ctx)
-                if isinstance(scope, TraceScope):
+                scope = scope_in(ctx)
+                if scope is not None:
                     if scope.root is span:
                         scope.name = self.name
                     scope.metadata.update(self.metadata)

@@ -20,14 +20,18 @@ from opentelemetry.trace import Span
 
 from fluxloop.sdk._conventions import Convention, build_convention
 from fluxloop.sdk._models import ObservationType
-from fluxloop.sdk._runtime import Runtime, current_runtime
+from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
+    PENDING_ATTRIBUTES,
+    USAGELESS_RESULTS,
+    capture_content,
+    content_deferred,
     end_span,
     genai_result_attributes,
     input_attributes,
+    mark_truncated,
     record_failure,
-    record_result,
     start_span,
 )
 from fluxloop.sdk._streaming import trace_generator
@@ -104,6 +108,18 @@ class Instrumentation:
         self.is_async_gen = inspect.isasyncgenfunction(raw)
         self.is_gen = inspect.isgeneratorfunction(raw)
         self.is_coroutine = inspect.iscoroutinefunction(raw)
+        self.kind = convention.observation_type
+        self.is_generation = self.kind == "generation"
+        self.input_attribute = convention.input_attribute
+        self.output_attribute = convention.output_attribute
+        #: model and embedding results always carry GenAI facts (usage, response, vectors)
+        self.result_facts = self.kind in {"generation", "embedding"}
+        #: an agent's result may carry usage; read when its output is captured
+        self.agent_usage = self.kind == "agent" and capture_output
+        #: whether calls may set their attributes when the span ends: not for model calls
+        #: (integrations enrich their spans while they are open) nor with metadata (the trace's
+        #: metadata, set during the call, must win over the decorator's)
+        self.late = not self.is_generation and not self.metadata
         #: agents record their arguments for replay when ``record_args`` is on
         self.record_target = (
             f"{getattr(raw, '__module__', '?')}:{getattr(raw, '__qualname__', '?')}"
@@ -111,20 +127,110 @@ class Instrumentation:
             else None
         )
 
-    def start(
-        self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> tuple[Span, otel_context.Context]:
-        """Start the span; return it and its context. Raises only on FluxLoop bugs."""
+    def start_attributes(
+        self,
+        runtime: Runtime,
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: Mapping[str, Any],
+        defer: bool,
+    ) -> dict[str, Any]:
+        """The span's attributes known before the call: the static ones, metadata, input."""
         attrs = self.static_attributes
         if self.metadata:
             if self._metadata_json is None:
                 self._metadata_json = to_json(self.metadata, runtime.serialize_options)[0]
             attrs = {**attrs, attr.FLUXLOOP_METADATA: self._metadata_json}
-        if self.capture_input:
-            attrs = input_attributes(
-                runtime, self.convention, self.binder.bind(instance, args, kwargs), attrs
-            )
+        if self.capture_input and runtime.capture_content:
+            value = self.binder.bind(instance, args, kwargs)
+            if self.is_generation:  # also derives gen_ai.input.messages
+                return input_attributes(runtime, self.convention, value, attrs)
+            attrs = dict(attrs)
+            text, truncated = capture_content(runtime, value, defer)
+            attrs[self.input_attribute] = text
+            if truncated:
+                attrs[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
+        return attrs
+
+    def start(
+        self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[Span, otel_context.Context]:
+        """Start the span; return it and its context. Raises only on FluxLoop bugs."""
+        attrs = self.start_attributes(runtime, instance, args, kwargs, content_deferred(runtime))
         return start_span(runtime, self.convention, attrs)
+
+    def enter(
+        self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[Span, object, dict[str, Any] | None]:
+        """Start the span and make it current; return it, the context token and the
+        attributes still to set (late attributes, see ``Runtime.late_attributes``)."""
+        defer = content_deferred(runtime)
+        if defer and self.late and runtime.late_attributes:
+            # nothing FluxLoop does not own reads the span before it ends, and the sampler
+            # ignores attributes: setting them all at once at the end costs a third less (and
+            # nothing is captured for a span sampled out)
+            span, ctx = start_span(runtime, self.convention, None)
+            token = otel_context.attach(ctx)
+            if not span.is_recording():
+                return span, token, None
+            try:
+                attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
+            except Exception:  # never leave the context attached without its span ending
+                logger.debug("fluxloop: could not capture the input", exc_info=True)
+                attrs = self.static_attributes
+            pending = dict(attrs) if attrs is self.static_attributes else attrs
+            try:
+                setattr(span, PENDING_ATTRIBUTES, pending)
+            except Exception:  # an SDK span that takes no extra attribute: set them now
+                span.set_attributes(pending)
+                return span, token, None
+            return span, token, pending
+        attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
+        span, ctx = start_span(runtime, self.convention, attrs)
+        return span, otel_context.attach(ctx), None
+
+    def exit(
+        self,
+        runtime: Runtime,
+        span: Span,
+        token: object,
+        result: Any,
+        pending: dict[str, Any] | None,
+    ) -> None:
+        """Record the result, set the late attributes and end the span; never raises."""
+        try:
+            if not span.is_recording():
+                end_span(span, token)
+                return
+            values = {} if pending is None else pending
+            if self.capture_output and runtime.capture_content:
+                text, truncated = capture_content(runtime, result, content_deferred(runtime))
+                values[self.output_attribute] = text
+                if truncated:
+                    if pending is None:
+                        mark_truncated(span, self.output_attribute)
+                    else:
+                        marked = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
+                        values[attr.FLUXLOOP_TRUNCATED] = [*marked, self.output_attribute]
+            if self.result_facts or (self.agent_usage and type(result) not in USAGELESS_RESULTS):
+                values.update(genai_result_attributes(runtime, self.kind, result))
+            if values:
+                span.set_attributes(values)
+        except Exception:
+            logger.debug("fluxloop: could not record the result", exc_info=True)
+        end_span(span, token)
+
+    def fail(
+        self, span: Span, token: object, exc: BaseException, pending: dict[str, Any] | None
+    ) -> None:
+        """Record a failure, set the late attributes and end the span; never raises."""
+        if pending:
+            try:
+                span.set_attributes(pending)
+            except Exception:
+                logger.debug("fluxloop: could not set the span's attributes", exc_info=True)
+        record_failure(span, exc)
+        end_span(span, token)
 
     def __call__(
         self,
@@ -133,7 +239,9 @@ class Instrumentation:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        runtime = current_runtime()
+        runtime = CLIENT_RUNTIME.get() or RUNTIME
+        if not runtime.configured:
+            runtime = current_runtime()
         if self.record_target is not None and runtime.config.record_args and runtime.enabled:
             return self._recorded(runtime, wrapped, instance, args, kwargs)
         return self._dispatch(runtime, wrapped, instance, args, kwargs)
@@ -182,19 +290,16 @@ class Instrumentation:
         if self.is_coroutine:
             return self._call_async(runtime, wrapped, instance, args, kwargs)
         try:
-            span, ctx = self.start(runtime, instance, args, kwargs)
-            token = otel_context.attach(ctx)
+            span, token, pending = self.enter(runtime, instance, args, kwargs)
         except Exception:
             logger.debug("fluxloop: instrumentation failed; calling untraced", exc_info=True)
             return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            record_failure(span, exc)
-            end_span(span, token)
+            self.fail(span, token, exc, pending)
             raise
-        self.finish(runtime, span, result)
-        end_span(span, token)
+        self.exit(runtime, span, token, result, pending)
         return result
 
     async def _call_async(
@@ -206,32 +311,17 @@ class Instrumentation:
         kwargs: dict[str, Any],
     ) -> Any:
         try:
-            span, ctx = self.start(runtime, instance, args, kwargs)
-            token = otel_context.attach(ctx)
+            span, token, pending = self.enter(runtime, instance, args, kwargs)
         except Exception:
             logger.debug("fluxloop: instrumentation failed; calling untraced", exc_info=True)
             return await wrapped(*args, **kwargs)
         try:
             result = await wrapped(*args, **kwargs)
         except BaseException as exc:
-            record_failure(span, exc)
-            end_span(span, token)
+            self.fail(span, token, exc, pending)
             raise
-        self.finish(runtime, span, result)
-        end_span(span, token)
+        self.exit(runtime, span, token, result, pending)
         return result
-
-    def finish(self, runtime: Runtime, span: Span, result: Any) -> None:
-        """Record a result; never raises."""
-        try:
-            if self.capture_output:
-                record_result(runtime, span, self.convention, result)
-            elif self.convention.observation_type in {"generation", "embedding"}:
-                span.set_attributes(
-                    genai_result_attributes(runtime, self.convention.observation_type, result)
-                )
-        except Exception:
-            logger.debug("fluxloop: could not record the result", exc_info=True)
 
 
 def _decorate(

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from fluxloop.sdk._config import SDKConfig
+from fluxloop.sdk._deferred import SpanResolver, has_deferred
 
 logger = logging.getLogger("fluxloop")
 
@@ -40,6 +41,10 @@ class Router(SpanProcessor):
         self._observers: tuple[SpanProcessor, ...] = ()
         self._ratio_bound: int | None = None
         self._lock = threading.Lock()
+        #: the provider's span-processor holder (set by :func:`attach_router`)
+        self.holder: Any = None
+        #: resolves deferred content when other processors must see a span
+        self.resolver: SpanResolver | None = None
 
     @property
     def processors(self) -> tuple[SpanProcessor, ...]:
@@ -79,6 +84,9 @@ class Router(SpanProcessor):
             processor.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
+        holder = self.holder
+        if holder is not None and len(holder._span_processors) > 1:
+            self._resolve_for_others(span)
         for observer in self._observers:
             observer.on_end(span)
         bound = self._ratio_bound
@@ -86,6 +94,21 @@ class Router(SpanProcessor):
             return
         for processor in self._processors:
             processor.on_end(span)
+
+    def _resolve_for_others(self, span: ReadableSpan) -> None:
+        """A processor was added while ``span`` was open with deferred content: resolve it in
+        place, before processors FluxLoop does not own see it (the router runs first)."""
+        resolver = self.resolver
+        try:
+            if resolver is not None and has_deferred(span.attributes):
+                resolved = resolver([span])[0]  # in place when the SDK allows it
+                if resolved is not span:
+                    span._attributes = dict(resolved.attributes or {})
+        except Exception:  # fail closed: never let unchecked content through
+            logger.debug("fluxloop: could not resolve deferred content", exc_info=True)
+            span._attributes = {
+                k: v for k, v in (span.attributes or {}).items() if type(v) is not bytes
+            }
 
     def shutdown(self) -> None:
         for processor in self._processors:
@@ -105,6 +128,9 @@ def attach_router(provider: TracerProvider) -> Router:
         return existing
     router = Router()
     provider.add_span_processor(router)
+    router.holder = getattr(provider, "_active_span_processor", None)
+    if type(getattr(router.holder, "_span_processors", None)) is not tuple:
+        router.holder = None
     provider._fluxloop_router = router  # type: ignore[attr-defined]
     return router
 

@@ -19,9 +19,15 @@ from typing import Any
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_ON,
+    ParentBased,
+    StaticSampler,
+    TraceIdRatioBased,
+)
 
 from fluxloop.errors import ConfigError
+from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._config import SDKConfig, read_dotenv, resolve
 from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
 from fluxloop.sdk._serialize import SerializeOptions
@@ -48,6 +54,12 @@ class Runtime:
     tracer: otel_trace.Tracer | None = None
     serialize_options: SerializeOptions = field(default_factory=SerializeOptions)
     config: SDKConfig = field(default_factory=SDKConfig)
+    #: the provider's span-processor holder when content may be deferred (see
+    #: ``fluxloop.sdk._spans.content_deferred``), else ``None``
+    content_gate: Any = None
+    #: whether a decorated call may set all its attributes when the span ends (only with
+    #: deferral allowed and a sampler that ignores attributes)
+    late_attributes: bool = False
 
 
 RUNTIME = Runtime()
@@ -121,6 +133,8 @@ def reset_config() -> None:
         _retire_pipeline()
         RUNTIME.configured = False
         RUNTIME.tracer = None
+        RUNTIME.content_gate = None
+        RUNTIME.late_attributes = False
 
 
 def get_config() -> SDKConfig:
@@ -171,6 +185,8 @@ def shutdown() -> None:
         RUNTIME.configured = True
         RUNTIME.enabled = False
         RUNTIME.tracer = None
+        RUNTIME.content_gate = None
+        RUNTIME.late_attributes = False
 
 
 def _retire_pipeline() -> None:
@@ -203,6 +219,7 @@ def _apply(config: SDKConfig) -> None:
 
     router.add_observer(CAPTURE_PROCESSOR)
     processors = build_processors(config)
+    router.resolver = deferred.SpanResolver(serialize_options(config))
     for old in router.set_pipeline(processors, None if owned else config.sample_rate):
         _close(old)
     _provider, _router = provider, router
@@ -211,7 +228,43 @@ def _apply(config: SDKConfig) -> None:
     RUNTIME.capture_content = config.capture_content
     RUNTIME.serialize_options = serialize_options(config)
     RUNTIME.tracer = provider.get_tracer(INSTRUMENTATION_NAME, VERSION) if config.enabled else None
+    RUNTIME.content_gate = content_gate(provider, config)
+    RUNTIME.late_attributes = RUNTIME.content_gate is not None and ignores_attributes(
+        provider.sampler
+    )
     RUNTIME.configured = True
+
+
+def content_gate(provider: TracerProvider, config: SDKConfig) -> Any:
+    """What tells whether content may be deferred in ``provider``, or ``None`` if it never may:
+    deferral needs orjson, an SDK that keeps ``bytes`` attributes, no ``redact`` hook (it must
+    see the live value) and the SDK's processor holder (its ``_span_processors`` tuple)."""
+    if not (deferred.SUPPORTED and config.capture_content) or config.redact is not None:
+        return None
+    holder = getattr(provider, "_active_span_processor", None)
+    if type(getattr(holder, "_span_processors", None)) is not tuple:
+        return None
+    return holder
+
+
+def ignores_attributes(sampler: Any) -> bool:
+    """Whether ``sampler`` decides without looking at span attributes: the SDK's static,
+    trace-id-ratio and parent-based samplers (whose delegates all ignore them)."""
+    if type(sampler) in (StaticSampler, TraceIdRatioBased):
+        return True
+    if isinstance(sampler, ParentBased) and type(sampler).__module__ == ParentBased.__module__:
+        delegates = [
+            getattr(sampler, name, None)
+            for name in (
+                "_root",
+                "_remote_parent_sampled",
+                "_remote_parent_not_sampled",
+                "_local_parent_sampled",
+                "_local_parent_not_sampled",
+            )
+        ]
+        return all(d is not None and ignores_attributes(d) for d in delegates)
+    return False
 
 
 def serialize_options(config: SDKConfig) -> SerializeOptions:
@@ -237,6 +290,7 @@ def build_processors(config: SDKConfig) -> list[SpanProcessor]:
             max_queue_size=config.max_queue_size,
             max_export_batch_size=config.batch_size,
             schedule_delay_millis=config.flush_interval * 1000,
+            prepare=deferred.SpanResolver(serialize_options(config)),
         )
     ]
 
@@ -298,6 +352,7 @@ class FluxLoopClient:
         from fluxloop.sdk._capture import CAPTURE_PROCESSOR
 
         self._router.add_observer(CAPTURE_PROCESSOR)
+        self._router.resolver = deferred.SpanResolver(serialize_options(self.config))
         self._router.set_pipeline(build_processors(self.config), None)
         self.runtime = Runtime(
             configured=True,
@@ -306,6 +361,10 @@ class FluxLoopClient:
             tracer=self.tracer_provider.get_tracer(INSTRUMENTATION_NAME, VERSION),
             serialize_options=serialize_options(self.config),
             config=self.config,
+            content_gate=content_gate(self.tracer_provider, self.config),
+        )
+        self.runtime.late_attributes = self.runtime.content_gate is not None and (
+            ignores_attributes(self.tracer_provider.sampler)
         )
 
     @contextmanager

@@ -93,7 +93,7 @@ import sys
 import types
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
@@ -118,6 +118,7 @@ __all__ = [
     "SerializeOptions",
     "safe_repr",
     "to_json",
+    "to_json_serialized",
     "use_orjson",
 ]
 
@@ -248,6 +249,27 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
             ):
                 return data.decode("utf-8"), False
         return _slow_path(value, options)
+    except Exception:
+        return _last_resort(value), True
+
+
+def to_json_serialized(
+    value: object, data: bytes, options: SerializeOptions = DEFAULT_OPTIONS
+) -> tuple[str, bool]:
+    """:func:`to_json` of a plain JSON value (``str``/``int``/``float``/``bool``/``None``,
+    lists and ``str``-keyed dicts, as ``orjson.loads`` returns) whose compact serialization
+    ``data`` already is: the checks of the fast path run on ``data`` without serializing
+    again. ``options.redact`` is not applied. Never raises."""
+    try:
+        if len(data) <= max(options.max_bytes, MIN_BYTES):
+            plain = _plain_and_small(value, options)
+            if (plain == _PLAIN_OK or (plain and _text_within_limits(data, options))) and not (
+                options.mask_secrets and json_may_contain_secret_value(data)
+            ):
+                return data.decode("utf-8"), False
+        if options.redact is not None:
+            options = replace(options, redact=None)
+        return to_json(value, options)
     except Exception:
         return _last_resort(value), True
 

@@ -7,15 +7,20 @@ Starting a span, making it current, recording a result or a failure, and the per
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from fluxloop_semconv import attributes as attr
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import propagation as _otel_propagation
 
 from fluxloop.sdk._conventions import Convention
+from fluxloop.sdk._deferred import snapshot
 from fluxloop.sdk._genai import (
     extract_response_info,
     extract_usage,
@@ -31,7 +36,10 @@ SCOPE_KEY = otel_context.create_key("fluxloop-trace-scope")
 
 
 class TraceScope:
-    """Trace-level state of one FluxLoop trace: the root span and what describes the trace."""
+    """Trace-level state of one FluxLoop trace: the root span and what describes the trace.
+
+    Created on first use (:func:`scope_in`): starting a root span only marks it in the context.
+    """
 
     __slots__ = ("metadata", "name", "root", "runtime", "session_id", "start_ns", "tags", "user_id")
 
@@ -43,7 +51,7 @@ class TraceScope:
         self.tags: list[str] = []
         self.session_id: str | None = None
         self.user_id: str | None = None
-        self.start_ns = time.time_ns()
+        self.start_ns: int = getattr(root, "start_time", None) or time.time_ns()
 
     def sync_root(self) -> None:
         """Write the trace-level attributes onto the root span (a no-op once it ended)."""
@@ -66,10 +74,21 @@ class TraceScope:
             logger.debug("fluxloop: could not update the root span", exc_info=True)
 
 
+#: Scopes of root spans, made on first use; they live as long as their root span.
+_SCOPES: weakref.WeakKeyDictionary[Span, TraceScope] = weakref.WeakKeyDictionary()
+_SCOPES_LOCK = threading.Lock()
+
+# The OpenTelemetry API's context key of the current span: with it, a root span and its scope
+# marker go into one new context instead of two. Private to the API, so looked up defensively.
+_SPAN_KEY: str | None = getattr(_otel_propagation, "_SPAN_KEY", None)
+if not isinstance(_SPAN_KEY, str):  # pragma: no cover - depends on the installed API
+    _SPAN_KEY = None
+
+
 def start_span(
     runtime: Runtime,
     convention: Convention,
-    attributes: dict[str, Any],
+    attributes: dict[str, Any] | None,
     parent: otel_context.Context | None = None,
 ) -> tuple[Span, otel_context.Context]:
     """Start a span for ``convention``; return it and the context in which it is current."""
@@ -86,18 +105,59 @@ def start_span(
         record_exception=False,
         set_status_on_exception=False,
     )
+    if SCOPE_KEY in parent:
+        return span, otel_trace.set_span_in_context(span, parent)
+    if _SPAN_KEY is not None:
+        values = parent.copy()
+        values[_SPAN_KEY] = span
+        values[SCOPE_KEY] = span  # the root: its TraceScope is made on first use
+        return span, otel_context.Context(values)
     ctx = otel_trace.set_span_in_context(span, parent)
-    if otel_context.get_value(SCOPE_KEY, parent) is None:
-        ctx = otel_context.set_value(
-            SCOPE_KEY, TraceScope(span, convention.span_name, runtime), ctx
-        )
-    return span, ctx
+    return span, otel_context.set_value(SCOPE_KEY, span, ctx)
+
+
+def scope_in(ctx: otel_context.Context | None = None) -> TraceScope | None:
+    """The FluxLoop trace scope of ``ctx`` (default: the current context), if any."""
+    marker = otel_context.get_value(SCOPE_KEY, ctx)
+    if marker is None:
+        return None
+    if isinstance(marker, TraceScope):
+        return marker
+    if not isinstance(marker, Span):
+        return None
+    scope = _SCOPES.get(marker)
+    if scope is None:
+        from fluxloop.sdk._runtime import current_runtime
+
+        with _SCOPES_LOCK:
+            scope = _SCOPES.get(marker)
+            if scope is None:
+                name = getattr(marker, "name", None) or ""
+                scope = _SCOPES[marker] = TraceScope(marker, name, current_runtime())
+    return scope
 
 
 def current_scope() -> TraceScope | None:
     """The FluxLoop trace scope of the current context, if any."""
-    scope = otel_context.get_value(SCOPE_KEY)
-    return scope if isinstance(scope, TraceScope) else None
+    return scope_in()
+
+
+def content_deferred(runtime: Runtime) -> bool:
+    """Whether captured content may be deferred (see :mod:`fluxloop.sdk._deferred`): only
+    while FluxLoop's router is the provider's one span processor, so that no processor
+    FluxLoop does not own can see content before it is checked."""
+    gate = runtime.content_gate
+    return gate is not None and len(gate._span_processors) == 1
+
+
+def capture_content(runtime: Runtime, value: Any, defer: bool) -> tuple[str | bytes, bool]:
+    """``value`` as an attribute value: deferred bytes when ``defer`` (see
+    :func:`content_deferred`) and possible, else checked text; and whether it was truncated."""
+    if defer:
+        data = snapshot(value)
+        if data is not None:
+            return data, False
+    return to_json(value, runtime.serialize_options)
 
 
 def input_attributes(
@@ -107,7 +167,7 @@ def input_attributes(
     attrs = dict(base)
     if not runtime.capture_content:
         return attrs
-    text, truncated = to_json(value, runtime.serialize_options)
+    text, truncated = capture_content(runtime, value, content_deferred(runtime))
     attrs[convention.input_attribute] = text
     if truncated:
         attrs[attr.FLUXLOOP_TRUNCATED] = [convention.input_attribute]
@@ -120,18 +180,23 @@ def input_attributes(
     return attrs
 
 
+#: An agent result of these types carries no usage to read.
+USAGELESS_RESULTS = frozenset({str, int, float, bool, type(None)})
+_ALWAYS_FACTS = frozenset({"generation", "embedding"})
+
+
 def record_result(runtime: Runtime, span: Span, convention: Convention, result: Any) -> None:
     """Record a successful result: output content and the GenAI facts it carries."""
     if not span.is_recording():
         return
     values: dict[str, Any] = {}
     if runtime.capture_content:
-        text, truncated = to_json(result, runtime.serialize_options)
+        text, truncated = capture_content(runtime, result, content_deferred(runtime))
         values[convention.output_attribute] = text
         if truncated:
-            _mark_truncated(span, convention.output_attribute)
+            mark_truncated(span, convention.output_attribute)
     kind = convention.observation_type
-    if kind in {"generation", "embedding", "agent"}:
+    if kind in _ALWAYS_FACTS or (kind == "agent" and type(result) not in USAGELESS_RESULTS):
         values.update(genai_result_attributes(runtime, kind, result))
     if len(values) == 1:  # the common case; set_attributes costs a second cleaning pass
         span.set_attribute(*next(iter(values.items())))
@@ -182,7 +247,23 @@ def _embedding_dimensions(result: Any) -> int | None:
     return None
 
 
-def _mark_truncated(span: Span, key: str) -> None:
+#: Where a decorated call keeps the attributes it sets when its span ends (see
+#: ``Runtime.late_attributes``), for FluxLoop's own code that inspects open spans.
+PENDING_ATTRIBUTES = "_fluxloop_pending"
+
+
+def span_attributes(span: Span | None) -> Mapping[str, Any]:
+    """The attributes of ``span``, including those a decorated call sets only when it ends."""
+    found = getattr(span, "attributes", None)
+    attributes = found if isinstance(found, Mapping) else {}
+    pending = getattr(span, PENDING_ATTRIBUTES, None)
+    if pending:
+        return {**pending, **attributes}
+    return attributes
+
+
+def mark_truncated(span: Span, key: str) -> None:
+    """Add ``key`` to the span's truncation marker."""
     existing = getattr(span, "attributes", None) or {}
     previous = list(existing.get(attr.FLUXLOOP_TRUNCATED, ()))
     span.set_attribute(attr.FLUXLOOP_TRUNCATED, [*previous, key])

@@ -1,0 +1,196 @@
+"""Deferred content: captured on the caller's thread by one ``orjson.dumps``, bounded and
+masked on the export thread.
+
+A decorated call's input and output are serialized before the call returns (a snapshot:
+later mutation of an argument cannot change what was recorded), but the checks that make
+them safe to store (size, depth and string limits, secret keys and secret-looking values)
+cost several times the serialization itself. When every consumer of the span is FluxLoop's
+own (the provider's only span processor is FluxLoop's router), the raw ``orjson`` bytes go
+into the attribute and those checks run later, in batch, where the span is exported:
+:func:`resolve_spans` turns every deferred value into exactly the text :func:`to_json`
+would have produced on the caller's thread (truncation marker included), before any
+exporter, spool or run capture sees the span.
+
+Anything ``orjson`` cannot take as plain data (pydantic models, dataclasses, datetimes, str
+or dict subclasses, big ints, cycles), anything large, a ``redact`` hook, or a provider
+shared with other span processors takes the eager path: :func:`to_json` on the caller's
+thread, as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from fluxloop_semconv import attributes as attr
+from opentelemetry.sdk.trace import ReadableSpan
+
+from fluxloop.sdk._serialize import (
+    ORJSON_AVAILABLE,
+    SerializeOptions,
+    to_json,
+    to_json_serialized,
+)
+
+logger = logging.getLogger("fluxloop")
+
+#: Attributes that may hold deferred (``bytes``) content: every convention's input and output.
+DEFERRABLE = (
+    attr.FLUXLOOP_INPUT,
+    attr.FLUXLOOP_OUTPUT,
+    attr.GEN_AI_TOOL_CALL_ARGUMENTS,
+    attr.GEN_AI_TOOL_CALL_RESULT,
+)
+
+#: The largest snapshot kept as deferred bytes; larger values are bounded on the caller's
+#: thread so that a queue of spans never holds unbounded raw content.
+MAX_DEFERRED_BYTES = 64 * 1024
+
+_dumps: Any = None
+_loads: Any = None
+_SNAPSHOT_OPTIONS = 0
+if ORJSON_AVAILABLE:
+    import orjson
+
+    _dumps, _loads = orjson.dumps, orjson.loads
+    # anything but plain data raises, and takes the eager path
+    _SNAPSHOT_OPTIONS = (
+        orjson.OPT_PASSTHROUGH_DATACLASS
+        | orjson.OPT_PASSTHROUGH_DATETIME
+        | orjson.OPT_PASSTHROUGH_SUBCLASS
+    )
+
+
+def _sdk_keeps_bytes() -> bool:
+    """Whether this OpenTelemetry SDK keeps ``bytes`` attribute values (1.31+ does)."""
+    try:
+        from opentelemetry.attributes import BoundedAttributes
+
+        return BoundedAttributes(attributes={"probe": b"{}"}).get("probe") == b"{}"
+    except Exception:
+        return False
+
+
+SUPPORTED = ORJSON_AVAILABLE and _sdk_keeps_bytes()
+"""Whether deferred capture can be used at all (orjson installed, SDK keeps bytes)."""
+
+
+def snapshot(value: object) -> bytes | None:
+    """``value`` as compact JSON bytes if it is plain data of bounded size, else ``None``."""
+    try:
+        data: bytes = _dumps(value, option=_SNAPSHOT_OPTIONS)
+    except Exception:
+        return None
+    return data if len(data) <= MAX_DEFERRED_BYTES else None
+
+
+def resolve_value(data: bytes, options: SerializeOptions) -> tuple[str, bool]:
+    """The text :func:`to_json` makes of the value ``data`` was serialized from (the
+    ``redact`` hook is not applied again: it ran on the caller's thread)."""
+    try:
+        value = _loads(data)
+    except Exception:  # not ours (set through the OpenTelemetry API): keep it as text
+        return to_json(data.decode("utf-8", "replace"), replace(options, redact=None))
+    return to_json_serialized(value, data, options)
+
+
+def has_deferred(attributes: Any) -> bool:
+    """Whether ``attributes`` hold deferred content."""
+    if not attributes:
+        return False
+    get = attributes.get
+    return any(type(get(key)) is bytes for key in DEFERRABLE)
+
+
+def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str, Any]:
+    """A copy of ``attributes`` with deferred content resolved (and truncation marked)."""
+    values = dict(attributes)
+    truncated: list[str] | None = None
+    for key in DEFERRABLE:
+        raw = values.get(key)
+        if type(raw) is bytes:
+            text, cut = resolve_value(raw, options)
+            values[key] = text
+            if cut:
+                if truncated is None:
+                    truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
+                if key not in truncated:
+                    truncated.append(key)
+    if truncated:
+        values[attr.FLUXLOOP_TRUNCATED] = truncated
+    return values
+
+
+def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableSpan:
+    """``span`` with its deferred content resolved: the same object when the SDK's
+    ``ReadableSpan`` lets its attributes be replaced (spans with deferred content are seen
+    only by FluxLoop's own consumers, which all resolve them identically), else a copy."""
+    attributes = span.attributes
+    if not has_deferred(attributes):
+        return span
+    values = resolved_attributes(attributes, options)
+    if hasattr(span, "_attributes"):
+        span._attributes = values
+        return span
+    return _copy_with(span, values)
+
+
+def resolve_spans(
+    spans: Sequence[ReadableSpan], options: SerializeOptions
+) -> Sequence[ReadableSpan]:
+    """``spans`` with deferred content resolved; never raises (content that cannot be
+    resolved is replaced by a marker rather than let through unchecked)."""
+    resolved: list[ReadableSpan] | None = None
+    for index, span in enumerate(spans):
+        try:
+            new = resolve_in_place(span, options)
+        except Exception:
+            logger.debug("fluxloop: could not resolve captured content", exc_info=True)
+            new = _copy_with(
+                span,
+                {
+                    key: (_UNAVAILABLE if type(value) is bytes else value)
+                    for key, value in (span.attributes or {}).items()
+                },
+            )
+        if new is not span:
+            if resolved is None:
+                resolved = list(spans[:index])
+            resolved.append(new)
+        elif resolved is not None:
+            resolved.append(span)
+    return spans if resolved is None else resolved
+
+
+_UNAVAILABLE = '"<unavailable>"'
+
+
+def _copy_with(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class SpanResolver:
+    """The ``prepare`` hook of FluxLoop's processors: resolves deferred content of a batch."""
+
+    __slots__ = ("options",)
+
+    def __init__(self, options: SerializeOptions) -> None:
+        self.options = replace(options, redact=None)  # the hook runs on the caller's thread
+
+    def __call__(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+        return resolve_spans(spans, self.options)
