@@ -19,6 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from fluxloop.sdk._conventions import Convention, build_convention
+from fluxloop.sdk._deferred import snapshot
 from fluxloop.sdk._models import ObservationType
 from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
@@ -49,7 +50,7 @@ class _Binder:
     ``inspect.Signature.bind`` costs microseconds per call; this precomputes what it needs.
     """
 
-    __slots__ = ("defaults", "names", "skip_first", "varargs")
+    __slots__ = ("defaults", "names", "plain", "skip_first", "varargs")
 
     def __init__(self, func: Callable[..., Any]) -> None:
         try:
@@ -65,10 +66,14 @@ class _Binder:
             for p in params
             if p.default is not p.empty and p.name not in _SELF_NAMES
         }
+        #: positional arguments map one to one to names (the common case, bound in one step)
+        self.plain = not self.skip_first and not self.defaults
 
     def bind(
         self, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> dict[str, Any]:
+        if self.plain and not kwargs and len(args) <= len(self.names):
+            return dict(zip(self.names, args, strict=False))
         if self.skip_first and instance is None and args:
             args = args[1:]
         bound = dict(zip(self.names, args, strict=False))
@@ -164,30 +169,39 @@ class Instrumentation:
     ) -> tuple[Span, object, dict[str, Any] | None]:
         """Start the span and make it current; return it, the context token and the
         attributes still to set (late attributes, see ``Runtime.late_attributes``)."""
-        defer = content_deferred(runtime)
-        if defer and self.late and runtime.late_attributes:
-            # nothing FluxLoop does not own reads the span before it ends, and the sampler
-            # ignores attributes: setting them all at once at the end costs a third less (and
-            # nothing is captured for a span sampled out)
-            span, ctx = start_span(runtime, self.convention, None)
-            token = otel_context.attach(ctx)
-            if not span.is_recording():
-                return span, token, None
+        gate = runtime.content_gate
+        defer = gate is not None and len(gate._span_processors) == 1  # content_deferred()
+        if not (defer and self.late and runtime.late_attributes):
+            attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
+            span, ctx = start_span(runtime, self.convention, attrs)
+            return span, otel_context.attach(ctx), None
+        # Nothing FluxLoop does not own reads the span before it ends and the sampler ignores
+        # attributes: set them all at once at the end, which costs a third less (and capture
+        # nothing for a span sampled out). This is the hot path of every decorated call.
+        span, ctx = start_span(runtime, self.convention, None)
+        token = otel_context.attach(ctx)
+        if not span.is_recording():
+            return span, token, None
+        pending = dict(self.static_attributes)
+        if self.capture_input and runtime.capture_content:
             try:
-                attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
-            except Exception:  # never leave the context attached without its span ending
+                value = self.binder.bind(instance, args, kwargs)
+                data = snapshot(value)
+                if data is not None:
+                    pending[self.input_attribute] = data
+                else:
+                    text, truncated = to_json(value, runtime.serialize_options)
+                    pending[self.input_attribute] = text
+                    if truncated:
+                        pending[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
+            except Exception:  # the span is current already: it must still end normally
                 logger.debug("fluxloop: could not capture the input", exc_info=True)
-                attrs = self.static_attributes
-            pending = dict(attrs) if attrs is self.static_attributes else attrs
-            try:
-                setattr(span, PENDING_ATTRIBUTES, pending)
-            except Exception:  # an SDK span that takes no extra attribute: set them now
-                span.set_attributes(pending)
-                return span, token, None
-            return span, token, pending
-        attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
-        span, ctx = start_span(runtime, self.convention, attrs)
-        return span, otel_context.attach(ctx), None
+        try:
+            setattr(span, PENDING_ATTRIBUTES, pending)
+        except Exception:  # an SDK span that takes no extra attribute: set them now
+            span.set_attributes(pending)
+            return span, token, None
+        return span, token, pending
 
     def exit(
         self,
@@ -199,26 +213,40 @@ class Instrumentation:
     ) -> None:
         """Record the result, set the late attributes and end the span; never raises."""
         try:
-            if not span.is_recording():
-                end_span(span, token)
-                return
-            values = {} if pending is None else pending
-            if self.capture_output and runtime.capture_content:
-                text, truncated = capture_content(runtime, result, content_deferred(runtime))
-                values[self.output_attribute] = text
-                if truncated:
-                    if pending is None:
-                        mark_truncated(span, self.output_attribute)
+            if span.is_recording():
+                values = {} if pending is None else pending
+                if self.capture_output and runtime.capture_content:
+                    gate = runtime.content_gate
+                    data = (
+                        snapshot(result)
+                        if gate is not None and len(gate._span_processors) == 1
+                        else None
+                    )
+                    if data is not None:
+                        values[self.output_attribute] = data
                     else:
-                        marked = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
-                        values[attr.FLUXLOOP_TRUNCATED] = [*marked, self.output_attribute]
-            if self.result_facts or (self.agent_usage and type(result) not in USAGELESS_RESULTS):
-                values.update(genai_result_attributes(runtime, self.kind, result))
-            if values:
-                span.set_attributes(values)
+                        text, truncated = to_json(result, runtime.serialize_options)
+                        values[self.output_attribute] = text
+                        if truncated:
+                            self._mark_output_truncated(span, values, pending)
+                if self.result_facts or (
+                    self.agent_usage and type(result) not in USAGELESS_RESULTS
+                ):
+                    values.update(genai_result_attributes(runtime, self.kind, result))
+                if values:
+                    span.set_attributes(values)
         except Exception:
             logger.debug("fluxloop: could not record the result", exc_info=True)
         end_span(span, token)
+
+    def _mark_output_truncated(
+        self, span: Span, values: dict[str, Any], pending: dict[str, Any] | None
+    ) -> None:
+        if pending is None:
+            mark_truncated(span, self.output_attribute)
+        else:
+            marked = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
+            values[attr.FLUXLOOP_TRUNCATED] = [*marked, self.output_attribute]
 
     def fail(
         self, span: Span, token: object, exc: BaseException, pending: dict[str, Any] | None

@@ -256,22 +256,52 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
 def to_json_serialized(
     value: object, data: bytes, options: SerializeOptions = DEFAULT_OPTIONS
 ) -> tuple[str, bool]:
-    """:func:`to_json` of a plain JSON value (``str``/``int``/``float``/``bool``/``None``,
-    lists and ``str``-keyed dicts, as ``orjson.loads`` returns) whose compact serialization
-    ``data`` already is: the checks of the fast path run on ``data`` without serializing
-    again. ``options.redact`` is not applied. Never raises."""
+    """:func:`to_json` of a value as ``orjson.loads`` returns it (``dict`` with ``str`` keys,
+    ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``) whose compact serialization
+    ``data`` already is: the limits are checked on ``data`` and only dict keys are walked,
+    without serializing again. ``options.redact`` is not applied. Never raises."""
     try:
-        if len(data) <= max(options.max_bytes, MIN_BYTES):
-            plain = _plain_and_small(value, options)
-            if (plain == _PLAIN_OK or (plain and _text_within_limits(data, options))) and not (
-                options.mask_secrets and json_may_contain_secret_value(data)
-            ):
-                return data.decode("utf-8"), False
+        size = len(data)
+        if (
+            size <= options.max_bytes
+            and size <= options.max_string
+            and size <= 2 * options.max_items
+            and len(data.translate(None, _NON_OPENERS)) <= options.max_depth
+            and not (
+                options.mask_secrets
+                and (_has_unsafe_key(value) or json_may_contain_secret_value(data))
+            )
+        ):
+            # every string, container and nesting level fits: the text is the result
+            return data.decode("utf-8"), False
         if options.redact is not None:
             options = replace(options, redact=None)
         return to_json(value, options)
     except Exception:
         return _last_resort(value), True
+
+
+def _has_unsafe_key(value: object) -> bool:
+    """Whether a dict in decoded JSON ``value`` has a key the fast path cannot pass."""
+    if type(value) is not dict and type(value) is not list:
+        return False
+    stack: list[Any] = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            if dict_keys_need_walk(node, _SAFE_KEY_MAX, True):
+                return True
+            children: Iterable[object] = node.values()
+        else:
+            children = node
+        for child in children:
+            if type(child) is dict or type(child) is list:
+                push(child)
+    return False
+
+
+_SAFE_KEY_MAX = sys.maxsize
 
 
 def _last_resort(value: object) -> str:
