@@ -20,7 +20,8 @@ thread, as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -30,6 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from fluxloop.sdk._serialize import (
     ORJSON_AVAILABLE,
     SerializeOptions,
+    scalar_json_fast,
     to_json,
     to_json_serialized,
 )
@@ -89,11 +91,18 @@ def snapshot(value: object) -> bytes | None:
 def resolve_value(data: bytes, options: SerializeOptions) -> tuple[str, bool]:
     """The text :func:`to_json` makes of the value ``data`` was serialized from (the
     ``redact`` hook is not applied again: it ran on the caller's thread)."""
+    if data[:1] not in _CONTAINER_OPENERS:  # a string or a scalar: no key to check
+        text = scalar_json_fast(data, options)
+        if text is not None:
+            return text, False
     try:
         value = _loads(data)
     except Exception:  # not ours (set through the OpenTelemetry API): keep it as text
         return to_json(data.decode("utf-8", "replace"), replace(options, redact=None))
     return to_json_serialized(value, data, options)
+
+
+_CONTAINER_OPENERS = (b"{", b"[")
 
 
 def has_deferred(attributes: Any) -> bool:
@@ -130,7 +139,7 @@ def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableS
     """``span`` with its deferred content resolved: the same object when the SDK's
     ``ReadableSpan`` lets its attributes be replaced (spans with deferred content are seen
     only by FluxLoop's own consumers, which all resolve them identically), else a copy."""
-    attributes = span.attributes
+    attributes = _plain_attributes(span)
     if not has_deferred(attributes):
         return span
     values = resolved_attributes(attributes, options)
@@ -138,6 +147,16 @@ def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableS
         span._attributes = values
         return span
     return _copy_with(span, values)
+
+
+def _plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes as a plain ``dict`` when the SDK keeps one inside its
+    ``BoundedAttributes`` (reading through that class costs a lock and a Python call per key,
+    and an exception per missing key), else the public mapping."""
+    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+    if type(inner) is dict or type(inner) is OrderedDict:
+        return inner
+    return span.attributes or {}
 
 
 def resolve_spans(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+from fluxloop_exporters import FluxLoopSpanProcessor
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -38,6 +39,7 @@ class Router(SpanProcessor):
 
     def __init__(self) -> None:
         self._processors: tuple[SpanProcessor, ...] = ()
+        self._starting: tuple[SpanProcessor, ...] = ()  # those whose on_start does something
         self._observers: tuple[SpanProcessor, ...] = ()
         self._ratio_bound: int | None = None
         self._lock = threading.Lock()
@@ -58,6 +60,7 @@ class Router(SpanProcessor):
         with self._lock:
             previous = self._processors
             self._processors = tuple(processors)
+            self._starting = tuple(p for p in self._processors if _has_on_start(p))
             self._ratio_bound = (
                 None
                 if sample_rate is None or sample_rate >= 1.0
@@ -80,7 +83,7 @@ class Router(SpanProcessor):
                 logger.debug("could not stamp scoped attributes", exc_info=True)
         for observer in self._observers:
             observer.on_start(span, parent_context)
-        for processor in self._processors:
+        for processor in self._starting:
             processor.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -119,6 +122,13 @@ class Router(SpanProcessor):
         for processor in self._processors:
             ok = processor.force_flush(timeout_millis) and ok
         return ok
+
+
+def _has_on_start(processor: SpanProcessor) -> bool:
+    """Whether ``processor.on_start`` does anything (FluxLoop's exporting processor and the
+    SDK's base class do nothing there: skipping them saves a call per span)."""
+    on_start = getattr(type(processor), "on_start", None)
+    return on_start not in (SpanProcessor.on_start, FluxLoopSpanProcessor.on_start)
 
 
 def attach_router(provider: TracerProvider) -> Router:

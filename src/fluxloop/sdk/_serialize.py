@@ -117,6 +117,7 @@ __all__ = [
     "ORJSON_AVAILABLE",
     "SerializeOptions",
     "safe_repr",
+    "scalar_json_fast",
     "to_json",
     "to_json_serialized",
     "use_orjson",
@@ -279,6 +280,22 @@ def to_json_serialized(
         return to_json(value, options)
     except Exception:
         return _last_resort(value), True
+
+
+def scalar_json_fast(data: bytes, options: SerializeOptions = DEFAULT_OPTIONS) -> str | None:
+    """The text of ``data``, the compact JSON of a string or scalar, when it is within the
+    limits and holds nothing to mask (what :func:`to_json` would return); else ``None``."""
+    size = len(data)
+    if (
+        size <= options.max_bytes
+        and size <= options.max_string
+        and not (options.mask_secrets and json_may_contain_secret_value(data))
+    ):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
 
 
 def _has_unsafe_key(value: object) -> bool:
