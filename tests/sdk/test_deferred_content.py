@@ -292,3 +292,36 @@ def test_file_storage_writes_masked_content(tmp_path: Path) -> None:
     (record,) = [json.loads(line) for line in text.splitlines()]
     assert record["input"] == {"question": "hello", "api_key": "***"}
     assert record["output"] == "done with sk-***"
+
+
+def test_model_calls_and_streams_resolve_messages_and_output(
+    exclusive: tuple[TracerProvider, Collect],
+) -> None:
+    _, collect = exclusive
+
+    @fluxloop.prompt(model="gpt-4o-mini")
+    def complete(messages: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "choices": [{"message": {"role": "assistant", "content": f"use {SECRET}"}}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2},
+        }
+
+    @fluxloop.agent
+    def stream(question: str) -> Iterator[str]:
+        yield "a "
+        yield SECRET
+
+    complete([{"role": "user", "content": f"my key is {SECRET}"}])
+    assert list(stream("q")) == ["a ", SECRET]
+    generation = exported_attributes(collect, "chat gpt-4o-mini")
+    streamed = exported_attributes(collect, "invoke_agent stream")
+    for attributes in (generation, streamed):
+        assert all(type(v) is not bytes for v in attributes.values())
+        assert SECRET not in json.dumps(dict(attributes), default=str)
+    assert json.loads(generation["gen_ai.input.messages"])[0]["parts"][0]["content"] == (
+        "my key is sk-***"
+    )
+    assert "sk-***" in generation["gen_ai.output.messages"]
+    assert generation["gen_ai.usage.input_tokens"] == 5
+    assert json.loads(streamed["fluxloop.output"]) == "a sk-***"
+    assert streamed["fluxloop.stream.chunk_count"] == 2

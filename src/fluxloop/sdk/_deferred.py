@@ -38,13 +38,16 @@ from fluxloop.sdk._serialize import (
 
 logger = logging.getLogger("fluxloop")
 
-#: Attributes that may hold deferred (``bytes``) content: every convention's input and output.
-DEFERRABLE = (
+#: Attributes whose truncation is marked in ``fluxloop.truncated``: every convention's input
+#: and output.
+CONTENT = (
     attr.FLUXLOOP_INPUT,
     attr.FLUXLOOP_OUTPUT,
     attr.GEN_AI_TOOL_CALL_ARGUMENTS,
     attr.GEN_AI_TOOL_CALL_RESULT,
 )
+#: Attributes that may hold deferred (``bytes``) content: the content and the GenAI messages.
+DEFERRABLE = (*CONTENT, attr.GEN_AI_INPUT_MESSAGES, attr.GEN_AI_OUTPUT_MESSAGES)
 
 #: The largest snapshot kept as deferred bytes; larger values are bounded on the caller's
 #: thread so that a queue of spans never holds unbounded raw content.
@@ -125,7 +128,7 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
         if type(raw) is bytes:
             text, cut = resolve_value(raw, options)
             values[key] = text
-            if cut:
+            if cut and key in CONTENT:
                 if truncated is None:
                     truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
                 if key not in truncated:

@@ -175,7 +175,9 @@ def input_attributes(
         for candidate in value.values():
             messages = to_genai_messages(candidate)
             if messages is not None:
-                attrs[attr.GEN_AI_INPUT_MESSAGES] = to_json(messages, runtime.serialize_options)[0]
+                attrs[attr.GEN_AI_INPUT_MESSAGES] = capture_content(
+                    runtime, messages, content_deferred(runtime)
+                )[0]
                 break
     return attrs
 
@@ -195,13 +197,19 @@ def record_result(runtime: Runtime, span: Span, convention: Convention, result: 
         values[convention.output_attribute] = text
         if truncated:
             mark_truncated(span, convention.output_attribute)
-    kind = convention.observation_type
-    if kind in _ALWAYS_FACTS or (kind == "agent" and type(result) not in USAGELESS_RESULTS):
-        values.update(genai_result_attributes(runtime, kind, result))
+    values.update(result_facts(runtime, convention.observation_type, result))
     if len(values) == 1:  # the common case; set_attributes costs a second cleaning pass
         span.set_attribute(*next(iter(values.items())))
     elif values:
         span.set_attributes(values)
+
+
+def result_facts(runtime: Runtime, kind: str, result: Any) -> dict[str, Any]:
+    """The GenAI facts a result of an observation of type ``kind`` carries (usage, response
+    identity, output messages, embedding size); empty when it can carry none."""
+    if kind in _ALWAYS_FACTS or (kind == "agent" and type(result) not in USAGELESS_RESULTS):
+        return genai_result_attributes(runtime, kind, result)
+    return {}
 
 
 def genai_result_attributes(runtime: Runtime, kind: str, result: Any) -> dict[str, Any]:
@@ -234,7 +242,9 @@ def genai_result_attributes(runtime: Runtime, kind: str, result: Any) -> dict[st
     if runtime.capture_content:
         messages = output_messages(result)
         if messages is not None:
-            values[attr.GEN_AI_OUTPUT_MESSAGES] = to_json(messages, runtime.serialize_options)[0]
+            values[attr.GEN_AI_OUTPUT_MESSAGES] = capture_content(
+                runtime, messages, content_deferred(runtime)
+            )[0]
     return values
 
 

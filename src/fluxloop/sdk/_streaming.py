@@ -22,7 +22,13 @@ from opentelemetry.trace import Span
 
 from fluxloop.sdk._genai import extract_usage
 from fluxloop.sdk._runtime import Runtime
-from fluxloop.sdk._spans import record_failure, record_result
+from fluxloop.sdk._spans import (
+    capture_content,
+    content_deferred,
+    mark_truncated,
+    record_failure,
+    result_facts,
+)
 
 if TYPE_CHECKING:
     from fluxloop.sdk._decorators import Instrumentation
@@ -87,28 +93,36 @@ class StreamState:
         return self.chunks
 
     def finish(self, exc: BaseException | None = None) -> None:
-        """End the span once; never raises."""
+        """End the span once, its final attributes set in one call; never raises."""
         if self.ended:
             return
         self.ended = True
         span = self.span
         try:
             if span.is_recording():
+                instrumentation = self.instrumentation
                 values: dict[str, Any] = {attr.FLUXLOOP_STREAM_CHUNK_COUNT: self.count}
                 if self.first_chunk_ns is not None:
                     values[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
                         self.first_chunk_ns - self.start_ns
                     ) / 1e9
-                if self.instrumentation.convention.observation_type == "generation":
+                if instrumentation.is_generation:
                     values[attr.GEN_AI_REQUEST_STREAM] = True
+                truncated = False
+                if instrumentation.capture_output and self.count:
+                    output = self.aggregate()
+                    if self.runtime.capture_content:
+                        text, truncated = capture_content(
+                            self.runtime, output, content_deferred(self.runtime)
+                        )
+                        values[instrumentation.output_attribute] = text
+                    values.update(result_facts(self.runtime, instrumentation.kind, output))
+                    values.update(self._usage_from_chunks())
                 span.set_attributes(values)
+                if truncated:
+                    mark_truncated(span, instrumentation.output_attribute)
                 if exc is not None:
                     record_failure(span, exc)
-                if self.instrumentation.capture_output and self.count:
-                    record_result(
-                        self.runtime, span, self.instrumentation.convention, self.aggregate()
-                    )
-                    self._usage_from_chunks()
         except Exception:
             logger.debug("fluxloop: could not finish a stream span", exc_info=True)
         try:
@@ -116,7 +130,7 @@ class StreamState:
         except Exception:
             logger.debug("fluxloop: could not end a stream span", exc_info=True)
 
-    def _usage_from_chunks(self) -> None:
+    def _usage_from_chunks(self) -> dict[str, int]:
         for chunk in reversed(self.chunks[-8:]):
             usage = extract_usage(chunk)
             if usage is not None:
@@ -124,8 +138,8 @@ class StreamState:
                     attr.GEN_AI_USAGE_INPUT_TOKENS: usage.input_tokens,
                     attr.GEN_AI_USAGE_OUTPUT_TOKENS: usage.output_tokens,
                 }
-                self.span.set_attributes({k: v for k, v in values.items() if v is not None})
-                return
+                return {k: v for k, v in values.items() if v is not None}
+        return {}
 
 
 def _chunk_text(chunk: Any) -> str | None:
