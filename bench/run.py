@@ -7,6 +7,10 @@ input/output), each decorator with input and output captured on sync, async and 
 functions, FluxLoop disabled; the JSONL exporter's ``export()`` throughput; spans dropped in a
 tight loop of 100,000 calls (FluxLoop's processor vs the SDK's default BatchSpanProcessor); and
 the cost FluxLoop adds to interpreter exit. Prints a table; ``--json PATH`` writes the numbers.
+
+Each per-call case reports two numbers: the calling thread's CPU time (what a decorated call
+costs the code that makes it: exporting happens on a background thread) and the wall time of
+the loop with the round's export flushed inside the timing (what the whole pipeline costs).
 """
 
 from __future__ import annotations
