@@ -337,8 +337,9 @@ class FluxLoopSpanProcessor(SpanProcessor):
                 batch.append(item)  # type: ignore[arg-type]
             if batch:
                 try:
+                    prepared = self._prepared(batch)
                     started = time.perf_counter()
-                    paths = self._get_spool().write(self._prepared(batch))
+                    paths = self._get_spool().write(prepared)
                     cost = (time.perf_counter() - started) / len(batch)
                     self._spill_cost = (
                         cost if not self._spill_cost else 0.8 * self._spill_cost + 0.2 * cost
@@ -434,10 +435,11 @@ class FluxLoopSpanProcessor(SpanProcessor):
         self._segments_done += 1
 
     def _export(self, batch: list[ReadableSpan]) -> None:
+        prepared = self._prepared(batch)  # not timed: a spilled span is prepared too
         started = time.perf_counter()
         self._export_started = time.monotonic()
         try:
-            result = self.exporter.export(self._prepared(batch))
+            result = self.exporter.export(prepared)
         except Exception as exc:
             result = SpanExportResult.FAILURE
             _logger.warning("fluxloop: span exporter raised %s: %s", type(exc).__name__, exc)
