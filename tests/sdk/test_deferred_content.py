@@ -325,3 +325,20 @@ def test_model_calls_and_streams_resolve_messages_and_output(
     assert generation["gen_ai.usage.input_tokens"] == 5
     assert json.loads(streamed["fluxloop.output"]) == "a sk-***"
     assert streamed["fluxloop.stream.chunk_count"] == 2
+
+
+def test_concurrent_processors_never_defer() -> None:
+    from opentelemetry.sdk.trace import ConcurrentMultiSpanProcessor
+
+    provider = TracerProvider(
+        shutdown_on_exit=False, active_span_processor=ConcurrentMultiSpanProcessor(2)
+    )
+    fluxloop.reset_config()
+    fluxloop.configure(tracer_provider=provider, storage="none")
+    try:
+        # processors run in parallel there: nothing guarantees FluxLoop resolves first
+        assert RUNTIME.content_gate is None
+        assert not content_deferred(RUNTIME)
+    finally:
+        fluxloop.reset_config()
+        provider.shutdown()

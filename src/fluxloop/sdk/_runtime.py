@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace as otel_trace
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
     ParentBased,
@@ -238,10 +238,14 @@ def _apply(config: SDKConfig) -> None:
 def content_gate(provider: TracerProvider, config: SDKConfig) -> Any:
     """What tells whether content may be deferred in ``provider``, or ``None`` if it never may:
     deferral needs orjson, an SDK that keeps ``bytes`` attributes, no ``redact`` hook (it must
-    see the live value) and the SDK's processor holder (its ``_span_processors`` tuple)."""
+    see the live value) and the SDK's synchronous processor holder (its ``_span_processors``
+    tuple: processors run in order, so FluxLoop's router, first, can resolve content before a
+    processor added during a call sees it)."""
     if not (deferred.SUPPORTED and config.capture_content) or config.redact is not None:
         return None
     holder = getattr(provider, "_active_span_processor", None)
+    if type(holder) is not SynchronousMultiSpanProcessor:
+        return None
     if type(getattr(holder, "_span_processors", None)) is not tuple:
         return None
     return holder
