@@ -28,6 +28,7 @@ from fluxloop.sdk._spans import (
     USAGELESS_RESULTS,
     capture_content,
     content_deferred,
+    context_with_span,
     end_span,
     genai_result_attributes,
     input_attributes,
@@ -114,6 +115,10 @@ class Instrumentation:
         self.is_gen = inspect.isgeneratorfunction(raw)
         self.is_coroutine = inspect.iscoroutinefunction(raw)
         self.kind = convention.observation_type
+        self.span_name = convention.span_name
+        self.span_kind = convention.kind
+        #: neither a coroutine function nor a generator function
+        self.is_plain = not (self.is_async_gen or self.is_gen or self.is_coroutine)
         self.is_generation = self.kind == "generation"
         self.input_attribute = convention.input_attribute
         self.output_attribute = convention.output_attribute
@@ -168,39 +173,51 @@ class Instrumentation:
         self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> tuple[Span, object, dict[str, Any] | None]:
         """Start the span and make it current; return it, the context token and the
-        attributes still to set (late attributes, see ``Runtime.late_attributes``)."""
-        gate = runtime.content_gate
-        defer = gate is not None and len(gate._span_processors) == 1  # content_deferred()
+        attributes still to set (late attributes, see ``Runtime.late_attributes``).
+
+        With late attributes this is the hot path of every decorated call, written as one
+        frame: each further Python call would cost more than the rest of FluxLoop's own work.
+        """
+        gate = runtime.content_gate  # content_deferred(), inline
+        defer = gate is not None and len(gate._span_processors) == 1
         if not (defer and self.late and runtime.late_attributes):
             attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
             span, ctx = start_span(runtime, self.convention, attrs)
             return span, otel_context.attach(ctx), None
         # Nothing FluxLoop does not own reads the span before it ends and the sampler ignores
         # attributes: set them all at once at the end, which costs a third less (and capture
-        # nothing for a span sampled out). This is the hot path of every decorated call.
-        span, ctx = start_span(runtime, self.convention, None)
-        token = otel_context.attach(ctx)
+        # nothing for a span sampled out).
+        parent = otel_context.get_current()
+        span = runtime.tracer.start_span(  # type: ignore[union-attr]
+            self.span_name,
+            parent,
+            self.span_kind,
+            None,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        token = otel_context.attach(context_with_span(span, parent))
         if not span.is_recording():
             return span, token, None
         pending = dict(self.static_attributes)
-        if self.capture_input and runtime.capture_content:
+        if self.capture_input:
             try:
-                value = self.binder.bind(instance, args, kwargs)
-                data = snapshot(value)
-                if data is not None:
-                    pending[self.input_attribute] = data
+                binder = self.binder
+                if binder.plain and not kwargs and len(args) <= len(binder.names):
+                    value: Any = dict(zip(binder.names, args, strict=False))
                 else:
+                    value = binder.bind(instance, args, kwargs)
+                data = snapshot(value)
+                if data is None:
                     text, truncated = to_json(value, runtime.serialize_options)
                     pending[self.input_attribute] = text
                     if truncated:
                         pending[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
+                else:
+                    pending[self.input_attribute] = data
             except Exception:  # the span is current already: it must still end normally
                 logger.debug("fluxloop: could not capture the input", exc_info=True)
-        try:
-            setattr(span, PENDING_ATTRIBUTES, pending)
-        except Exception:  # an SDK span that takes no extra attribute: set them now
-            span.set_attributes(pending)
-            return span, token, None
+        setattr(span, PENDING_ATTRIBUTES, pending)  # spans take it: see Runtime.late_attributes
         return span, token, pending
 
     def exit(
@@ -213,22 +230,22 @@ class Instrumentation:
     ) -> None:
         """Record the result, set the late attributes and end the span; never raises."""
         try:
-            if span.is_recording():
+            if pending is not None or span.is_recording():
                 values = {} if pending is None else pending
                 if self.capture_output and runtime.capture_content:
-                    gate = runtime.content_gate
+                    gate = runtime.content_gate  # content_deferred(), inline: see enter()
                     data = (
                         snapshot(result)
                         if gate is not None and len(gate._span_processors) == 1
                         else None
                     )
-                    if data is not None:
-                        values[self.output_attribute] = data
-                    else:
+                    if data is None:
                         text, truncated = to_json(result, runtime.serialize_options)
                         values[self.output_attribute] = text
                         if truncated:
                             self._mark_output_truncated(span, values, pending)
+                    else:
+                        values[self.output_attribute] = data
                 if self.result_facts or (
                     self.agent_usage and type(result) not in USAGELESS_RESULTS
                 ):
@@ -237,7 +254,14 @@ class Instrumentation:
                     span.set_attributes(values)
         except Exception:
             logger.debug("fluxloop: could not record the result", exc_info=True)
-        end_span(span, token)
+        try:
+            otel_context.detach(token)  # type: ignore[arg-type]
+        except Exception:
+            logger.debug("fluxloop: could not detach the context", exc_info=True)
+        try:
+            span.end()
+        except Exception:
+            logger.debug("fluxloop: could not end a span", exc_info=True)
 
     def _mark_output_truncated(
         self, span: Span, values: dict[str, Any], pending: dict[str, Any] | None
@@ -272,7 +296,21 @@ class Instrumentation:
             runtime = current_runtime()
         if self.record_target is not None and runtime.config.record_args and runtime.enabled:
             return self._recorded(runtime, wrapped, instance, args, kwargs)
-        return self._dispatch(runtime, wrapped, instance, args, kwargs)
+        if not self.is_plain or not runtime.late_attributes:
+            return self._dispatch(runtime, wrapped, instance, args, kwargs)
+        # _dispatch for a plain function, inline (late attributes imply a traced runtime)
+        try:
+            span, token, pending = self.enter(runtime, instance, args, kwargs)
+        except Exception:
+            logger.debug("fluxloop: instrumentation failed; calling untraced", exc_info=True)
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            self.fail(span, token, exc, pending)
+            raise
+        self.exit(runtime, span, token, result, pending)
+        return result
 
     def _recorded(
         self,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import Span as SDKSpan
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_ON,
@@ -229,9 +230,7 @@ def _apply(config: SDKConfig) -> None:
     RUNTIME.serialize_options = serialize_options(config)
     RUNTIME.tracer = provider.get_tracer(INSTRUMENTATION_NAME, VERSION) if config.enabled else None
     RUNTIME.content_gate = content_gate(provider, config)
-    RUNTIME.late_attributes = RUNTIME.content_gate is not None and ignores_attributes(
-        provider.sampler
-    )
+    RUNTIME.late_attributes = late_attributes(provider, config, RUNTIME.content_gate)
     RUNTIME.configured = True
 
 
@@ -249,6 +248,22 @@ def content_gate(provider: TracerProvider, config: SDKConfig) -> Any:
     if type(getattr(holder, "_span_processors", None)) is not tuple:
         return None
     return holder
+
+
+def late_attributes(provider: TracerProvider, config: SDKConfig, gate: Any) -> bool:
+    """Whether decorated calls in ``provider`` may set their attributes when the span ends:
+    tracing on, content deferrable (``gate``), a sampler that ignores attributes, and SDK spans
+    that can carry the pending attributes for FluxLoop's own readers."""
+    return (
+        config.enabled
+        and gate is not None
+        and _SPANS_TAKE_ATTRIBUTES
+        and ignores_attributes(provider.sampler)
+    )
+
+
+# the SDK's spans have an instance __dict__ (no __slots__ all the way up)
+_SPANS_TAKE_ATTRIBUTES = any("__dict__" in vars(cls) for cls in SDKSpan.__mro__[:-1])
 
 
 def ignores_attributes(sampler: Any) -> bool:
@@ -367,8 +382,8 @@ class FluxLoopClient:
             config=self.config,
             content_gate=content_gate(self.tracer_provider, self.config),
         )
-        self.runtime.late_attributes = self.runtime.content_gate is not None and (
-            ignores_attributes(self.tracer_provider.sampler)
+        self.runtime.late_attributes = late_attributes(
+            self.tracer_provider, self.config, self.runtime.content_gate
         )
 
     @contextmanager

@@ -105,15 +105,20 @@ def start_span(
         record_exception=False,
         set_status_on_exception=False,
     )
+    return span, context_with_span(span, parent)
+
+
+def context_with_span(span: Span, parent: otel_context.Context) -> otel_context.Context:
+    """``parent`` with ``span`` current; a root of a FluxLoop trace also marks its scope."""
     if SCOPE_KEY in parent:
-        return span, otel_trace.set_span_in_context(span, parent)
+        return otel_trace.set_span_in_context(span, parent)
     if _SPAN_KEY is not None:
         values = parent.copy()
         values[_SPAN_KEY] = span
         values[SCOPE_KEY] = span  # the root: its TraceScope is made on first use
-        return span, otel_context.Context(values)
+        return otel_context.Context(values)
     ctx = otel_trace.set_span_in_context(span, parent)
-    return span, otel_context.set_value(SCOPE_KEY, span, ctx)
+    return otel_context.set_value(SCOPE_KEY, span, ctx)
 
 
 def scope_in(ctx: otel_context.Context | None = None) -> TraceScope | None:
