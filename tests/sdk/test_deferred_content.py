@@ -67,7 +67,7 @@ PLAIN_VALUES: list[Any] = [
 def test_resolved_text_is_what_the_eager_path_produces(
     value: Any, options: SerializeOptions
 ) -> None:
-    data = deferred.snapshot(value)
+    data = deferred.snapshot(value, 1 << 20)
     assert data is not None
     assert deferred.resolve_value(data, options) == to_json(value, options)
 
@@ -76,9 +76,9 @@ def test_values_that_are_not_plain_data_are_not_deferred() -> None:
     class Custom:
         pass
 
-    big = "y" * (deferred.MAX_DEFERRED_BYTES + 1)
-    for value in ({1: "int key"}, Custom(), {"x": Custom()}, 2**70, big, {"s": {1, 2}}):
-        assert deferred.snapshot(value) is None
+    for value in ({1: "int key"}, Custom(), {"x": Custom()}, 2**70, {"s": {1, 2}}):
+        assert deferred.snapshot(value, 1 << 20) is None
+    assert deferred.snapshot("y" * 100, 101) is None  # over the attribute limit: cut eagerly
 
 
 class Collect(SpanExporter):
@@ -164,10 +164,30 @@ def test_truncation_is_marked_on_the_export_thread(
     def echo(text: str) -> str:
         return text
 
+    # within the attribute's byte limit (so deferred), beyond the string limit (so cut)
+    text = "z" * 10_000
+    assert deferred.snapshot(text, DEFAULT_OPTIONS.max_bytes) is not None
+    echo(text)
+    attributes = exported_attributes(collect, "invoke_agent echo")
+    assert attributes["fluxloop.input"] == to_json({"text": text})[0]
+    assert attributes["fluxloop.output"] == to_json(text)[0]
+    assert len(attributes["fluxloop.output"]) < 9_000
+    assert list(attributes["fluxloop.truncated"]) == ["fluxloop.input", "fluxloop.output"]
+
+
+def test_values_over_the_size_limit_are_cut_on_the_callers_thread(
+    exclusive: tuple[TracerProvider, Collect],
+) -> None:
+    _, collect = exclusive
+
+    @fluxloop.agent
+    def echo(text: str) -> str:
+        return text
+
     echo("z" * 40_000)
     attributes = exported_attributes(collect, "invoke_agent echo")
     assert attributes["fluxloop.input"] == to_json({"text": "z" * 40_000})[0]
-    assert attributes["fluxloop.output"] == to_json("z" * 40_000)[0]
+    assert len(attributes["fluxloop.output"].encode()) <= DEFAULT_OPTIONS.max_bytes
     assert list(attributes["fluxloop.truncated"]) == ["fluxloop.input", "fluxloop.output"]
 
 

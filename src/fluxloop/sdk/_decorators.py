@@ -207,7 +207,7 @@ class Instrumentation:
                     value: Any = dict(zip(binder.names, args, strict=False))
                 else:
                     value = binder.bind(instance, args, kwargs)
-                data = snapshot(value)
+                data = snapshot(value, runtime.serialize_options.max_bytes)
                 if data is None:
                     text, truncated = to_json(value, runtime.serialize_options)
                     pending[self.input_attribute] = text
@@ -235,7 +235,7 @@ class Instrumentation:
                 if self.capture_output and runtime.capture_content:
                     gate = runtime.content_gate  # content_deferred(), inline: see enter()
                     data = (
-                        snapshot(result)
+                        snapshot(result, runtime.serialize_options.max_bytes)
                         if gate is not None and len(gate._span_processors) == 1
                         else None
                     )

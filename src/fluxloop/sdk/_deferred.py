@@ -12,9 +12,9 @@ would have produced on the caller's thread (truncation marker included), before 
 exporter, spool or run capture sees the span.
 
 Anything ``orjson`` cannot take as plain data (pydantic models, dataclasses, datetimes, str
-or dict subclasses, big ints, cycles), anything large, a ``redact`` hook, or a provider
-shared with other span processors takes the eager path: :func:`to_json` on the caller's
-thread, as before.
+or dict subclasses, big ints, cycles), anything over the attribute size limit, a ``redact``
+hook, or a provider shared with other span processors takes the eager path: :func:`to_json`
+on the caller's thread, as before.
 """
 
 from __future__ import annotations
@@ -49,9 +49,6 @@ CONTENT = (
 #: Attributes that may hold deferred (``bytes``) content: the content and the GenAI messages.
 DEFERRABLE = (*CONTENT, attr.GEN_AI_INPUT_MESSAGES, attr.GEN_AI_OUTPUT_MESSAGES)
 
-#: The largest snapshot kept as deferred bytes; larger values are bounded on the caller's
-#: thread so that a queue of spans never holds unbounded raw content.
-MAX_DEFERRED_BYTES = 64 * 1024
 
 _dumps: Any = None
 _loads: Any = None
@@ -69,7 +66,7 @@ if ORJSON_AVAILABLE:
 
 
 def _sdk_keeps_bytes() -> bool:
-    """Whether this OpenTelemetry SDK keeps ``bytes`` attribute values (1.31+ does)."""
+    """Whether this OpenTelemetry SDK keeps ``bytes`` attribute values (recent ones do)."""
     try:
         from opentelemetry.attributes import BoundedAttributes
 
@@ -82,13 +79,15 @@ SUPPORTED = ORJSON_AVAILABLE and _sdk_keeps_bytes()
 """Whether deferred capture can be used at all (orjson installed, SDK keeps bytes)."""
 
 
-def snapshot(value: object) -> bytes | None:
-    """``value`` as compact JSON bytes if it is plain data of bounded size, else ``None``."""
+def snapshot(value: object, max_bytes: int) -> bytes | None:
+    """``value`` as compact JSON bytes if it is plain data of at most ``max_bytes`` (the
+    attribute limit: a larger value is cut on the caller's thread, so that queued spans never
+    hold more content than the eager path would), else ``None``."""
     try:
         data: bytes = _dumps(value, option=_SNAPSHOT_OPTIONS)
     except Exception:
         return None
-    return data if len(data) <= MAX_DEFERRED_BYTES else None
+    return data if len(data) <= max_bytes else None
 
 
 def resolve_value(data: bytes, options: SerializeOptions) -> tuple[str, bool]:

@@ -159,7 +159,7 @@ def capture_content(runtime: Runtime, value: Any, defer: bool) -> tuple[str | by
     """``value`` as an attribute value: deferred bytes when ``defer`` (see
     :func:`content_deferred`) and possible, else checked text; and whether it was truncated."""
     if defer:
-        data = snapshot(value)
+        data = snapshot(value, runtime.serialize_options.max_bytes)
         if data is not None:
             return data, False
     return to_json(value, runtime.serialize_options)
