@@ -81,8 +81,21 @@ class _CaptureProcessor(SpanProcessor):
 
     def __init__(self) -> None:
         self._owners: dict[int, RunCapture] = {}
+        #: how many capture_run() blocks are open, in any thread
+        self.active = 0
+        self._lock = threading.Lock()
+
+    def opened(self) -> None:
+        with self._lock:
+            self.active += 1
+
+    def closed(self) -> None:
+        with self._lock:
+            self.active -= 1
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        if not self.active:  # no capture_run anywhere: skip the context lookup
+            return
         capture = otel_context.get_value(_CAPTURE_KEY, parent_context)
         if isinstance(capture, RunCapture) and span.context is not None:
             self._owners[span.context.span_id] = capture
@@ -114,8 +127,10 @@ def capture_run(attributes: Mapping[str, Any] | None = None) -> Iterator[RunCapt
     scoped = {**(SCOPED_ATTRIBUTES.get() or {}), **capture.attributes}
     attr_token = SCOPED_ATTRIBUTES.set(scoped)
     ctx_token = otel_context.attach(otel_context.set_value(_CAPTURE_KEY, capture))
+    CAPTURE_PROCESSOR.opened()
     try:
         yield capture
     finally:
+        CAPTURE_PROCESSOR.closed()
         otel_context.detach(ctx_token)
         SCOPED_ATTRIBUTES.reset(attr_token)
