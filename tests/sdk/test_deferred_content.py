@@ -26,7 +26,10 @@ from fluxloop.sdk._runtime import RUNTIME
 from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json
 from fluxloop.sdk._spans import content_deferred
 
-pytestmark = pytest.mark.skipif(not deferred.SUPPORTED, reason="needs orjson and SDK >= 1.31")
+pytestmark = pytest.mark.skipif(
+    not deferred.SUPPORTED,
+    reason="needs orjson and an OpenTelemetry SDK that keeps bytes attributes (1.45+)",
+)
 
 SECRET = "sk-abcdefghijklmnopqrstuvwxyz123456"
 

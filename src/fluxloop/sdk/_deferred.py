@@ -66,7 +66,8 @@ if ORJSON_AVAILABLE:
 
 
 def _sdk_keeps_bytes() -> bool:
-    """Whether this OpenTelemetry SDK keeps ``bytes`` attribute values (recent ones do)."""
+    """Whether this OpenTelemetry SDK keeps ``bytes`` attribute values (1.45+; older ones
+    decode them to text, which would skip the checks: content is then checked eagerly)."""
     try:
         from opentelemetry.attributes import BoundedAttributes
 
