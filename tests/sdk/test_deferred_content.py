@@ -365,3 +365,29 @@ def test_concurrent_processors_never_defer() -> None:
     finally:
         fluxloop.reset_config()
         provider.shutdown()
+
+
+def test_async_calls_methods_and_keyword_arguments_on_the_deferred_path(
+    exclusive: tuple[TracerProvider, Collect],
+) -> None:
+    import asyncio
+
+    _, collect = exclusive
+
+    class Assistant:
+        @fluxloop.agent
+        def reply(self, question: str, *, tone: str = "plain") -> str:
+            return f"{tone}: {question}"
+
+    @fluxloop.tool
+    async def lookup(order_id: int, token: str = SECRET) -> dict[str, Any]:
+        return {"order": order_id, "token": token}
+
+    assert Assistant().reply("hi", tone="warm") == "warm: hi"
+    assert asyncio.run(lookup(order_id=7)) == {"order": 7, "token": SECRET}
+    method = exported_attributes(collect, "invoke_agent reply")
+    tool = exported_attributes(collect, "execute_tool lookup")
+    assert json.loads(method["fluxloop.input"]) == {"question": "hi", "tone": "warm"}
+    assert json.loads(method["fluxloop.output"]) == "warm: hi"
+    assert json.loads(tool["gen_ai.tool.call.arguments"]) == {"order_id": 7, "token": "***"}
+    assert json.loads(tool["gen_ai.tool.call.result"]) == {"order": 7, "token": "***"}
