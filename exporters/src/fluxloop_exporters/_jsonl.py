@@ -50,6 +50,10 @@ class JsonlFileSpanExporter(SpanExporter):
     ``OTEL_TRACES_EXPORTER=fluxloop_jsonl``.
     """
 
+    #: Spilling a span to disk costs what writing it here costs: FluxLoopSpanProcessor applies
+    #: bounded backpressure instead (unless an export is stuck, e.g. on a hung file system).
+    spill_pays_off = False
+
     def __init__(self, base_path: str | os.PathLike[str] | None = None) -> None:
         self.base_path: Path = resolve_base_path(base_path)
         self.dropped_spans = 0

@@ -21,8 +21,9 @@ slow collector. The policy here:
   ``max_spool_bytes``.
 * **Bounded backpressure otherwise.** Spilling moves work, it does not remove it: serializing a
   span and reading it back cost CPU and the GIL the producers share. With an exporter as fast as
-  the spill (the JSONL file exporter), or when the spool is unwritable or full, a producer that
-  finds the queue full waits -- at most ``max_block_millis`` -- for the worker to make room. That
+  the spill (the JSONL file exporter, which says so with ``spill_pays_off = False``), or when the
+  spool is unwritable or full, a producer that finds the queue full waits -- at most
+  ``max_block_millis`` -- for the worker to make room. That
   costs a tight loop the same as the SDK's ``BatchSpanProcessor`` but loses nothing. A span is
   dropped only after that wait, counted in :attr:`dropped_spans` with a one-line warning on the
   ``fluxloop`` logger (rate-limited). Spans ended on the processor's own threads never wait.
@@ -278,6 +279,10 @@ class FluxLoopSpanProcessor(SpanProcessor):
         started = self._export_started
         if started and now - started > _STUCK_EXPORT_S:
             return True
+        if not getattr(self.exporter, "spill_pays_off", True):
+            # the exporter knows it is as cheap as the spill; the measured cost cannot tell:
+            # in a tight loop it includes waiting for the GIL the producers hold
+            return False
         return self._export_cost > _SPILL_ADVANTAGE * (self._spill_cost or _DEFAULT_SPILL_COST_S)
 
     def _start_spiller(self) -> None:
