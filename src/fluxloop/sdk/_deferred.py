@@ -138,6 +138,11 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
     return values
 
 
+def span_has_deferred(span: ReadableSpan) -> bool:
+    """Whether ``span`` holds deferred content (cheap: no per-key lock, no exception)."""
+    return has_deferred(_plain_attributes(span))
+
+
 def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableSpan:
     """``span`` with its deferred content resolved: the same object when the SDK's
     ``ReadableSpan`` lets its attributes be replaced (spans with deferred content are seen

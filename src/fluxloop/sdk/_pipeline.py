@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerPro
 from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
 
 from fluxloop.sdk._config import SDKConfig
-from fluxloop.sdk._deferred import SpanResolver, has_deferred
+from fluxloop.sdk._deferred import SpanResolver, span_has_deferred
 
 logger = logging.getLogger("fluxloop")
 
@@ -45,6 +45,9 @@ class Router(SpanProcessor):
         self._lock = threading.Lock()
         #: the provider's span-processor holder (set by :func:`attach_router`)
         self.holder: Any = None
+        #: whether a span ever started while the router was the provider's only processor
+        #: (only such spans can carry deferred content)
+        self._alone = False
         #: resolves deferred content when other processors must see a span
         self.resolver: SpanResolver | None = None
 
@@ -75,6 +78,9 @@ class Router(SpanProcessor):
                 self._observers = (*self._observers, observer)
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        holder = self.holder
+        if holder is not None and len(holder._span_processors) == 1:
+            self._alone = True  # spans started now may carry deferred content
         scoped = SCOPED_ATTRIBUTES.get()
         if scoped:
             try:
@@ -87,8 +93,7 @@ class Router(SpanProcessor):
             processor.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        holder = self.holder
-        if holder is not None and len(holder._span_processors) > 1:
+        if self._alone and len(self.holder._span_processors) > 1:
             self._resolve_for_others(span)
         for observer in self._observers:
             observer.on_end(span)
@@ -103,7 +108,7 @@ class Router(SpanProcessor):
         place, before processors FluxLoop does not own see it (the router runs first)."""
         resolver = self.resolver
         try:
-            if resolver is not None and has_deferred(span.attributes):
+            if resolver is not None and span_has_deferred(span):
                 resolved = resolver([span])[0]  # in place when the SDK allows it
                 if resolved is not span:
                     span._attributes = dict(resolved.attributes or {})
