@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 import fluxloop
 from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._runtime import RUNTIME
-from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json
+from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json, to_json_serialized
 from fluxloop.sdk._spans import content_deferred
 
 pytestmark = pytest.mark.skipif(
@@ -72,7 +72,7 @@ def test_resolved_text_is_what_the_eager_path_produces(
 ) -> None:
     data = deferred.snapshot(value, 1 << 20)
     assert data is not None
-    assert deferred.resolve_value(data, options) == to_json(value, options)
+    assert to_json_serialized(data, options) == to_json(value, options)
 
 
 def test_values_that_are_not_plain_data_are_not_deferred() -> None:
@@ -391,3 +391,8 @@ def test_async_calls_methods_and_keyword_arguments_on_the_deferred_path(
     assert json.loads(method["fluxloop.output"]) == "warm: hi"
     assert json.loads(tool["gen_ai.tool.call.arguments"]) == {"order_id": 7, "token": "***"}
     assert json.loads(tool["gen_ai.tool.call.result"]) == {"order": 7, "token": "***"}
+
+
+def test_bytes_that_are_not_json_are_checked_as_text() -> None:
+    # content set as bytes through the OpenTelemetry API, not by FluxLoop's snapshot
+    assert to_json_serialized(f"key {SECRET}".encode(), DEFAULT_OPTIONS) == to_json(f"key {SECRET}")

@@ -51,8 +51,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._spool import SpanSpool
@@ -172,10 +171,7 @@ class FluxLoopSpanProcessor(SpanProcessor):
         self._init_state()
         self._start_worker()
 
-    # -- SpanProcessor -------------------------------------------------------------------------
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
+    # -- SpanProcessor (``on_start`` is the base class's no-op) -----------------------------------
 
     def on_end(self, span: ReadableSpan) -> None:
         if not span.context.trace_flags.sampled:

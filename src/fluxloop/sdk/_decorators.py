@@ -19,7 +19,6 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from fluxloop.sdk._conventions import Convention, build_convention
-from fluxloop.sdk._deferred import snapshot
 from fluxloop.sdk._models import ObservationType
 from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
@@ -119,7 +118,6 @@ class Instrumentation:
         self.span_kind = convention.kind
         #: neither a coroutine function nor a generator function
         self.is_plain = not (self.is_async_gen or self.is_gen or self.is_coroutine)
-        self.is_generation = self.kind == "generation"
         self.input_attribute = convention.input_attribute
         self.output_attribute = convention.output_attribute
         #: model and embedding results always carry GenAI facts (usage, response, vectors)
@@ -129,7 +127,7 @@ class Instrumentation:
         #: whether calls may set their attributes when the span ends: not for model calls
         #: (integrations enrich their spans while they are open) nor with metadata (the trace's
         #: metadata, set during the call, must win over the decorator's)
-        self.late = not self.is_generation and not self.metadata
+        self.late = self.kind != "generation" and not self.metadata
         #: agents record their arguments for replay when ``record_args`` is on
         self.record_target = (
             f"{getattr(raw, '__module__', '?')}:{getattr(raw, '__qualname__', '?')}"
@@ -153,13 +151,7 @@ class Instrumentation:
             attrs = {**attrs, attr.FLUXLOOP_METADATA: self._metadata_json}
         if self.capture_input and runtime.capture_content:
             value = self.binder.bind(instance, args, kwargs)
-            if self.is_generation:  # also derives gen_ai.input.messages
-                return input_attributes(runtime, self.convention, value, attrs)
-            attrs = dict(attrs)
-            text, truncated = capture_content(runtime, value, defer)
-            attrs[self.input_attribute] = text
-            if truncated:
-                attrs[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
+            return input_attributes(runtime, self.convention, value, attrs, defer)
         return attrs
 
     def start(
@@ -173,16 +165,10 @@ class Instrumentation:
         self, runtime: Runtime, instance: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]
     ) -> tuple[Span, object, dict[str, Any] | None]:
         """Start the span and make it current; return it, the context token and the
-        attributes still to set (late attributes, see ``Runtime.late_attributes``).
-
-        With late attributes this is the hot path of every decorated call, written as one
-        frame: each further Python call would cost more than the rest of FluxLoop's own work.
-        """
-        gate = runtime.content_gate  # content_deferred(), inline
-        defer = gate is not None and len(gate._span_processors) == 1
-        if not (defer and self.late and runtime.late_attributes):
-            attrs = self.start_attributes(runtime, instance, args, kwargs, defer)
-            span, ctx = start_span(runtime, self.convention, attrs)
+        attributes still to set (late attributes, see ``Runtime.late_attributes``)."""
+        gate = runtime.content_gate  # content_deferred(), inline: this runs on every call
+        if not (self.late and runtime.late_attributes and len(gate._span_processors) == 1):
+            span, ctx = self.start(runtime, instance, args, kwargs)
             return span, otel_context.attach(ctx), None
         # Nothing FluxLoop does not own reads the span before it ends and the sampler ignores
         # attributes: set them all at once at the end, which costs a third less (and capture
@@ -199,22 +185,13 @@ class Instrumentation:
         token = otel_context.attach(context_with_span(span, parent))
         if not span.is_recording():
             return span, token, None
-        pending = dict(self.static_attributes)
+        pending = dict(self.static_attributes)  # no metadata here: see self.late
         if self.capture_input:
             try:
-                binder = self.binder
-                if binder.plain and not kwargs and len(args) <= len(binder.names):
-                    value: Any = dict(zip(binder.names, args, strict=False))
-                else:
-                    value = binder.bind(instance, args, kwargs)
-                data = snapshot(value, runtime.serialize_options.max_bytes)
-                if data is None:
-                    text, truncated = to_json(value, runtime.serialize_options)
-                    pending[self.input_attribute] = text
-                    if truncated:
-                        pending[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
-                else:
-                    pending[self.input_attribute] = data
+                value = self.binder.bind(instance, args, kwargs)
+                pending[self.input_attribute], truncated = capture_content(runtime, value, True)
+                if truncated:
+                    pending[attr.FLUXLOOP_TRUNCATED] = [self.input_attribute]
             except Exception:  # the span is current already: it must still end normally
                 logger.debug("fluxloop: could not capture the input", exc_info=True)
         setattr(span, PENDING_ATTRIBUTES, pending)  # spans take it: see Runtime.late_attributes
@@ -231,21 +208,13 @@ class Instrumentation:
         """Record the result, set the late attributes and end the span; never raises."""
         try:
             if pending is not None or span.is_recording():
+                # result_attributes(), unrolled: this runs on every call, and its calls cost
                 values = {} if pending is None else pending
                 if self.capture_output and runtime.capture_content:
-                    gate = runtime.content_gate  # content_deferred(), inline: see enter()
-                    data = (
-                        snapshot(result, runtime.serialize_options.max_bytes)
-                        if gate is not None and len(gate._span_processors) == 1
-                        else None
-                    )
-                    if data is None:
-                        text, truncated = to_json(result, runtime.serialize_options)
-                        values[self.output_attribute] = text
-                        if truncated:
-                            self._mark_output_truncated(span, values, pending)
-                    else:
-                        values[self.output_attribute] = data
+                    text, truncated = capture_content(runtime, result, content_deferred(runtime))
+                    values[self.output_attribute] = text
+                    if truncated:
+                        self._mark_output_truncated(span, values, pending)
                 if self.result_facts or (
                     self.agent_usage and type(result) not in USAGELESS_RESULTS
                 ):
@@ -254,14 +223,7 @@ class Instrumentation:
                     span.set_attributes(values)
         except Exception:
             logger.debug("fluxloop: could not record the result", exc_info=True)
-        try:
-            otel_context.detach(token)  # type: ignore[arg-type]
-        except Exception:
-            logger.debug("fluxloop: could not detach the context", exc_info=True)
-        try:
-            span.end()
-        except Exception:
-            logger.debug("fluxloop: could not end a span", exc_info=True)
+        end_span(span, token)
 
     def _mark_output_truncated(
         self, span: Span, values: dict[str, Any], pending: dict[str, Any] | None

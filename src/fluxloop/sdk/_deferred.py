@@ -31,8 +31,6 @@ from opentelemetry.sdk.trace import ReadableSpan
 from fluxloop.sdk._serialize import (
     ORJSON_AVAILABLE,
     SerializeOptions,
-    scalar_json_fast,
-    to_json,
     to_json_serialized,
 )
 
@@ -51,12 +49,11 @@ DEFERRABLE = (*CONTENT, attr.GEN_AI_INPUT_MESSAGES, attr.GEN_AI_OUTPUT_MESSAGES)
 
 
 _dumps: Any = None
-_loads: Any = None
 _SNAPSHOT_OPTIONS = 0
 if ORJSON_AVAILABLE:
     import orjson
 
-    _dumps, _loads = orjson.dumps, orjson.loads
+    _dumps = orjson.dumps
     # anything but plain data raises, and takes the eager path
     _SNAPSHOT_OPTIONS = (
         orjson.OPT_PASSTHROUGH_DATACLASS
@@ -91,23 +88,6 @@ def snapshot(value: object, max_bytes: int) -> bytes | None:
     return data if len(data) <= max_bytes else None
 
 
-def resolve_value(data: bytes, options: SerializeOptions) -> tuple[str, bool]:
-    """The text :func:`to_json` makes of the value ``data`` was serialized from (the
-    ``redact`` hook is not applied again: it ran on the caller's thread)."""
-    if data[:1] not in _CONTAINER_OPENERS:  # a string or a scalar: no key to check
-        text = scalar_json_fast(data, options)
-        if text is not None:
-            return text, False
-    try:
-        value = _loads(data)
-    except Exception:  # not ours (set through the OpenTelemetry API): keep it as text
-        return to_json(data.decode("utf-8", "replace"), replace(options, redact=None))
-    return to_json_serialized(value, data, options)
-
-
-_CONTAINER_OPENERS = (b"{", b"[")
-
-
 def has_deferred(attributes: Any) -> bool:
     """Whether ``attributes`` hold deferred content."""
     if not attributes:
@@ -126,7 +106,7 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
     for key in DEFERRABLE:
         raw = values.get(key)
         if type(raw) is bytes:
-            text, cut = resolve_value(raw, options)
+            text, cut = to_json_serialized(raw, options)  # what to_json made of the value
             values[key] = text
             if cut and key in CONTENT:
                 if truncated is None:

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
-from fluxloop_exporters import FluxLoopSpanProcessor
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
@@ -130,10 +129,9 @@ class Router(SpanProcessor):
 
 
 def _has_on_start(processor: SpanProcessor) -> bool:
-    """Whether ``processor.on_start`` does anything (FluxLoop's exporting processor and the
-    SDK's base class do nothing there: skipping them saves a call per span)."""
-    on_start = getattr(type(processor), "on_start", None)
-    return on_start not in (SpanProcessor.on_start, FluxLoopSpanProcessor.on_start)
+    """Whether ``processor.on_start`` does anything: processors that keep the SDK base class's
+    no-op (FluxLoop's exporting processor does) are skipped, a call saved per span."""
+    return getattr(type(processor), "on_start", None) is not SpanProcessor.on_start
 
 
 def attach_router(provider: TracerProvider) -> Router:

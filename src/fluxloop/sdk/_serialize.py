@@ -117,7 +117,6 @@ __all__ = [
     "ORJSON_AVAILABLE",
     "SerializeOptions",
     "safe_repr",
-    "scalar_json_fast",
     "to_json",
     "to_json_serialized",
     "use_orjson",
@@ -255,47 +254,48 @@ def to_json(value: object, options: SerializeOptions = DEFAULT_OPTIONS) -> tuple
 
 
 def to_json_serialized(
-    value: object, data: bytes, options: SerializeOptions = DEFAULT_OPTIONS
+    data: bytes, options: SerializeOptions = DEFAULT_OPTIONS
 ) -> tuple[str, bool]:
-    """:func:`to_json` of a value as ``orjson.loads`` returns it (``dict`` with ``str`` keys,
-    ``list``, ``str``, ``int``, ``float``, ``bool``, ``None``) whose compact serialization
-    ``data`` already is: the limits are checked on ``data`` and only dict keys are walked,
-    without serializing again. ``options.redact`` is not applied. Never raises."""
+    """:func:`to_json` of the plain value whose compact (orjson) serialization ``data`` is.
+
+    The limits are checked on ``data`` itself; it is parsed only to walk dict keys for secrets,
+    or when a limit or a secret calls for the full :func:`to_json`. ``options.redact`` is not
+    applied. Bytes that are not JSON are taken as text. Never raises.
+    """
     try:
         size = len(data)
+        parsed: object = _UNPARSED
         if (
             size <= options.max_bytes
             and size <= options.max_string
             and size <= 2 * options.max_items
             and len(data.translate(None, _NON_OPENERS)) <= options.max_depth
-            and not (
-                options.mask_secrets
-                and (_has_unsafe_key(value) or json_may_contain_secret_value(data))
-            )
+            and not (options.mask_secrets and json_may_contain_secret_value(data))
         ):
-            # every string, container and nesting level fits: the text is the result
-            return data.decode("utf-8"), False
+            # every string, container and nesting level fits: unless a key must be masked,
+            # the text is the result
+            if not options.mask_secrets or data[:1] not in _CONTAINER_OPENERS:
+                return data.decode("utf-8"), False
+            parsed = _json_loads(data)
+            if not _has_unsafe_key(parsed):
+                return data.decode("utf-8"), False
         if options.redact is not None:
             options = replace(options, redact=None)
-        return to_json(value, options)
+        if parsed is _UNPARSED:
+            try:
+                parsed = _json_loads(data)
+            except ValueError:  # not JSON (set through the OpenTelemetry API): its text
+                parsed = data.decode("utf-8", "replace")
+        return to_json(parsed, options)
     except Exception:
-        return _last_resort(value), True
+        return _last_resort(data), True
 
 
-def scalar_json_fast(data: bytes, options: SerializeOptions = DEFAULT_OPTIONS) -> str | None:
-    """The text of ``data``, the compact JSON of a string or scalar, when it is within the
-    limits and holds nothing to mask (what :func:`to_json` would return); else ``None``."""
-    size = len(data)
-    if (
-        size <= options.max_bytes
-        and size <= options.max_string
-        and not (options.mask_secrets and json_may_contain_secret_value(data))
-    ):
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    return None
+_UNPARSED = object()
+_CONTAINER_OPENERS = (b"{", b"[")
+_json_loads: Callable[[bytes], object] = (
+    _orjson_module.loads if _orjson_module is not None else json.loads
+)
 
 
 def _has_unsafe_key(value: object) -> bool:

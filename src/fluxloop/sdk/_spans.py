@@ -166,13 +166,20 @@ def capture_content(runtime: Runtime, value: Any, defer: bool) -> tuple[str | by
 
 
 def input_attributes(
-    runtime: Runtime, convention: Convention, value: Any, base: dict[str, Any]
+    runtime: Runtime,
+    convention: Convention,
+    value: Any,
+    base: dict[str, Any],
+    defer: bool | None = None,
 ) -> dict[str, Any]:
-    """``base`` plus the captured input (when content capture is on)."""
+    """``base`` plus the captured input (when content capture is on); ``defer`` as
+    :func:`content_deferred` says unless given."""
     attrs = dict(base)
     if not runtime.capture_content:
         return attrs
-    text, truncated = capture_content(runtime, value, content_deferred(runtime))
+    if defer is None:
+        defer = content_deferred(runtime)
+    text, truncated = capture_content(runtime, value, defer)
     attrs[convention.input_attribute] = text
     if truncated:
         attrs[attr.FLUXLOOP_TRUNCATED] = [convention.input_attribute]
@@ -180,9 +187,7 @@ def input_attributes(
         for candidate in value.values():
             messages = to_genai_messages(candidate)
             if messages is not None:
-                attrs[attr.GEN_AI_INPUT_MESSAGES] = capture_content(
-                    runtime, messages, content_deferred(runtime)
-                )[0]
+                attrs[attr.GEN_AI_INPUT_MESSAGES] = capture_content(runtime, messages, defer)[0]
                 break
     return attrs
 
@@ -192,17 +197,32 @@ USAGELESS_RESULTS = frozenset({str, int, float, bool, type(None)})
 _ALWAYS_FACTS = frozenset({"generation", "embedding"})
 
 
+def result_attributes(
+    runtime: Runtime, convention: Convention, result: Any, capture_output: bool = True
+) -> tuple[dict[str, Any], bool]:
+    """What a successful result sets on its span: the output (when captured) and the GenAI
+    facts it carries (an agent's usage only with its output); and whether the output was
+    truncated."""
+    values: dict[str, Any] = {}
+    truncated = False
+    kind = convention.observation_type
+    if capture_output:
+        if runtime.capture_content:
+            text, truncated = capture_content(runtime, result, content_deferred(runtime))
+            values[convention.output_attribute] = text
+        values.update(result_facts(runtime, kind, result))
+    elif kind in _ALWAYS_FACTS:
+        values.update(genai_result_attributes(runtime, kind, result))
+    return values, truncated
+
+
 def record_result(runtime: Runtime, span: Span, convention: Convention, result: Any) -> None:
     """Record a successful result: output content and the GenAI facts it carries."""
     if not span.is_recording():
         return
-    values: dict[str, Any] = {}
-    if runtime.capture_content:
-        text, truncated = capture_content(runtime, result, content_deferred(runtime))
-        values[convention.output_attribute] = text
-        if truncated:
-            mark_truncated(span, convention.output_attribute)
-    values.update(result_facts(runtime, convention.observation_type, result))
+    values, truncated = result_attributes(runtime, convention, result)
+    if truncated:
+        mark_truncated(span, convention.output_attribute)
     if len(values) == 1:  # the common case; set_attributes costs a second cleaning pass
         span.set_attribute(*next(iter(values.items())))
     elif values:

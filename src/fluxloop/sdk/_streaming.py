@@ -23,11 +23,9 @@ from opentelemetry.trace import Span
 from fluxloop.sdk._genai import extract_usage
 from fluxloop.sdk._runtime import Runtime
 from fluxloop.sdk._spans import (
-    capture_content,
-    content_deferred,
     mark_truncated,
     record_failure,
-    result_facts,
+    result_attributes,
 )
 
 if TYPE_CHECKING:
@@ -106,17 +104,14 @@ class StreamState:
                     values[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (
                         self.first_chunk_ns - self.start_ns
                     ) / 1e9
-                if instrumentation.is_generation:
+                if instrumentation.kind == "generation":
                     values[attr.GEN_AI_REQUEST_STREAM] = True
                 truncated = False
                 if instrumentation.capture_output and self.count:
-                    output = self.aggregate()
-                    if self.runtime.capture_content:
-                        text, truncated = capture_content(
-                            self.runtime, output, content_deferred(self.runtime)
-                        )
-                        values[instrumentation.output_attribute] = text
-                    values.update(result_facts(self.runtime, instrumentation.kind, output))
+                    output, truncated = result_attributes(
+                        self.runtime, instrumentation.convention, self.aggregate()
+                    )
+                    values.update(output)
                     values.update(self._usage_from_chunks())
                 span.set_attributes(values)
                 if truncated:
