@@ -179,3 +179,27 @@ def test_sample_rate_zero_exports_nothing(exported: Exported, tmp_path: Path) ->
 def test_get_config_reflects_configure(exported: Exported) -> None:
     fluxloop.configure(service_name="svc-a")
     assert fluxloop.get_config().service_name == "svc-a"
+
+
+def test_an_invalid_variable_warns_once_and_never_breaks_configure(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    fluxloop.reset_config()
+    monkeypatch.setenv("FLUXLOOP_SAMPLE_RATE", "abc")
+    monkeypatch.setenv("FLUXLOOP_MAX_DEPTH", "7")
+    try:
+        config = fluxloop.configure(storage="none")  # the explicit call itself is fine
+        fluxloop.configure(storage="none")
+        assert config.sample_rate == 1.0  # the bad variable is ignored: the default applies
+        assert config.max_depth == 7  # the other variables still apply
+        warnings = [
+            r.getMessage() for r in caplog.records if "FLUXLOOP_SAMPLE_RATE" in r.getMessage()
+        ]
+        assert warnings == [
+            "fluxloop: ignoring an invalid setting: FLUXLOOP_SAMPLE_RATE: expected a number "
+            "between 0.0 and 1.0, found 'abc'"
+        ]
+        with pytest.raises(ConfigError, match="sample_rate: expected a number"):
+            fluxloop.configure(sample_rate="abc")  # a wrong argument is a bug in the caller
+    finally:
+        fluxloop.reset_config()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -294,41 +294,60 @@ def resolve(
     explicit: Mapping[str, object],
     environ: Mapping[str, str],
     dotenv: Mapping[str, str],
+    *,
+    on_invalid_env: Callable[[ConfigError], None] | None = None,
 ) -> SDKConfig:
     """Resolve every parameter: explicit > environment > ``.env`` file > default.
 
     Raises :class:`ConfigError` naming the key (or variable), what was expected and what was
-    found, for an unknown key or an invalid value.
+    found, for an unknown key or an invalid value. With ``on_invalid_env``, an invalid
+    environment or ``.env`` value is reported to it instead and skipped (the next layer, or
+    the default, applies): a variable set wrong around an application must not break it.
     """
     explicit = _normalise_explicit(explicit)
+
+    def from_env(var: str, raw: str, convert: Callable[[str, str], Any]) -> Any:
+        try:
+            return convert(raw, var)
+        except ConfigError as exc:
+            if on_invalid_env is None:
+                raise
+            on_invalid_env(exc)
+            return None
+
     resolved: dict[str, Any] = {}
     for param in PARAMETERS:
         if param.name in explicit:
             resolved[param.name] = param.convert(explicit[param.name], param.name)
             continue
-        for layer in (environ, dotenv):
-            found = _from_layer(param, layer)
-            if found is not None:
-                resolved[param.name] = found
-                break
+        found = _first_set(param.env, (environ, dotenv), param.convert, from_env)
+        if found is not None:
+            resolved[param.name] = found
     if "capture_content" not in resolved:
-        for layer in (environ, dotenv):
-            if layer.get(_CAPTURE_MODE_ENV):
-                resolved["capture_content"] = _capture_mode(
-                    layer[_CAPTURE_MODE_ENV], _CAPTURE_MODE_ENV
-                )
-                break
-    otel_disabled = environ.get(_OTEL_DISABLED_ENV, "").strip()
-    if "enabled" not in explicit and otel_disabled and _to_bool(otel_disabled, _OTEL_DISABLED_ENV):
+        mode = _first_set((_CAPTURE_MODE_ENV,), (environ, dotenv), _capture_mode, from_env)
+        if mode is not None:
+            resolved["capture_content"] = mode
+    if "enabled" not in explicit and _first_set(
+        (_OTEL_DISABLED_ENV,), (environ,), _to_bool, from_env
+    ):
         resolved["enabled"] = False
     return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
 
 
-def _from_layer(param: Parameter, layer: Mapping[str, str]) -> Any:
-    for var in param.env:
-        raw = layer.get(var)
-        if raw is not None and raw.strip() != "":
-            return param.convert(raw, var)
+def _first_set(
+    names: Sequence[str],
+    layers: Sequence[Mapping[str, str]],
+    convert: Callable[[str, str], Any],
+    from_env: Callable[[str, str, Callable[[str, str], Any]], Any],
+) -> Any:
+    """The first valid value among ``names`` in ``layers`` (in order), converted."""
+    for layer in layers:
+        for var in names:
+            raw = layer.get(var)
+            if raw is not None and raw.strip() != "":
+                value = from_env(var, raw, convert)
+                if value is not None:
+                    return value
     return None
 
 

@@ -104,7 +104,25 @@ def _configure_lazily() -> None:
 
 
 def _resolve_current() -> SDKConfig:
-    return resolve(_explicit, os.environ, read_dotenv(Path.cwd() / ".env"))
+    return _resolve(_explicit)
+
+
+def _resolve(settings: dict[str, Any]) -> SDKConfig:
+    """``settings`` over the environment and ``./.env``; invalid variables warn, arguments raise."""
+    return resolve(
+        settings, os.environ, read_dotenv(Path.cwd() / ".env"), on_invalid_env=_warn_invalid_env
+    )
+
+
+_warned_env: set[str] = set()
+
+
+def _warn_invalid_env(error: ConfigError) -> None:
+    """One warning per invalid variable and value; the variable is then ignored."""
+    message = str(error)
+    if message not in _warned_env:
+        _warned_env.add(message)
+        logger.warning("fluxloop: ignoring an invalid setting: %s", message)
 
 
 def configure(**settings: Any) -> SDKConfig:
@@ -116,11 +134,12 @@ def configure(**settings: Any) -> SDKConfig:
     reconfigures cleanly (the previous exporters are flushed and closed, nothing is stacked).
     Explicit arguments win over FLUXLOOP_* / OTEL_* variables, which win over ``./.env``.
 
-    Raises :class:`fluxloop.ConfigError` for an unknown setting or an invalid value.
+    Raises :class:`fluxloop.ConfigError` for an unknown setting or an invalid argument; an
+    invalid FLUXLOOP_* / OTEL_* variable costs one warning and is ignored.
     """
     with _lock:
         merged = {**_explicit, **settings}
-        config = resolve(merged, os.environ, read_dotenv(Path.cwd() / ".env"))
+        config = _resolve(merged)
         _explicit.clear()
         _explicit.update(merged)
         _apply(config)
@@ -363,7 +382,7 @@ class FluxLoopClient:
         settings.setdefault("set_global", False)
         if "tracer_provider" in settings:
             raise ConfigError("FluxLoopClient(): tracer_provider: use fluxloop.configure() instead")
-        self.config = resolve(settings, os.environ, read_dotenv(Path.cwd() / ".env"))
+        self.config = _resolve(settings)
         self.tracer_provider = TracerProvider(
             sampler=make_sampler(self.config), shutdown_on_exit=True
         )
