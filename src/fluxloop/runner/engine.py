@@ -557,6 +557,7 @@ class RunExecutor:
             traces = [
                 {
                     "id": trace_id,
+                    "trace_id": trace_id,
                     "name": self.target.display_name,
                     "start_time": _iso(started),
                     "end_time": _iso(ended),
@@ -568,6 +569,8 @@ class RunExecutor:
                     "input": text,
                     "output": output,
                     "attributes": {},
+                    "resource": {},
+                    "scope": None,
                 }
             ]
         else:
