@@ -265,7 +265,10 @@ def test_every_record_validates_against_the_schemas() -> None:
 # -- contract v1 -> v2: a superset; v1 files stay valid and readable --------------------------
 
 V1 = Path(__file__).parent / "golden" / "v1"
-V2_ONLY = {"observation": ("parent_id", "resource", "scope"), "trace": ("trace_id", "resource", "scope")}
+V2_ONLY = {
+    "observation": ("parent_id", "resource", "scope"),
+    "trace": ("trace_id", "resource", "scope"),
+}
 
 
 def test_v2_records_are_v1_records_plus_the_new_fields() -> None:

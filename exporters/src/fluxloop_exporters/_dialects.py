@@ -3,8 +3,9 @@
 FluxLoop reads the OpenTelemetry GenAI conventions and its own ``fluxloop.*`` attributes natively
 (:mod:`._contract`). Spans from the rest of the ecosystem say the same things in their own words:
 
-* **OpenInference** (Arize Phoenix; ``openinference-instrumentation-*``): ``openinference.span.kind``,
-  ``input.value``/``output.value`` (+ ``*.mime_type``), ``llm.model_name``, ``llm.provider``,
+* **OpenInference** (Arize Phoenix; ``openinference-instrumentation-*``):
+  ``openinference.span.kind``, ``input.value``/``output.value`` (+ ``*.mime_type``),
+  ``llm.model_name``, ``llm.provider``,
   ``llm.token_count.*``, ``llm.input_messages.N.message.*``, ``llm.output_messages.N.message.*``,
   ``tool.name``, ``retrieval.documents.N.document.*``, ``session.id``, ``user.id``, ``metadata``,
   ``tag.tags``;
@@ -150,7 +151,7 @@ _MISSING: Any = object()
 
 @dataclass(slots=True)
 class Mapped:
-    """What a span's dialect attributes say; ``None`` (or :data:`MISSING`) where they say nothing."""
+    """What a span's dialect attributes say; ``None`` (or :data:`MISSING`) where silent."""
 
     dialects: list[str] = field(default_factory=list)
     type: str | None = None
@@ -187,10 +188,7 @@ def has_dialect(attrs: Mapping[str, Any]) -> bool:
     """Whether ``attrs`` carry anything :func:`translate` maps (cheap: the encoder's hot path)."""
     if not MARKERS.isdisjoint(attrs.keys()):
         return True
-    for key in attrs:
-        if key.startswith(_PREFIX_MARKERS):
-            return True
-    return False
+    return any(key.startswith(_PREFIX_MARKERS) for key in attrs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,15 +242,18 @@ def _call_args(value: Any) -> Any:
 def _int(value: Any, key: str, mapped: Mapped) -> int | None:
     if value is None:
         return None
-    if type(value) is int:
+    if type(value) is int and value >= 0:
         return value
-    if type(value) is float and value.is_integer():
+    if type(value) is float and value.is_integer() and value >= 0:
         return int(value)
     if type(value) is str:
         try:
-            return int(value.strip())
+            number = int(value.strip())
         except ValueError:
             pass
+        else:
+            if number >= 0:
+                return number
     mapped.note(f"{key}: expected an integer, found {str(value)[:40]!r}; kept as an attribute")
     return None
 
@@ -276,9 +277,7 @@ def _tags(value: Any, key: str, mapped: Mapped) -> list[str]:
 _INDEXED = re.compile(r"(\d+)\.(.+)")
 
 
-def _indexed(
-    attrs: dict[str, Any], prefix: str, mapped: Mapped
-) -> dict[int, dict[str, Any]]:
+def _indexed(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> dict[int, dict[str, Any]]:
     """Pop ``prefix.N.rest`` keys into ``{N: {rest: value}}``; an index too large to be real is
     left in the attributes with a note."""
     out: dict[int, dict[str, Any]] = {}
@@ -310,7 +309,9 @@ def _oi_messages(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> list[dic
         content = fields.get("message.content")
         if content is None:
             parts = sorted(
-                (k, v) for k, v in fields.items() if k.startswith("message.contents.") and k.endswith(".text")
+                (k, v)
+                for k, v in fields.items()
+                if k.startswith("message.contents.") and k.endswith(".text")
             )
             if parts:
                 content = "".join(_text(v) or "" for _, v in parts)
@@ -341,7 +342,9 @@ def _sort_key(text: str) -> tuple[int, str]:
     return (int(text), "") if text.isdigit() and len(text) < 7 else (1 << 30, text)
 
 
-def _flat_messages(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> list[dict[str, Any]] | None:
+def _flat_messages(
+    attrs: dict[str, Any], prefix: str, mapped: Mapped
+) -> list[dict[str, Any]] | None:
     """Traceloop's older ``gen_ai.prompt.N.{role,content}`` / ``gen_ai.completion.N.*``."""
     items = _indexed(attrs, prefix, mapped)
     if not items:
@@ -352,7 +355,9 @@ def _flat_messages(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> list[d
         message: dict[str, Any] = {}
         for key, value in fields.items():
             if key == "content":
-                message["content"] = _json_or_text(value, prefix + "content", mapped, json_hint=False)
+                message["content"] = _json_or_text(
+                    value, prefix + "content", mapped, json_hint=False
+                )
             elif key in ("role", "finish_reason", "name"):
                 message[key] = _text(value)
             elif key.startswith("tool_calls."):
@@ -422,7 +427,8 @@ def _openinference(attrs: dict[str, Any], mapped: Mapped) -> None:
     out_messages = _oi_messages(attrs, "llm.output_messages.", mapped)
     documents = _documents(attrs, mapped)
     present = present or any(
-        v is not _MISSING and v is not None for v in (inp, out, in_messages, out_messages, documents)
+        v is not _MISSING and v is not None
+        for v in (inp, out, in_messages, out_messages, documents)
     )
     if mapped.input is _MISSING:
         if in_messages is not None and (kind is None or str(kind).upper() == "LLM"):
@@ -623,6 +629,11 @@ def _mlflow(attrs: dict[str, Any], mapped: Mapped) -> None:
         mapped.type = mapped.type or _MLFLOW_TYPES.get(str(decoded).upper())
     if inputs is not _MISSING and mapped.input is _MISSING:
         mapped.input = _json_or_text(inputs, "mlflow.spanInputs", mapped)
+        # a chat model's inputs name the model (MLflow has no model attribute)
+        if mapped.type == "generation" and isinstance(mapped.input, dict):
+            model = mapped.input.get("model")
+            if type(model) is str:
+                mapped.model = mapped.model or model
     if outputs is not _MISSING and mapped.output is _MISSING:
         mapped.output = _json_or_text(outputs, "mlflow.spanOutputs", mapped)
     usage = attrs.get("mlflow.chat.tokenUsage")
@@ -677,7 +688,7 @@ def _logfire(attrs: dict[str, Any], mapped: Mapped) -> None:
     history_key = (
         "pydantic_ai.all_messages" if "pydantic_ai.all_messages" in attrs else "all_messages_events"
     )
-    history = attrs.pop(history_key, _MISSING)
+    history = attrs.get(history_key, _MISSING)  # kept as an attribute: the whole conversation
     result = attrs.pop("final_result", _MISSING)
     if history is not _MISSING or result is not _MISSING:
         present = True
@@ -686,7 +697,6 @@ def _logfire(attrs: dict[str, Any], mapped: Mapped) -> None:
             decoded = _json_or_text(history, history_key, mapped)
             if mapped.input is _MISSING:
                 mapped.input = _user_prompt(decoded)
-            mapped.metadata.setdefault("all_messages", decoded)
         if result is not _MISSING and mapped.output is _MISSING:
             mapped.output = _json_or_text(result, "final_result", mapped, json_hint=False)
     if (mapped.type == "agent" or history is not _MISSING) and agent is not None:

@@ -14,7 +14,6 @@ __all__ = ["load_schema", "schema_dir"]
 _OLD_VERSIONS = frozenset({"1"})
 
 
-
 def schema_dir() -> Path:
     """The directory holding the schemas: packaged in the wheel as ``fluxloop_exporters/schemas``,
     or ``exporters/schemas`` in a source checkout (editable install)."""

@@ -24,8 +24,9 @@ from typing import Any
 from fluxloop.errors import InputError
 
 from ._jsonl import dump_line, dumps_pretty, loads, where
-from .experiment import Experiment, ObservationIndex, Run, iter_traces, load_experiment
+from .experiment import Experiment, Run, iter_traces
 from .timeline import Step, build_timeline
+from .traces_dir import Selection, load_directory
 
 __all__ = [
     "ParseResult",
@@ -318,11 +319,13 @@ def parse_experiment(
     output: str | os.PathLike[str] | None = None,
     fmt: str = "md",
     overwrite: bool = False,
+    selection: Selection | None = None,
 ) -> ParseResult:
-    """Write per-trace timelines for every run of an experiment; returns what was written."""
+    """Write per-trace timelines for every run of an experiment (or of a collector / import
+    directory of traces, whose runs ``selection`` chooses); returns what was written."""
     if fmt not in ("md", "json"):
         raise InputError(f"--format: expected md or json, found {fmt!r}")
-    experiment: Experiment = load_experiment(experiment_dir)
+    experiment: Experiment = load_directory(experiment_dir, selection)
     out_dir = _resolve_output(experiment.path, output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{where(out_dir)}: exists and is not a directory")
@@ -332,7 +335,7 @@ def parse_experiment(
             "(or --output to write elsewhere)"
         )
     experiment.validate()  # bad input is reported before anything is written
-    index = ObservationIndex(experiment.observations_path).build()
+    index = experiment.observation_index()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     result = ParseResult(output_dir=out_dir, sorted_by_trace=index.sorted_by_trace)

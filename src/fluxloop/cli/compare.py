@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ._common import echo, info
+from ._selection import selection_from, selection_options
 
 __all__ = ["compare"]
 
@@ -61,6 +62,7 @@ __all__ = ["compare"]
     default=None,
     help="Exit 1 if mean tokens per run grow by more than this percentage.",
 )
+@selection_options
 def compare(
     dir_a: Path,
     dir_b: Path,
@@ -71,6 +73,7 @@ def compare(
     max_success_drop: float | None,
     max_p95_increase: float | None,
     max_token_increase: float | None,
+    **selection: str | None,
 ) -> None:
     """Compare experiment DIR_B (candidate) against DIR_A (baseline).
 
@@ -88,6 +91,7 @@ def compare(
         max_success_drop=max_success_drop,
         max_p95_increase=max_p95_increase,
         max_token_increase=max_token_increase,
+        selection=selection_from(**selection),  # type: ignore[arg-type]
     )
     if fmt == "markdown":
         echo(render_markdown(result).rstrip("\n"))

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import echo, info, warn
+from ._selection import selection_from, selection_options
 
 __all__ = ["evaluate"]
 
@@ -58,6 +59,7 @@ def evaluate() -> None:
     help="API key for provider judges (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also list the failing traces and why.")
+@selection_options
 def experiment(
     experiment_dir: Path,
     config_path: Path | None,
@@ -68,8 +70,10 @@ def experiment(
     fail_under: float | None,
     llm_api_key: str | None,
     verbose: bool,
+    **selection: str | None,
 ) -> None:
-    """Evaluate EXPERIMENT_DIR; exit code 1 when a gate fails."""
+    """Evaluate EXPERIMENT_DIR (or a `collector serve` / `import otlp` output directory, whose
+    root traces are the runs); exit code 1 when a gate fails."""
     from fluxloop.analysis._jsonl import WARNINGS
     from fluxloop.analysis.evaluate import evaluate_experiment
     from fluxloop.analysis.report import fmt_gate, pct
@@ -84,6 +88,7 @@ def experiment(
         no_llm=no_llm,
         fail_under=fail_under,
         llm_api_key=llm_api_key,
+        selection=selection_from(**selection),  # type: ignore[arg-type]
     )
     for message in WARNINGS:
         warn(message)

@@ -14,7 +14,8 @@ Throwaway virtualenvs used for the committed payloads (``pip install`` into a fr
 * openinference: ``openinference-instrumentation-langchain langchain-core opentelemetry-sdk
   opentelemetry-exporter-otlp-proto-http``
 * langfuse: ``langfuse``
-* mlflow: ``mlflow-tracing opentelemetry-exporter-otlp-proto-http``
+* mlflow: ``mlflow-skinny opentelemetry-exporter-otlp-proto-http`` (``mlflow-tracing`` alone
+  fails to start a span here: it imports ``sqlparse`` and ``yaml`` without depending on them)
 * logfire: ``logfire pydantic-ai-slim``
 * traceloop: ``traceloop-sdk langchain-core``
 """
@@ -35,7 +36,7 @@ HERE = Path(__file__).parent
 PACKAGES = {
     "openinference": ["openinference-instrumentation-langchain", "langchain-core"],
     "langfuse": ["langfuse"],
-    "mlflow": ["mlflow-tracing"],
+    "mlflow": ["mlflow-tracing", "mlflow-skinny"],
     "logfire": ["logfire", "pydantic-ai-slim"],
     "traceloop": ["traceloop-sdk", "opentelemetry-instrumentation-langchain", "langchain-core"],
 }
@@ -44,7 +45,7 @@ PACKAGES = {
 class _Capture(BaseHTTPRequestHandler):
     bodies: list[bytes] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         encoding = self.headers.get("Content-Encoding", "")
         if encoding == "gzip":
@@ -60,7 +61,7 @@ class _Capture(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -89,7 +90,9 @@ def main() -> None:
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
         "OTEL_SERVICE_NAME": f"{dialect}-capture",
     }
-    subprocess.run([python, str(HERE / "scenarios" / f"scenario_{dialect}.py")], env=env, check=True)
+    subprocess.run(
+        [python, str(HERE / "scenarios" / f"scenario_{dialect}.py")], env=env, check=True
+    )
     server.shutdown()
     if not _Capture.bodies:
         raise SystemExit(f"{dialect}: nothing was exported")

@@ -22,5 +22,6 @@ def lookup_order(order_id: int) -> dict:
 
 with logfire.span("handle request {channel}", channel="web"):
     agent.run_sync("Where is my order?")
+agent.run_sync("And order 7?")  # an agent run as the root span
 logfire.force_flush()
 logfire.shutdown()

@@ -22,10 +22,6 @@ def chat(messages: list) -> dict:
 
 @mlflow.trace(span_type=SpanType.AGENT)
 def support_agent(question: str) -> str:
-    mlflow.update_current_trace(
-        tags={"channel": "web"},
-        metadata={"mlflow.trace.session": "session-ml", "mlflow.trace.user": "user-ml"},
-    )
     order = lookup_order(42)
     return chat([{"role": "user", "content": f"{question} {order}"}])["content"]
 

@@ -54,11 +54,12 @@ def cancel_agent(question: str) -> str:
 
 
 with using_attributes(
-    session_id="session-oi", user_id="user-oi", tags=["support", "golden"], metadata={"channel": "web"}
+    session_id="session-oi",
+    user_id="user-oi",
+    tags=["support", "golden"],
+    metadata={"channel": "web"},
 ):
-    RunnableLambda(support_agent).with_config(run_name="support_agent").invoke(
-        "Where is my order?"
-    )
+    RunnableLambda(support_agent).with_config(run_name="support_agent").invoke("Where is my order?")
 try:
     RunnableLambda(cancel_agent).with_config(run_name="cancel_agent").invoke("Cancel it")
 except ValueError:
