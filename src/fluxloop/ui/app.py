@@ -49,7 +49,7 @@ class ViewerState:
         self.comparisons = Comparisons(self.details)
 
     def experiment(self, relative: str | None) -> Path:
-        directory = self.root.resolve(relative or "")
+        directory = self.root.resolve(relative or ".")
         if not is_experiment_dir(directory):
             raise LookupError(f"{relative or '.'}: not an experiment directory")
         return directory

@@ -302,6 +302,8 @@ class RunTable:
             experiment = load_experiment(self.directory)
         except FluxLoopError as exc:
             return [str(exc).replace(str(self.directory) + os.sep, "")]
+        if experiment.format != "original" and experiment.has_trace_summary:
+            return []  # FluxLoop's failed runs are in trace_summary.jsonl already
         known = {norm_id(r[0]) for r in self._con.execute("SELECT trace_id FROM runs").fetchall()}
         row = self._con.execute("SELECT coalesce(max(n), 0) FROM runs").fetchone()
         n = int(row[0]) if row else 0

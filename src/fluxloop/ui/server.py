@@ -17,7 +17,7 @@ from fluxloop.errors import ConfigError
 from .discovery import register, unregister
 from .source import Root
 
-__all__ = ["UiSettings", "is_loopback", "require_ui_extra", "serve"]
+__all__ = ["UiSettings", "effective_token", "is_loopback", "require_ui_extra", "serve"]
 
 INSTALL_HINT = "pip install 'fluxloop[ui]'"
 
@@ -59,6 +59,14 @@ class UiSettings:
     """Required on every request; generated when binding beyond loopback without one."""
 
 
+def effective_token(host: str, token: str | None) -> str | None:
+    """The token requests must carry: the given one, else a generated one unless the viewer
+    is bound to loopback only (then none is needed)."""
+    if token:
+        return token
+    return None if is_loopback(host) else secrets.token_urlsafe(24)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
@@ -90,7 +98,7 @@ def serve(
 
     root = Root.open(settings.path)
     loopback = is_loopback(settings.host)
-    token = settings.token or (None if loopback else secrets.token_urlsafe(24))
+    token = effective_token(settings.host, settings.token)
     sock = _bind(settings.host, settings.port)
     port = int(sock.getsockname()[1])
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host

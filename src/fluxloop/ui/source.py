@@ -55,8 +55,8 @@ class Root:
         return candidate
 
     def relative(self, path: Path) -> str:
-        rel = path.resolve().relative_to(self.path).as_posix()
-        return "" if rel == "." else rel
+        """The id pages use for a directory below the root (``.`` for the root itself)."""
+        return path.resolve().relative_to(self.path).as_posix()
 
     def experiments(self) -> list[Path]:
         """Experiment directories under the root (the root itself when it is one)."""
