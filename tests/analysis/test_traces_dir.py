@@ -169,7 +169,7 @@ def test_bad_options_and_directories_are_one_line_errors(collected: Path, tmp_pa
     empty = tmp_path / "empty"
     empty.mkdir()
     done = fl("evaluate", "experiment", str(empty), cwd=tmp_path)
-    assert done.returncode == 2 and "neither an experiment directory" in done.stderr
+    assert done.returncode == 2 and "not an experiment directory" in done.stderr
     with pytest.raises(InputError, match="--group-by"):
         Selection(group_by="user")
     now = datetime(2026, 1, 2, 12, tzinfo=UTC)

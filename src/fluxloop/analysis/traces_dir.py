@@ -152,9 +152,9 @@ def load_directory(path: str | os.PathLike[str], selection: Selection | None = N
         has_runs = (directory / TRACE_SUMMARY).is_file() or (directory / ERRORS).is_file()
         if directory.is_dir() and not has_runs:
             raise InputError(
-                f"{where(directory)}: neither an experiment directory nor a directory of traces "
-                f"(no {TRACE_SUMMARY}, traces_*.jsonl or observations_*.jsonl; expected the "
-                "output of `fluxloop run experiment`, `collector serve` or `import otlp`)"
+                f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY}) nor a "
+                "directory of traces (no traces_*.jsonl or observations_*.jsonl); expected the "
+                "output of `fluxloop run experiment`, `collector serve` or `import otlp`"
             )
         if has_runs and selection is not None and selection.narrows:
             raise InputError(
