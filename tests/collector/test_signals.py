@@ -122,7 +122,9 @@ def otlp_json_logs() -> dict[str, Any]:
     return {
         "resourceLogs": [
             {
-                "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "j"}}]},
+                "resource": {
+                    "attributes": [{"key": "service.name", "value": {"stringValue": "j"}}]
+                },
                 "scopeLogs": [
                     {
                         "scope": {"name": "json.scope"},
@@ -154,9 +156,7 @@ def test_otlp_json_logs_with_hex_ids(collector: Collector) -> None:
     assert record["time"] == "2026-01-02T03:04:05.123456+00:00"
     assert record["body"] == "disk almost full" and record["attributes"] == {"n": 5}
     gz = gzip.compress(body)
-    status, _, _ = post(
-        f"{collector.url}/v1/logs", gz, {**headers, "Content-Encoding": "gzip"}
-    )
+    status, _, _ = post(f"{collector.url}/v1/logs", gz, {**headers, "Content-Encoding": "gzip"})
     assert status == 200
     assert len(read_jsonl(collector.output, "logs")) == 2
 
@@ -175,7 +175,9 @@ def test_malformed_bodies_get_one_line_400(
     collector: Collector, path: str, content_type: str, body: bytes, reason: str
 ) -> None:
     status, _, answer = post(
-        f"{collector.url}{path}", body, {"Content-Type": content_type, "Authorization": "Bearer k3y"}
+        f"{collector.url}{path}",
+        body,
+        {"Content-Type": content_type, "Authorization": "Bearer k3y"},
     )
     assert status in (400, 415)
     message = (
