@@ -63,12 +63,15 @@ class _Recorder:
         self.started = started
         self.chunks: list[tuple[float, bytes]] = []
         self.done = False
+        self.failed = False
 
     def add(self, chunk: bytes) -> None:
         self.chunks.append(((time.perf_counter() - self.started) * 1000.0, bytes(chunk)))
 
     def finish(self) -> None:
-        if self.done:
+        """Keep the entry: when the stream ends, or when the client closes it early (an SDK
+        stops at ``[DONE]``; a replay stops at the same place). Not after a transfer error."""
+        if self.done or self.failed:
             return
         self.done = True
         duration = (time.perf_counter() - self.started) * 1000.0
@@ -120,13 +123,22 @@ def _stream_classes(module: ModuleType) -> dict[str, type]:
             self.recorder = recorder
 
         def __iter__(self) -> Iterator[bytes]:
-            for chunk in self.inner:
-                self.recorder.add(chunk)
-                yield chunk
+            try:
+                for chunk in self.inner:
+                    self.recorder.add(chunk)
+                    yield chunk
+            except GeneratorExit:  # the client stopped reading: not a failure
+                raise
+            except BaseException:
+                self.recorder.failed = True
+                raise
             self.recorder.finish()
 
         def close(self) -> None:
-            self.inner.close()
+            try:
+                self.inner.close()
+            finally:
+                self.recorder.finish()
 
     class RecordingAsync(module.AsyncByteStream):  # type: ignore[name-defined,misc]
         def __init__(self, inner: Any, recorder: _Recorder) -> None:
@@ -134,13 +146,22 @@ def _stream_classes(module: ModuleType) -> dict[str, type]:
             self.recorder = recorder
 
         async def __aiter__(self) -> AsyncIterator[bytes]:
-            async for chunk in self.inner:
-                self.recorder.add(chunk)
-                yield chunk
+            try:
+                async for chunk in self.inner:
+                    self.recorder.add(chunk)
+                    yield chunk
+            except GeneratorExit:
+                raise
+            except BaseException:
+                self.recorder.failed = True
+                raise
             self.recorder.finish()
 
         async def aclose(self) -> None:
-            await self.inner.aclose()
+            try:
+                await self.inner.aclose()
+            finally:
+                self.recorder.finish()
 
     class ReplaySync(module.SyncByteStream):  # type: ignore[name-defined,misc]
         def __init__(self, tape: Tape, entry: dict[str, Any], started: float) -> None:

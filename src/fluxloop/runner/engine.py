@@ -43,6 +43,7 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
+from .cassettes import RunCassette
 from .config import ExperimentConfig
 from .inputs import InputItem, InputSet, load_inputs
 from .multiturn import conversation_driver, multi_turn_settings
@@ -112,6 +113,8 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
+    cassette: str | None = None  # record | replay | auto | off (None: env, config)
+    cassette_timing: str | None = None  # instant | recorded
 
 
 @dataclass(frozen=True)
@@ -768,6 +771,7 @@ class _Experiment:
         self._workers: list[asyncio.Task[None]] = []
         self._plan_iter: Iterator[PlannedRun] | None = None
         self._next_start = 0.0
+        self.cassette: RunCassette | None = None
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -904,6 +908,7 @@ class _Experiment:
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
+            **({"cassette": self.cassette.summary()} if self.cassette else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
@@ -956,7 +961,10 @@ class _Experiment:
             await asyncio.sleep(0)
             if self.stopping:
                 return
-            rec = await self.executor.execute(planned)
+            if self.cassette is not None:
+                rec = await self.cassette.execute(planned, self.executor.execute)
+            else:
+                rec = await self.executor.execute(planned)
             self.record(rec)
 
     def _on_signal(self, signame: str) -> None:
@@ -1009,6 +1017,8 @@ class _Experiment:
 
     def finish(self) -> dict[str, Any]:
         self.pool.shutdown()
+        if self.cassette is not None:
+            self.cassette.close()
         remaining = self.plan.total - self.stats.total
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
@@ -1128,6 +1138,13 @@ def run_experiment(
         runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
     ):
         target, replay = _prepare_target(config)
+        cassette = RunCassette.open(
+            config,
+            name=plan.name,
+            mode=options.cassette,
+            timing=options.cassette_timing,
+            reporter=reporter,
+        )
         for note in [*plan.notes, *(replay.notes if replay else [])]:
             reporter.info(f"[fluxloop] note: {note}")
         for warning in replay.warnings if replay else []:
@@ -1149,6 +1166,7 @@ def run_experiment(
             config.collector_url, config.collector_api_key, no_collector=options.no_collector
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        experiment.cassette = cassette
         directory = experiment.open_directory()
         remaining = plan.remaining()
         reporter.info(f"[fluxloop] Starting experiment {plan.name} -> {display_path(directory)}")
