@@ -11,15 +11,13 @@ the miss line, even when the agent caught the exception and carried on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fluxloop.cassette import CassetteSession, resolve_settings
 
 from .config import ExperimentConfig
 from .progress import ProgressReporter
-
-if TYPE_CHECKING:
-    from .engine import PlannedRun, RunRecord
+from .records import PlannedRun, RunRecord
 
 __all__ = ["RunCassette"]
 

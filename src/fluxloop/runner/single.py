@@ -161,11 +161,10 @@ def run_single(
             timing=cassette_timing,
             reporter=NullProgress(),
         )
-        if tape is None:
-            record = asyncio.run(executor.execute(PlannedRun("single", iteration, item)))
-        else:
-            planned = PlannedRun(f"{iteration}|{item_keys([item])[0]}", iteration, item)
-            record = asyncio.run(tape.execute(planned, executor.execute))
+        executor.cassette = tape
+        key = "single" if tape is None else f"{iteration}|{item_keys([item])[0]}"
+        record = asyncio.run(executor.execute(PlannedRun(key, iteration, item)))
+        if tape is not None:
             tape.close()
         executor.pool.shutdown()
         if collector_url and not no_collector:
