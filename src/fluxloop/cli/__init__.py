@@ -39,6 +39,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "collector": "fluxloop.cli.collector:collector",
     "import": "fluxloop.cli.import_otlp:import_",
     "cassette": "fluxloop.cli.cassette:cassette",
+    "ui": "fluxloop.cli.ui:ui",
 }
 
 
