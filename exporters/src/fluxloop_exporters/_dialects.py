@@ -35,7 +35,6 @@ in :attr:`Mapped.notes`. :func:`has_dialect` is the cheap test the encoder runs 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -173,6 +172,8 @@ class Mapped:
     trace_output: Any = _MISSING
     trace_metadata: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    keys: dict[str, list[str]] = field(default_factory=dict)
+    """The flattened keys (``prefix.N.…``, ``langfuse.…``) by prefix, found in one pass."""
 
     def note(self, text: str) -> None:
         """Record one value kept as text (the first few)."""
@@ -274,23 +275,49 @@ def _tags(value: Any, key: str, mapped: Mapped) -> list[str]:
     return [str(decoded)]
 
 
-_INDEXED = re.compile(r"(\d+)\.(.+)")
+# prefixes of flattened keys, found by one pass over the keys (most specific first)
+_SCANNED = (
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "retrieval.documents.",
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "traceloop.association.properties.",
+    "langfuse.",
+)
+
+
+def _scan(attrs: Mapping[str, Any]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for key in attrs:
+        if key.startswith(_SCANNED):
+            for prefix in _SCANNED:
+                if key.startswith(prefix):
+                    found.setdefault(prefix, []).append(key)
+                    break
+    return found
 
 
 def _indexed(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> dict[int, dict[str, Any]]:
     """Pop ``prefix.N.rest`` keys into ``{N: {rest: value}}``; an index too large to be real is
     left in the attributes with a note."""
+    keys = mapped.keys.get(prefix)
+    if not keys:
+        return {}
     out: dict[int, dict[str, Any]] = {}
     size = len(prefix)
-    for key in [k for k in attrs if k.startswith(prefix)]:
-        match = _INDEXED.fullmatch(key, size)
-        if match is None:
+    for key in keys:
+        number, _, rest = key[size:].partition(".")
+        if not rest or not number.isdigit():
             continue
-        index = int(match.group(1)) if len(match.group(1)) <= 6 else _MAX_INDEX + 1
+        index = int(number) if len(number) <= 6 else _MAX_INDEX + 1
         if index > _MAX_INDEX:
             mapped.note(f"{key}: index out of range, kept as an attribute")
             continue
-        out.setdefault(index, {})[match.group(2)] = attrs.pop(key)
+        fields = out.get(index)
+        if fields is None:
+            fields = out[index] = {}
+        fields[rest] = attrs.pop(key)
     return out
 
 
@@ -305,8 +332,13 @@ def _oi_messages(attrs: dict[str, Any], prefix: str, mapped: Mapped) -> list[dic
         message: dict[str, Any] = {}
         role = fields.get("message.role")
         if role is not None:
-            message["role"] = _text(role)
+            message["role"] = role if type(role) is str else _text(role)
         content = fields.get("message.content")
+        if len(fields) <= 2 and (role is not None or len(fields) == 1) and content is not None:
+            # the common case: role and text only
+            message["content"] = content if type(content) is str else _text(content)
+            messages.append(message)
+            continue
         if content is None:
             parts = sorted(
                 (k, v)
@@ -536,7 +568,7 @@ def _traceloop(attrs: dict[str, Any], mapped: Mapped) -> None:
                 if getattr(mapped, slot) is None:
                     setattr(mapped, slot, value)
     association = "traceloop.association.properties."
-    for key in [k for k in attrs if k.startswith(association)]:
+    for key in mapped.keys.get(association, ()):
         present = True
         short = key[len(association) :]
         value = attrs.pop(key)
@@ -551,7 +583,8 @@ def _traceloop(attrs: dict[str, Any], mapped: Mapped) -> None:
 
 
 def _langfuse(attrs: dict[str, Any], mapped: Mapped) -> None:
-    if not any(k.startswith("langfuse.") for k in attrs):
+    langfuse_keys = mapped.keys.get("langfuse.")
+    if not langfuse_keys:
         return
     mapped.dialects.append("langfuse")
     kind = attrs.pop("langfuse.observation.type", None)
@@ -610,7 +643,7 @@ def _langfuse(attrs: dict[str, Any], mapped: Mapped) -> None:
         ("langfuse.observation.metadata.", (mapped.metadata,)),
         ("langfuse.trace.metadata.", (mapped.trace_metadata,)),
     ):
-        for key in [k for k in attrs if k.startswith(prefix)]:
+        for key in [k for k in langfuse_keys if k.startswith(prefix) and k in attrs]:
             value = _json_or_text(attrs.pop(key), key, mapped, json_hint=False)
             for target in targets:
                 target.setdefault(key[len(prefix) :], value)
@@ -717,20 +750,68 @@ def _logfire(attrs: dict[str, Any], mapped: Mapped) -> None:
         mapped.dialects.append("logfire")
 
 
-_READERS: tuple[Callable[[dict[str, Any], Mapped], None], ...] = (
-    _openinference,
-    _traceloop,
-    _langfuse,
-    _mlflow,
-    _logfire,
+# Each reader with the exact keys and the flattened prefixes that make it worth running: a span
+# runs only the readers of the dialects it carries (the encoder's hot path).
+_OPENINFERENCE_KEYS = frozenset(
+    {
+        "openinference.span.kind",
+        "input.value",
+        "output.value",
+        "llm.model_name",
+        "embedding.model_name",
+        "llm.token_count.prompt",
+        "llm.token_count.completion",
+        "llm.token_count.total",
+        "session.id",
+        "user.id",
+        "tag.tags",
+        "metadata",
+        "tool.name",
+    }
+)
+_TRACELOOP_KEYS = frozenset(
+    {
+        "traceloop.span.kind",
+        "traceloop.entity.name",
+        "traceloop.entity.input",
+        "traceloop.entity.output",
+        "traceloop.workflow.name",
+        "llm.request.type",
+        "gen_ai.usage.prompt_tokens",
+        "gen_ai.usage.completion_tokens",
+        "llm.usage.total_tokens",
+    }
+)
+_MLFLOW_KEYS = frozenset({"mlflow.spanType", "mlflow.spanInputs", "mlflow.spanOutputs"})
+_LOGFIRE_KEYS = frozenset(
+    {
+        "logfire.msg",
+        "pydantic_ai.all_messages",
+        "all_messages_events",
+        "final_result",
+        "tool_arguments",
+        "tool_response",
+    }
+)
+_READERS: tuple[
+    tuple[Callable[[dict[str, Any], Mapped], None], frozenset[str], tuple[str, ...]], ...
+] = (
+    (_openinference, _OPENINFERENCE_KEYS, ("llm.", "retrieval.")),
+    (_traceloop, _TRACELOOP_KEYS, ("gen_ai.", "traceloop.")),
+    (_langfuse, frozenset(), ("langfuse.",)),
+    (_mlflow, _MLFLOW_KEYS, ()),
+    (_logfire, _LOGFIRE_KEYS, ()),
 )
 
 
 def translate(attrs: dict[str, Any]) -> Mapped:
     """Map the dialect attributes of one span (popping what is consumed from ``attrs``). Never
     raises: a reader that fails on a value leaves it in ``attrs`` and notes it."""
-    mapped = Mapped()
-    for reader in _READERS:
+    keys = _scan(attrs)
+    mapped = Mapped(keys=keys)
+    for reader, markers, prefixes in _READERS:
+        if markers.isdisjoint(attrs.keys()) and not any(p.startswith(prefixes) for p in keys):
+            continue
         try:
             reader(attrs, mapped)
         except Exception as exc:  # total: a surprising value costs a note, not the batch
