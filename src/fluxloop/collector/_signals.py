@@ -56,7 +56,16 @@ from opentelemetry.trace import TraceFlags
 from fluxloop.collector._convert import PayloadError, _attributes, _json_value
 from fluxloop.collector._sink import Sink
 
-__all__ = ["LOGS", "METRICS", "Signal", "ingest"]
+__all__ = [
+    "LOGS",
+    "METRICS",
+    "Signal",
+    "convert_logs",
+    "convert_metrics",
+    "ingest",
+    "parse",
+    "parse_json",
+]
 
 _TEMPORALITY = {
     1: AggregationTemporality.DELTA,
@@ -116,6 +125,13 @@ def parse(signal: Signal, body: bytes, as_json: bool) -> Message:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
+    return parse_json(signal, data)
+
+
+def parse_json(signal: Signal, data: Any) -> Message:
+    """A request of ``signal`` from parsed OTLP/JSON (a line of the OTel Collector's file
+    exporter); raises PayloadError."""
+    request = signal.request()
     if not isinstance(data, dict):
         raise PayloadError("expected a JSON object")
     try:
@@ -142,6 +158,11 @@ def _scope(message: Any) -> InstrumentationScope:
 
 # ---------------------------------------------------------------------------------------------
 # logs
+
+
+def convert_logs(request: ExportLogsServiceRequest) -> tuple[list[ReadableLogRecord], int]:
+    """SDK log records from a request, and the number rejected (malformed ids)."""
+    return _log_records(request)
 
 
 def _log_records(request: ExportLogsServiceRequest) -> tuple[list[ReadableLogRecord], int]:
@@ -257,6 +278,11 @@ def _metric(message: Any) -> tuple[Metric | None, int]:
         count = len(message.summary.data_points) if kind == "summary" else 0
         return None, count
     return Metric(message.name, message.description, message.unit, data), 0
+
+
+def convert_metrics(request: ExportMetricsServiceRequest) -> tuple[MetricsData, int, int]:
+    """SDK ``MetricsData`` from a request, with the data points accepted and rejected."""
+    return _metrics_data(request)
 
 
 def _metrics_data(request: ExportMetricsServiceRequest) -> tuple[MetricsData, int, int]:
