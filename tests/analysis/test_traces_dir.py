@@ -5,6 +5,7 @@ Langfuse, MLflow and Logfire packages, sent to a real `fluxloop collector serve`
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -196,3 +197,39 @@ def test_derive_run_prefers_the_agent_inside_a_wrapper() -> None:
     assert (run.input, run.output) == ("hi", "ho")
     # an agent span reporting its children's total is not counted twice
     assert run.token_usage == {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
+
+
+def test_logs_with_a_span_context_become_events_of_their_step(
+    collected: Path, tmp_path: Path
+) -> None:
+    directory = tmp_path / "with-logs"
+    shutil.copytree(collected, directory)
+    observations = [json.loads(x) for p in directory.glob("observations_*") for x in p.open()]
+    tool = next(o for o in observations if o["name"] == "lookup_order")
+    log = {
+        "time": tool["start_time"],
+        "observed_time": None,
+        "trace_id": tool["trace_id"],
+        "span_id": tool["id"],
+        "severity_number": 13,
+        "severity_text": "WARN",
+        "event_name": None,
+        "body": "order cache miss",
+        "attributes": {},
+        "resource": {},
+        "scope": None,
+    }
+    orphan = {**log, "trace_id": None, "span_id": None, "body": "no span context"}
+    (directory / "logs_20261204.jsonl").write_text(
+        json.dumps(log) + "\n" + json.dumps(orphan) + "\n"
+    )
+    out = tmp_path / "parsed"
+    done = fl("parse", "experiment", str(directory), "-o", str(out), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    runs = read_jsonl(out / "per_trace.jsonl")
+    steps = [s for r in runs for s in r["timeline"] if s.get("events")]
+    assert len(steps) == 1 and steps[0]["id"] == tool["id"]
+    assert steps[0]["events"][0]["body"] == "order cache miss"
+    text = next(p.read_text() for p in out.glob("*.md") if "order cache miss" in p.read_text())
+    assert "**Events**" in text and "`WARN` order cache miss" in text
+    assert "no span context" not in "".join(p.read_text() for p in out.glob("*.md"))

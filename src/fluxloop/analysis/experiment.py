@@ -264,8 +264,10 @@ class ObservationIndex:
     are in two files (a run across midnight) makes the index sort all lines by trace first.
     """
 
-    def __init__(self, path: Path | Sequence[Path]) -> None:
+    def __init__(self, path: Path | Sequence[Path], *, require_trace_id: bool = True) -> None:
         self.paths: list[Path] = [path] if isinstance(path, Path) else list(path)
+        # log records without a span context have no trace id: skipped, not an error
+        self.require_trace_id = require_trace_id
         self.path = self.paths[0] if self.paths else Path("observations.jsonl")
         self._slots: dict[int, int] = {}
         self._file = array("q")
@@ -308,6 +310,8 @@ class ObservationIndex:
             self.size += os.path.getsize(path)
             for number, offset, record in iter_jsonl(path):
                 tid = norm_id(record.get("trace_id"))
+                if tid is None and not self.require_trace_id:
+                    continue
                 if tid is None:
                     raise InputError(
                         f"{where(path, number)}: observation has no trace_id",
@@ -440,6 +444,8 @@ class Experiment:
     traces (see :mod:`fluxloop.analysis.traces_dir`)."""
     observation_files: list[Path] = field(default_factory=list)
     trace_files: list[Path] = field(default_factory=list)
+    log_files: list[Path] = field(default_factory=list)
+    """``logs_*.jsonl`` (collector output): attached to their observations as events."""
 
     @property
     def name(self) -> str:
@@ -462,6 +468,10 @@ class Experiment:
     def observation_index(self) -> ObservationIndex:
         """The built index over :attr:`observation_paths` (close it when done)."""
         return ObservationIndex(self.observation_paths).build()
+
+    def log_index(self) -> ObservationIndex:
+        """The built index of the log records with a trace id, by trace (close it when done)."""
+        return ObservationIndex(self.log_files, require_trace_id=False).build()
 
     def validate(self) -> int:
         """Read trace_summary.jsonl once (a malformed line is an InputError with file:line

@@ -56,7 +56,7 @@ __all__ = [
     "parse_when",
 ]
 
-_DAILY = re.compile(r"(traces|observations)_\d{8}\.jsonl")
+_DAILY = re.compile(r"(traces|observations|logs|metrics)_\d{8}\.jsonl")
 _GROUPS = ("trace", "session")
 
 
@@ -175,6 +175,7 @@ def load_directory(path: str | os.PathLike[str], selection: Selection | None = N
         derive=derive,
         observation_files=_files(directory, "observations"),
         trace_files=_files(directory, "traces"),
+        log_files=_files(directory, "logs"),
     )
 
 
