@@ -417,8 +417,14 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
     trace_id = "%032x" % ctx.trace_id  # noqa: UP031
     start_time = format_timestamp_ns(span.start_time)
     end_time = format_timestamp_ns(span.end_time)
-    resource = _resource(span)
-    scope = _scope(span)
+    # resource and scope are shared by a provider's spans: their records are cached per object
+    res_hit = _RESOURCES.get(id(span.resource))
+    resource = (
+        res_hit[1] if res_hit is not None and res_hit[0] is span.resource else _resource(span)
+    )
+    scope_obj = span.instrumentation_scope
+    scope_hit = _SCOPES.get(id(scope_obj))
+    scope = scope_hit[1] if scope_hit is not None and scope_hit[0] is scope_obj else _scope(span)
     trace: dict[str, Any] | None = None
     if parent is None or parent.is_remote:
         trace_attrs: dict[str, Any] = {}

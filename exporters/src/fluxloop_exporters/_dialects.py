@@ -78,6 +78,12 @@ MARKERS = frozenset(
         "langfuse.trace.tags",
         "langfuse.session.id",
         "langfuse.user.id",
+        "langfuse.trace.metadata",
+        "langfuse.trace.input",
+        "langfuse.observation.metadata",
+        "langfuse.observation.level",
+        "langfuse.observation.model.name",
+        "langfuse.observation.usage_details",
         # MLflow
         "mlflow.spanType",
         "mlflow.spanInputs",
@@ -93,9 +99,6 @@ MARKERS = frozenset(
     }
 )
 
-# Keys that arrive flattened (``prefix.N.…`` or ``prefix.key``): a span carrying one of these
-# prefixes but no exact marker is still mapped.
-_PREFIX_MARKERS = ("langfuse.", "traceloop.association.properties.", "llm.input_messages.")
 
 _MAX_INDEX = 10_000  # a larger list index is kept as text with a note, never allocated
 _NOTE_LIMIT = 10
@@ -187,9 +190,9 @@ MISSING: Any = _MISSING
 
 def has_dialect(attrs: Mapping[str, Any]) -> bool:
     """Whether ``attrs`` carry anything :func:`translate` maps (cheap: the encoder's hot path)."""
-    if not MARKERS.isdisjoint(attrs.keys()):
-        return True
-    return any(key.startswith(_PREFIX_MARKERS) for key in attrs)
+    # exact keys only (one C-level pass): every dialect sets one of them on the spans that
+    # carry its flattened keys (llm.input_messages.N... comes with openinference.span.kind)
+    return not MARKERS.isdisjoint(attrs.keys())
 
 
 # ---------------------------------------------------------------------------------------------
