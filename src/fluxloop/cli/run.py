@@ -96,6 +96,17 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     default=None,
     help="Agent turns per conversation (overrides multi_turn.max_turns).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where runs execute: this process (local) or a Ray cluster (default: runner.executor).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:PORT.",
+)
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -114,6 +125,8 @@ def experiment(
     grace_period: float,
     multi_turn: bool | None,
     max_turns: int | None,
+    executor: str | None,
+    ray_address: str | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -147,6 +160,10 @@ def experiment(
             max_turns = previous["max_turns"]
         if multi_turn is None and isinstance(previous.get("multi_turn"), bool):
             multi_turn = previous["multi_turn"]
+        if executor is None and isinstance(previous.get("executor"), str):
+            executor = previous["executor"]
+        if ray_address is None and isinstance(previous.get("ray_address"), str):
+            ray_address = previous["ray_address"]
 
     config = load_config(config_path, project, root)
     apply_multi_turn_overrides(config, enabled=multi_turn, max_turns=max_turns)
@@ -165,6 +182,8 @@ def experiment(
         "no_collector": no_collector,
         "multi_turn": multi_turn,
         "max_turns": max_turns,
+        "executor": executor,
+        "ray_address": ray_address,
     }
     quiet = state().quiet
     reporter = make_progress(quiet=quiet or dry_run)
@@ -180,6 +199,8 @@ def experiment(
         personas=persona_list,
         grace_seconds=grace_period,
         invocation=invocation,
+        executor=executor,
+        ray_address=ray_address,
     )
     outcome = run_experiment(config, options, reporter=reporter)
     if outcome.dry_run:
