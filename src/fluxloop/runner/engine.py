@@ -694,6 +694,9 @@ class RunJob:
             config.collector_url, config.collector_api_key, no_collector=self.no_collector
         )
         target, replay = _prepare_target(config)
+        if replay is not None and self.config.replay.recording_file is not None:
+            # read from the copy; the records name the file the user configured
+            replay.recording_file = self.config.replay.recording_file
         return RunExecutor(
             config,
             target,
@@ -1030,6 +1033,8 @@ class _Experiment:
         else:
             self.writer.write_run(rec.line)
         self.stats.add(rec.line)
+        if self.execution.remote and (conv := self.executor.conversation) is not None:
+            conv.account(rec.line, remote=True)  # it ran elsewhere: count it here
         self.session["runs"] = int(self.session["runs"]) + 1
         if not rec.success:
             self.errors.append(error_entry(rec.line))

@@ -71,6 +71,8 @@ class Executor(ABC):
 
     #: Short name shown in the summary and the progress lines.
     name: str = "executor"
+    #: Runs execute in other processes: the experiment accounts for what they did itself.
+    remote: bool = False
 
     @property
     @abstractmethod

@@ -155,7 +155,11 @@ class _RunActor:
     def __init__(self, key: str, box: list[Any]) -> None:
         self.key = key
         self.box = box
-        _state(key, box)
+        self.failure = _probe(key, box)
+
+    def problem(self) -> str | None:
+        """Why the job could not be built here (None: ready)."""
+        return self.failure
 
     def execute(self, planned: PlannedRun) -> tuple[RunRecord, dict[str, Any]]:
         return _execute(self.key, self.box, planned)
@@ -169,6 +173,7 @@ class RayExecutor(Executor):
     """Submits each planned run to a Ray cluster; records come back as runs complete."""
 
     name = "ray"
+    remote = True
 
     def __init__(
         self,
@@ -251,20 +256,11 @@ class RayExecutor(Executor):
         self._connected = True
         self._address = str(getattr(ctx, "address_info", {}).get("gcs_address") or address or "")
         self._box = [ray.put(self.job)]
-        self._check_workers(ray)
+        fitting = self._fitting_nodes(ray)
         if self.settings.reuse_workers:
-            actor_cls = ray.remote(**self._options(), max_restarts=0)(_RunActor)
-            self._actors = [actor_cls.remote(self.job.key, self._box) for _ in range(self._slots)]
-            # constructing them builds the job in each actor: fail here, not on the first run
-            ready = [a.__ray_ready__.remote() for a in self._actors]
-            try:
-                ray.get(ready, timeout=PREPARE_TIMEOUT_SECONDS)
-            except Exception as exc:
-                raise ConfigError(
-                    f"runner.executor.reuse_workers: the actors could not start: {_one_line(exc)}",
-                    key="runner.executor.reuse_workers",
-                ) from None
+            self._start_actors(ray)
         else:
+            self._check_workers(ray, fitting)
             self._remote = ray.remote(**self._options(), max_retries=0)(_execute)
         self.info(
             f"[fluxloop] Ray: {self._nodes} node(s), {self._slots} run slot(s)"
@@ -272,9 +268,8 @@ class RayExecutor(Executor):
             f", up to {self.capacity} runs in flight"
         )
 
-    def _check_workers(self, ray: ModuleType) -> None:
-        """Resolve the target on every node that can take a run (this also starts a worker)."""
-        strategies = importlib.import_module("ray.util.scheduling_strategies")
+    def _fitting_nodes(self, ray: ModuleType) -> list[dict[str, Any]]:
+        """The live nodes that can take a run, and the cluster's run slots."""
         need = self._options()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         fitting = [n for n in nodes if self._fits(n.get("Resources") or {}, need)]
@@ -283,6 +278,36 @@ class RayExecutor(Executor):
                 f"runner.executor: no Ray node has the resources a run asks for ({need})",
                 key="runner.executor",
             )
+        self._nodes = len(fitting)
+        slots = 0
+        for n in fitting:
+            res = n.get("Resources") or {}
+            per_node = [res.get(k, 0.0) / v for k, v in self._flat(need).items() if v > 0]
+            slots += int(min(per_node)) if per_node else self.parallel
+        self._slots = max(1, slots)
+        return fitting
+
+    def _start_actors(self, ray: ModuleType) -> None:
+        """One actor per run slot, each building the job once: a problem fails here."""
+        actor_cls = ray.remote(**self._options(), max_restarts=0)(_RunActor)
+        self._actors = [actor_cls.remote(self.job.key, self._box) for _ in range(self._slots)]
+        try:
+            problems = ray.get(
+                [a.problem.remote() for a in self._actors], timeout=PREPARE_TIMEOUT_SECONDS
+            )
+        except Exception as exc:
+            raise ConfigError(
+                f"runner.executor.reuse_workers: the actors could not start: {_one_line(exc)}",
+                key="runner.executor.reuse_workers",
+            ) from None
+        for problem in problems:
+            if problem is not None:
+                raise ConfigError(f"on a Ray worker: {problem}", key="runner.target")
+
+    def _check_workers(self, ray: ModuleType, fitting: list[dict[str, Any]]) -> None:
+        """Resolve the target on every node that can take a run (this also starts a worker)."""
+        strategies = importlib.import_module("ray.util.scheduling_strategies")
+        need = self._options()
         probe = ray.remote(**need, max_retries=0)(_probe)
         refs = {
             probe.options(
@@ -301,16 +326,8 @@ class RayExecutor(Executor):
             ) from None
         for node, answer in zip(refs.values(), answers, strict=True):
             if answer is not None:
-                raise ConfigError(
-                    f"on Ray node {node.get('NodeManagerAddress')}: {answer}", key="runner.target"
-                )
-        self._nodes = len(fitting)
-        slots = 0
-        for n in fitting:
-            res = n.get("Resources") or {}
-            per_node = [res.get(k, 0.0) / v for k, v in self._flat(need).items() if v > 0]
-            slots += int(min(per_node)) if per_node else self.parallel
-        self._slots = max(1, slots)
+                where = f"{node.get('NodeManagerAddress')} ({str(node.get('NodeID'))[:8]})"
+                raise ConfigError(f"on Ray node {where}: {answer}", key="runner.target")
 
     @staticmethod
     def _flat(need: dict[str, Any]) -> dict[str, float]:
