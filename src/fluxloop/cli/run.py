@@ -11,6 +11,7 @@ import click
 from fluxloop.errors import ConfigError, ThresholdError
 
 from ._common import config_options, echo, info, state, warn
+from .cassette import cassette_options
 
 __all__ = ["run"]
 
@@ -107,6 +108,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     default=None,
     help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:PORT.",
 )
+@cassette_options
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -127,6 +129,8 @@ def experiment(
     max_turns: int | None,
     executor: str | None,
     ray_address: str | None,
+    cassette: str | None,
+    cassette_timing: str | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -201,6 +205,8 @@ def experiment(
         invocation=invocation,
         executor=executor,
         ray_address=ray_address,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     outcome = run_experiment(config, options, reporter=reporter)
     if outcome.dry_run:
@@ -250,6 +256,7 @@ def experiment(
 )
 @click.option("--no-collector", is_flag=True, help="Do not ship spans to the collector.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@cassette_options
 @click.option("--trace-name", default=None, hidden=True)
 def single(
     target: str,
@@ -262,6 +269,8 @@ def single(
     timeout: float | None,
     no_collector: bool,
     as_json: bool,
+    cassette: str | None,
+    cassette_timing: str | None,
     trace_name: str | None,
 ) -> None:
     """Call TARGET ("module:function") once with INPUT; print the output and the span tree."""
@@ -293,6 +302,8 @@ def single(
         api_key=api_key,
         no_collector=no_collector,
         base=base,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     line = result.record.line
     if as_json:

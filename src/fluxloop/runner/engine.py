@@ -45,6 +45,7 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
+from .cassettes import RunCassette
 from .config import ExecutorSettings, ExperimentConfig, relocate
 from .executors import Executor
 from .executors.local import AsyncioExecutor
@@ -120,6 +121,8 @@ class RunOptions:
     invocation: dict[str, Any] = field(default_factory=dict)
     executor: str | None = None  # local | ray (None: runner.executor.type)
     ray_address: str | None = None  # overrides runner.executor.address
+    cassette: str | None = None  # record | replay | auto | off (None: env, config)
+    cassette_timing: str | None = None  # instant | recorded
 
 
 @dataclass
@@ -355,6 +358,7 @@ class RunExecutor:
             attr.FLUXLOOP_EXPERIMENT_NAME: experiment_name,
         }
         self.conversation = conversation_driver(self)  # multi_turn.enabled: whole conversations
+        self.cassette: RunCassette | None = None  # model calls recorded / replayed per run
 
     # -- calling the target ------------------------------------------------------------------
 
@@ -404,6 +408,11 @@ class RunExecutor:
     # -- one run -----------------------------------------------------------------------------
 
     async def execute(self, planned: PlannedRun) -> RunRecord:
+        if self.cassette is not None:  # the run's tape is current for the whole run
+            return await self.cassette.execute(planned, self._execute)
+        return await self._execute(planned)
+
+    async def _execute(self, planned: PlannedRun) -> RunRecord:
         if self.conversation is not None:
             return await self.conversation.execute(planned)
         item = planned.item
@@ -1014,6 +1023,7 @@ class _Experiment:
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
             **({"executor": described} if (described := self.execution.describe()) else {}),
+            **({"cassette": cas.summary()} if (cas := self.executor.cassette) else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
@@ -1123,6 +1133,8 @@ class _Experiment:
     def finish(self) -> dict[str, Any]:
         self.execution.close()
         self.pool.shutdown()
+        if self.executor.cassette is not None:
+            self.executor.cassette.close()
         remaining = self.plan.total - self.stats.total
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
@@ -1242,6 +1254,13 @@ def run_experiment(
         runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
     ):
         target, replay = _prepare_target(config)
+        cassette = RunCassette.open(
+            config,
+            name=plan.name,
+            mode=options.cassette,
+            timing=options.cassette_timing,
+            reporter=reporter,
+        )
         for note in [*plan.notes, *(replay.notes if replay else [])]:
             reporter.info(f"[fluxloop] note: {note}")
         for warning in replay.warnings if replay else []:
@@ -1263,6 +1282,13 @@ def run_experiment(
             config.collector_url, config.collector_api_key, no_collector=options.no_collector
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        experiment.executor.cassette = cassette
+        if cassette is not None and experiment.execution.remote:
+            raise ConfigError(
+                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
+                "lives in this process); run with --executor local or --cassette off",
+                key="cassette",
+            )
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()

@@ -246,6 +246,15 @@ MULTI_TURN = S(
     },
 )
 
+CASSETTE = S(
+    "section",
+    children={
+        "mode": S("str", choices=("record", "replay", "auto", "off")),
+        "dir": _STR,
+        "timing": S("str", choices=("instant", "recorded")),
+    },
+)
+
 OUTPUT = S(
     "section",
     children={
@@ -274,6 +283,7 @@ SCHEMA = S(
         "runner": RUNNER,
         "replay_args": REPLAY,
         "multi_turn": MULTI_TURN,
+        "cassette": CASSETTE,
         "output_directory": _STR,
         "output": OUTPUT,
         "save_traces": _BOOL,
