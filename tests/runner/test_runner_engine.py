@@ -317,7 +317,11 @@ def test_directories_never_collide(project: Project) -> None:
     # the suffixes, with the clock pinned (three real runs may straddle a second on a busy machine)
     same_second = datetime(2026, 1, 2, 3, 4, 5)
     made = [create_experiment_dir(project.root / "pinned", "t", same_second) for _ in range(3)]
-    assert [d.name for d in made] == ["t_20260102_030405", "t_20260102_030405_2", "t_20260102_030405_3"]
+    assert [d.name for d in made] == [
+        "t_20260102_030405",
+        "t_20260102_030405_2",
+        "t_20260102_030405_3",
+    ]
 
 
 def test_config_snapshot_masks_secrets(project: Project) -> None:
