@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -63,6 +64,18 @@ class Viewer:
             return status, json.loads(text), head
         except ValueError:
             return status, text, head
+
+
+def settled(viewer: Viewer, path: str, until: Any = None, timeout: float = 60) -> Any:
+    """GET ``path`` until the run table is built (no ``loading`` flag) and ``until(body)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body, _ = viewer.get(path)
+        assert status == 200, body
+        done = not body.get("loading") and (until is None or until(body))
+        if done or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
 
 
 def start_viewer(root: Path, state: Path, *args: str) -> Viewer:

@@ -46,6 +46,7 @@ def page(browser: Browser, viewer: Viewer) -> Iterator[Page]:
 
 def _ready(page: Page, path: str) -> None:
     page.wait_for_selector(f'body[data-ready="{path}"]')
+    page.wait_for_selector("#loading", state="detached")  # the run table is built
 
 
 def _fits(page: Page) -> None:
