@@ -108,7 +108,7 @@ def test_kill_9_while_recording_leaves_the_previous_cassette_whole(project: Path
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
-    header, entries = read_cassette(cassette)  # whole: parses, every line complete
+    header, _ = read_cassette(cassette)  # whole: parses, every line complete
     after = cassette.read_text(encoding="utf-8").splitlines()
     assert set(before[1:]) <= set(after[1:])  # the previous calls are all there
     assert len(before) < len(after) < 41  # some new calls, appended whole, not all of them

@@ -41,7 +41,12 @@ from typing import Any
 import pytest
 
 from fluxloop.cassette import Tape
-from fluxloop.integrations.pytest_plugin._cassette import MARKER, cassette_for, register
+from fluxloop.integrations.pytest_plugin._cassette import (
+    CALL_FAILED,
+    MARKER,
+    cassette_for,
+    register,
+)
 from fluxloop.integrations.pytest_plugin._results import CLIResult, FluxLoopTestResult
 from fluxloop.integrations.pytest_plugin._spans import SpanRecorder
 
@@ -70,6 +75,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     register(config)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
 
 
 @pytest.fixture

@@ -27,9 +27,11 @@ from fluxloop.cassette import (
     use_cassette,
 )
 
-__all__ = ["MARKER", "cassette_for", "register"]
+__all__ = ["CALL_FAILED", "MARKER", "cassette_for", "register"]
 
 MARKER = "fluxloop_cassette"
+#: set by the plugin's report hook: the test body already failed (a miss it did not catch)
+CALL_FAILED = pytest.StashKey[bool]()
 
 
 def register(config: pytest.Config) -> None:
@@ -58,5 +60,8 @@ def cassette_for(request: pytest.FixtureRequest) -> Iterator[Tape | None]:
             settings, name=name, target=test_file.name, scope="pytest", key=key
         ) as tape:
             yield tape
-    except (CassetteMiss, CassetteError) as exc:
+    except CassetteMiss as exc:
+        if not request.node.stash.get(CALL_FAILED, False):  # else it was reported already
+            pytest.fail(str(exc), pytrace=False)
+    except CassetteError as exc:
         pytest.fail(str(exc), pytrace=False)
