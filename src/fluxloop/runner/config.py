@@ -421,6 +421,11 @@ def _python_path(
             if not part:
                 continue
             path = _resolve_path(project_dir, part)
+            if not path.exists():
+                # the original ignored such entries; projects written for it carry them
+                note = f"directory not found: {part}; ignored"
+                warnings.append(Problem("runner.python_path", note, where))
+                continue
             if path.is_file() or (path.name.startswith("python") and not path.is_dir()):
                 note = (
                     f"points to a file ({part}); targets run in this interpreter "
@@ -492,9 +497,11 @@ def build_experiment_config(
         or DEFAULT_OUTPUT_CHAR_LIMIT,
     )
 
-    iterations = data.get("iterations")
+    # the more specific key wins: seeds 001/002 put iterations under runner:, seed 003 at the
+    # top level; a user who adds runner.iterations: 10 means it
+    iterations = runner_raw.get("iterations")
     if iterations is None:
-        iterations = runner_raw.get("iterations", 1)
+        iterations = data.get("iterations", 1)
     output = data.get("output") or {}
     out_dir = data.get("output_directory") or output.get("directory") or "experiments"
     replay_raw = data.get("replay_args") or {}

@@ -546,7 +546,7 @@ def validate_config(
     ):
         v.warn("output.directory", f"overridden by output_directory {out_dir!r}")
     if isinstance(runner, dict) and "iterations" in runner and "iterations" in data:
-        v.warn("runner.iterations", "overridden by the top-level iterations")
+        v.warn("iterations", "overridden by runner.iterations (the more specific key wins)")
     return v.report
 
 

@@ -238,6 +238,8 @@
       info.report ? h("p", {}, h("a", { href: "/report?" + qs({ x }) }, "Full evaluation report")) : null,
       h("h2", {}, "Runs"), form, tableBox);
     await drawRuns(x, params, tableBox, e.status === "running");
+    // the run table is still being built: this page came from the file; draw it again when ready
+    if (info.loading) schedule(() => { if (location.pathname === "/experiment") route(); }, 400);
   }
   function card(k, v) { return h("div", { class: "card" }, h("div", { class: "v" }, v), h("div", { class: "k" }, k)); }
   function applyFilters(x, form) {
@@ -286,6 +288,7 @@
         h("button", { class: "btn", disabled: offset <= 0, onclick: () => go(Math.max(0, offset - limit)) }, "‹ Previous"),
         h("button", { class: "btn", disabled: offset + limit >= page.matched, onclick: () => go(offset + limit) }, "Next ›")),
       h("div", { class: "table-wrap" }, h("table", { id: "run-table", "aria-label": "Runs (arrow keys move, Enter opens)" }, h("thead", {}, head), h("tbody", {}, rows))));
+    if (page.loading) box.prepend(h("p", { class: "muted", id: "loading" }, "Indexing all runs… filters and sorting are available in a moment."));
     if (live) schedule(() => { if (location.pathname === "/experiment") drawRuns(x, new URLSearchParams(location.search), box, true).catch(() => {}); }, 2000);
   }
   function rowKeys(ev, tr, href) {
@@ -352,7 +355,8 @@
         s.model ? [h("dt", {}, "model"), h("dd", {}, s.model)] : null,
         tokens.some((t) => t !== null && t !== undefined) ? [h("dt", {}, "tokens"), h("dd", {}, "prompt " + fmtNum(s.prompt_tokens) + " · completion " + fmtNum(s.completion_tokens) + " · total " + fmtNum(s.total_tokens))] : null,
         h("dt", {}, "span id"), h("dd", {}, s.id || "–")),
-      s.error ? h("div", { class: "error-box" }, h("strong", {}, "Error: "), typeof s.error === "string" ? s.error : valueView(s.error)) : null,
+      s.error ? h("div", { class: "error-box" }, h("strong", {}, "Error: "), typeof s.error === "string" ? s.error : valueView(s.error),
+        s.metadata && typeof s.metadata.traceback === "string" ? h("details", {}, h("summary", {}, "traceback"), h("pre", {}, s.metadata.traceback)) : null) : null,
       h("h3", {}, "Input"), h("div", { id: "span-input" }, valueView(s.input)),
       h("h3", {}, "Output"), h("div", { id: "span-output" }, valueView(s.output)),
       events.length ? [h("h3", {}, "Events"), h("ul", {}, events.map((e) => h("li", {}, e.name, " ", h("span", { class: "muted" }, "+" + fmtMs(e.offset_ms)), e.metadata && Object.keys(e.metadata).length ? valueView(e.metadata) : null)))] : null,
