@@ -32,6 +32,7 @@ def test_list_shows_each_experiment_with_status_rates_latency_tokens(viewer: Vie
     status, data, _ = viewer.get("/api/experiments")
     assert status == 200
     rows = {r["dir"][:1] if r["dir"] != "original_run" else "o": r for r in data["experiments"]}
+    assert set(rows) == {"a", "b", "c", "o"}
     a = rows["a"]
     assert a["status"] == "complete"
     assert a["runs"] == 20 and a["failed"] == 6
