@@ -10,6 +10,7 @@ from fluxloop.ui import viewer_link
 
 from ._common import echo, info, warn
 from ._selection import selection_from, selection_options
+from .cassette import cassette_options
 
 __all__ = ["evaluate"]
 
@@ -62,6 +63,7 @@ def evaluate() -> None:
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also list the failing traces and why.")
 @selection_options
+@cassette_options
 def experiment(
     experiment_dir: Path,
     config_path: Path | None,
@@ -72,6 +74,8 @@ def experiment(
     fail_under: float | None,
     llm_api_key: str | None,
     verbose: bool,
+    cassette: str | None,
+    cassette_timing: str | None,
     **selection: str | None,
 ) -> None:
     """Evaluate EXPERIMENT_DIR (or a `collector serve` / `import otlp` output directory, whose
@@ -90,6 +94,8 @@ def experiment(
         no_llm=no_llm,
         fail_under=fail_under,
         llm_api_key=llm_api_key,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
         selection=selection_from(**selection),  # type: ignore[arg-type]
     )
     for message in WARNINGS:
