@@ -20,7 +20,7 @@ from tests.collector.conftest import start_collector
 from tests.collector.helpers import post
 from tests.collector.test_dialects import payload_bodies
 
-DIALECTS = ("openinference", "langfuse", "mlflow", "logfire")
+DIALECTS = ("openinference", "langfuse", "mlflow", "logfire", "traceloop")
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -50,16 +50,16 @@ def test_parse_reads_a_collector_directory(collected: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     runs = read_jsonl(out / "per_trace.jsonl")
     traces = [json.loads(x) for p in collected.glob("traces_*.jsonl") for x in p.open()]
-    assert len(runs) == len(traces) == 9
+    assert len(runs) == len(traces) == 10
     question = "Where is my order?"
     asked = [r for r in runs if r["input"] in (question, {"question": question})]  # 1 per dialect
-    assert len(asked) == 4 and all(r["success"] for r in asked)
+    assert len(asked) == 5 and all(r["success"] for r in asked)
     assert {r["output"] for r in asked} == {
         "Order 42 is packed and ships tomorrow.",
         "Order 42 is packed.",
     }
-    # summed from the generations: 21 + 9 for three dialects, 54 + 4 + 60 + 9 for pydantic-ai
-    assert sorted(r["token_usage"]["total_tokens"] for r in asked) == [30, 30, 30, 127]
+    # summed from the generations: 21 + 9 for four dialects, 54 + 4 + 60 + 9 for pydantic-ai
+    assert sorted(r["token_usage"]["total_tokens"] for r in asked) == [30, 30, 30, 30, 127]
     assert any(r["success"] is False for r in runs)
     # the wrapping logfire span: input and output come from the agent inside it
     assert any(r["input"] == "Where is my order?" and r["duration_ms"] > 50 for r in runs)
@@ -97,7 +97,7 @@ def test_evaluate_tool_called_and_tokens_from_observations(collected: Path, tmp_
         assert checks["tool_called"] is True, record
         assert checks["token_usage_under"] is True, record
     # one agent run per dialect (logfire has two: a wrapped one and a root one)
-    assert len(agents) == 5
+    assert len(agents) == 6
 
 
 def test_selection_by_service_time_and_session(collected: Path) -> None:
@@ -145,7 +145,7 @@ def test_group_by_session_merges_a_conversation(tmp_path: Path) -> None:
 def test_compare_two_collector_directories(collected: Path, tmp_path: Path) -> None:
     done = fl("compare", str(collected), str(collected), "--format", "json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["b"]["runs"] == 9
+    assert json.loads(done.stdout)["b"]["runs"] == 10
 
 
 def test_v1_records_stay_readable(tmp_path: Path) -> None:

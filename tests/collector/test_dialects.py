@@ -73,7 +73,7 @@ def make_span(attributes: dict[str, Any]) -> ReadableSpan:
 
 
 def test_every_payload_names_its_package_versions() -> None:
-    assert set(MANIFEST) >= {"openinference", "langfuse", "mlflow", "logfire"}
+    assert set(MANIFEST) == {"openinference", "langfuse", "mlflow", "logfire", "traceloop"}
     for dialect, info in MANIFEST.items():
         assert info["packages"], dialect
         assert (PAYLOADS / f"{dialect}.pb").is_file()
@@ -171,17 +171,61 @@ def test_logfire_pydantic_ai() -> None:
     assert root_agent["resource"]["service.name"] == "logfire-capture"
 
 
-@pytest.mark.skipif(not (PAYLOADS / "traceloop.pb").exists(), reason="no traceloop payload")
 def test_traceloop() -> None:
     obs, traces = encoded("traceloop")
-    types = {o["type"] for o in obs.values()}
-    assert {"chain", "tool", "generation"} <= types
-    workflow = next(o for o in obs.values() if o["type"] == "chain")
-    assert workflow["input"] is not None and workflow["output"] is not None
-    generation = next(o for o in obs.values() if o["type"] == "generation")
-    assert generation["input"] and generation["output"]
-    trace = next(iter(traces.values()))
+    workflow = obs["support_workflow"]  # named by traceloop.entity.name, not "….workflow"
+    assert workflow["type"] == "chain"
+    assert (workflow["input"], workflow["output"]) == ("Where is my order?", "Order 42 is packed.")
+    assert obs["support_agent"]["type"] == "agent"
+    assert obs["lookup_order"]["type"] == "tool" and obs["lookup_order"]["input"] == 42
+    assert obs["answer"]["type"] == "span"  # a task
+    assert obs["answer"]["input"] == {
+        "args": ["Where is my order?", {"order_id": 42, "status": "packed"}],
+        "kwargs": {},
+    }
+    # traceloop-sdk's OpenAI instrumentation speaks the GenAI conventions
+    chat = obs["openai.chat"]
+    assert chat["type"] == "generation" and chat["total_tokens"] == 30
+    trace = traces["support_workflow"]
     assert trace["session_id"] == "session-tl" and trace["user_id"] == "user-tl"
+    assert trace["scope"]["name"] == "traceloop.tracer"
+
+
+def test_traceloop_older_llm_attributes() -> None:
+    """The attributes OpenLLMetry's instrumentations wrote before the GenAI conventions."""
+    record, _ = encode_records(
+        make_span(
+            {
+                "llm.request.type": "chat",
+                "gen_ai.system": "openai",
+                "gen_ai.request.model": "gpt-4o-mini",
+                "gen_ai.prompt.0.role": "system",
+                "gen_ai.prompt.0.content": "You are a support bot.",
+                "gen_ai.prompt.1.role": "user",
+                "gen_ai.prompt.1.content": "Where is my order?",
+                "gen_ai.completion.0.role": "assistant",
+                "gen_ai.completion.0.content": "Packed.",
+                "gen_ai.completion.0.finish_reason": "stop",
+                "gen_ai.usage.prompt_tokens": 21,
+                "gen_ai.usage.completion_tokens": 9,
+                "llm.usage.total_tokens": 30,
+            }
+        )
+    )
+    assert record["type"] == "generation" and record["model"] == "gpt-4o-mini"
+    assert record["input"] == [
+        {"role": "system", "content": "You are a support bot."},
+        {"role": "user", "content": "Where is my order?"},
+    ]
+    assert record["output"] == [
+        {"role": "assistant", "content": "Packed.", "finish_reason": "stop"}
+    ]
+    assert (record["prompt_tokens"], record["completion_tokens"], record["total_tokens"]) == (
+        21,
+        9,
+        30,
+    )
+    assert not any(k.startswith("gen_ai.prompt.") for k in record["attributes"])
 
 
 # -- the table itself: precedence and bad values ----------------------------------------------

@@ -17,7 +17,9 @@ Throwaway virtualenvs used for the committed payloads (``pip install`` into a fr
 * mlflow: ``mlflow-skinny opentelemetry-exporter-otlp-proto-http`` (``mlflow-tracing`` alone
   fails to start a span here: it imports ``sqlparse`` and ``yaml`` without depending on them)
 * logfire: ``logfire pydantic-ai-slim``
-* traceloop: ``traceloop-sdk langchain-core``
+* traceloop: ``traceloop-sdk openai`` (``--use-deprecated=legacy-resolver``: pip's resolver
+  backtracked for over 30 minutes on traceloop-sdk's ~40 instrumentation packages here); its
+  OpenAI instrumentation calls the capture server's canned ``/v1/chat/completions``
 """
 
 from __future__ import annotations
@@ -38,7 +40,23 @@ PACKAGES = {
     "langfuse": ["langfuse"],
     "mlflow": ["mlflow-tracing", "mlflow-skinny"],
     "logfire": ["logfire", "pydantic-ai-slim"],
-    "traceloop": ["traceloop-sdk", "opentelemetry-instrumentation-langchain", "langchain-core"],
+    "traceloop": ["traceloop-sdk", "opentelemetry-instrumentation-openai", "openai"],
+}
+
+
+CHAT_COMPLETION = {
+    "id": "chatcmpl-capture",
+    "object": "chat.completion",
+    "created": 1767323045,
+    "model": "gpt-4o-mini-2024-07-18",
+    "choices": [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Order 42 is packed."},
+            "finish_reason": "stop",
+        }
+    ],
+    "usage": {"prompt_tokens": 21, "completion_tokens": 9, "total_tokens": 30},
 }
 
 
@@ -47,6 +65,14 @@ class _Capture(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.endswith("/chat/completions"):  # a canned OpenAI answer (no network)
+            answer = json.dumps(CHAT_COMPLETION).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+            return
         encoding = self.headers.get("Content-Encoding", "")
         if encoding == "gzip":
             body = gzip.decompress(body)
