@@ -233,3 +233,11 @@ def test_logs_with_a_span_context_become_events_of_their_step(
     text = next(p.read_text() for p in out.glob("*.md") if "order cache miss" in p.read_text())
     assert "**Events**" in text and "`WARN` order cache miss" in text
     assert "no span context" not in "".join(p.read_text() for p in out.glob("*.md"))
+
+
+def test_status_traces_lists_a_collector_directory(collected: Path, tmp_path: Path) -> None:
+    done = fl("status", "traces", str(collected), "--limit", "3", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "10 run(s), 4 failed (showing 3)" in done.stdout, done.stdout
+    failed = fl("status", "traces", str(collected), "--failed", cwd=tmp_path)
+    assert failed.returncode == 0 and "order 42 already shipped" in failed.stdout

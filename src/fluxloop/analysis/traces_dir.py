@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 from array import array
+from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -54,6 +55,7 @@ __all__ = [
     "is_traces_directory",
     "load_directory",
     "parse_when",
+    "recent_runs",
 ]
 
 _DAILY = re.compile(r"(traces|observations|logs|metrics)_\d{8}\.jsonl")
@@ -177,6 +179,24 @@ def load_directory(path: str | os.PathLike[str], selection: Selection | None = N
         trace_files=_files(directory, "traces"),
         log_files=_files(directory, "logs"),
     )
+
+
+def recent_runs(
+    path: str | os.PathLike[str], limit: int = 10, *, failed_only: bool = False
+) -> tuple[list[dict[str, Any]], int, int]:
+    """The last ``limit`` runs of a directory of traces as ``trace_summary``-shaped dicts
+    (streamed), the total and the failed count: ``fluxloop status traces DIR``."""
+    keep: deque[dict[str, Any]] = deque(maxlen=max(limit, 1))
+    total = failed = 0
+    for run in load_directory(path).iter_runs():
+        total += 1
+        failed += 0 if run.success else 1
+        if failed_only and run.success:
+            continue
+        record = run.record()
+        record.pop("conversation", None)
+        keep.append(record)
+    return list(keep), total, failed
 
 
 # ---------------------------------------------------------------------------------------------
