@@ -126,3 +126,91 @@ def test_load_env_takes_the_original_parameters(tmp_path: Path) -> None:
     done = run_script(tmp_path, LOAD_ENV, str(project))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+ALIASES = """
+import sys
+import fluxloop
+
+out = sys.argv[1]
+# what the original runner called, verbatim
+fluxloop.configure(
+    use_collector=False, collector_url=None, api_key=None,
+    offline_store_enabled=True, offline_store_dir=out,
+)
+config = fluxloop.get_config()
+assert config.storage == "file" and str(config.base_path) == out, config
+
+@fluxloop.agent()
+def run(text):
+    return text
+
+run("hi")
+fluxloop.configure(offline_store_dir=out)  # again: no second warning
+fluxloop.flush()
+fluxloop.reset_config()
+assert fluxloop.configure(use_collector=False, offline_store_enabled=False).storage == "none"
+assert fluxloop.configure(use_collector=True).storage == "http"
+assert fluxloop.configure(collector_url="http://collector:8000/").collector_url == "http://collector:8000"
+for bad in ({"collector_url": ""}, {"batch_size": 101}, {"batch_size": 0}, {"sample_rate": 1.5}):
+    try:
+        fluxloop.configure(**bad)
+    except fluxloop.ConfigError as exc:
+        print("rejected:", exc)
+    else:
+        raise SystemExit(f"accepted {bad}")
+assert fluxloop.configure(batch_size=100).batch_size == 100
+print("ok")
+"""
+
+
+def test_original_configure_keys_are_aliases_with_one_warning_each(tmp_path: Path) -> None:
+    out = tmp_path / "artifacts"
+    done = run_script(tmp_path, ALIASES, str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "ok"
+    assert list(out.glob("observations_*.jsonl"))
+    for name in ("use_collector", "offline_store_enabled", "offline_store_dir"):
+        assert (
+            done.stderr.count(f"deprecated: the original SDK's configure() argument {name} ") == 1
+        )
+    rejected = [line for line in done.stdout.splitlines() if line.startswith("rejected:")]
+    assert len(rejected) == 4
+    assert "collector_url" in rejected[0] and "an http:// or https:// URL" in rejected[0]
+    assert "batch_size" in rejected[1] and "between 1 and 100" in rejected[1]
+
+
+ENV_ALIASES = """
+import fluxloop
+config = fluxloop.get_config()
+print(config.storage, config.base_path)
+"""
+
+
+def test_original_variables_are_aliases(tmp_path: Path) -> None:
+    script = tmp_path / "app.py"
+    script.write_text(ENV_ALIASES, encoding="utf-8")
+    (tmp_path / ".env").write_text(
+        "FLUXLOOP_USE_COLLECTOR=false\nFLUXLOOP_OFFLINE_ENABLED=true\nFLUXLOOP_OFFLINE_DIR=./store\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["file", "store"]
+    for name in ("FLUXLOOP_USE_COLLECTOR", "FLUXLOOP_OFFLINE_ENABLED", "FLUXLOOP_OFFLINE_DIR"):
+        assert done.stderr.count(f"variable {name} still works") == 1, done.stderr
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=clean_env({"FLUXLOOP_OFFLINE_ENABLED": "false", "FLUXLOOP_USE_COLLECTOR": "false"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.split()[0] == "none"

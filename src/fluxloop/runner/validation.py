@@ -167,6 +167,19 @@ RUNNER = S(
             children={"max_duration": S("scalar"), "output_char_limit": S("int", minimum=1)},
         ),
         "setup_commands": S("list"),
+        "executor": S(
+            "section",
+            children={
+                "type": S("str", choices=("local", "ray")),
+                "address": _STR,
+                "num_cpus_per_run": S("num", minimum=0),
+                "num_gpus_per_run": S("num", minimum=0),
+                "resources": S("dict", item=S("num")),
+                "max_in_flight": S("int", minimum=1),
+                "reuse_workers": _BOOL,
+                "excludes": _STRLIST,
+            },
+        ),
         "docker": _ANY,
         "http": S(
             "any",

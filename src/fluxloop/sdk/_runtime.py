@@ -29,7 +29,8 @@ from opentelemetry.sdk.trace.sampling import (
 
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
-from fluxloop.sdk._config import SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._legacy import warn_legacy_names
 from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
 from fluxloop.sdk._recording import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
@@ -110,9 +111,10 @@ def _resolve_current() -> SDKConfig:
 
 def _resolve(settings: dict[str, Any]) -> SDKConfig:
     """``settings`` over the environment and ``./.env``; invalid variables warn, arguments raise."""
-    return resolve(
-        settings, os.environ, read_dotenv(Path.cwd() / ".env"), on_invalid_env=_warn_invalid_env
-    )
+    dotenv = read_dotenv(Path.cwd() / ".env")
+    config = resolve(settings, os.environ, dotenv, on_invalid_env=_warn_invalid_env)
+    warn_legacy_names([*settings, *(v for v in LEGACY_ENV if v in os.environ or v in dotenv)])
+    return config
 
 
 _warned_env: set[str] = set()
