@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 __all__ = [
+    "RUN_DIR",
     "CliState",
     "config_options",
     "echo",
@@ -97,3 +98,18 @@ def stderr_isatty() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class RunDirType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.2
+    """An experiment directory argument: also ``latest`` (the newest run in ``./experiments``
+    or ``DIR/latest``) and the ``experiments/latest_<name>`` links the runner keeps."""
+
+    name = "directory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from fluxloop.runner.status import resolve_run_dir
+
+        return resolve_run_dir(Path(value))
+
+
+RUN_DIR = RunDirType()

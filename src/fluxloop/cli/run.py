@@ -10,7 +10,7 @@ import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import config_options, echo, info, state, warn
+from ._common import RUN_DIR, config_options, echo, info, state, warn
 from .cassette import cassette_options
 
 __all__ = ["run"]
@@ -73,7 +73,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
 @click.option(
     "--resume",
     "resume_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=RUN_DIR,
     default=None,
     help="Continue an experiment directory: run only the missing runs.",
 )
