@@ -46,7 +46,7 @@ def _setup(project: Path, multi_turn: dict[str, Any], **top: Any) -> Path:
 
 
 def _lines(project: Path, stdout: str) -> tuple[Path, list[dict[str, Any]]]:
-    (exp,) = (project / "experiments").iterdir()
+    (exp,) = (p for p in (project / "experiments").iterdir() if not p.is_symlink())
     rows = [json.loads(x) for x in (exp / "trace_summary.jsonl").read_text().splitlines()]
     return exp, rows
 

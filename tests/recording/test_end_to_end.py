@@ -52,7 +52,9 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def only_experiment(project: Path) -> Path:
-    (directory,) = [p for p in (project / "experiments").iterdir() if p.is_dir()]
+    (directory,) = [
+        p for p in (project / "experiments").iterdir() if p.is_dir() and not p.is_symlink()
+    ]
     return directory
 
 
