@@ -526,7 +526,11 @@ class ConversationDriver:
                     if not collector.send and not collector.error:
                         for _ in range(3):  # let callbacks scheduled by the target run
                             await asyncio.sleep(0)
-                    if collector.error:
+                    if (
+                        collector.error
+                        and ex.replay is not None
+                        and ex.replay.error_callback_fails_run
+                    ):
                         raise CallbackReportedError(collector.error[0])
                     sent = collector.messages()
                     if value is None and sent:
