@@ -16,6 +16,7 @@ __all__ = [
     "config_options",
     "echo",
     "info",
+    "multi_turn_options",
     "project_options",
     "state",
     "traces_output_option",
@@ -79,6 +80,46 @@ def config_options(func: F) -> F:
         help="setting.yaml, a configs/*.yaml file or a project directory "
         "(default: ./setting.yaml or ./configs/).",
     )(func)
+
+
+def multi_turn_options(func: F) -> F:
+    """The original CLI's multi-turn options of ``run experiment``: tool approval, a persona
+    for every conversation, and the simulated user's model (``multi_turn.supervisor.*``)."""
+    for decorator in (
+        click.option(
+            "--supervisor-api-key",
+            default=None,
+            help="API key of the simulated user's model (default: environment / .env).",
+        ),
+        click.option(
+            "--supervisor-temperature",
+            type=click.FloatRange(0, 2),
+            default=None,
+            help="Sampling temperature of the simulated user's model.",
+        ),
+        click.option(
+            "--supervisor-model", default=None, help="Model of the simulated user (supervisor)."
+        ),
+        click.option(
+            "--supervisor-provider",
+            default=None,
+            help="Simulated user: openai, anthropic, gemini, module:factory, or mock (scripted).",
+        ),
+        click.option(
+            "--persona-override",
+            default=None,
+            help="Hold every conversation as this persona (multi_turn.persona_override).",
+        ),
+        click.option(
+            "--auto-approve-tools/--manual-approve-tools",
+            "auto_approve_tools",
+            default=None,
+            help="Tell the agent tool calls are approved (default) or need approval "
+            "(multi_turn.auto_approve_tools; passed to auto_approve / approve_tools parameters).",
+        ),
+    ):
+        func = decorator(func)
+    return func
 
 
 def traces_output_option(help: str) -> Callable[[F], F]:
