@@ -100,6 +100,7 @@ MARKERS = frozenset(
 )
 
 
+_MAX_COUNT = 2**63 - 1  # token counts beyond int64 are not counts (readers store int64)
 _MAX_INDEX = 10_000  # a larger list index is kept as text with a note, never allocated
 _NOTE_LIMIT = 10
 
@@ -246,9 +247,9 @@ def _call_args(value: Any) -> Any:
 def _int(value: Any, key: str, mapped: Mapped) -> int | None:
     if value is None:
         return None
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= _MAX_COUNT:
         return value
-    if type(value) is float and value.is_integer() and value >= 0:
+    if type(value) is float and value.is_integer() and 0 <= value <= _MAX_COUNT:
         return int(value)
     if type(value) is str:
         try:
@@ -256,7 +257,7 @@ def _int(value: Any, key: str, mapped: Mapped) -> int | None:
         except ValueError:
             pass
         else:
-            if number >= 0:
+            if 0 <= number <= _MAX_COUNT:
                 return number
     mapped.note(f"{key}: expected an integer, found {str(value)[:40]!r}; kept as an attribute")
     return None

@@ -8,7 +8,7 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import echo, info, warn
+from ._common import RUN_DIR, echo, info, warn
 from ._selection import selection_from, selection_options
 from .cassette import cassette_options
 
@@ -21,7 +21,7 @@ def evaluate() -> None:
 
 
 @evaluate.command("experiment")
-@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.argument("experiment_dir", type=RUN_DIR)
 @click.option(
     "--config",
     "-c",

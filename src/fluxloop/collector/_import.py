@@ -100,6 +100,8 @@ def _line_data(line: bytes) -> Any:
         data = json.loads(text)
     except ValueError as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError(f"expected an OTLP JSON object, found {type(data).__name__}")
     if "resourceSpans" not in data and "resource_spans" not in data:
@@ -124,7 +126,10 @@ def _line_data(line: bytes) -> Any:
             "expected an OTLP object with resourceSpans, resourceMetrics or resourceLogs, "
             f"found {found}"
         )
-    converted = convert_json(data)
+    try:
+        converted = convert_json(data)
+    except RecursionError:
+        raise PayloadError("nested too deeply") from None
     if converted.rejected:
         raise PayloadError(f"{converted.rejected} invalid span(s): {converted.error_message}")
     return ("traces", converted.spans)

@@ -136,6 +136,8 @@ def parse_json(signal: Signal, data: Any) -> Message:
         raise PayloadError("expected a JSON object")
     try:
         json_format.ParseDict(_hex_ids_to_base64(data), request, ignore_unknown_fields=True)
+    except RecursionError:
+        raise PayloadError(f"not an OTLP/JSON {signal.name} request: nested too deeply") from None
     except (json_format.ParseError, ValueError, TypeError, binascii.Error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise PayloadError(f"not an OTLP/JSON {signal.name} request: {reason}"[:300]) from None
