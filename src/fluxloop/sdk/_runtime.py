@@ -96,6 +96,13 @@ def current_runtime() -> Runtime:
     return RUNTIME
 
 
+def configure_from_environment() -> SDKConfig:
+    """Set FluxLoop up now from its variables and the OTEL_* ones, as the first decorated call
+    would (the OpenTelemetry configurator of the ``fluxloop`` distro). Never raises."""
+    _configure_lazily()
+    return RUNTIME.config
+
+
 def _configure_lazily() -> None:
     with _lock:
         if RUNTIME.configured:
