@@ -38,6 +38,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "record": "fluxloop.cli.record:record",
     "collector": "fluxloop.cli.collector:collector",
     "import": "fluxloop.cli.import_otlp:import_",
+    "ui": "fluxloop.cli.ui:ui",
 }
 
 

@@ -44,11 +44,14 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .config import ExperimentConfig
+from .executors import Executor
+from .executors.local import AsyncioExecutor
 from .inputs import InputItem, InputSet, load_inputs
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
 from .progress import NullProgress, ProgressReporter, format_duration
 from .provenance import environment_info
+from .records import PlannedRun, RunRecord
 from .redact import redact
 from .replay import CallbackCollector, ReplayPlan, load_replay
 from .resume import ResumeState, error_entry, input_digest, scan_experiment
@@ -112,13 +115,6 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    key: str
-    iteration: int
-    item: InputItem
 
 
 @dataclass
@@ -194,19 +190,6 @@ def plan_experiment(config: ExperimentConfig, options: RunOptions) -> Experiment
     if resume:
         plan.notes.extend(resume.notes)
     return plan
-
-
-@dataclass
-class RunRecord:
-    """The outcome of one run, ready to be written."""
-
-    line: dict[str, Any]
-    observations: list[dict[str, Any]]
-    traces: list[dict[str, Any]]
-
-    @property
-    def success(self) -> bool:
-        return bool(self.line.get("success"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -761,6 +744,8 @@ class _Experiment:
         )
         if self.executor.conversation is not None:
             self.executor.conversation.reporter = reporter
+        # where runs execute: in this process by default
+        self.execution: Executor = AsyncioExecutor(self.executor.execute, plan.parallel)
         self.environment = environment_info(self.config.project_dir)
         self.directory: Path | None = None
         self.writer: ArtifactWriter | None = None
@@ -956,7 +941,7 @@ class _Experiment:
             await asyncio.sleep(0)
             if self.stopping:
                 return
-            rec = await self.executor.execute(planned)
+            rec = await self.execution.submit(planned)
             self.record(rec)
 
     def _on_signal(self, signame: str) -> None:
@@ -976,6 +961,7 @@ class _Experiment:
 
     def _cancel_workers(self) -> None:
         self.cancelled_now = True
+        self.execution.cancel()
         for task in self._workers:
             if not task.done():
                 task.cancel()
@@ -995,7 +981,7 @@ class _Experiment:
                     pass
         self._plan_iter = self.plan.runs()
         try:
-            count = max(1, self.plan.parallel)
+            count = max(1, self.execution.capacity)
             self._workers = [asyncio.create_task(self._worker()) for _ in range(count)]
             results = await asyncio.gather(*self._workers, return_exceptions=True)
             for result in results:
@@ -1008,6 +994,7 @@ class _Experiment:
                 loop.remove_signal_handler(signum)
 
     def finish(self) -> dict[str, Any]:
+        self.execution.close()
         self.pool.shutdown()
         remaining = self.plan.total - self.stats.total
         interrupted = self.stopping and remaining > 0
@@ -1149,6 +1136,7 @@ def run_experiment(
             config.collector_url, config.collector_api_key, no_collector=options.no_collector
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()
         reporter.info(f"[fluxloop] Starting experiment {plan.name} -> {display_path(directory)}")
