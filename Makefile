@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck semconv semconv-check unit bench clean
+.PHONY: demo test test-interop lint typecheck semconv semconv-check unit bench clean
 
 $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -34,6 +34,10 @@ semconv-check: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
+## test-interop: FluxLoop's spans in real backends (Arize Phoenix in .venv-phoenix, made on first run)
+test-interop: $(STAMP)
+	$(PY) -m pytest -m interop -n 0 -q tests/interop
+
 ## semconv: regenerate fluxloop_semconv from semconv/registry
 semconv: $(STAMP)
 	$(PY) semconv/generate.py
@@ -47,4 +51,4 @@ bench: $(STAMP)
 	test ! -f bench/bench_parse.py || $(PY) bench/bench_parse.py
 
 clean:
-	rm -rf $(VENV) demo-output traces
+	rm -rf $(VENV) .venv-phoenix demo-output traces

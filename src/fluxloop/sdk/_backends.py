@@ -11,7 +11,9 @@ and where the span does not carry them already:
   output as one user / assistant text message);
 * ``gen_ai.retrieval.query.text`` / ``gen_ai.retrieval.documents`` on retrieval spans;
 * on the local root span of a trace that is none of those (``fluxloop.instrument()``, a
-  ``@trace``): ``gen_ai.operation.name=invoke_workflow`` and ``gen_ai.workflow.name``;
+  ``@trace``): ``gen_ai.operation.name=invoke_workflow`` and ``gen_ai.workflow.name``, plus
+  ``openinference.span.kind=CHAIN`` (backends that map GenAI operations to span kinds, such as
+  Phoenix, have none for a workflow and would show it UNKNOWN);
 * with ``FLUXLOOP_EXTRA_ATTRIBUTES=openinference``: the OpenInference dialect too
   (``openinference.span.kind``, ``input.value``/``output.value`` with their MIME types,
   ``llm.model_name``/``llm.provider``/``llm.token_count.*``, ``llm.input_messages.*`` /
@@ -127,6 +129,8 @@ def backend_attributes(
     elif kind == "span" and is_root and get(attr.GEN_AI_OPERATION_NAME) is None:
         out[attr.GEN_AI_OPERATION_NAME] = "invoke_workflow"
         out[attr.GEN_AI_WORKFLOW_NAME] = span_name
+        # backends that map GenAI operations to kinds (Phoenix) have no kind for a workflow
+        out[_OI_KIND] = "CHAIN"
         kind = "chain"
     if openinference:
         out.update(_openinference(attributes, kind, raw_in, raw_out, out))

@@ -215,6 +215,37 @@ def build_metric_exporters(config: SDKConfig, names: Sequence[str]) -> list[Metr
     return exporters
 
 
+class _MetricFailuresOnce(logging.Filter):
+    """The official OTLP exporters log every failed metric export (every minute, for a backend
+    that takes traces but not metrics): the first one is shown, with how to turn them off."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "metrics" not in message or "export" not in message.lower():
+            return True
+        if self.seen:
+            return False
+        self.seen = True
+        record.msg = (
+            f"{message} (FluxLoop's GenAI metrics; not repeated; OTEL_METRICS_EXPORTER=none)"
+        )
+        record.args = ()
+        return True
+
+
+_METRIC_FAILURES = _MetricFailuresOnce()
+for _name in (
+    "opentelemetry.exporter.otlp.proto.http._common",
+    "opentelemetry.exporter.otlp.proto.http.metric_exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+):
+    logging.getLogger(_name).addFilter(_METRIC_FAILURES)
+
+
 def _metric_exporter(name: str, config: SDKConfig) -> MetricExporter:
     if name == "fluxloop_jsonl":
         return JsonlFileMetricExporter(base_path=config.base_path)
