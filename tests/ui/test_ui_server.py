@@ -118,6 +118,19 @@ def test_paths_outside_the_served_directory_are_refused(viewer: Viewer, query: s
     assert "outside the served directory" in body["error"]
 
 
+def test_a_symlink_leading_out_is_refused(viewer: Viewer, tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "trace_summary.jsonl").write_text("{}\n")
+    link = viewer.root / "escape"
+    link.symlink_to(outside)
+    try:
+        status, body, _ = viewer.get("/api/runs?x=escape")
+        assert status == 403 and "outside the served directory" in body["error"]
+    finally:
+        link.unlink()
+
+
 def test_bad_requests_get_one_line_and_no_traceback(viewer: Viewer) -> None:
     x = quote(experiment_ids(viewer)["a"])
     for path, code in [

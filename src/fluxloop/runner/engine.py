@@ -43,6 +43,7 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
+from .cassettes import RunCassette
 from .config import ExperimentConfig
 from .executors import Executor
 from .executors.local import AsyncioExecutor
@@ -115,6 +116,8 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
+    cassette: str | None = None  # record | replay | auto | off (None: env, config)
+    cassette_timing: str | None = None  # instant | recorded
 
 
 @dataclass
@@ -350,6 +353,7 @@ class RunExecutor:
             attr.FLUXLOOP_EXPERIMENT_NAME: experiment_name,
         }
         self.conversation = conversation_driver(self)  # multi_turn.enabled: whole conversations
+        self.cassette: RunCassette | None = None  # model calls recorded / replayed per run
 
     # -- calling the target ------------------------------------------------------------------
 
@@ -399,6 +403,11 @@ class RunExecutor:
     # -- one run -----------------------------------------------------------------------------
 
     async def execute(self, planned: PlannedRun) -> RunRecord:
+        if self.cassette is not None:  # the run's tape is current for the whole run
+            return await self.cassette.execute(planned, self._execute)
+        return await self._execute(planned)
+
+    async def _execute(self, planned: PlannedRun) -> RunRecord:
         if self.conversation is not None:
             return await self.conversation.execute(planned)
         item = planned.item
@@ -889,6 +898,7 @@ class _Experiment:
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
+            **({"cassette": cas.summary()} if (cas := self.executor.cassette) else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
@@ -996,6 +1006,8 @@ class _Experiment:
     def finish(self) -> dict[str, Any]:
         self.execution.close()
         self.pool.shutdown()
+        if self.executor.cassette is not None:
+            self.executor.cassette.close()
         remaining = self.plan.total - self.stats.total
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
@@ -1115,6 +1127,13 @@ def run_experiment(
         runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
     ):
         target, replay = _prepare_target(config)
+        cassette = RunCassette.open(
+            config,
+            name=plan.name,
+            mode=options.cassette,
+            timing=options.cassette_timing,
+            reporter=reporter,
+        )
         for note in [*plan.notes, *(replay.notes if replay else [])]:
             reporter.info(f"[fluxloop] note: {note}")
         for warning in replay.warnings if replay else []:
@@ -1136,6 +1155,7 @@ def run_experiment(
             config.collector_url, config.collector_api_key, no_collector=options.no_collector
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        experiment.executor.cassette = cassette
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()

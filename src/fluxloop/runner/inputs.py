@@ -221,9 +221,7 @@ def load_inputs(
         # wrote is what runs, even beside base_inputs (seed 003 "Test with Recording")
         default = config.project_dir / DEFAULT_INPUTS_FILE
         items = _read_inputs_file(default)
-        result = InputSet(
-            items, f"{display_path(default)}, the default --inputs", default, notes
-        )
+        result = InputSet(items, f"{display_path(default)}, the default --inputs", default, notes)
     else:
         if config.inputs_file is not None:
             if not config.base_inputs:

@@ -30,13 +30,34 @@ MAX_PAGE_SIZE = 500
 PREVIEW = 200
 
 _SUMMARY_COLUMNS = (
-    "{trace_id: 'VARCHAR', iteration: 'BIGINT', persona: 'VARCHAR', input: 'JSON', "
-    "output: 'JSON', duration_ms: 'DOUBLE', success: 'BOOLEAN', status: 'VARCHAR', "
+    "{trace_id: 'VARCHAR', iteration: 'BIGINT', persona: 'VARCHAR', input: 'VARCHAR', "
+    "output: 'VARCHAR', duration_ms: 'DOUBLE', success: 'BOOLEAN', status: 'VARCHAR', "
     "error: 'JSON', error_type: 'VARCHAR', token_usage: 'JSON'}"
 )
 _EVAL_COLUMNS = "{trace_id: 'VARCHAR', passed: 'BOOLEAN', score: 'DOUBLE'}"
-
-_TEXT = "CASE WHEN json_type({c}) = 'VARCHAR' THEN {c} ->> '$' ELSE CAST({c} AS VARCHAR) END"
+_RUN_COLUMNS = (
+    "n BIGINT, trace_id VARCHAR, iteration BIGINT, persona VARCHAR, input_text VARCHAR, "
+    "output_text VARCHAR, duration_ms DOUBLE, tokens DOUBLE, success BOOLEAN, status VARCHAR, "
+    "error_type VARCHAR, error_message VARCHAR, bad BOOLEAN"
+)
+_OK = "coalesce(success, status = 'success', error IS NULL)"
+_IS_OBJECT = "json_type(error) = 'OBJECT'"
+#: one trace_summary line -> one row of ``runs``; ``bad``: a line DuckDB could not parse (every
+#: column NULL), counted for the notice and then deleted
+_SUMMARY_SELECT = (
+    "row_number() OVER (), trace_id, coalesce(iteration, 0), persona, input, "
+    f"left(output, {PREVIEW}), duration_ms, "
+    "coalesce(TRY_CAST(token_usage ->> 'total_tokens' AS DOUBLE), "
+    "TRY_CAST(token_usage ->> 'prompt_tokens' AS DOUBLE) + "
+    "TRY_CAST(token_usage ->> 'completion_tokens' AS DOUBLE)), "
+    f"{_OK}, coalesce(status, CASE WHEN {_OK} THEN 'success' ELSE 'error' END), "
+    f"CASE WHEN {_IS_OBJECT} THEN coalesce(error ->> 'type', error ->> 'error_type') "
+    "ELSE error_type END, "
+    f"left(CASE WHEN {_IS_OBJECT} THEN coalesce(error ->> 'message', error ->> 'error') "
+    f"ELSE error ->> '$' END, {PREVIEW}), "
+    "(trace_id IS NULL AND input IS NULL AND iteration IS NULL AND success IS NULL "
+    "AND status IS NULL AND output IS NULL)"
+)
 
 #: sortable columns: the query parameter -> SQL
 SORTS = {
@@ -212,13 +233,7 @@ class RunTable:
         summary, errors, per_trace = self._files
         notices: list[str] = []
         con = self._con
-        con.execute("SET preserve_insertion_order = true")
-        con.execute(
-            "CREATE OR REPLACE TABLE runs (n BIGINT, trace_id VARCHAR, iteration BIGINT, "
-            "persona VARCHAR, input_text VARCHAR, output_text VARCHAR, duration_ms DOUBLE, "
-            "tokens DOUBLE, success BOOLEAN, status VARCHAR, error_type VARCHAR, "
-            "error_message VARCHAR)"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE runs ({_RUN_COLUMNS})")
         if summary.is_file():
             notices += self._load_summary(summary)
         elif not errors.is_file():
@@ -232,57 +247,39 @@ class RunTable:
         if self.evaluated:
             try:
                 con.execute(
-                    "INSERT INTO evals SELECT trace_id, passed, score FROM read_json(?, "
-                    f"format='newline_delimited', ignore_errors=true, columns={_EVAL_COLUMNS}) "
-                    "WHERE trace_id IS NOT NULL",
+                    "INSERT INTO evals SELECT trace_id, any_value(passed), any_value(score) "
+                    f"FROM read_json(?, format='newline_delimited', ignore_errors=true, "
+                    f"columns={_EVAL_COLUMNS}) WHERE trace_id IS NOT NULL GROUP BY trace_id",
                     [str(per_trace)],
                 )
             except duckdb.Error as exc:
                 notices.append(f"evaluation/per_trace.jsonl: cannot read ({_first_line(exc)})")
+        # a view: the join costs a few ms per query, materialising it would cost the first page
         con.execute(
-            "CREATE OR REPLACE TABLE view_runs AS SELECT r.*, e.passed, e.score FROM runs r "
-            "LEFT JOIN (SELECT trace_id, any_value(passed) AS passed, any_value(score) AS score "
-            "FROM evals GROUP BY trace_id) e USING (trace_id)"
+            "CREATE OR REPLACE VIEW view_runs AS SELECT r.*, e.passed, e.score FROM runs r "
+            "LEFT JOIN evals e USING (trace_id)"
         )
-        row = con.execute("SELECT count(*) FROM view_runs").fetchone()
+        row = con.execute("SELECT count(*) FROM runs").fetchone()
         self.total = int(row[0]) if row else 0
         self.notices = notices
 
     def _load_summary(self, path: Path) -> list[str]:
+        """One DuckDB pass over trace_summary.jsonl. ``input``/``output`` are read as VARCHAR:
+        DuckDB gives a string's text and any other value's JSON, which is what the table shows
+        and searches (and much cheaper than JSON functions per row)."""
         notices: list[str] = []
-        inp = _TEXT.format(c="input")
-        out = _TEXT.format(c="output")
         try:
             self._con.execute(
-                "CREATE OR REPLACE TEMP TABLE raw AS SELECT *, row_number() OVER () AS n FROM "
-                f"read_json(?, format='newline_delimited', ignore_errors=true, "
-                f"columns={_SUMMARY_COLUMNS})",
+                f"INSERT INTO runs SELECT {_SUMMARY_SELECT} FROM read_json(?, "
+                f"format='newline_delimited', ignore_errors=true, columns={_SUMMARY_COLUMNS})",
                 [str(path)],
             )
         except duckdb.Error as exc:
             return [f"trace_summary.jsonl: cannot read ({_first_line(exc)})"]
-        self._con.execute(
-            "INSERT INTO runs SELECT n, trace_id, coalesce(iteration, 0), persona, "
-            f"{inp}, left({out}, {PREVIEW}), duration_ms, "
-            "coalesce(TRY_CAST(token_usage ->> 'total_tokens' AS DOUBLE), "
-            "TRY_CAST(token_usage ->> 'prompt_tokens' AS DOUBLE) + "
-            "TRY_CAST(token_usage ->> 'completion_tokens' AS DOUBLE)), "
-            "coalesce(success, status = 'success', error IS NULL), "
-            "coalesce(status, CASE WHEN coalesce(success, error IS NULL) THEN 'success' "
-            "ELSE 'error' END), "
-            "CASE WHEN json_type(error) = 'OBJECT' THEN coalesce(error ->> 'type', "
-            "error ->> 'error_type') ELSE error_type END, "
-            "left(CASE WHEN json_type(error) = 'OBJECT' THEN coalesce(error ->> 'message', "
-            f"error ->> 'error') ELSE error ->> '$' END, {PREVIEW}) "
-            "FROM raw WHERE NOT (trace_id IS NULL AND input IS NULL AND iteration IS NULL "
-            "AND success IS NULL AND status IS NULL AND output IS NULL)"
-        )
-        row = self._con.execute(
-            "SELECT count(*) FROM raw WHERE trace_id IS NULL AND input IS NULL AND "
-            "iteration IS NULL AND success IS NULL AND status IS NULL AND output IS NULL"
-        ).fetchone()
+        row = self._con.execute("SELECT count(*) FROM runs WHERE bad").fetchone()
         skipped = int(row[0]) if row else 0
-        self._con.execute("DROP TABLE raw")
+        if skipped:
+            self._con.execute("DELETE FROM runs WHERE bad")
         if _torn(path):
             notices.append(
                 "trace_summary.jsonl: the last line is incomplete (a run still being written, "
@@ -315,7 +312,7 @@ class RunTable:
             error = run.error or {}
             text = run.input if isinstance(run.input, str) else str(run.input)
             self._con.execute(
-                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, false, ?, ?, ?)",
+                "INSERT INTO runs VALUES (?, ?, ?, ?, ?, NULL, ?, NULL, false, ?, ?, ?, false)",
                 [
                     n,
                     run.trace_id,
@@ -416,7 +413,9 @@ class RunTable:
         self.refresh()
         cur = self._con.cursor()
         try:
-            result = cur.execute("SELECT * FROM view_runs WHERE trace_id = ? LIMIT 1", [trace_id])
+            result = cur.execute(
+                "SELECT * EXCLUDE (bad) FROM view_runs WHERE trace_id = ? LIMIT 1", [trace_id]
+            )
             names = [d[0] for d in result.description or []]
             row = result.fetchone()
         finally:
