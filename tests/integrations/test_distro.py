@@ -25,7 +25,7 @@ from fluxloop.integrations.distro import (
     instrumentations,
 )
 from fluxloop.integrations.instrumentor import LangChainInstrumentor
-from tests.cli_process import clean_env
+from tests.cli_process import clean_env, fl
 
 INSTRUMENT = Path(sys.executable).parent / "opentelemetry-instrument"
 
@@ -228,3 +228,16 @@ def test_instrumentations_lists_the_installed_instrumentors(
     assert found["fluxloop_langchain"].distribution == "fluxloop"
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "x, fluxloop_langchain")
     assert {i.name: i for i in instrumentations()}["fluxloop_langchain"].status == "disabled"
+
+
+def test_config_env_lists_instrumentations(tmp_path: Path) -> None:
+    done = fl("config", "env", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    section = done.stdout.split("OpenTelemetry instrumentations", 1)[1]
+    row = next(line for line in section.splitlines() if "fluxloop_langchain" in line)
+    assert "fluxloop" in row and "active" in row
+    assert "OTEL_TRACES_EXPORTER" in done.stdout
+    env = clean_env({"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fluxloop_langchain"})
+    done = fl("config", "env", cwd=tmp_path, env=env)
+    row = next(line for line in done.stdout.splitlines() if "fluxloop_langchain" in line)
+    assert "disabled" in row

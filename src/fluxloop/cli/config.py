@@ -123,6 +123,24 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
         )
     else:
         echo(f"No .env file in {display_path(project_dir)} or its parent")
+    _echo_instrumentations()
+
+
+def _echo_instrumentations() -> None:
+    """The OpenTelemetry instrumentations ``opentelemetry-instrument`` would load."""
+    from fluxloop.integrations.distro import instrumentations
+    from fluxloop.runner.report import format_table
+
+    found = instrumentations()
+    echo("OpenTelemetry instrumentations (what `opentelemetry-instrument` activates)")
+    if not found:
+        echo("  none installed")
+        return
+    for line in format_table(
+        [[i.name, f"{i.distribution} {i.version}", i.status, i.reason] for i in found],
+        ["Instrumentation", "Package", "Status", "Why"],
+    ):
+        echo("  " + line)
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})

@@ -334,6 +334,10 @@ class RunnerSettings:
     factory_kwargs: Mapping[str, Any] = field(default_factory=dict)
     stream_output_path: str | None = None
     output_char_limit: int | None = DEFAULT_OUTPUT_CHAR_LIMIT
+    #: capture LangChain / LangGraph runs with no code when langchain-core is importable
+    auto_instrument: bool = True
+    #: fold LangChain's plumbing runnables away (``langchain.hide_internal``)
+    hide_internal: bool = True
 
 
 @dataclass(frozen=True)
@@ -490,6 +494,8 @@ def build_experiment_config(
         stream_output_path=runner_raw.get("stream_output_path"),
         output_char_limit=(guards.get("output_char_limit") if guards else None)
         or DEFAULT_OUTPUT_CHAR_LIMIT,
+        auto_instrument=runner_raw.get("auto_instrument") is not False,
+        hide_internal=(data.get("langchain") or {}).get("hide_internal") is not False,
     )
 
     iterations = data.get("iterations")

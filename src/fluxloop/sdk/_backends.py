@@ -126,6 +126,8 @@ def backend_attributes(
         documents = _documents(get(attr.GEN_AI_RETRIEVAL_DOCUMENTS) or get(attr.FLUXLOOP_OUTPUT))
         if get(attr.GEN_AI_RETRIEVAL_DOCUMENTS) is None and documents is not None:
             out[attr.GEN_AI_RETRIEVAL_DOCUMENTS] = json.dumps(documents, ensure_ascii=False)
+    elif kind == "chain" and get(attr.GEN_AI_OPERATION_NAME) is None:
+        out[_OI_KIND] = "CHAIN"  # LangChain chains and LangGraph nodes: no GenAI kind exists
     elif kind == "span" and is_root and get(attr.GEN_AI_OPERATION_NAME) is None:
         out[attr.GEN_AI_OPERATION_NAME] = "invoke_workflow"
         out[attr.GEN_AI_WORKFLOW_NAME] = span_name

@@ -23,7 +23,12 @@ from fluxloop_exporters import (
     JsonlFileSpanExporter,
     create_otlp_exporter,
 )
-from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+)
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
@@ -204,15 +209,59 @@ def metrics_key(config: SDKConfig) -> tuple[object, ...]:
     )
 
 
-def build_metric_exporters(config: SDKConfig, names: Sequence[str]) -> list[MetricExporter]:
-    """One metric exporter per name (an entry point that cannot be loaded: one warning)."""
+def build_metric_exporters(
+    config: SDKConfig, names: Sequence[str], endpoint_up: Callable[[], bool] | None = None
+) -> list[MetricExporter]:
+    """One metric exporter per name (an entry point that cannot be loaded: one warning). OTLP
+    ones to the spans' endpoint export only while ``endpoint_up()`` (the span exporter's circuit
+    is closed): metrics are not spooled, and a dead collector must not delay the exit."""
     exporters: list[MetricExporter] = []
     for name in names:
         try:
-            exporters.append(_metric_exporter(name, config))
+            exporter = _metric_exporter(name, config)
         except Exception as exc:
             logger.warning("fluxloop: OTEL_METRICS_EXPORTER: could not load %r: %s", name, exc)
+            continue
+        if name in OTLP_EXPORTERS and endpoint_up is not None:
+            exporter = GuardedMetricExporter(exporter, endpoint_up)
+        exporters.append(exporter)
     return exporters
+
+
+class GuardedMetricExporter(MetricExporter):
+    """Exports through ``delegate`` only while ``endpoint_up()``; otherwise the interval's points
+    are dropped at once (counted in :attr:`dropped_exports`), never retried against a dead
+    endpoint."""
+
+    def __init__(self, delegate: MetricExporter, endpoint_up: Callable[[], bool]) -> None:
+        super().__init__(
+            preferred_temporality=delegate._preferred_temporality,
+            preferred_aggregation=delegate._preferred_aggregation,
+        )
+        self.delegate = delegate
+        self.endpoint_up = endpoint_up
+        self.dropped_exports = 0
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any
+    ) -> MetricExportResult:
+        """Export unless the endpoint is known to be down."""
+        try:
+            up = self.endpoint_up()
+        except Exception:
+            up = True
+        if not up:
+            self.dropped_exports += 1
+            return MetricExportResult.FAILURE
+        return self.delegate.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        """The delegate's."""
+        return self.delegate.force_flush(timeout_millis)
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """The delegate's."""
+        self.delegate.shutdown(timeout_millis=timeout_millis, **kwargs)
 
 
 class _MetricFailuresOnce(logging.Filter):
@@ -260,13 +309,13 @@ def _metric_exporter(name: str, config: SDKConfig) -> MetricExporter:
                 OTLPMetricExporter as GrpcMetricExporter,
             )
 
-            return GrpcMetricExporter(endpoint=endpoint, headers=headers)
+            return GrpcMetricExporter(endpoint=endpoint, headers=headers, timeout=config.timeout)
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
             OTLPMetricExporter as HttpMetricExporter,
         )
 
         url = endpoint.rstrip("/") + "/v1/metrics" if endpoint else None
-        return HttpMetricExporter(endpoint=url, headers=headers)
+        return HttpMetricExporter(endpoint=url, headers=headers, timeout=config.timeout)
     (entry,) = [e for e in entry_points(group="opentelemetry_metrics_exporter") if e.name == name]
     exporter: MetricExporter = entry.load()()
     return exporter

@@ -283,7 +283,7 @@ def _configure_metrics(config: SDKConfig, provider: TracerProvider, router: Rout
     try:
         METRICS.configure(
             key,
-            lambda: build_metric_exporters(config, names),
+            lambda: build_metric_exporters(config, names, lambda: _endpoints_up(router)),
             provider.resource,
             set_global=config.set_global,
             flush_spans=flush,
@@ -296,6 +296,15 @@ def _configure_metrics(config: SDKConfig, provider: TracerProvider, router: Rout
         return False
     router.add_observer(METRICS.metrics)
     return True
+
+
+def _endpoints_up(router: Router) -> bool:
+    """Whether no span exporter of ``router`` knows its endpoint to be down."""
+    return not any(_circuit_open(p) for p in router.processors)
+
+
+def _circuit_open(processor: SpanProcessor) -> bool:
+    return bool(getattr(getattr(processor, "exporter", None), "circuit_open", False))
 
 
 def content_gate(provider: TracerProvider, config: SDKConfig) -> Any:
