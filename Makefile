@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-interop lint typecheck semconv semconv-check unit bench clean
+.PHONY: demo test test-interop test-ray lint typecheck semconv semconv-check unit bench clean
 
 $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -37,6 +37,11 @@ unit: $(STAMP)
 ## test-interop: FluxLoop's spans in real backends (Arize Phoenix in .venv-phoenix, made on first run)
 test-interop: $(STAMP)
 	$(PY) -m pytest -m interop -n 0 -q tests/interop
+
+## test-ray: the Ray executor's tests on a real local two-node cluster (installs the ray extra)
+test-ray: $(STAMP)
+	$(PY) -c 'import ray' 2>/dev/null || $(PY) -m pip install $(PIP_QUIET) -e '.[ray]'
+	$(PY) -m pytest -n 0 -q -m ray
 
 ## semconv: regenerate fluxloop_semconv from semconv/registry
 semconv: $(STAMP)

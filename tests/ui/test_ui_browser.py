@@ -46,6 +46,7 @@ def page(browser: Browser, viewer: Viewer) -> Iterator[Page]:
 
 def _ready(page: Page, path: str) -> None:
     page.wait_for_selector(f'body[data-ready="{path}"]')
+    page.wait_for_selector("#loading", state="detached")  # the run table is built
 
 
 def _fits(page: Page) -> None:
@@ -80,7 +81,7 @@ def test_list_experiment_failures_run_tool_span_compare_regression(
     ids = experiment_ids(viewer)
     page.goto("/")
     _ready(page, "/")
-    expect(page.locator("#experiments tbody tr")).to_have_count(3)
+    expect(page.locator("#experiments tbody tr")).to_have_count(4)
     _fits(page)
     _shot(page, "list")
 
@@ -172,6 +173,26 @@ def test_deep_links_open_the_same_page(page: Page, viewer: Viewer) -> None:
     page.goto("/compare?a=..&b=..")
     _ready(page, "error")
     expect(page.locator(".notice.error")).to_contain_text("outside the served directory")
+
+
+def test_multi_turn_conversation_links_each_turn_to_its_spans(page: Page, viewer: Viewer) -> None:
+    ids = experiment_ids(viewer)
+    page.goto(f"/experiment?x={ids['c']}")
+    _ready(page, "/experiment")
+    page.locator("#run-table tbody tr").first.click()
+    _ready(page, "/run")
+    messages = page.locator("#conversation .msg")
+    expect(messages).to_have_count(6)
+    expect(messages.nth(2)).to_contain_text("Do you offer refunds?")
+    expect(messages.nth(3)).to_contain_text("Refunds within 30 days")
+    messages.nth(3).get_by_role("button", name="spans").click()
+    expect(page.locator("#span-detail h2")).to_contain_text("turn 2")
+    selected = page.locator('#span-tree li[aria-selected="true"]')
+    expect(selected).to_be_focused()
+    page.keyboard.press("ArrowDown")  # the turn's agent span, then its tool call
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#span-detail h2")).to_contain_text("policy")
+    expect(page.locator("#span-input")).to_contain_text('"refund"')
 
 
 CONTRAST = """

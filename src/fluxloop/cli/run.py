@@ -97,6 +97,17 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     default=None,
     help="Agent turns per conversation (overrides multi_turn.max_turns).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where runs execute: this process (local) or a Ray cluster (default: runner.executor).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:PORT.",
+)
 @cassette_options
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
@@ -116,6 +127,8 @@ def experiment(
     grace_period: float,
     multi_turn: bool | None,
     max_turns: int | None,
+    executor: str | None,
+    ray_address: str | None,
     cassette: str | None,
     cassette_timing: str | None,
     yes: bool,
@@ -151,6 +164,10 @@ def experiment(
             max_turns = previous["max_turns"]
         if multi_turn is None and isinstance(previous.get("multi_turn"), bool):
             multi_turn = previous["multi_turn"]
+        if executor is None and isinstance(previous.get("executor"), str):
+            executor = previous["executor"]
+        if ray_address is None and isinstance(previous.get("ray_address"), str):
+            ray_address = previous["ray_address"]
 
     config = load_config(config_path, project, root)
     apply_multi_turn_overrides(config, enabled=multi_turn, max_turns=max_turns)
@@ -169,6 +186,8 @@ def experiment(
         "no_collector": no_collector,
         "multi_turn": multi_turn,
         "max_turns": max_turns,
+        "executor": executor,
+        "ray_address": ray_address,
     }
     quiet = state().quiet
     reporter = make_progress(quiet=quiet or dry_run)
@@ -184,6 +203,8 @@ def experiment(
         personas=persona_list,
         grace_seconds=grace_period,
         invocation=invocation,
+        executor=executor,
+        ray_address=ray_address,
         cassette=cassette,
         cassette_timing=cassette_timing,
     )

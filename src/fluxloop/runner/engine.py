@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -44,9 +46,10 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
-from .config import ExperimentConfig
+from .config import ExecutorSettings, ExperimentConfig, relocate
 from .executors import Executor
 from .executors.local import AsyncioExecutor
+from .executors.ray import RayExecutor
 from .inputs import InputItem, InputSet, load_inputs
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
@@ -116,6 +119,8 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
+    executor: str | None = None  # local | ray (None: runner.executor.type)
+    ray_address: str | None = None  # overrides runner.executor.address
     cassette: str | None = None  # record | replay | auto | off (None: env, config)
     cassette_timing: str | None = None  # instant | recorded
 
@@ -623,6 +628,105 @@ class RunExecutor:
         return RunRecord(line=line, observations=observations, traces=traces)
 
 
+class _NoCapture:
+    spans: Sequence[Any] = ()
+
+
+def lost_run_record(
+    executor: RunExecutor,
+    planned: PlannedRun,
+    error: BaseException,
+    attempt_errors: list[dict[str, Any]],
+) -> RunRecord:
+    """The record of a run whose worker never answered (process or node lost): failed, with
+    the cause, after ``attempt_errors`` (every lost attempt, the last one included)."""
+    item = planned.item
+    persona = executor.config.persona(item.persona)
+    text = apply_template(executor.config.input_template, item.input, persona)
+    now = time.time()
+    return executor._record(
+        planned,
+        uuid.uuid4().hex,
+        text,
+        "error",
+        None,
+        error,
+        0.0,
+        now,
+        now,
+        len(attempt_errors),
+        attempt_errors[:-1],
+        _NoCapture(),
+        None,
+    )
+
+
+@dataclass
+class RunJob:
+    """What a worker process needs to execute this experiment's runs (picklable, sent once).
+
+    The config carries ``runner.environment_vars`` and ``.env`` values, secrets included: the
+    Ray executor sends the job as task data, never in Ray's runtime environment.
+    """
+
+    config: ExperimentConfig
+    experiment_name: str
+    experiment_id: str
+    no_collector: bool
+    output_directory: Path
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def code_dir(self) -> Path:
+        return self.config.runner.working_directory
+
+    @property
+    def private_paths(self) -> list[str]:
+        """Paths under ``code_dir`` no worker gets: the config files (they may hold secrets;
+        the job carries the resolved config) and the experiments directory."""
+        root = self.code_dir.resolve()
+        paths = []
+        for path in [*self.config.source.files, *self.config.dotenv_files, self.output_directory]:
+            with contextlib.suppress(ValueError):
+                paths.append("/" + path.resolve().relative_to(root).as_posix())
+        return [p for p in paths if p != "/."]
+
+    def build(self, stack: contextlib.ExitStack, root: Path | None) -> RunExecutor:
+        config = self.config if root is None else relocate(self.config, root)
+        runner = config.runner
+        stack.enter_context(
+            target_environment(
+                runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
+            )
+        )
+        configure_tracing(
+            config.collector_url, config.collector_api_key, no_collector=self.no_collector
+        )
+        target, replay = _prepare_target(config)
+        if replay is not None and self.config.replay.recording_file is not None:
+            # read from the copy; the records name the file the user configured
+            replay.recording_file = self.config.replay.recording_file
+        return RunExecutor(
+            config,
+            target,
+            experiment_name=self.experiment_name,
+            experiment_id=self.experiment_id,
+            replay=replay,
+        )
+
+
+def executor_settings(config: ExperimentConfig, options: RunOptions) -> ExecutorSettings:
+    """``runner.executor`` with the command line's ``--executor`` / ``--ray-address`` applied."""
+    settings = config.runner.executor
+    if options.executor is not None:
+        settings = dataclasses.replace(settings, type=options.executor)
+    if options.ray_address is not None:
+        settings = dataclasses.replace(settings, address=options.ray_address)
+    if settings.type not in ("local", "ray"):
+        raise ConfigError.for_value("--executor", "local or ray", settings.type)
+    return settings
+
+
 class CallbackReportedError(Exception):
     """The target reported a failure through its replayed error callback."""
 
@@ -753,8 +857,7 @@ class _Experiment:
         )
         if self.executor.conversation is not None:
             self.executor.conversation.reporter = reporter
-        # where runs execute: in this process by default
-        self.execution: Executor = AsyncioExecutor(self.executor.execute, plan.parallel)
+        self.execution = self._make_execution(executor_settings(self.config, options))
         self.environment = environment_info(self.config.project_dir)
         self.directory: Path | None = None
         self.writer: ArtifactWriter | None = None
@@ -762,6 +865,27 @@ class _Experiment:
         self._workers: list[asyncio.Task[None]] = []
         self._plan_iter: Iterator[PlannedRun] | None = None
         self._next_start = 0.0
+
+    def _make_execution(self, settings: ExecutorSettings) -> Executor:
+        """Where runs execute: this process (default) or a Ray cluster."""
+        if settings.type == "ray":
+            job = RunJob(
+                self.config,
+                self.plan.name,
+                self.experiment_id,
+                no_collector=not self.tracing.shipping,
+                output_directory=self.plan.output_directory,
+            )
+            return RayExecutor(
+                job,
+                settings,
+                lost=functools.partial(lost_run_record, self.executor),
+                parallel=self.plan.parallel,
+                max_retries=self.config.runner.max_retries,
+                retry_delay=self.config.runner.retry_delay,
+                info=self.reporter.info,
+            )
+        return AsyncioExecutor(self.executor.execute, self.plan.parallel)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -898,6 +1022,7 @@ class _Experiment:
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
+            **({"executor": described} if (described := self.execution.describe()) else {}),
             **({"cassette": cas.summary()} if (cas := self.executor.cassette) else {}),
         }
 
@@ -918,6 +1043,8 @@ class _Experiment:
         else:
             self.writer.write_run(rec.line)
         self.stats.add(rec.line)
+        if self.execution.remote and (conv := self.executor.conversation) is not None:
+            conv.account(rec.line, remote=True)  # it ran elsewhere: count it here
         self.session["runs"] = int(self.session["runs"]) + 1
         if not rec.success:
             self.errors.append(error_entry(rec.line))
@@ -1160,6 +1287,12 @@ def run_experiment(
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
         experiment.executor.cassette = cassette
+        if cassette is not None and experiment.execution.remote:
+            raise ConfigError(
+                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
+                "lives in this process); run with --executor local or --cassette off",
+                key="cassette",
+            )
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()

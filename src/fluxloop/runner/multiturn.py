@@ -436,6 +436,7 @@ class _Stats:
     max_seen: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     agent_tokens: int = 0
+    remote_usage: Counter[str] = field(default_factory=Counter)  # simulated users elsewhere
 
 
 class ConversationDriver:
@@ -471,7 +472,7 @@ class ConversationDriver:
             "max_turns_seen": st.max_seen,
             "termination_reasons": dict(st.reasons),
             "agent_tokens": st.agent_tokens,
-            "simulator_usage": self.supervisor.usage(),
+            "simulator_usage": _add_usage(self.supervisor.usage(), st.remote_usage),
         }
 
     def progress_line(self) -> str:
@@ -741,15 +742,29 @@ class ConversationDriver:
         }
         if persona_name != item.persona:
             line["persona"] = persona_name
+        self.account(line)
+        return record
+
+    def account(self, line: Mapping[str, Any], *, remote: bool = False) -> None:
+        """Count a finished conversation in the live stats and the summary.
+
+        ``remote``: it ran in another process (another executor), whose simulated user's usage
+        this process's supervisor never saw: the line's ``simulation`` counts it.
+        """
         st = self.stats
+        turns_done = int(line.get("turn_count") or 0)
         st.conversations += 1
         st.turns += turns_done
         st.max_seen = max(st.max_seen, turns_done)
-        st.reasons[termination or "unknown"] += 1
+        st.reasons[str(line.get("termination_reason") or "unknown")] += 1
         usage = line.get("token_usage") or {}
         st.agent_tokens += int(usage.get("total_tokens") or 0)
+        simulation = line.get("simulation")
+        if remote and isinstance(simulation, Mapping) and simulation.get("calls"):
+            st.remote_usage["calls"] += int(simulation.get("calls") or 0)
+            for key, value in (simulation.get("token_usage") or {}).items():
+                st.remote_usage[key] += int(value or 0)
         self._tick()
-        return record
 
     async def _decide(self, view: ConversationView) -> Decision:
         import fluxloop
@@ -817,6 +832,13 @@ class ConversationDriver:
                 md.setdefault("multi_turn", True)
                 md.setdefault("turn_count", turns_done)
                 md.setdefault("termination_reason", termination)
+
+
+def _add_usage(local: Mapping[str, int], remote: Mapping[str, int]) -> dict[str, int]:
+    total = dict(local)
+    for key, value in remote.items():
+        total[key] = total.get(key, 0) + value
+    return total
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:

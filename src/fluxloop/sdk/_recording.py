@@ -160,6 +160,12 @@ def auto_record(target: str, arguments: Callable[[], Mapping[str, Any]]) -> Iter
                 logger.debug("fluxloop: automatic argument recording failed", exc_info=True)
 
 
+def restart_counters() -> None:
+    """Start every target's automatic iteration number at 0 again (``reset_config()``)."""
+    with _STATE.lock:
+        _STATE.counters.clear()
+
+
 def _reset_state() -> None:
     """Forget counters and options (tests)."""
     with _STATE.lock:

@@ -27,7 +27,8 @@ from fluxloop.errors import FluxLoopError
 from .catalog import experiment_row, read_small_json
 from .comparison import Comparisons
 from .detail import RunDetails
-from .runs import FilterError, RunFilter, RunTables
+from .runfilter import FilterError, RunFilter
+from .runs import RunTables
 from .source import PathRefused, Root, is_experiment_dir
 
 __all__ = ["TOKEN_COOKIE", "ViewerState", "create_app"]
@@ -88,6 +89,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         relative = _param(request, "x")
         directory = state.experiment(relative)
         table = state.tables.get(directory)
+        facets = table.facets()
         evaluation, notice = read_small_json(directory / "evaluation" / "summary.json")
         row = experiment_row(directory, state.root.relative(directory))
         notices = [*row["notices"], *table.notices]
@@ -97,7 +99,8 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         return JSONResponse(
             {
                 "experiment": row,
-                "facets": table.facets(),
+                "facets": facets,
+                "loading": facets["loading"],
                 "summary": _pick(summary, "per_persona", "errors", "tokens", "duration_ms"),
                 "evaluation": _pick(
                     evaluation, "passed", "overall", "evaluators", "per_persona", "gates"
