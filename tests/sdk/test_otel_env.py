@@ -121,19 +121,26 @@ def test_sampler_precedence_and_bad_values() -> None:
 
 
 def test_resource_attributes_are_never_overwritten(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(
-        "OTEL_RESOURCE_ATTRIBUTES", "deployment.environment.name=prod,service.name=from-attrs"
-    )
+    attrs = "deployment.environment.name=prod,service.name=from-attrs"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", attrs)
     monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-    resource = make_resource(SDKConfig())
+    config, _ = resolved(env={"OTEL_RESOURCE_ATTRIBUTES": attrs})
+    assert config.environment == "prod"
+    resource = make_resource(config)
     assert resource.attributes["deployment.environment.name"] == "prod"
     assert resource.attributes["service.name"] == "from-attrs"
     # FluxLoop's own settings, when set, win (argument / FLUXLOOP_* > OTEL_*)
-    own = make_resource(SDKConfig(environment="staging", service_name="svc"))
+    config, _ = resolved(
+        {"environment": "staging"},
+        env={"OTEL_RESOURCE_ATTRIBUTES": attrs, "FLUXLOOP_SERVICE_NAME": "svc"},
+    )
+    own = make_resource(config)
     assert own.attributes["deployment.environment.name"] == "staging"
     assert own.attributes["service.name"] == "svc"
+    config, _ = resolved(env={"OTEL_RESOURCE_ATTRIBUTES": attrs, "FLUXLOOP_ENVIRONMENT": "qa"})
+    assert config.environment == "qa"
     monkeypatch.delenv("OTEL_RESOURCE_ATTRIBUTES")
-    assert make_resource(SDKConfig()).attributes["deployment.environment.name"] == "development"
+    assert make_resource(resolved()[0]).attributes["deployment.environment.name"] == "development"
     assert isinstance(resource, Resource)
 
 

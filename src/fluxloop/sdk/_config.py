@@ -43,8 +43,8 @@ class SDKConfig:
     max_queue_size: int = 8192
     timeout: float = 10.0
     service_name: str | None = None
-    #: deployment.environment.name; unset, OTEL_RESOURCE_ATTRIBUTES's value or "development"
-    environment: str | None = None
+    #: deployment.environment.name (OTEL_RESOURCE_ATTRIBUTES's, unless set here)
+    environment: str = "development"
     max_attribute_bytes: int = 32_768
     max_depth: int = 10
     spool_dir: Path | None = None
@@ -180,7 +180,7 @@ def _storage(value: object, key: str) -> str | tuple[str, ...]:
     """FLUXLOOP_STORAGE (or the argument) names a storage; OTEL_TRACES_EXPORTER names exporters
     (a tuple, see :func:`resolve`); an OTLP endpoint variable alone means ``otlp``."""
     if key == "OTEL_TRACES_EXPORTER":
-        return _TRACES_EXPORTERS(value, key)
+        return _TRACES_EXPORTERS(value, key) or ()
     if key in _ENDPOINT_ENV:
         return "otlp" if _url(value, key) else "file"
     return _choice("file", "http", "otlp", "console", "none")(value, key)
@@ -433,7 +433,14 @@ def resolve(
         sampler = _otel_sampler(layers, from_env)
         if sampler is not None:
             resolved["sampler"] = sampler
-    _first_set((_RESOURCE_ENV,), layers, otel_env.parse_resource_attributes, from_env)
+    resource = _first_set((_RESOURCE_ENV,), layers, otel_env.parse_resource_attributes, from_env)
+    if "environment" not in resolved and isinstance(resource, dict):
+        # a deployment.environment.name set there is the environment (never overwritten)
+        found = resource.get("deployment.environment.name") or resource.get(
+            "deployment.environment"
+        )
+        if found:
+            resolved["environment"] = found
     return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
 
 

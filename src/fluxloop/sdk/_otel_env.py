@@ -60,11 +60,13 @@ def installed_exporters(signal: str) -> frozenset[str]:
         return frozenset()
 
 
-def exporter_names(signal: str) -> Callable[[object, str], tuple[str, ...]]:
+def exporter_names(signal: str) -> Callable[[object, str], tuple[str, ...] | None]:
     """A converter for ``OTEL_{SIGNAL}_EXPORTER``: a comma list of exporter names; ``none`` alone
     means no exporter (the empty tuple)."""
 
-    def convert(value: object, key: str) -> tuple[str, ...]:
+    def convert(value: object, key: str) -> tuple[str, ...] | None:
+        if value is None:  # configure(metrics_exporter=None): back to the default
+            return None
         items = value if isinstance(value, list | tuple) else str(value).split(",")
         names = tuple(dict.fromkeys(str(n).strip().lower() for n in items if str(n).strip()))
         known = _BUILTIN_EXPORTERS | installed_exporters(signal)

@@ -169,21 +169,13 @@ def make_sampler(config: SDKConfig) -> Sampler | None:
 
 def make_resource(config: SDKConfig) -> Resource:
     """The resource of a provider FluxLoop owns: the SDK's (OTEL_RESOURCE_ATTRIBUTES,
-    OTEL_SERVICE_NAME) with ``service_name`` / ``environment`` over it when they were set, and
-    FluxLoop's default ``deployment.environment.name=development`` only where nobody set one."""
-    own: dict[str, str] = {}
+    OTEL_SERVICE_NAME) with ``service_name`` and ``environment`` over it. Neither overwrites
+    what the user set: the resolver takes ``environment`` from OTEL_RESOURCE_ATTRIBUTES unless an
+    argument or FLUXLOOP_ENVIRONMENT set it (argument > FLUXLOOP_* > OTEL_*)."""
+    own: dict[str, str] = {"deployment.environment.name": config.environment}
     if config.service_name:
         own["service.name"] = config.service_name
-    if config.environment:
-        own[_ENVIRONMENT] = config.environment
-    resource = Resource.create(own)
-    if _ENVIRONMENT not in resource.attributes:
-        resource = resource.merge(Resource({_ENVIRONMENT: _DEFAULT_ENVIRONMENT}))
-    return resource
-
-
-_ENVIRONMENT = "deployment.environment.name"
-_DEFAULT_ENVIRONMENT = "development"
+    return Resource.create(own)
 
 
 def choose_provider(config: SDKConfig, owned: TracerProvider | None) -> tuple[TracerProvider, bool]:
