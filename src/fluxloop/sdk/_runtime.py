@@ -298,7 +298,6 @@ def _configure_metrics(config: SDKConfig, provider: TracerProvider, router: Rout
             key,
             lambda: build_metric_exporters(config, names, lambda: _endpoints_up(router)),
             provider.resource,
-            set_global=config.set_global,
             flush_spans=flush,
         )
     except Exception:
