@@ -116,7 +116,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def only_experiment(project: Path) -> Path:
-    (directory,) = [p for p in (project / "experiments").iterdir() if p.is_dir()]
+    (directory,) = [
+        p for p in (project / "experiments").iterdir() if p.is_dir() and not p.is_symlink()
+    ]
     return directory
 
 
