@@ -233,7 +233,7 @@ def test_instrumentations_lists_the_installed_instrumentors(
 def test_config_env_lists_instrumentations(tmp_path: Path) -> None:
     done = fl("config", "env", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    section = done.stdout.split("OpenTelemetry instrumentations", 1)[1]
+    section = done.stdout.split("OpenTelemetry instrumentations", 1)[1].split("FluxLoop env")[0]
     row = next(line for line in section.splitlines() if "fluxloop_langchain" in line)
     assert "fluxloop" in row and "active" in row
     assert "OTEL_TRACES_EXPORTER" in done.stdout

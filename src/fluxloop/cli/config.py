@@ -109,6 +109,7 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
 
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
+    _echo_instrumentations()
     echo("FluxLoop environment variables")
     for line in format_table(
         [[r.name, r.value, r.source, r.description] for r in rows],
@@ -123,7 +124,6 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
         )
     else:
         echo(f"No .env file in {display_path(project_dir)} or its parent")
-    _echo_instrumentations()
 
 
 def _echo_instrumentations() -> None:
