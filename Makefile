@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-ray lint typecheck semconv semconv-check unit bench clean
+.PHONY: demo test test-interop test-ray lint typecheck semconv semconv-check unit bench clean
 
 $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -43,6 +43,10 @@ semconv-check: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
+## test-interop: FluxLoop's spans in real backends (Arize Phoenix in .venv-phoenix, made on first run)
+test-interop: $(STAMP)
+	$(PY) -m pytest -m interop -n 0 -q tests/interop
+
 ## test-ray: the Ray executor's tests on a real local two-node cluster (installs the ray extra)
 test-ray: $(STAMP)
 	$(PY) -c 'import ray' 2>/dev/null || $(PY) -m pip install $(PIP_QUIET) -e '.[ray]'
@@ -63,4 +67,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_cassette.py
 
 clean:
-	rm -rf $(VENV) demo-output traces
+	rm -rf $(VENV) .venv-phoenix demo-output traces

@@ -1315,7 +1315,11 @@ def run_experiment(
             print("Dry run: nothing was executed or written.", file=out)
             return ExperimentOutcome(plan=plan, directory=None, summary={}, dry_run=True)
         tracing = configure_tracing(
-            config.collector_url, config.collector_api_key, no_collector=options.no_collector
+            config.collector_url,
+            config.collector_api_key,
+            no_collector=options.no_collector,
+            auto_instrument=config.runner.auto_instrument,
+            hide_internal=config.runner.hide_internal,
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
         experiment.executor.cassette = cassette
