@@ -57,6 +57,7 @@ class RayCluster:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="flray", dir="/tmp"))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()  # Ray Client: ray://127.0.0.1:<client_port>
         self.node_ports: list[int] = []
         self.env = clean_env(
             {
@@ -105,7 +106,7 @@ class RayCluster:
             "--head",
             f"--port={self.port}",
             "--include-dashboard=false",
-            f"--ray-client-server-port={free_port()}",
+            f"--ray-client-server-port={self.client_port}",
             f"--temp-dir={self.temp_dir}",
         )
         for _ in range(nodes - 1):
