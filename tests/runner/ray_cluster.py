@@ -52,7 +52,7 @@ def _is_free(port: int) -> bool:
 class RayCluster:
     """Nodes started with the ``ray`` CLI of this virtualenv; ``address`` is the GCS address."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         # short: Ray's unix socket paths live under it (108-byte limit)
         self.temp_dir = Path(tempfile.mkdtemp(prefix="flray", dir="/tmp"))
         self.port = free_port()
@@ -67,6 +67,7 @@ class RayCluster:
                 "RAY_health_check_period_ms": "1000",
                 "RAY_health_check_timeout_ms": "1000",
                 "RAY_health_check_failure_threshold": "3",
+                **(env or {}),
             }
         )
 
