@@ -17,13 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.runner.config import ExperimentConfig
 from fluxloop.runner.inputs import DEFAULT_INPUTS_FILE
-from fluxloop.runner.yamlio import atomic_write_text, display_path
+from fluxloop.runner.yamlio import atomic_write_text, display_path, safe_load
 
 from .generator import (
     BaseInput,
@@ -346,8 +344,8 @@ def _generation_block(path: Path) -> dict[str, Any] | None:
                 if line.startswith("inputs:"):
                     break
                 head.append(line)
-        data = yaml.safe_load("".join(head))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = safe_load("".join(head), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError):
         return None
     block = data.get("generation") if isinstance(data, dict) else None
     return block if isinstance(block, dict) else None

@@ -44,8 +44,9 @@ from typing import Any, TextIO
 
 from fluxloop_semconv import attributes as attr
 
-from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
+from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, ThresholdError
 
+from .aborts import aborted_error
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
@@ -470,7 +471,13 @@ class RunExecutor:
                     status, error = "error", exc
                 duration_ms = (time.perf_counter() - t0) * 1000.0
             ended = started + duration_ms / 1000.0
-            if collector is not None and status == "success" and collector.error:
+            if (
+                collector is not None
+                and status == "success"
+                and collector.error
+                and self.replay is not None
+                and self.replay.error_callback_fails_run
+            ):
                 status = "error"
                 error = CallbackReportedError(collector.error[0])
             if status != "success" and attempt <= self.max_retries and not self.is_stopping():
@@ -791,6 +798,8 @@ class ExperimentOutcome:
     summary: dict[str, Any]
     interrupted: bool = False
     dry_run: bool = False
+    error: StorageError | None = None
+    """Set when an artifact could not be written (the experiment was aborted, resumable)."""
 
     @property
     def passed(self) -> bool:
@@ -802,6 +811,8 @@ class ExperimentOutcome:
         if self.dry_run:
             return
         results = self.summary.get("results", {})
+        if self.error is not None:
+            raise aborted_error(self.error, self.summary, self.directory)
         if self.interrupted:
             where = display_path(self.directory) if self.directory else "?"
             raise InterruptedRunError(
@@ -848,6 +859,7 @@ class _Experiment:
         self.stopping = False
         self.stop_reason: str | None = None
         self.cancelled_now = False
+        self.storage_error: StorageError | None = None
         self.pool = DaemonThreadPool()
         self.executor = RunExecutor(
             self.config,
@@ -1031,6 +1043,8 @@ class _Experiment:
 
     def write_summary(self, status: str) -> dict[str, Any]:
         summary = self.summary(status)
+        if self.storage_error is not None:
+            summary.update(resumable=True, error=str(self.storage_error))
         if self.writer is not None:
             self.writer.write_summary(summary)
             if self.errors_dirty and (self.errors or status != "running"):
@@ -1040,6 +1054,15 @@ class _Experiment:
         return summary
 
     def record(self, rec: RunRecord) -> None:
+        if self.storage_error is not None:
+            return  # not committed: redone by --resume
+        try:
+            self._record(rec)
+        except StorageError as exc:
+            self.storage_error = exc
+            self.stopping = True
+
+    def _record(self, rec: RunRecord) -> None:
         assert self.writer is not None
         if self.config.save_traces:
             self.writer.write_run(rec.line, rec.traces, rec.observations)
@@ -1142,7 +1165,11 @@ class _Experiment:
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
         self.session["ended_at"] = _utcnow()
-        summary = self.write_summary(status)
+        try:
+            summary = self.write_summary("aborted" if self.storage_error else status)
+        except StorageError as exc:
+            self.storage_error = self.storage_error or exc
+            summary = self.summary("aborted")
         if self.writer is not None:
             self.writer.close()
         return summary
@@ -1321,7 +1348,11 @@ def run_experiment(
                     fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
     interrupted = summary["status"] == "interrupted"
     return ExperimentOutcome(
-        plan=plan, directory=directory, summary=summary, interrupted=interrupted
+        plan=plan,
+        directory=directory,
+        summary=summary,
+        interrupted=interrupted,
+        error=experiment.storage_error,
     )
 
 
