@@ -420,7 +420,7 @@ INTERRUPTING_AGENT = """
         marker = Path("interrupted.marker")
         if not marker.exists():
             marker.write_text("x")
-            (summary,) = Path("experiments").glob("*/summary.json")
+            (summary,) = Path("experiments").glob("interrupt_*/summary.json")
             shutil.copy(summary, "running-summary.json")
             os.kill(os.getpid(), signal.SIGINT)
         return "ok " + input_text

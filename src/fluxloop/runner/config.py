@@ -352,6 +352,10 @@ class RunnerSettings:
     stream_output_path: str | None = None
     output_char_limit: int | None = DEFAULT_OUTPUT_CHAR_LIMIT
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    #: capture LangChain / LangGraph runs with no code when langchain-core is importable
+    auto_instrument: bool = True
+    #: fold LangChain's plumbing runnables away (``langchain.hide_internal``)
+    hide_internal: bool = True
 
 
 @dataclass(frozen=True)
@@ -559,6 +563,8 @@ def build_experiment_config(
         output_char_limit=(guards.get("output_char_limit") if guards else None)
         or DEFAULT_OUTPUT_CHAR_LIMIT,
         executor=_executor_settings(runner_raw.get("executor")),
+        auto_instrument=runner_raw.get("auto_instrument") is not False,
+        hide_internal=(data.get("langchain") or {}).get("hide_internal") is not False,
     )
 
     # the more specific key wins: seeds 001/002 put iterations under runner:, seed 003 at the
