@@ -194,3 +194,20 @@ def test_auth_is_required_for_metrics_and_logs(collector: Collector) -> None:
     status, _, _ = post(f"{collector.url}/v1/logs", body, {"Content-Type": "application/json"})
     assert status == 401
     assert not list(collector.output.glob("logs_*.jsonl"))
+
+
+def test_secrets_in_log_records_are_masked(collector: Collector) -> None:
+    data = otlp_json_logs()
+    record = data["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+    record["body"] = {"stringValue": "calling with Authorization: Bearer sk-live-1234567890abcdef"}
+    record["attributes"] = [
+        {"key": "api_key", "value": {"stringValue": "sk-live-1234567890abcdef"}},
+        {"key": "monkey", "value": {"stringValue": "banana"}},
+    ]
+    headers = {"Content-Type": "application/json", "Authorization": "Bearer k3y"}
+    status, _, _ = post(f"{collector.url}/v1/logs", json.dumps(data).encode(), headers)
+    assert status == 200
+    text = "".join(p.read_text() for p in collector.output.glob("logs_*.jsonl"))
+    assert "sk-live-1234567890abcdef" not in text
+    (written,) = read_jsonl(collector.output, "logs")
+    assert written["attributes"] == {"api_key": "***", "monkey": "banana"}
