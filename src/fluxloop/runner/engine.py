@@ -13,6 +13,9 @@
   run attributes, and written with the run's summary line as soon as it completes.
 * SIGINT / SIGTERM stop scheduling, give in-flight runs ``grace_seconds``, cancel the rest and
   write a partial summary (a second signal cancels at once). The directory can be resumed.
+* Where runs execute is an :class:`~fluxloop.runner.executors.Executor`: this loop by default
+  (:class:`AsyncioExecutor`), or a Ray cluster (``--executor ray``), where each worker process
+  builds a :class:`RunJob` once and runs the same :class:`RunExecutor`.
 """
 
 from __future__ import annotations
@@ -561,6 +564,7 @@ class RunExecutor:
             traces = [
                 {
                     "id": trace_id,
+                    "trace_id": trace_id,
                     "name": self.target.display_name,
                     "start_time": _iso(started),
                     "end_time": _iso(ended),
@@ -572,6 +576,8 @@ class RunExecutor:
                     "input": text,
                     "output": output,
                     "attributes": {},
+                    "resource": {},
+                    "scope": None,
                 }
             ]
         else:
