@@ -138,7 +138,7 @@ def run_cli(root: Path, *args: str, timeout: float = 300) -> subprocess.Complete
 
 
 def experiment_dir(root: Path) -> Path:
-    (exp,) = sorted((root / "experiments").iterdir())
+    (exp,) = sorted(p for p in (root / "experiments").iterdir() if not p.is_symlink())
     return exp
 
 
@@ -337,6 +337,15 @@ def test_reuse_workers_sets_the_target_up_once_per_worker(
     assert workers < set(setups)
     summary = json.loads((experiment_dir(root) / "summary.json").read_text())
     assert summary["executor"]["reuse_workers"] is True
+
+
+def test_ray_client_address(tmp_path: Path, cluster: RayCluster) -> None:
+    root = make_project(tmp_path / "p", "agent:run", [f"q{i}" for i in range(10)])
+    address = f"ray://127.0.0.1:{cluster.client_port}"
+    done = run_cli(root, "--executor", "ray", "--ray-address", address)
+    assert done.returncode == 0, done.stderr
+    rows = lines(experiment_dir(root))
+    assert len(rows) == 10 and all(r["success"] and r["executor"]["type"] == "ray" for r in rows)
 
 
 def test_bad_input_is_one_line_and_exit_2_before_any_run(

@@ -116,7 +116,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def only_experiment(project: Path) -> Path:
-    (directory,) = [p for p in (project / "experiments").iterdir() if p.is_dir()]
+    (directory,) = [
+        p for p in (project / "experiments").iterdir() if p.is_dir() and not p.is_symlink()
+    ]
     return directory
 
 
@@ -418,7 +420,7 @@ INTERRUPTING_AGENT = """
         marker = Path("interrupted.marker")
         if not marker.exists():
             marker.write_text("x")
-            (summary,) = Path("experiments").glob("*/summary.json")
+            (summary,) = Path("experiments").glob("interrupt_*/summary.json")
             shutil.copy(summary, "running-summary.json")
             os.kill(os.getpid(), signal.SIGINT)
         return "ok " + input_text

@@ -35,6 +35,8 @@ from typing import Any
 
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
+from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.sdk._config import read_dotenv
 
 from ._jsonl import WARNINGS, dump_line, iter_jsonl, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
@@ -621,6 +623,22 @@ def _iter_per_trace_file(path: Path) -> Iterator[TraceBundle]:
         yield TraceBundle(run, observations)
 
 
+def _keys_from_project_env(directories: list[Path]) -> None:
+    """LLM keys (``FLUXLOOP_LLM_API_KEY``, ``OPENAI_API_KEY``, …) from the project's ``.env``
+    (and its parent's: the seeds' ``fluxloop/.env``), as ``run`` and ``generate`` read them;
+    variables already set win. Nothing else is taken from the file."""
+    names = {UNIVERSAL_KEY_VAR, *(v for vs in PROVIDER_KEY_VARS.values() for v in vs)}
+    seen: set[Path] = set()
+    for directory in directories:
+        for candidate in (directory / ".env", directory.parent / ".env"):
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            for key, value in read_dotenv(candidate).items():
+                if key in names and value:
+                    os.environ.setdefault(key, value)
+
+
 def evaluate_experiment(
     experiment_dir: str | os.PathLike[str],
     *,
@@ -659,6 +677,7 @@ def evaluate_experiment(
         raise InputError(f"{where(per_trace_path)}: per-trace file not found")
     if llm_api_key:
         os.environ.setdefault("FLUXLOOP_LLM_API_KEY", llm_api_key)
+    _keys_from_project_env([cfg.base_dir, experiment.path.resolve().parent.parent, Path.cwd()])
     if not no_llm:
         for ev in cfg.evaluators:
             if ev.judge is not None:

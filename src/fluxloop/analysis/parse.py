@@ -253,7 +253,22 @@ def trace_record(run: Run, steps: list[Step]) -> dict[str, Any]:
         "success": run.success,
         "status": run.status,
         "error": run.error,
-        "summary": run.raw,
+        # the original's shape: the run's headline fields, the whole trace_summary line as
+        # ``raw`` and the token usage (its readers use summary.raw and summary.token_usage)
+        "summary": {
+            "trace_id": run.trace_id,
+            "iteration": run.iteration,
+            "persona": run.persona,
+            "input": run.input,
+            "output": run.output,
+            "duration_ms": run.duration_ms,
+            "success": run.success,
+            "raw": run.raw,
+            "conversation_state": run.raw.get("conversation_state"),
+            "termination_reason": run.raw.get("termination_reason"),
+            "token_usage": run.token_usage,
+        },
+        "raw": run.raw,
         "timeline": timeline,
         "conversation": conversation,
         "metrics": {

@@ -352,6 +352,10 @@ class RunnerSettings:
     stream_output_path: str | None = None
     output_char_limit: int | None = DEFAULT_OUTPUT_CHAR_LIMIT
     executor: ExecutorSettings = field(default_factory=ExecutorSettings)
+    #: capture LangChain / LangGraph runs with no code when langchain-core is importable
+    auto_instrument: bool = True
+    #: fold LangChain's plumbing runnables away (``langchain.hide_internal``)
+    hide_internal: bool = True
 
 
 @dataclass(frozen=True)
@@ -362,6 +366,7 @@ class ReplaySettings:
     callable_providers: Mapping[str, str] = field(default_factory=dict)
     use: str | int | None = None  # which recorded call(s): last, first, all or an index
     secrets: Mapping[str, str] = field(default_factory=dict)  # masked path -> env var name
+    error_callback_fails_run: bool = True  # a collector.error call fails the run
 
 
 @dataclass
@@ -558,6 +563,8 @@ def build_experiment_config(
         output_char_limit=(guards.get("output_char_limit") if guards else None)
         or DEFAULT_OUTPUT_CHAR_LIMIT,
         executor=_executor_settings(runner_raw.get("executor")),
+        auto_instrument=runner_raw.get("auto_instrument") is not False,
+        hide_internal=(data.get("langchain") or {}).get("hide_internal") is not False,
     )
 
     # the more specific key wins: seeds 001/002 put iterations under runner:, seed 003 at the
@@ -577,6 +584,7 @@ def build_experiment_config(
         callable_providers=dict(replay_raw.get("callable_providers") or {}),
         use=replay_raw.get("use"),
         secrets=dict(replay_raw.get("secrets") or {}),
+        error_callback_fails_run=bool(replay_raw.get("error_callback_fails_run", True)),
     )
     name = data.get("name")
     if name in (None, ""):

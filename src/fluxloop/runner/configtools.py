@@ -106,6 +106,11 @@ ENV_VARS: list[tuple[str, str, str]] = [
     ("OTEL_SERVICE_NAME", "OpenTelemetry service name", "not set"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint", "not set"),
     ("OTEL_SDK_DISABLED", "Disable OpenTelemetry", "false"),
+    ("OTEL_TRACES_EXPORTER", "Span exporters (otlp, console, none, fluxloop_jsonl)", "not set"),
+    ("OTEL_METRICS_EXPORTER", "GenAI metrics exporters", "as the storage"),
+    ("OTEL_TRACES_SAMPLER", "Sampler (with OTEL_TRACES_SAMPLER_ARG)", "always_on"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "Resource attributes (never overwritten)", "not set"),
+    ("FLUXLOOP_EXTRA_ATTRIBUTES", "Extra attribute dialects on OTLP (openinference)", "not set"),
 ]
 
 
