@@ -423,12 +423,13 @@ def _documents(attrs: dict[str, Any], mapped: Mapped) -> list[dict[str, Any]] | 
     return documents
 
 
-def _io(attrs: dict[str, Any], key: str, mapped: Mapped) -> Any:
-    """OpenInference ``input.value`` / ``output.value`` read by its ``*.mime_type``."""
+def _io(attrs: dict[str, Any], key: str, mapped: Mapped, *, decode: bool = True) -> Any:
+    """OpenInference ``input.value`` / ``output.value`` read by its ``*.mime_type``; with
+    ``decode`` off the value is only consumed (the messages say it better)."""
     value = attrs.pop(key + ".value", _MISSING)
     mime = attrs.pop(key + ".mime_type", None)
-    if value is _MISSING:
-        return _MISSING
+    if value is _MISSING or not decode:
+        return value
     if mime == "application/json":
         return _json_or_text(value, key + ".value", mapped)
     if type(value) is not str and value is not None:
@@ -457,8 +458,12 @@ def _openinference(attrs: dict[str, Any], mapped: Mapped) -> None:
         if kind_type is None:
             mapped.note(f"openinference.span.kind: unknown kind {str(kind)[:40]!r}")
         mapped.type = mapped.type or kind_type
-    inp = _io(attrs, "input", mapped)
-    out = _io(attrs, "output", mapped)
+    # an LLM span's messages are its input and output: its input.value/output.value (often the
+    # whole serialized request) are consumed without being decoded
+    llm = kind is None or str(kind).upper() == "LLM"
+    keys = mapped.keys
+    inp = _io(attrs, "input", mapped, decode=not (llm and "llm.input_messages." in keys))
+    out = _io(attrs, "output", mapped, decode=not (llm and "llm.output_messages." in keys))
     in_messages = _oi_messages(attrs, "llm.input_messages.", mapped)
     out_messages = _oi_messages(attrs, "llm.output_messages.", mapped)
     documents = _documents(attrs, mapped)
