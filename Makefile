@@ -43,7 +43,8 @@ semconv-check: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-## test-interop: FluxLoop's spans in real backends (Arize Phoenix in .venv-phoenix, made on first run)
+## test-interop: real third-party software in its own venvs, made on first run: FluxLoop's spans in
+## Arize Phoenix (.venv-phoenix); OpenInference's LangChain spans into the collector (.venv-openinference)
 test-interop: $(STAMP)
 	$(PY) -m pytest -m interop -n 0 -q tests/interop
 

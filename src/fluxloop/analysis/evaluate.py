@@ -42,11 +42,9 @@ from ._jsonl import WARNINGS, dump_line, iter_jsonl, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
 from .experiment import (
     Experiment,
-    ObservationIndex,
     Run,
     TraceBundle,
     iter_traces,
-    load_experiment,
     run_from_summary,
 )
 from .judge import JudgeCache, JudgeClient, build_chat_model, cache_path_for
@@ -54,6 +52,7 @@ from .parse import safe_file_stem
 from .rules import RuleContext
 from .stats import mean, pass_at_k, pass_hat_k, percentile
 from .timeline import Step, build_timeline, tool_calls
+from .traces_dir import Selection, load_directory
 
 __all__ = ["EvaluationResult", "evaluate_experiment"]
 
@@ -649,12 +648,14 @@ def evaluate_experiment(
     no_llm: bool = False,
     fail_under: float | None = None,
     llm_api_key: str | None = None,
+    selection: Selection | None = None,
     cassette: str | None = None,
     cassette_timing: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate an experiment directory; writes the evaluation files and returns the summary.
+    """Evaluate an experiment directory (or a collector / import directory of traces, whose runs
+    ``selection`` chooses); writes the evaluation files and returns the summary.
     Raises ConfigError/InputError (exit 2) on bad input; the caller decides about the gate."""
-    experiment = load_experiment(experiment_dir)
+    experiment = load_directory(experiment_dir, selection)
     cfg_path, how = find_config(experiment.path, Path(config) if config is not None else None)
     cfg = load_evaluation_config(
         cfg_path, how if cfg_path is None else f"{where(cfg_path)} ({how})"
@@ -687,7 +688,7 @@ def evaluate_experiment(
     index = None
     if per_trace_path is None:  # bad input is reported before anything is written
         experiment.validate()
-        index = ObservationIndex(experiment.observations_path).build()
+        index = experiment.observation_index()
     else:
         sum(1 for _ in iter_jsonl(per_trace_path))
     # the judge's model calls: cassette of the experiment's name, in the working directory's

@@ -564,6 +564,7 @@ class RunExecutor:
             traces = [
                 {
                     "id": trace_id,
+                    "trace_id": trace_id,
                     "name": self.target.display_name,
                     "start_time": _iso(started),
                     "end_time": _iso(ended),
@@ -575,6 +576,8 @@ class RunExecutor:
                     "input": text,
                     "output": output,
                     "attributes": {},
+                    "resource": {},
+                    "scope": None,
                 }
             ]
         else:
