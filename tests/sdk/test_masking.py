@@ -1,4 +1,4 @@
-"""Tests of fluxloop.sdk._redact: the key rule, value patterns, mask_secrets and the fast detectors."""
+"""Tests of fluxloop.sdk.masking: the key rule, value patterns, mask_secrets and the fast detectors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluxloop.sdk import _serialize
-from fluxloop.sdk._redact import (
+from fluxloop.sdk.masking import (
     REDACTED,
     fast_key_scan,
     is_secret_key,
