@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluxloop.sdk import _serialize
+from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
 from fluxloop.sdk.masking import (
     REDACTED,
     fast_key_scan,
@@ -19,7 +20,6 @@ from fluxloop.sdk.masking import (
     mask_secrets,
     mask_string,
 )
-from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
 
 IMPLEMENTATIONS = ["orjson", "json"] if _serialize.ORJSON_AVAILABLE else ["json"]
 

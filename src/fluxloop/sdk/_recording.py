@@ -54,8 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
-from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 from fluxloop.sdk._serialize import SerializeOptions, to_json
+from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 
 try:  # pragma: no cover - always present on POSIX
     import fcntl as _fcntl
