@@ -4,7 +4,8 @@ import OpenTelemetry.
 
 Errors are mapped to exit codes here and only here: a :class:`fluxloop.errors.FluxLoopError`
 becomes its ``exit_code`` (2 config/usage, 1 threshold, 130 interrupted) and a one-line message
-on stderr; a traceback is printed only with ``--debug``.
+on stderr; a traceback is printed only with ``--debug``. Everything printed passes through the
+SDK's masking rules (:mod:`fluxloop.cli._output`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import click
 from fluxloop.errors import FluxLoopError
 
 from ._common import CliState
+from ._output import masked_stdio
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
 
@@ -115,6 +117,12 @@ def _error(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point (``fluxloop``): runs the CLI and exits with its status."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with masked_stdio():
+        code = _run(args)
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
     debug = _debug_requested(args)
     code: Any = 0
     try:
@@ -151,4 +159,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not isinstance(code, int):
         code = 0
     sys.stdout.flush()
-    sys.exit(code)
+    return int(code)

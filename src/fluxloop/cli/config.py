@@ -41,8 +41,8 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     import yaml
 
     from fluxloop.runner.config import discover_config, load_raw_config
-    from fluxloop.runner.redact import redact
     from fluxloop.runner.yamlio import display_path
+    from fluxloop.sdk.masking import mask_secrets
 
     single_file: Path | None = None
     if config_path is not None:
@@ -56,7 +56,7 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
         label = display_path(single_file)
     else:
         data, label = raw.data, source.describe()
-    masked = redact(data)
+    masked = mask_secrets(data)
     if fmt == "json":
         echo(json.dumps(masked, indent=2, ensure_ascii=False, default=str))
     else:

@@ -9,6 +9,11 @@ atomic ``mkdir`` so two runs never share a directory) holding:
   written last and is the commit record of a run.
 * ``summary.json`` and ``errors.json``: rewritten atomically (temporary file + ``os.replace``).
 * ``config.yaml``: the resolved configuration with secrets masked.
+
+Every record and document passes through :mod:`fluxloop.sdk.masking` on its way to disk (by key,
+by value pattern, credentials in URLs and exception texts), whatever produced it: the agent's
+inputs and outputs, conversations, error messages and tracebacks, spans of other
+instrumentations, the config snapshot.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
+
 from .yamlio import atomic_write_text
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "ArtifactWriter",
     "create_experiment_dir",
     "dumps",
+    "masked_line",
     "safe_dir_name",
     "write_json_atomic",
 ]
@@ -81,8 +89,18 @@ def dumps(record: object) -> bytes:
     return json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":")).encode()
 
 
+def masked_line(record: object) -> bytes:
+    """:func:`dumps` of ``record`` with secrets masked; the masking walk runs only when a
+    cheap scan of the keys or of the encoded bytes finds something that may be a secret."""
+    data = dumps(record)
+    if fast_key_scan(record) or json_may_contain_secret_value(data):
+        data = dumps(mask_secrets(record))
+    return data
+
+
 def write_json_atomic(path: Path, data: object) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=_default)
+    """``data`` as indented JSON, secrets masked, replacing ``path`` atomically."""
+    text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
     atomic_write_text(path, text + "\n")
 
 
@@ -147,13 +165,13 @@ class ArtifactWriter:
         traces: Iterable[Mapping[str, Any]] = (),
         observations: Iterable[Mapping[str, Any]] = (),
     ) -> None:
-        obs = [dumps(o) for o in observations]
+        obs = [masked_line(o) for o in observations]
         if obs:
             self._observations.write(b"\n".join(obs) + b"\n", len(obs))
-        trs = [dumps(t) for t in traces]
+        trs = [masked_line(t) for t in traces]
         if trs:
             self._traces.write(b"\n".join(trs) + b"\n", len(trs))
-        self._summary.write(dumps(summary_line) + b"\n", 1)
+        self._summary.write(masked_line(summary_line) + b"\n", 1)
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
         write_json_atomic(self.directory / SUMMARY_FILE, summary)
@@ -163,7 +181,7 @@ class ArtifactWriter:
 
     def write_config(self, config: Mapping[str, Any], header: str = "") -> None:
         text = yaml.dump(
-            dict(config),
+            mask_secrets(dict(config)),
             Dumper=_DUMPER,
             sort_keys=False,
             allow_unicode=True,
