@@ -414,8 +414,15 @@ def _text_may_contain_secret(text: str) -> bool:
 
 # Detection in serialized JSON (bytes). Every value pattern implies a run of >= 16
 # [A-Za-z0-9_-]; JSON never escapes those characters, so the run shows in the text too.
+# Every credential form needs one of "=" (KEY=VALUE), "@" (URL userinfo), "'" or "\" (a
+# quoted 'KEY': or an escaped \"KEY\": inside a JSON string): the same one-pass translation
+# marks them "b", so text with neither a run nor such a byte is ruled out at once.
 _RUN_TABLE = bytes(
-    0x61 if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c in b"_-") else 0x20
+    0x61
+    if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c in b"_-")
+    else 0x62
+    if c in b"=@'\\"
+    else 0x20
     for c in range(256)
 )
 _RUN16 = b"a" * 16
@@ -425,8 +432,6 @@ _IN_RUN_RE = re.compile(
     rb"|github_pat_[A-Za-z0-9_]{22}|xox[abposr]-[A-Za-z0-9-]{11}|AIza[0-9A-Za-z_-]{35}"
     rb"|eyJ[A-Za-z0-9_-]{13}"
 )
-
-
 # Credentials (URL userinfo, KEY=VALUE, 'KEY': VALUE): a secret key contains one of these
 # words (every hit word, suffix and pair of the key rule does), so this is a superset.
 _CRED_RE = re.compile(
@@ -437,10 +442,9 @@ _CRED_RE = re.compile(
 
 
 def _may_contain_credentials(data: bytes) -> bool:
-    # cheap gates first: natural text rarely has "=", "://…@", "':" or an escaped quote + ":"
     if (
         b"=" in data
-        or (b"://" in data and b"@" in data)
+        or (b"@" in data and b"://" in data)
         or b"':" in data
         or b"' :" in data
         or b'\\":' in data
@@ -456,9 +460,9 @@ def json_may_contain_secret_value(data: bytes) -> bool:
     A cheap superset test: False means certainly nothing to mask.
     """
     try:
-        if _may_contain_credentials(data):
-            return True
         runs = data.translate(_RUN_TABLE)
+        if b"b" in runs and _may_contain_credentials(data):
+            return True
         start = runs.find(_RUN16)
         if start < 0:
             return False
@@ -467,7 +471,10 @@ def json_may_contain_secret_value(data: bytes) -> bool:
         lowered: bytes | None = None
         while start >= 0:
             end = runs.find(b" ", start)
-            if end < 0:
+            other = runs.find(b"b", start, end if end >= 0 else len(runs))
+            if other >= 0:
+                end = other
+            elif end < 0:
                 end = len(runs)
             if _IN_RUN_RE.search(data, start, end) is not None:
                 return True
