@@ -23,7 +23,7 @@ from typing import Any
 
 from fluxloop.errors import InputError
 
-from ._jsonl import dump_line, dumps_pretty, loads, where
+from ._jsonl import dump_line, dumps_pretty, loads, masked_text, where
 from .experiment import Experiment, ObservationIndex, Run, iter_traces, load_experiment
 from .timeline import Step, build_timeline
 
@@ -305,7 +305,7 @@ def _write_new(directory: Path, stem: str, suffix: str, text: str) -> Path:
         path = directory / name
         try:
             with open(path, "x", encoding="utf-8") as fh:
-                fh.write(text)
+                fh.write(masked_text(text))
         except FileExistsError:
             continue
         return path

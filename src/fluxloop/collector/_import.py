@@ -30,6 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fluxloop.collector._convert import PayloadError, convert_json
+from fluxloop.collector._ingest import DEFAULT_POLICY, IngestPolicy, prepare_spans
 from fluxloop.errors import InputError
 
 __all__ = ["ImportResult", "import_otlp_files"]
@@ -107,8 +108,11 @@ def import_otlp_files(
     output_dir: str | os.PathLike[str],
     *,
     skip_invalid: bool = False,
+    policy: IngestPolicy = DEFAULT_POLICY,
 ) -> ImportResult:
-    """Convert OTLP JSON-lines files into contract files under ``output_dir``.
+    """Convert OTLP JSON-lines files into contract files under ``output_dir``, through the
+    collector's ingest step (secrets masked unless ``policy.mask`` is false, the SDK's
+    attribute limits: :mod:`fluxloop.collector._ingest`).
 
     Raises:
         InputError: a file is missing or unreadable, or a line is malformed (without
@@ -126,7 +130,9 @@ def import_otlp_files(
         batch: list[ReadableSpan] = []
 
         def flush() -> None:
-            if batch and exporter.export(batch) is not SpanExportResult.SUCCESS:
+            if batch and (
+                exporter.export(prepare_spans(batch, policy)) is not SpanExportResult.SUCCESS
+            ):
                 raise InputError(f"--output: cannot write {out}")
             batch.clear()
 

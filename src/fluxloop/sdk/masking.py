@@ -77,6 +77,7 @@ Fast detection
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from collections.abc import Iterable
@@ -91,6 +92,7 @@ __all__ = [
     "fast_key_scan",
     "is_secret_key",
     "json_may_contain_secret_value",
+    "mask_json_text",
     "mask_secrets",
     "mask_string",
     "mask_text",
@@ -390,6 +392,26 @@ def mask_text(text: object) -> str:
     except Exception:
         return "<unprintable>"
     return mask_string(value)
+
+
+def mask_json_text(text: str) -> str:
+    """A JSON document's text with secrets masked structurally (secret keys whatever their
+    value's type, and every string); ``text`` itself when nothing needed masking, and
+    :func:`mask_string` of it when it is not JSON. Never raises."""
+    try:
+        data = text.encode("utf-8", "surrogatepass")
+        if _CRED_RE.search(data) is None and not json_may_contain_secret_value(data):
+            return text
+        try:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return mask_string(text)
+        masked = mask_secrets(value)
+        if masked == value:
+            return text
+        return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+    except Exception:
+        return REDACTED
 
 
 def display_mask(value: str | None) -> str:
