@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_runner.py
 	$(PY) bench/bench_collector.py
 	test ! -f bench/bench_parse.py || $(PY) bench/bench_parse.py
+	$(PY) bench/bench_ui.py
 
 clean:
 	rm -rf $(VENV) demo-output traces

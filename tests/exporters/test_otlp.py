@@ -300,12 +300,38 @@ def test_probes_of_a_dead_endpoint_do_not_flood_the_log(
     with caplog.at_level("WARNING"):
         assert exporter.export(make_spans(2)) is SpanExportResult.SUCCESS
         assert wait_until(lambda: exporter.circuit_open, 10)
-        first = len(caplog.records)
         time.sleep(0.5)  # ~25 probes
-    official = [r for r in caplog.records[first:] if r.name.startswith("opentelemetry")]
+    # not even the first failure's retry lines: ours replaces them
+    official = [r for r in caplog.records if r.name.startswith("opentelemetry")]
     assert official == []
     ours = [r for r in caplog.records if r.name == "fluxloop"]
-    assert len(ours) == 1 and "not accepting spans" in ours[0].getMessage()
+    assert len(ours) == 1
+    message = ours[0].getMessage()
+    assert "is not reachable (connection refused)" in message
+    assert str(tmp_path) in message and "re-sent when it answers" in message
+
+
+def test_a_refused_connection_spools_the_first_batch_without_the_official_retries(
+    tmp_path: Path, exporters: list[SpoolingSpanExporter], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The official exporter would retry a refused connection for its whole timeout (here 60 s,
+    and export() waits up to 120 s for the outcome): the TCP check spools the batch at once."""
+    from .conftest import free_port
+
+    exporter = make(
+        exporters,
+        f"http://127.0.0.1:{free_port()}",
+        spool_dir=tmp_path,
+        timeout=60.0,
+        wait_seconds=120.0,
+    )
+    with caplog.at_level("DEBUG", logger="opentelemetry"):
+        assert exporter.export(make_spans(4)) is SpanExportResult.SUCCESS
+    assert exporter.circuit_open and exporter.spooled_spans == 4 and exporter.sent_spans == 0
+    assert len(spool_files(tmp_path)) == 1
+    assert [r for r in caplog.records if r.name.startswith("opentelemetry")] == []
+    # the spool is kept for the next exporter; shutdown does not wait on the dead endpoint
+    assert exporter.force_flush(60_000) is False
 
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")

@@ -9,8 +9,10 @@ def test_all_is_pinned() -> None:
     assert sorted(fluxloop_exporters.__all__) == [
         "CONTRACT_VERSION",
         "FluxLoopSpanProcessor",
+        "JsonlFileMetricExporter",
         "JsonlFileSpanExporter",
         "create_otlp_exporter",
+        "encode_metrics",
         "encode_observation",
         "encode_records",
         "encode_trace",

@@ -62,17 +62,34 @@ def test_same_config_and_seed_give_the_same_bytes(project: Path) -> None:
     assert len({(e["persona"], e["input"]) for e in entries}) == 24  # de-duplicated
 
 
-def test_overwrite_is_required_to_replace_a_file(project: Path) -> None:
+def test_a_second_generate_keeps_one_backup_and_no_overwrite_refuses(project: Path) -> None:
+    """Seed 003 "Override strategies": a second `generate inputs` replaces the file, keeping the
+    previous one as generated.yaml.bak; --no-overwrite keeps the old strictness."""
     assert fl("generate", "inputs", cwd=project).returncode == 0
     before = (project / GENERATED).read_bytes()
-    again = fl("generate", "inputs", "--seed", "3", cwd=project)
-    assert again.returncode == 2
-    assert "already exists; pass --overwrite" in again.stderr
-    assert "Traceback" not in again.stderr
+    refused = fl("generate", "inputs", "--seed", "3", "--no-overwrite", cwd=project)
+    assert refused.returncode == 2
+    assert "already exists; pass --overwrite" in refused.stderr
+    assert "Traceback" not in refused.stderr
     assert (project / GENERATED).read_bytes() == before
-    forced = fl("generate", "inputs", "--seed", "3", "--overwrite", cwd=project)
+    again = fl(
+        "generate", "inputs", "--config", "setting.yaml", "--strategy", "rephrase",
+        "--strategy", "verbose", cwd=project,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    backup = project / "inputs" / "generated.yaml.bak"
+    assert backup.read_bytes() == before
+    assert "kept the previous inputs/generated.yaml as inputs/generated.yaml.bak" in again.stderr
+    second = (project / GENERATED).read_bytes()
+    assert second != before
+    third = fl("generate", "inputs", "--seed", "3", cwd=project)
+    assert third.returncode == 0, third.stderr
+    assert backup.read_bytes() == second  # one backup: the latest previous file
+    assert not list((project / "inputs").glob("*.bak.bak"))
+    forced = fl("generate", "inputs", "--seed", "4", "--overwrite", cwd=project)
     assert forced.returncode == 0, forced.stderr
-    assert (project / GENERATED).read_bytes() != before
+    assert "kept the previous" not in forced.stderr
+    assert backup.read_bytes() == second
 
 
 def test_limit_is_fair_across_personas_and_strategy_is_repeatable(project: Path) -> None:

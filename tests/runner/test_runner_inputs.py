@@ -196,8 +196,12 @@ def test_default_inputs_file_when_nothing_else_is_configured(project: Project) -
     project.write("inputs/generated.yaml", "generated_inputs:\n  - input: generated\n")
     inputs = load_inputs(project.load())
     assert [i.input for i in inputs.items] == ["generated"]
+    # seed 002: --inputs defaults to inputs/generated.yaml, also beside base_inputs (what
+    # `generate inputs` just wrote is what runs); the label says why it was chosen
     project.config({"runner": {"target": "m:f"}, "base_inputs": ["explicit"]})
-    assert [i.input for i in load_inputs(project.load()).items] == ["explicit"]
+    chosen = load_inputs(project.load())
+    assert [i.input for i in chosen.items] == ["generated"]
+    assert chosen.source == "inputs/generated.yaml, the default --inputs"
     project.config({"runner": {"target": "m:f"}})
     (project.root / "inputs/generated.yaml").unlink()
     with pytest.raises(InputError, match="no inputs to run"):

@@ -1,9 +1,10 @@
-"""FluxLoop exporters: the JSONL contract (v1) encoder, the JSONL file exporter, a batching span
-processor that spills to disk instead of dropping, and an OTLP exporter factory with a durable
-local spool.
+"""FluxLoop exporters: the JSONL contract (v1) encoders for spans and metrics, the JSONL file
+exporters, a batching span processor that spills to disk instead of dropping, and an OTLP exporter
+factory with a durable local spool.
 
-Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl`` makes any
-OpenTelemetry app write the FluxLoop contract under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
+Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl`` and
+``OTEL_METRICS_EXPORTER=fluxloop_jsonl`` make any OpenTelemetry app write the FluxLoop contract
+under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
 """
 
 from ._contract import (
@@ -16,6 +17,8 @@ from ._contract import (
     parse_timestamp,
 )
 from ._jsonl import JsonlFileSpanExporter
+from ._jsonl_metrics import JsonlFileMetricExporter
+from ._metric_contract import encode_metrics
 from ._otlp import create_otlp_exporter
 from ._processor import FluxLoopSpanProcessor
 from ._schemas import load_schema
@@ -23,8 +26,10 @@ from ._schemas import load_schema
 __all__ = [
     "CONTRACT_VERSION",
     "FluxLoopSpanProcessor",
+    "JsonlFileMetricExporter",
     "JsonlFileSpanExporter",
     "create_otlp_exporter",
+    "encode_metrics",
     "encode_observation",
     "encode_records",
     "encode_trace",

@@ -2,14 +2,12 @@
 
 Layout: ``{base_path}/observations_YYYYMMDD.jsonl`` (one record per span) and
 ``{base_path}/traces_YYYYMMDD.jsonl`` (one record per local root span), dated by the UTC date of the
-span's end time. Files are opened with ``O_APPEND`` and written with one ``os.write`` per file and
-batch, so lines from concurrent writers (threads or processes) never interleave; a failed write is
-truncated back to the last complete line when possible, so a reader never sees a partial line.
+span's end time. Appends go through :class:`~fluxloop_exporters._appendfiles.AppendFiles` (one
+``O_APPEND`` write per file and batch, never a partial line).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -21,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from . import _json
+from ._appendfiles import AppendFiles
 from ._contract import encode_records
 
 __all__ = ["JsonlFileSpanExporter", "resolve_base_path"]
@@ -29,7 +28,6 @@ _logger = logging.getLogger("fluxloop")
 
 BASE_PATH_ENV = "FLUXLOOP_BASE_PATH"
 DEFAULT_BASE_PATH = "./traces"
-_MAX_OPEN_FILES = 8
 _DATES: dict[str, str] = {}  # "2026-01-02" -> "20260102"
 
 
@@ -59,8 +57,7 @@ class JsonlFileSpanExporter(SpanExporter):
         self.dropped_spans = 0
         self.exported_spans = 0
         self._lock = threading.Lock()
-        self._fds: dict[str, int] = {}
-        self._dir_ready = False
+        self._files = AppendFiles(self.base_path)
         self._shutdown = False
         self._failing = False
         if hasattr(os, "register_at_fork"):
@@ -87,9 +84,9 @@ class JsonlFileSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
             result = SpanExportResult.SUCCESS
             for date, (obs_lines, trace_lines, count) in groups.items():
-                error = self._write(f"observations_{date}.jsonl", b"".join(obs_lines))
+                error = self._files.write(f"observations_{date}.jsonl", b"".join(obs_lines))
                 if error is None and trace_lines:
-                    error = self._write(f"traces_{date}.jsonl", b"".join(trace_lines))
+                    error = self._files.write(f"traces_{date}.jsonl", b"".join(trace_lines))
                 if error is not None:
                     self._fail_locked(count, error)
                     result = SpanExportResult.FAILURE
@@ -107,10 +104,7 @@ class JsonlFileSpanExporter(SpanExporter):
     def shutdown(self) -> None:
         with self._lock:
             self._shutdown = True
-            fds, self._fds = self._fds, {}
-        for fd in fds.values():
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            self._files.close_all()
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -139,55 +133,6 @@ class JsonlFileSpanExporter(SpanExporter):
                 trace_lines.append(dumps(trace))
         groups[current_date] = (obs_lines, trace_lines, count)
         return groups
-
-    def _fd(self, name: str) -> int:
-        fd = self._fds.get(name)
-        if fd is not None:
-            return fd
-        if not self._dir_ready:
-            self.base_path.mkdir(parents=True, exist_ok=True)
-            self._dir_ready = True
-        if len(self._fds) >= _MAX_OPEN_FILES:  # yesterday's files: close them
-            for old in self._fds.values():
-                with contextlib.suppress(OSError):
-                    os.close(old)
-            self._fds.clear()
-        fd = os.open(
-            self.base_path / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
-        )
-        self._fds[name] = fd
-        return fd
-
-    def _write(self, name: str, data: bytes) -> str | None:
-        """Append ``data`` (complete lines) to ``name``; the error text on failure."""
-        try:
-            fd = self._fd(name)
-        except OSError as exc:
-            self._dir_ready = False
-            return f"cannot open {self.base_path / name}: {exc.strerror or exc}"
-        start = -1
-        written = 0
-        try:
-            start = os.lseek(fd, 0, os.SEEK_END)
-            view = memoryview(data)
-            while written < len(data):
-                n = os.write(fd, view[written:])
-                if n <= 0:  # pragma: no cover - os.write raises rather than returning 0
-                    raise OSError("short write")
-                written += n
-        except OSError as exc:
-            if written and start >= 0:
-                with contextlib.suppress(OSError):  # never leave a partial line behind
-                    os.ftruncate(fd, start)
-            self._close(name)
-            return f"cannot write {self.base_path / name}: {exc.strerror or exc}"
-        return None
-
-    def _close(self, name: str) -> None:
-        fd = self._fds.pop(name, None)
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
     def _fail(self, count: int, error: str) -> SpanExportResult:
         with self._lock:

@@ -5,6 +5,11 @@
 
 * **Healthy collector**: a batch is handed to a background *sender* thread, which calls the official
   exporter; ``export`` waits for the outcome at most ``wait_seconds`` (1 s by default).
+* **Dead endpoint**: until the endpoint has answered once (and again after every failure), the
+  sender first opens a TCP connection to it (:mod:`._reach`); a refused connection answers in
+  about a millisecond, so the batch goes to the spool at once instead of after the official
+  exporter's retries, and the official exporters' retry log lines are replaced by one line of
+  ours saying where the spans wait and how they will be re-sent.
 * **Failure**: the sender writes the batch to the spool (:mod:`._spool`, JSONL segments under
   ``spool_dir``) and opens the **circuit**: from then on ``export`` writes batches straight to the
   spool (a fast local append) and returns, never waiting on the dead endpoint. The sender probes the
@@ -40,6 +45,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from ._jsonl import resolve_base_path
+from ._reach import reachability_check
 from ._spool import SpanSpool
 
 __all__ = ["SpoolingSpanExporter", "create_otlp_exporter", "default_spool_dir"]
@@ -49,25 +55,30 @@ _logger = logging.getLogger("fluxloop")
 SPOOL_DIR_ENV = "FLUXLOOP_SPOOL_DIR"
 _MAX_SEGMENT_FAILURES = 3
 
-# The official exporters log every failed attempt; while the circuit is open our sender probes
-# a dead endpoint again and again, and those lines would repeat. Our own logger says it once when
-# the circuit opens and once when it closes; the official lines of the first failure (with the
-# status code and reason) still go through.
+# The official exporters log every failed attempt (a refused connection: three "Transient error
+# HTTPConnectionPool(...)" lines, then "Failed to export spans batch..."), and our sender probes a
+# dead endpoint again and again. On the sender thread those records are not shown: the last one
+# is kept as the reason, and our own logger says it once, in one line, when the circuit opens
+# (and once when it closes). ``debug=True`` (the ``fluxloop`` logger at DEBUG) shows them.
 _OFFICIAL_LOGGERS = (
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    "opentelemetry.exporter.otlp.proto.http._common",
     "opentelemetry.exporter.otlp.common.http",
     "opentelemetry.exporter.otlp.proto.grpc.exporter",
+    "opentelemetry.exporter.otlp.proto.grpc.trace_exporter",
 )
 _sender_state = threading.local()
 
 
-class _QuietWhileOpen(logging.Filter):
+class _QuietOnSender(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        exporter = getattr(_sender_state, "exporter", None)
-        return not (exporter is not None and exporter.circuit_open)
+        if getattr(_sender_state, "exporter", None) is None:
+            return True
+        _sender_state.last_error = record.getMessage().splitlines()[0][:200]
+        return _logger.isEnabledFor(logging.DEBUG)
 
 
-_QUIET = _QuietWhileOpen()
+_QUIET = _QuietOnSender()
 for _name in _OFFICIAL_LOGGERS:
     logging.getLogger(_name).addFilter(_QUIET)
 
@@ -175,10 +186,11 @@ def create_otlp_exporter(
         delegate,
         SpanSpool(directory, max_bytes=max_spool_bytes),
         probe=probe,
+        reachable=reachability_check(endpoint, protocol, min(timeout, 1.0)),
         wait_seconds=wait_seconds,
         retry_min_interval=retry_min_interval,
         retry_max_interval=retry_max_interval,
-        description=f"{protocol} {endpoint}",
+        description=f"{endpoint} ({protocol})",
         rebuild=rebuild,
     )
 
@@ -206,8 +218,10 @@ class SpoolingSpanExporter(SpanExporter):
         retry_max_interval: float = 15.0,
         description: str = "",
         rebuild: Callable[[], tuple[SpanExporter, SpanExporter | None]] | None = None,
+        reachable: Callable[[], str | None] | None = None,
     ) -> None:
         self.delegate = delegate
+        self._reachable = reachable
         self._rebuild = rebuild
         self.spool = spool
         self.probe = probe
@@ -237,6 +251,8 @@ class SpoolingSpanExporter(SpanExporter):
         self._next_attempt = 0.0
         self._segment_failures: dict[str, int] = {}
         self._spool_failing = False
+        # the endpoint answered since the circuit last opened: no connect check before a batch
+        self._verified = False
         # leftovers of an earlier process (segments() also releases claims of dead processes)
         self._spool_pending = bool(self.spool.segments())
         self._sender = threading.Thread(target=self._run, name="fluxloop-otlp-sender", daemon=True)
@@ -391,47 +407,72 @@ class SpoolingSpanExporter(SpanExporter):
             _logger.debug("fluxloop: OTLP export raised %s", exc)
             return False
 
+    def _unreachable(self) -> str | None:
+        """Why the endpoint cannot be reached (a quick TCP connect), or None when it can."""
+        if self._reachable is None:
+            return None
+        try:
+            return self._reachable()
+        except Exception as exc:  # pragma: no cover - the check catches OSError itself
+            return str(exc) or type(exc).__name__
+
     def _send_job(self, job: _Job) -> None:
-        ok = self._deliver(job.spans)
+        # an endpoint not yet known to be up is checked first: a dead collector is detected in
+        # milliseconds instead of after the official exporter's retries (its whole timeout)
+        reason = None if self._verified else self._unreachable()
+        ok = reason is None and self._deliver(job.spans)
         if ok:
+            self._verified = True
             with self._cv:
                 self.sent_spans += len(job.spans)
             job.result = SpanExportResult.SUCCESS
         else:
-            self._trip()
+            self._trip(reason)
             job.result = self._to_spool(job.spans)
         with self._cv:
             self._job = None
             job.done.set()
             self._cv.notify_all()
 
-    def _trip(self) -> None:
+    def _trip(self, reason: str | None = None) -> None:
+        reason = reason or getattr(_sender_state, "last_error", None) or "export failed"
         with self._cv:
+            self._verified = False
             if not self._open:
                 self._open = True
                 self._interval = self.retry_min_interval
                 _logger.warning(
-                    "fluxloop: OTLP endpoint %s is not accepting spans; spooling them to %s and "
-                    "retrying in the background",
+                    "fluxloop: collector %s is not reachable (%s); spans wait in %s and are "
+                    "re-sent when it answers (retried in the background, and by the next "
+                    "FluxLoop process exporting there)",
                     self.description,
+                    reason,
                     self.spool.directory,
                 )
             else:
                 self._interval = min(self._interval * 2, self.retry_max_interval)
             self._next_attempt = time.monotonic() + self._interval
 
-    def _endpoint_up(self) -> bool:
+    def _endpoint_down(self) -> str | None:
+        """None when the endpoint takes an empty export, else why not."""
+        reason = self._unreachable()
+        if reason is not None:
+            return reason
         exporter = self.probe or self.delegate
         try:
-            return exporter.export([]) is SpanExportResult.SUCCESS
-        except Exception:
-            return False
+            if exporter.export([]) is SpanExportResult.SUCCESS:
+                return None
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
+        return getattr(_sender_state, "last_error", None) or "export failed"
 
     def _drain(self) -> None:
         """Re-send spooled segments, oldest first, while the endpoint takes them."""
-        if self._open and not self._endpoint_up():
-            self._trip()
-            return
+        if self._open or not self._verified:
+            reason = self._endpoint_down()
+            if reason is not None:
+                self._trip(reason)
+                return
         sent = 0
         while not self._stopping:
             with self._cv:
@@ -443,6 +484,7 @@ class SpoolingSpanExporter(SpanExporter):
                     # new batches may have been spooled meanwhile: re-check under the lock
                     if not self.spool.has_segments():
                         self._spool_pending = False
+                        self._verified = True
                         if self._open:
                             self._open = False
                             _logger.warning(
@@ -467,7 +509,7 @@ class SpoolingSpanExporter(SpanExporter):
             self.spool.release(claimed)
             # the endpoint answers an empty export but refused this segment: retry it later
             # (with backoff); after a few such failures it is moved aside as poison
-            if self._endpoint_up() and self._poisoned(segments[0], len(spans)):
+            if self._endpoint_down() is None and self._poisoned(segments[0], len(spans)):
                 continue
             self._trip()
             return

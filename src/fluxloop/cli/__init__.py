@@ -40,6 +40,8 @@ LAZY_COMMANDS: dict[str, str] = {
     "record": "fluxloop.cli.record:record",
     "collector": "fluxloop.cli.collector:collector",
     "import": "fluxloop.cli.import_otlp:import_",
+    "cassette": "fluxloop.cli.cassette:cassette",
+    "ui": "fluxloop.cli.ui:ui",
 }
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from fluxloop.ui import viewer_link
+
 from ._common import echo, info
 
 __all__ = ["compare"]
@@ -95,6 +97,9 @@ def compare(
         echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False, default=str))
     else:
         echo(render_text(result))
+    link = viewer_link("compare", a=dir_a, b=dir_b)
+    if link is not None:
+        info(f"Viewer: {link}")
     if markdown_path is not None:
         try:
             markdown_path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from fluxloop.ui import viewer_link
+
 from ._common import echo, info, warn
 
 __all__ = ["evaluate"]
@@ -112,6 +114,9 @@ def experiment(
     if verbose:
         _list_failures(result.files["per_trace"])
     echo(f"  report: {result.files['report_html']}")
+    link = viewer_link("experiment", x=Path(experiment_dir))
+    if link is not None:
+        echo(f"  viewer: {link}")
     if not result.passed:
         failed = "; ".join(fmt_gate(g).removeprefix("FAIL ") for g in result.failed_gates())
         raise ThresholdError(f"evaluation below threshold: {failed}")

@@ -79,7 +79,19 @@ def generate() -> None:
     "--concurrency", type=click.IntRange(min=1), default=None, help="Concurrent LLM calls."
 )
 @click.option("--no-cache", is_flag=True, help="Do not read or write the LLM response cache.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option(
+    "--overwrite/--no-overwrite",
+    default=None,
+    help="Replace an existing output file without a backup / refuse to (default: keep the "
+    "previous one as <file>.bak, then replace it).",
+)
+@click.option(
+    "--offset",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Skip the first N inputs of the sequence (default: continue after sibling files "
+    "generated from the same config, e.g. inputs/batch1.yaml before batch2.yaml).",
+)
 @click.option(
     "--dry-run", is_flag=True, help="Show the plan and the prompts; call and write nothing."
 )
@@ -102,7 +114,8 @@ def inputs(
     base_url: str | None,
     concurrency: int | None,
     no_cache: bool,
-    overwrite: bool,
+    overwrite: bool | None,
+    offset: int | None,
     dry_run: bool,
 ) -> None:
     """Write inputs/generated.yaml: base inputs x personas x strategies (x variation_count).
@@ -131,6 +144,7 @@ def inputs(
         concurrency=concurrency,
         no_cache=no_cache,
         overwrite=overwrite,
+        offset=offset,
         dry_run=dry_run,
         quiet=state().quiet,
     )

@@ -11,6 +11,7 @@ import click
 from fluxloop.errors import ConfigError, ThresholdError
 
 from ._common import config_options, echo, info, state, warn
+from .cassette import cassette_options
 
 __all__ = ["run"]
 
@@ -96,6 +97,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     default=None,
     help="Agent turns per conversation (overrides multi_turn.max_turns).",
 )
+@cassette_options
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -114,6 +116,8 @@ def experiment(
     grace_period: float,
     multi_turn: bool | None,
     max_turns: int | None,
+    cassette: str | None,
+    cassette_timing: str | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -180,6 +184,8 @@ def experiment(
         personas=persona_list,
         grace_seconds=grace_period,
         invocation=invocation,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     outcome = run_experiment(config, options, reporter=reporter)
     if outcome.dry_run:
@@ -229,6 +235,7 @@ def experiment(
 )
 @click.option("--no-collector", is_flag=True, help="Do not ship spans to the collector.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON.")
+@cassette_options
 @click.option("--trace-name", default=None, hidden=True)
 def single(
     target: str,
@@ -241,6 +248,8 @@ def single(
     timeout: float | None,
     no_collector: bool,
     as_json: bool,
+    cassette: str | None,
+    cassette_timing: str | None,
     trace_name: str | None,
 ) -> None:
     """Call TARGET ("module:function") once with INPUT; print the output and the span tree."""
@@ -272,6 +281,8 @@ def single(
         api_key=api_key,
         no_collector=no_collector,
         base=base,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     line = result.record.line
     if as_json:

@@ -8,11 +8,16 @@ file); partial results (some groups skipped) are written and reported.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+
+import yaml
 
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.runner.config import ExperimentConfig
@@ -25,6 +30,7 @@ from .generator import (
     asks_for,
     base_inputs_from_config,
     build_prompt,
+    extend_for_limit,
     fair_order,
     generate,
     generate_deterministic,
@@ -62,7 +68,11 @@ class GenerateOptions:
     base_url: str | None = None
     concurrency: int | None = None
     no_cache: bool = False
-    overwrite: bool = False
+    #: None: keep the previous file as ``<name>.bak`` and replace it; True: replace it;
+    #: False: refuse (exit 2), the original's strictness
+    overwrite: bool | None = None
+    #: skip this many inputs of the sequence; None: continue after sibling batch files
+    offset: int | None = None
     dry_run: bool = False
     quiet: bool = False
 
@@ -141,8 +151,8 @@ def _relative(path: Path, base: Path) -> str:
 def _dry_run_lines(
     settings: GenerationSettings, bases: Sequence[BaseInput], output: Path
 ) -> list[str]:
-    groups = plan_groups(settings, bases)
-    slots = fair_order(groups, settings)
+    groups = extend_for_limit(plan_groups(settings, bases), settings)
+    slots = fair_order(groups, settings)[settings.offset :]
     if settings.limit is not None:
         slots = slots[: settings.limit]
     lines = [
@@ -153,6 +163,7 @@ def _dry_run_lines(
         f"Base inputs:  {len(bases)}",
         f"Variations:   {settings.variation_count} per base input x persona x strategy",
         f"Seed:         {settings.seed}",
+        f"Offset:       {settings.offset}",
         f"Planned:      {len(slots)} input(s)"
         + (f" (limit {settings.limit})" if settings.limit is not None else ""),
         f"Output:       {display_path(output)}",
@@ -229,11 +240,16 @@ def generate_inputs(
             notes.append(
                 f"base_inputs[{base.index}].persona {base.persona!r} is not a configured persona"
             )
+    sequence = sequence_id(settings, bases)
+    offset, offset_note = choose_offset(output, sequence, options.offset, settings.limit)
+    if offset_note:
+        notes.append(offset_note)
+    settings = replace(settings, offset=offset)
     outcome = GenerateOutcome(settings=settings, output=output, notes=notes)
     if options.dry_run:
         outcome.dry_run_lines = _dry_run_lines(settings, bases, output)
         return outcome
-    if output.exists() and not options.overwrite:
+    if output.exists() and options.overwrite is False:
         raise ConfigError(
             f"{display_path(output)} already exists; pass --overwrite to replace it (or "
             "--output another file)",
@@ -264,7 +280,13 @@ def generate_inputs(
         result.source = "recording"
         result.source_info = source_info
     result.notes = notes
+    result.sequence = sequence
     outcome.result = result
+    if result.wanted is not None and len(result.inputs) < result.wanted:
+        notes.append(
+            f"the {settings.mode} strategies ran out of distinct variations: "
+            f"{len(result.inputs)} of the {result.wanted} asked for"
+        )
     if not result.inputs:
         reasons = sorted({str(s.get("reason")) for s in result.skipped})
         detail = "; ".join(reasons[:3]) if reasons else "every variation was a duplicate"
@@ -273,9 +295,91 @@ def generate_inputs(
             f"skipped): {detail}; {display_path(output)} was not written"
         )
     generated_at = datetime.now(UTC).isoformat() if settings.mode == "llm" else None
+    if output.exists() and options.overwrite is None:
+        backup = output.with_name(output.name + ".bak")
+        shutil.copy2(output, backup)  # one backup: the previous .bak is replaced
+        notes.append(
+            f"kept the previous {display_path(output)} as {display_path(backup)} "
+            "(--overwrite replaces it without a backup, --no-overwrite refuses)"
+        )
     atomic_write_text(output, render_inputs_file(result, generated_at=generated_at))
     outcome.written = True
     return outcome
+
+
+def sequence_id(settings: GenerationSettings, bases: Sequence[BaseInput]) -> str:
+    """What makes the sequence of generated inputs: equal ids continue one another."""
+    key = {
+        "mode": settings.mode,
+        "seed": settings.seed,
+        "strategies": list(settings.strategies),
+        "variation_count": settings.variation_count,
+        "personas": [p.name for p in settings.personas],
+        "bases": [[b.text, b.persona] for b in bases],
+        "model": settings.llm.label if settings.mode == "llm" else None,
+    }
+    raw = json.dumps(key, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _generation_block(path: Path) -> dict[str, Any] | None:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            head = []
+            for line in fh:  # the generation block comes before the inputs: read only that
+                if line.startswith("inputs:"):
+                    break
+                head.append(line)
+        data = yaml.safe_load("".join(head))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    block = data.get("generation") if isinstance(data, dict) else None
+    return block if isinstance(block, dict) else None
+
+
+def choose_offset(
+    output: Path, sequence: str, explicit: int | None, limit: int | None
+) -> tuple[int, str | None]:
+    """Where in the sequence this file starts, and a line saying why.
+
+    ``--offset`` wins. A file rewritten keeps its own offset (the same command on the same files
+    gives the same bytes). A new file continues after the sibling files (same folder) written
+    from the same sequence, so ``--output inputs/batch1.yaml`` then ``batch2.yaml`` differ and
+    do not overlap. Without ``--limit`` a file holds the whole plan: no continuation.
+    """
+    if explicit is not None:
+        return explicit, (
+            f"starting at input {explicit} of the sequence (--offset)" if explicit else None
+        )
+    if output.is_file():
+        own = _generation_block(output)
+        if own and own.get("sequence") == sequence and isinstance(own.get("offset"), int):
+            offset = int(own["offset"])
+            if offset:
+                return offset, (
+                    f"starting at input {offset} of the sequence, as {display_path(output)} "
+                    "did (--offset 0 to start over)"
+                )
+            return 0, None
+    end = 0
+    after: list[str] = []
+    if limit is not None and output.parent.is_dir():
+        for sibling in sorted(output.parent.iterdir()):
+            if sibling == output or sibling.suffix not in {".yaml", ".yml"}:
+                continue
+            block = _generation_block(sibling)
+            if not block or block.get("sequence") != sequence:
+                continue
+            start, total = block.get("offset", 0), block.get("total", 0)
+            if isinstance(start, int) and isinstance(total, int):
+                end = max(end, start + total)
+                after.append(sibling.name)
+    if not end:
+        return 0, None
+    return end, (
+        f"continuing the sequence after the {end} input(s) already in {', '.join(after)} "
+        "(--offset 0 to start over)"
+    )
 
 
 def summary_lines(outcome: GenerateOutcome) -> list[str]:
@@ -289,7 +393,9 @@ def summary_lines(outcome: GenerateOutcome) -> list[str]:
         per_persona[key] = per_persona.get(key, 0) + 1
     lines = [
         f"Generated {len(result.inputs)} input(s) -> {display_path(outcome.output)} "
-        f"({s.mode}; strategies {', '.join(s.strategies)}; seed {s.seed})",
+        f"({s.mode}; strategies {', '.join(s.strategies)}; seed {s.seed}"
+        + (f"; offset {result.offset}" if result.offset else "")
+        + ")",
         "  by persona: " + ", ".join(f"{k} {v}" for k, v in per_persona.items()),
     ]
     if result.duplicates:

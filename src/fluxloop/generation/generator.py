@@ -18,7 +18,7 @@ import asyncio
 import hashlib
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,6 +154,14 @@ class GenerationResult:
     source: str = "base_inputs"
     source_info: Mapping[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: inputs of the sequence skipped at its start (earlier batches)
+    offset: int = 0
+    #: how many inputs were asked for (offset excluded); more than ``inputs`` when the
+    #: strategies ran out of distinct variations
+    wanted: int | None = None
+    #: identifies the deterministic sequence (mode, seed, strategies, personas, base inputs):
+    #: batch files with the same value continue one another
+    sequence: str = ""
 
 
 def base_inputs_from_config(settings: GenerationSettings) -> list[BaseInput]:
@@ -189,6 +197,19 @@ def plan_groups(settings: GenerationSettings, bases: Sequence[BaseInput]) -> lis
             for strategy in settings.strategies:
                 groups.append(Group(base, persona, strategy, settings.variation_count))
     return groups
+
+
+def extend_for_limit(groups: Sequence[Group], settings: GenerationSettings) -> list[Group]:
+    """Groups wanting enough variations for ``offset + limit`` inputs: ``--limit 50`` over one
+    base input and three strategies asks for 17 variations per group, not 1 (variation numbers
+    only grow, so a longer sequence starts with the shorter one: batches never overlap)."""
+    if settings.limit is None or not groups:
+        return list(groups)
+    need = settings.offset + settings.limit
+    # three times the even share: de-duplication rejects some variations, and the loop stops
+    # as soon as it has enough
+    want = max(settings.variation_count, 3 * -(-need // len(groups)))
+    return [Group(g.base, g.persona, g.strategy, want) for g in groups]
 
 
 def fair_order(groups: Sequence[Group], settings: GenerationSettings) -> list[tuple[int, int]]:
@@ -254,6 +275,33 @@ def _file_order(
 # --------------------------------------------------------------------------------------------
 # deterministic
 
+#: rounds in a row without a new distinct variation before the strategies count as exhausted
+_PATIENCE = 5
+
+
+def _deterministic_slots(
+    groups: Sequence[Group],
+    settings: GenerationSettings,
+    accepted: Callable[[], int],
+    target: int | None,
+) -> Iterator[tuple[int, int]]:
+    """The plan's slots in fair order; with a target (``--limit``), further rounds of variation
+    numbers until it is met or the strategies stop producing new variations."""
+    if target is None:
+        yield from fair_order(groups, settings)
+        return
+    one_round = [gi for gi, number in fair_order(groups, settings) if number == 0]
+    idle = 0
+    k = 0
+    while accepted() < target:
+        before = accepted()
+        for gi in one_round:
+            yield gi, k
+        k += 1
+        idle = idle + 1 if accepted() == before else 0
+        if k >= settings.variation_count and idle >= _PATIENCE:
+            return
+
 
 def generate_deterministic(
     settings: GenerationSettings, bases: Sequence[BaseInput], *, max_tries: int = 4
@@ -262,19 +310,23 @@ def generate_deterministic(
     groups = plan_groups(settings, bases)
     planned = sum(g.want for g in groups)
     limit = settings.limit
+    target = None if limit is None else settings.offset + limit
     dedupe = _Deduper(settings.dedupe)
     for group in groups:
         dedupe.parent(group.persona_name, group.base.text)
-    chosen: dict[int, list[GeneratedInput]] = {}
+    accepted: list[tuple[int, GeneratedInput]] = []
     duplicates = 0
-    total = 0
-    for gi, k in fair_order(groups, settings):
-        if limit is not None and total >= limit:
+    # retries step by the configured variation_count, and a --limit beyond the plan continues
+    # with further variation numbers (rounds): the sequence, and what earlier batches took from
+    # it, never depends on --limit/--offset
+    step = max(1, settings.variation_count)
+    for gi, k in _deterministic_slots(groups, settings, lambda: len(accepted), target):
+        if target is not None and len(accepted) >= target:
             break
         group = groups[gi]
         fn = _strategy_function(settings, group.strategy)
         for attempt in range(max_tries):
-            number = k + attempt * group.want
+            number = k + attempt * step
             rng = derive_rng(
                 settings.seed,
                 group.strategy,
@@ -285,22 +337,27 @@ def generate_deterministic(
             )
             text = fn(group.base.text, group.persona, rng, number)
             if dedupe.accept(group.persona_name, text):
-                chosen.setdefault(gi, []).append(
-                    GeneratedInput(
-                        input=text,
-                        persona=group.persona_name,
-                        strategy=group.strategy,
-                        base_index=group.base.index,
-                        variation_index=number,
-                        parent=group.base.text,
-                        seed=settings.seed,
-                        extras=group.base.extras,
-                        source=group.base.source,
+                accepted.append(
+                    (
+                        gi,
+                        GeneratedInput(
+                            input=text,
+                            persona=group.persona_name,
+                            strategy=group.strategy,
+                            base_index=group.base.index,
+                            variation_index=number,
+                            parent=group.base.text,
+                            seed=settings.seed,
+                            extras=group.base.extras,
+                            source=group.base.source,
+                        ),
                     )
                 )
-                total += 1
                 break
             duplicates += 1
+    chosen: dict[int, list[GeneratedInput]] = {}
+    for gi, item in accepted[settings.offset :]:
+        chosen.setdefault(gi, []).append(item)
     inputs = _file_order(chosen, groups)
     return GenerationResult(
         settings=settings,
@@ -309,6 +366,8 @@ def generate_deterministic(
         groups=len(groups),
         duplicates=duplicates,
         duration_seconds=round(time.monotonic() - started, 3),
+        offset=settings.offset,
+        wanted=limit,
     )
 
 
@@ -409,8 +468,8 @@ def generate_llm(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
     started = time.monotonic()
-    groups = plan_groups(settings, bases)
-    order = fair_order(groups, settings)
+    groups = extend_for_limit(plan_groups(settings, bases), settings)
+    order = fair_order(groups, settings)[settings.offset :]
     limit = settings.limit
     first = order if limit is None else order[:limit]
     dedupe = _Deduper(settings.dedupe)
@@ -499,6 +558,8 @@ def generate_llm(
         skipped=skipped,
         usage=client.meter,
         duration_seconds=round(time.monotonic() - started, 3),
+        offset=settings.offset,
+        wanted=limit,
     )
 
 

@@ -61,6 +61,8 @@ def generation_metadata(
         "strategies": list(s.strategies),
         "variation_count": s.variation_count,
         "limit": s.limit,
+        "offset": result.offset,
+        "sequence": result.sequence,
         "source": result.source,
         "base_inputs": len({g.base_index for g in result.inputs}) or len(s.base_inputs),
         "personas": personas,

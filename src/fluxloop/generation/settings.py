@@ -127,6 +127,8 @@ class GenerationSettings:
     cache_dir: Path | None = None
     dedupe: bool = True
     notes: tuple[str, ...] = ()
+    #: inputs of the sequence to skip (written by earlier batches; see generation.api)
+    offset: int = 0
 
     def persona(self, name: str | None) -> Persona | None:
         for p in self.personas:

@@ -43,12 +43,16 @@ from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
 
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
+from .cassettes import RunCassette
 from .config import ExperimentConfig
+from .executors import Executor
+from .executors.local import AsyncioExecutor
 from .inputs import InputItem, InputSet, load_inputs
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
 from .progress import NullProgress, ProgressReporter, format_duration
 from .provenance import environment_info
+from .records import PlannedRun, RunRecord
 from .replay import CallbackCollector, ReplayPlan, load_replay
 from .resume import ResumeState, error_entry, input_digest, scan_experiment
 from .stats import RunStats
@@ -111,13 +115,8 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PlannedRun:
-    key: str
-    iteration: int
-    item: InputItem
+    cassette: str | None = None  # record | replay | auto | off (None: env, config)
+    cassette_timing: str | None = None  # instant | recorded
 
 
 @dataclass
@@ -193,19 +192,6 @@ def plan_experiment(config: ExperimentConfig, options: RunOptions) -> Experiment
     if resume:
         plan.notes.extend(resume.notes)
     return plan
-
-
-@dataclass
-class RunRecord:
-    """The outcome of one run, ready to be written."""
-
-    line: dict[str, Any]
-    observations: list[dict[str, Any]]
-    traces: list[dict[str, Any]]
-
-    @property
-    def success(self) -> bool:
-        return bool(self.line.get("success"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,6 +352,7 @@ class RunExecutor:
             attr.FLUXLOOP_EXPERIMENT_NAME: experiment_name,
         }
         self.conversation = conversation_driver(self)  # multi_turn.enabled: whole conversations
+        self.cassette: RunCassette | None = None  # model calls recorded / replayed per run
 
     # -- calling the target ------------------------------------------------------------------
 
@@ -415,6 +402,11 @@ class RunExecutor:
     # -- one run -----------------------------------------------------------------------------
 
     async def execute(self, planned: PlannedRun) -> RunRecord:
+        if self.cassette is not None:  # the run's tape is current for the whole run
+            return await self.cassette.execute(planned, self._execute)
+        return await self._execute(planned)
+
+    async def _execute(self, planned: PlannedRun) -> RunRecord:
         if self.conversation is not None:
             return await self.conversation.execute(planned)
         item = planned.item
@@ -760,6 +752,8 @@ class _Experiment:
         )
         if self.executor.conversation is not None:
             self.executor.conversation.reporter = reporter
+        # where runs execute: in this process by default
+        self.execution: Executor = AsyncioExecutor(self.executor.execute, plan.parallel)
         self.environment = environment_info(self.config.project_dir)
         self.directory: Path | None = None
         self.writer: ArtifactWriter | None = None
@@ -903,6 +897,7 @@ class _Experiment:
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
+            **({"cassette": cas.summary()} if (cas := self.executor.cassette) else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
@@ -955,7 +950,7 @@ class _Experiment:
             await asyncio.sleep(0)
             if self.stopping:
                 return
-            rec = await self.executor.execute(planned)
+            rec = await self.execution.submit(planned)
             self.record(rec)
 
     def _on_signal(self, signame: str) -> None:
@@ -975,6 +970,7 @@ class _Experiment:
 
     def _cancel_workers(self) -> None:
         self.cancelled_now = True
+        self.execution.cancel()
         for task in self._workers:
             if not task.done():
                 task.cancel()
@@ -994,7 +990,7 @@ class _Experiment:
                     pass
         self._plan_iter = self.plan.runs()
         try:
-            count = max(1, self.plan.parallel)
+            count = max(1, self.execution.capacity)
             self._workers = [asyncio.create_task(self._worker()) for _ in range(count)]
             results = await asyncio.gather(*self._workers, return_exceptions=True)
             for result in results:
@@ -1007,7 +1003,10 @@ class _Experiment:
                 loop.remove_signal_handler(signum)
 
     def finish(self) -> dict[str, Any]:
+        self.execution.close()
         self.pool.shutdown()
+        if self.executor.cassette is not None:
+            self.executor.cassette.close()
         remaining = self.plan.total - self.stats.total
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
@@ -1127,6 +1126,13 @@ def run_experiment(
         runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
     ):
         target, replay = _prepare_target(config)
+        cassette = RunCassette.open(
+            config,
+            name=plan.name,
+            mode=options.cassette,
+            timing=options.cassette_timing,
+            reporter=reporter,
+        )
         for note in [*plan.notes, *(replay.notes if replay else [])]:
             reporter.info(f"[fluxloop] note: {note}")
         for warning in replay.warnings if replay else []:
@@ -1148,6 +1154,8 @@ def run_experiment(
             config.collector_url, config.collector_api_key, no_collector=options.no_collector
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
+        experiment.executor.cassette = cassette
+        experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()
         reporter.info(f"[fluxloop] Starting experiment {plan.name} -> {display_path(directory)}")

@@ -216,15 +216,12 @@ def load_inputs(
     elif config.inputs_file is not None and config.inputs_file.is_file():
         items = _read_inputs_file(config.inputs_file)
         result = InputSet(items, display_path(config.inputs_file), config.inputs_file, notes)
-    elif (
-        config.inputs_file is None
-        and not config.base_inputs
-        and (config.project_dir / DEFAULT_INPUTS_FILE).is_file()
-    ):
-        # run.md: --inputs defaults to inputs/generated.yaml
+    elif config.inputs_file is None and (config.project_dir / DEFAULT_INPUTS_FILE).is_file():
+        # seed 002: --inputs defaults to inputs/generated.yaml, so what `generate inputs` just
+        # wrote is what runs, even beside base_inputs (seed 003 "Test with Recording")
         default = config.project_dir / DEFAULT_INPUTS_FILE
         items = _read_inputs_file(default)
-        result = InputSet(items, display_path(default), default, notes)
+        result = InputSet(items, f"{display_path(default)}, the default --inputs", default, notes)
     else:
         if config.inputs_file is not None:
             if not config.base_inputs:

@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .cassettes import RunCassette
 from .config import ConfigSource, ExperimentConfig, Persona, RunnerSettings
-from .engine import PlannedRun, RunExecutor, RunRecord
+from .engine import PlannedRun, RunExecutor, RunRecord, item_keys
 from .envfiles import dotenv_chain
 from .inputs import InputItem
+from .progress import NullProgress
 from .targets import resolve_target, target_environment
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
 
@@ -104,8 +106,14 @@ def run_single(
     api_key: str | None = None,
     no_collector: bool = False,
     base: ExperimentConfig | None = None,
+    cassette: str | None = None,
+    cassette_timing: str | None = None,
 ) -> SingleResult:
-    """Run ``target_spec`` once with ``input_value`` and capture its trace."""
+    """Run ``target_spec`` once with ``input_value`` and capture its trace.
+
+    With a cassette mode, the call uses the cassette of the config's experiment name (or
+    ``single``) under the same run key an experiment run with this input, persona and
+    iteration has, so ``run single --config ... --cassette replay`` replays that run."""
     if base is not None:
         runner = base.runner
         wd = working_directory or runner.working_directory
@@ -133,7 +141,7 @@ def run_single(
         name="single",
         source=ConfigSource(project_dir=project_dir, files=(), layout="single"),
         runner=settings,
-        raw={},
+        raw={"cassette": base.raw.get("cassette")} if base else {},
         personas=personas,
     )
     with target_environment(wd, paths, env, dotenv):
@@ -146,7 +154,18 @@ def run_single(
         configure_tracing(collector_url, api_key, no_collector=no_collector)
         executor = RunExecutor(config, target, experiment_name="single", experiment_id="single")
         item = InputItem(index=0, input=input_value, persona=persona, source="argument")
-        record = asyncio.run(executor.execute(PlannedRun("single", iteration, item)))
+        tape = RunCassette.open(
+            config,
+            name=base.name if base else "single",
+            mode=cassette,
+            timing=cassette_timing,
+            reporter=NullProgress(),
+        )
+        executor.cassette = tape
+        key = "single" if tape is None else f"{iteration}|{item_keys([item])[0]}"
+        record = asyncio.run(executor.execute(PlannedRun(key, iteration, item)))
+        if tape is not None:
+            tape.close()
         executor.pool.shutdown()
         if collector_url and not no_collector:
             import fluxloop

@@ -233,6 +233,15 @@ MULTI_TURN = S(
     },
 )
 
+CASSETTE = S(
+    "section",
+    children={
+        "mode": S("str", choices=("record", "replay", "auto", "off")),
+        "dir": _STR,
+        "timing": S("str", choices=("instant", "recorded")),
+    },
+)
+
 OUTPUT = S(
     "section",
     children={
@@ -261,6 +270,7 @@ SCHEMA = S(
         "runner": RUNNER,
         "replay_args": REPLAY,
         "multi_turn": MULTI_TURN,
+        "cassette": CASSETTE,
         "output_directory": _STR,
         "output": OUTPUT,
         "save_traces": _BOOL,

@@ -1,0 +1,79 @@
+"""Whole-line appends to the files of one directory, shared by the JSONL span and metric exporters.
+
+Files are opened with ``O_APPEND`` and written with one ``os.write`` loop per call, so lines from
+concurrent writers (threads or processes) never interleave; a failed write is truncated back to
+where it started when possible, so a reader never sees a partial line. Not thread-safe by itself:
+the exporters call it under their own lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+__all__ = ["AppendFiles"]
+
+_MAX_OPEN_FILES = 8
+
+
+class AppendFiles:
+    """Open append descriptors for the files of ``directory`` (created on the first write)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._fds: dict[str, int] = {}
+        self._dir_ready = False
+
+    def write(self, name: str, data: bytes) -> str | None:
+        """Append ``data`` (complete lines) to ``name``; the error text on failure, else None."""
+        try:
+            fd = self._fd(name)
+        except OSError as exc:
+            self._dir_ready = False
+            return f"cannot open {self.directory / name}: {exc.strerror or exc}"
+        start = -1
+        written = 0
+        try:
+            start = os.lseek(fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while written < len(data):
+                n = os.write(fd, view[written:])
+                if n <= 0:  # pragma: no cover - os.write raises rather than returning 0
+                    raise OSError("short write")
+                written += n
+        except OSError as exc:
+            if written and start >= 0:
+                with contextlib.suppress(OSError):  # never leave a partial line behind
+                    os.ftruncate(fd, start)
+            self._close(name)
+            return f"cannot write {self.directory / name}: {exc.strerror or exc}"
+        return None
+
+    def close_all(self) -> None:
+        """Close every open descriptor (the next write reopens)."""
+        fds, self._fds = self._fds, {}
+        for fd in fds.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _fd(self, name: str) -> int:
+        fd = self._fds.get(name)
+        if fd is not None:
+            return fd
+        if not self._dir_ready:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._dir_ready = True
+        if len(self._fds) >= _MAX_OPEN_FILES:  # yesterday's files: close them
+            self.close_all()
+        fd = os.open(
+            self.directory / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644
+        )
+        self._fds[name] = fd
+        return fd
+
+    def _close(self, name: str) -> None:
+        fd = self._fds.pop(name, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -1,0 +1,51 @@
+"""Model-call cassettes: record an experiment's LLM calls once, replay them offline.
+
+A cassette is one file per experiment name (``cassettes/<name>.jsonl``) holding every model
+call of every run, keyed by run (input, persona, iteration) and call order plus the normalised
+request. Calls are intercepted at two places: langchain-core chat models (any provider) and
+the ``httpx`` / ``httpx2`` transports the OpenAI and Anthropic SDKs use.
+
+* :mod:`~fluxloop.cassette.format`: the versioned JSON Lines file, read strictly, written
+  atomically;
+* :mod:`~fluxloop.cassette.store`: entries by run, the usage sidecar for ``prune``;
+* :mod:`~fluxloop.cassette.normalize`: masking and the request digest;
+* :mod:`~fluxloop.cassette.tape`: one run's matching and recording;
+* :mod:`~fluxloop.cassette.http` / :mod:`~fluxloop.cassette.langchain`: the interceptors;
+* :mod:`~fluxloop.cassette.settings` / :mod:`~fluxloop.cassette.session`: modes and use.
+
+It depends on :mod:`fluxloop.sdk` (masking) and :mod:`fluxloop.llm` only.
+"""
+
+from __future__ import annotations
+
+from .errors import CassetteError, CassetteMiss
+from .format import FORMAT_VERSION, entry_id, read_cassette, write_cassette
+from .session import CassetteSession, CassetteStats
+from .settings import ENV_DIR, ENV_MODE, ENV_TIMING, CassetteSettings, resolve_settings
+from .store import Cassette, cassette_path, scope_of
+from .tape import MODES, TIMINGS, Mode, Tape, Timing, current_tape
+
+__all__ = [
+    "ENV_DIR",
+    "ENV_MODE",
+    "ENV_TIMING",
+    "FORMAT_VERSION",
+    "MODES",
+    "TIMINGS",
+    "Cassette",
+    "CassetteError",
+    "CassetteMiss",
+    "CassetteSession",
+    "CassetteSettings",
+    "CassetteStats",
+    "Mode",
+    "Tape",
+    "Timing",
+    "cassette_path",
+    "current_tape",
+    "entry_id",
+    "read_cassette",
+    "resolve_settings",
+    "scope_of",
+    "write_cassette",
+]

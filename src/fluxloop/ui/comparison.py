@@ -1,0 +1,56 @@
+"""The compare page: ``fluxloop compare``'s own alignment and numbers, plus one aligned pair's
+outputs and span trees side by side with their differences."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from fluxloop.analysis.compare import compare_experiments
+
+from .detail import RunDetails
+from .spans import span_diff
+
+__all__ = ["Comparisons"]
+
+
+def _stamp(directory: Path) -> tuple[int, ...]:
+    out: list[int] = []
+    for name in ("trace_summary.jsonl", "errors.json", "evaluation/per_trace.jsonl"):
+        try:
+            st = os.stat(directory / name)
+            out += [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out += [-1, 0]
+    return tuple(out)
+
+
+class Comparisons:
+    """Comparison results, cached until either experiment's files change."""
+
+    def __init__(self, details: RunDetails) -> None:
+        self._details = details
+        self._cache: dict[tuple[Path, Path], tuple[tuple[int, ...], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def result(self, a: Path, b: Path) -> dict[str, Any]:
+        """``compare_experiments(a, b).as_dict()`` (regressions first, as the CLI lists them)."""
+        stamp = _stamp(a) + _stamp(b)
+        with self._lock:
+            cached = self._cache.get((a, b))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        data = compare_experiments(a, b).as_dict()
+        with self._lock:
+            if len(self._cache) > 8:
+                self._cache.clear()
+            self._cache[(a, b)] = (stamp, data)
+        return data
+
+    def pair(self, a: Path, trace_a: str, b: Path, trace_b: str) -> dict[str, Any]:
+        """Both runs of one aligned pair, and what differs between their spans."""
+        run_a = self._details.run(a, trace_a)
+        run_b = self._details.run(b, trace_b)
+        return {"a": run_a, "b": run_b, "diff": span_diff(run_a["spans"], run_b["spans"])}

@@ -1,0 +1,167 @@
+"""One run in full: its ``trace_summary.jsonl`` line, its spans, its evaluation.
+
+Spans come from the analysis package's :class:`~fluxloop.analysis.experiment.ObservationIndex`
+(byte ranges per trace, built once per experiment and rebuilt when the file grows), so opening a
+run reads only that run's lines. A file the index refuses (a malformed line in the middle) is
+read with DuckDB instead, skipping bad lines, and the page says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from fluxloop.analysis.experiment import ObservationIndex, load_experiment, norm_id
+from fluxloop.errors import FluxLoopError
+
+from .spans import waterfall
+
+__all__ = ["RunDetails"]
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return -1
+
+
+def _line_for(path: Path, trace_id: str) -> dict[str, Any] | None:
+    """The (first) line of a JSONL file whose trace_id is this one; bad lines are skipped."""
+    if not path.is_file():
+        return None
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            "SELECT json FROM read_json_objects(?, format='newline_delimited', "
+            "ignore_errors=true) WHERE json ->> 'trace_id' = ? LIMIT 1",
+            [str(path), trace_id],
+        ).fetchone()
+    except duckdb.Error:
+        return None
+    finally:
+        con.close()
+    if not row:
+        return None
+    value = json.loads(row[0])
+    return value if isinstance(value, dict) else None
+
+
+class _Observations:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = -2
+        self.index: ObservationIndex | None = None
+        self.notice: str | None = None
+        self.lock = threading.Lock()
+
+    def get(self, trace_id: str) -> tuple[list[dict[str, Any]], str | None]:
+        size = _size(self.path)
+        if size < 0:
+            return [], "observations.jsonl: missing (no spans to show)"
+        with self.lock:
+            if size != self.size:
+                if self.index is not None:
+                    self.index.close()
+                self.index, self.notice = None, None
+                try:
+                    self.index = ObservationIndex(self.path).build()
+                except FluxLoopError as exc:
+                    self.notice = (
+                        f"observations.jsonl: {str(exc).rsplit('/', 1)[-1]}; bad lines are skipped"
+                    )
+                self.size = size
+            index, notice = self.index, self.notice
+        if index is not None:
+            return index.get(norm_id(trace_id)), notice
+        return self._scan(trace_id), notice
+
+    def _scan(self, trace_id: str) -> list[dict[str, Any]]:
+        con = duckdb.connect()
+        try:
+            rows = con.execute(
+                "SELECT json FROM read_json_objects(?, format='newline_delimited', "
+                "ignore_errors=true) WHERE json ->> 'trace_id' = ?",
+                [str(self.path), trace_id],
+            ).fetchall()
+        except duckdb.Error:
+            return []
+        finally:
+            con.close()
+        out = []
+        for (raw,) in rows:
+            value = json.loads(raw)
+            if isinstance(value, dict):
+                out.append(value)
+        return out
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
+
+
+class RunDetails:
+    """Run pages for any number of experiments (one observation index each)."""
+
+    def __init__(self) -> None:
+        self._obs: dict[Path, _Observations] = {}
+        self._lock = threading.Lock()
+
+    def _observations(self, directory: Path) -> _Observations:
+        with self._lock:
+            found = self._obs.get(directory)
+            if found is None:
+                found = self._obs[directory] = _Observations(directory / "observations.jsonl")
+            return found
+
+    def spans(self, directory: Path, trace_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """The run's spans in waterfall order, and notices about unreadable input."""
+        records, notice = self._observations(directory).get(trace_id)
+        return waterfall(records), [notice] if notice else []
+
+    def run(self, directory: Path, trace_id: str) -> dict[str, Any]:
+        """The run's summary line (with errors.json's traceback), spans and evaluation."""
+        notices: list[str] = []
+        line = _line_for(directory / "trace_summary.jsonl", trace_id)
+        error_entry = self._error_entry(directory, trace_id, notices)
+        if line is None and error_entry is not None:
+            line = {**error_entry, "success": False}
+        if line is not None and error_entry is not None:
+            error = line.get("error") if isinstance(line.get("error"), dict) else {}
+            assert isinstance(error, dict)
+            if not error.get("traceback") and error_entry.get("traceback"):
+                line["error"] = {
+                    "type": error.get("type") or error_entry.get("error_type"),
+                    "message": error.get("message") or error_entry.get("message"),
+                    "traceback": error_entry.get("traceback"),
+                }
+        spans, span_notices = self.spans(directory, trace_id)
+        notices += span_notices
+        evaluation = _line_for(directory / "evaluation" / "per_trace.jsonl", trace_id)
+        return {"run": line, "spans": spans, "evaluation": evaluation, "notices": notices}
+
+    @staticmethod
+    def _error_entry(directory: Path, trace_id: str, notices: list[str]) -> dict[str, Any] | None:
+        if not (directory / "errors.json").is_file():
+            return None
+        try:
+            experiment = load_experiment(directory)
+        except FluxLoopError as exc:
+            notices.append(str(exc).rsplit("/", 1)[-1])
+            return None
+        wanted = norm_id(trace_id)
+        for entry in experiment.errors:
+            if norm_id(entry.get("trace_id")) == wanted:
+                return entry
+        return None
+
+    def close(self) -> None:
+        with self._lock:
+            for obs in self._obs.values():
+                obs.close()
+            self._obs.clear()

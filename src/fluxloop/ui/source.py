@@ -1,0 +1,87 @@
+"""What ``fluxloop ui PATH`` serves: the root directory and the experiments found under it.
+
+A PATH may be a single experiment directory, a project (its ``experiments/``), a folder of
+experiments, or anything above those (searched a few levels deep). Pages name an experiment by
+its path relative to the root; :meth:`Root.resolve` refuses anything that leaves the root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fluxloop.errors import InputError
+
+__all__ = ["Root", "is_experiment_dir"]
+
+#: how deep experiments are looked for below the served directory
+#: (fluxloop/<project>/experiments/<run> from a repository's root)
+MAX_DEPTH = 4
+_SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", "per_trace_analysis", "evaluation"}
+
+
+def is_experiment_dir(path: Path) -> bool:
+    """An experiment directory as :func:`fluxloop.analysis.experiment.load_experiment` sees it."""
+    return (path / "trace_summary.jsonl").is_file() or (path / "errors.json").is_file()
+
+
+class PathRefused(InputError):
+    """A page asked for a path outside the served directory."""
+
+
+@dataclass(frozen=True)
+class Root:
+    """The served directory (resolved once; every lookup stays below it)."""
+
+    path: Path
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Root:
+        directory = Path(path).expanduser()
+        if not directory.exists():
+            raise InputError(f"{directory}: not found (expected a project or experiment directory)")
+        if not directory.is_dir():
+            raise InputError(f"{directory}: not a directory (expected a project or experiment dir)")
+        return cls(directory.resolve())
+
+    def resolve(self, relative: str) -> Path:
+        """The directory a page names, refused when it is not below the root."""
+        if "\x00" in relative:
+            raise PathRefused(f"{relative!r}: not a path")
+        candidate = (self.path / relative).resolve()
+        if candidate != self.path and self.path not in candidate.parents:
+            raise PathRefused(f"{relative}: outside the served directory")
+        return candidate
+
+    def relative(self, path: Path) -> str:
+        """The id pages use for a directory below the root (``.`` for the root itself)."""
+        return path.resolve().relative_to(self.path).as_posix()
+
+    def experiments(self) -> list[Path]:
+        """Experiment directories under the root (the root itself when it is one)."""
+        if is_experiment_dir(self.path):
+            return [self.path]
+        found: list[Path] = []
+
+        def walk(directory: Path, depth: int) -> None:
+            try:
+                entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            except OSError:
+                return
+            for entry in entries:
+                if entry.name.startswith(".") or entry.name in _SKIP:
+                    continue
+                try:
+                    if not entry.is_dir():
+                        continue
+                except OSError:
+                    continue
+                child = Path(entry.path)
+                if is_experiment_dir(child):
+                    found.append(child)
+                elif depth < MAX_DEPTH:
+                    walk(child, depth + 1)
+
+        walk(self.path, 1)
+        return found
