@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fluxloop_exporters import FluxLoopSpanProcessor, JsonlFileSpanExporter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
 import fluxloop
 from fluxloop.sdk import _serialize
+from fluxloop.sdk._deferred import SpanResolver
 from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
 from fluxloop.sdk.masking import (
     REDACTED,
@@ -604,3 +609,28 @@ def test_exception_message_and_traceback_are_masked(exported: Exported) -> None:
     stack = str(attributes["exception.stacktrace"])
     assert stack.startswith("Traceback") and "sk-***" in stack
     assert OPENAI_KEY not in stack and ":pw@" not in stack
+
+
+def test_other_instrumentations_exceptions_are_masked_on_export(tmp_path: Path) -> None:
+    """A span FluxLoop did not record (``Span.record_exception`` called by another library)
+    goes through the processor's prepare hook: its exception event and status are masked."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    processor = FluxLoopSpanProcessor(
+        JsonlFileSpanExporter(tmp_path), prepare=SpanResolver(SerializeOptions())
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("third.party")
+    try:
+        with tracer.start_as_current_span("call upstream") as span:
+            try:
+                raise RuntimeError(f"rejected {OPENAI_KEY} at postgresql://u:pw@h/db")
+            except RuntimeError as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"bad key {AWS_ID}"))
+        processor.force_flush()
+    finally:
+        provider.shutdown()
+    text = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert "sk-***" in text and ":***@h" in text
+    for secret in (OPENAI_KEY, AWS_ID, ":pw@"):
+        assert secret not in text
