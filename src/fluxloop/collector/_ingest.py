@@ -19,8 +19,10 @@ OTLP/gRPC and the original SDK's JSON API) and in :func:`~fluxloop.collector.imp
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import islice
 from typing import Any
 
 from fluxloop_semconv import attributes as attr
@@ -133,8 +135,6 @@ def _string(key: str, text: str, policy: IngestPolicy, marks: _Marks) -> str:
 
 
 def _value(key: str, value: Any, policy: IngestPolicy, marks: _Marks) -> Any:
-    if policy.mask and value is not None and not isinstance(value, bool) and is_secret_key(key):
-        return REDACTED
     if isinstance(value, str):
         return _string(key, value, policy, marks)
     if isinstance(value, tuple | list):
@@ -142,56 +142,108 @@ def _value(key: str, value: Any, policy: IngestPolicy, marks: _Marks) -> Any:
         if len(items) > policy.max_attributes:
             items = items[: policy.max_attributes]
             marks.add(key)
-        return tuple(items)
+        return value if items == list(value) else tuple(items)
     return value
 
 
 def _attributes(
     source: Mapping[str, Any] | None, policy: IngestPolicy, marks: _Marks
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+) -> Mapping[str, Any] | None:
+    """``source`` masked and bounded; ``source`` itself when nothing changed."""
     if not source:
-        return out
-    for index, (key, value) in enumerate(source.items()):
-        if index >= policy.max_attributes:
-            marks.add(_TRUNCATED_ATTRIBUTES)
-            break
-        name = mask_string(key) if policy.mask else key
-        out[name] = _value(key, value, policy, marks)
-    return out
+        return source
+    out: dict[str, Any] = {}
+    changed = False
+    mask = policy.mask
+    items: Iterable[tuple[str, Any]] = source.items()
+    if len(source) > policy.max_attributes:
+        marks.add(_TRUNCATED_ATTRIBUTES)
+        changed = True
+        items = islice(items, policy.max_attributes)
+    for key, value in items:
+        if mask and value is not None and type(value) is not bool and is_secret_key(key):
+            new: Any = REDACTED
+        elif type(value) is str:
+            new = _string(key, value, policy, marks)
+        else:
+            new = _value(key, value, policy, marks)
+        name = _mask_key(key) if mask else key
+        if new is not value or name is not key:
+            changed = True
+        out[name] = new
+    return out if changed else source
 
 
-def _prepare_span(span: ReadableSpan, policy: IngestPolicy) -> ReadableSpan:
+@lru_cache(maxsize=4096)
+def _mask_key(key: str) -> str:
+    # attribute keys repeat across spans: each is checked once
+    masked = mask_string(key)
+    return key if masked == key else masked
+
+
+class _Resources:
+    """Prepared resources of one batch: spans of a request share their resource object."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done: dict[int, tuple[Resource, Resource]] = {}
+
+    def get(self, resource: Resource, policy: IngestPolicy) -> Resource:
+        known = self.done.get(id(resource))
+        if known is not None and known[0] is resource:
+            return known[1]
+        bounded = _attributes(resource.attributes, policy, _Marks())
+        prepared = resource
+        if bounded is not resource.attributes and bounded is not None:
+            prepared = Resource(dict(bounded), resource.schema_url)
+        self.done[id(resource)] = (resource, prepared)
+        return prepared
+
+
+def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resources) -> ReadableSpan:
     marks = _Marks()
+    mask = policy.mask
     attributes = _attributes(span.attributes, policy, marks)
-    events = [
-        Event(
-            mask_string(event.name) if policy.mask else event.name,
-            _attributes(event.attributes, policy, marks),
-            event.timestamp,
-        )
-        for event in span.events
-    ]
-    links = [Link(link.context, _attributes(link.attributes, policy, marks)) for link in span.links]
+    changed = attributes is not span.attributes
+    events = list(span.events)
+    for index, event in enumerate(events):
+        event_attributes = _attributes(event.attributes, policy, marks)
+        name = mask_string(event.name) if mask else event.name
+        if event_attributes is not event.attributes or name != event.name:
+            events[index] = Event(name, event_attributes, event.timestamp)
+            changed = True
+    links = list(span.links)
+    for index, link in enumerate(links):
+        link_attributes = _attributes(link.attributes, policy, marks)
+        if link_attributes is not link.attributes:
+            links[index] = Link(link.context, link_attributes)
+            changed = True
     status = span.status
-    if policy.mask and status.description:
-        status = Status(status.status_code, mask_string(status.description))
+    if mask and status.description:
+        description = mask_string(status.description)
+        if description != status.description:
+            status = Status(status.status_code, description)
+            changed = True
     resource = span.resource
     if resource is not None and resource.attributes:
-        resource_marks = _Marks()
-        bounded = _attributes(resource.attributes, policy, resource_marks)
-        if bounded != dict(resource.attributes):
-            resource = Resource(bounded, resource.schema_url)
+        resource = resources.get(resource, policy)
+        changed = changed or resource is not span.resource
+    name = mask_string(span.name) if mask else span.name
+    changed = changed or name != span.name
+    if not changed and not marks.keys:
+        return span
+    final = dict(attributes or {})
     if marks.keys:
-        previous = attributes.get(attr.FLUXLOOP_TRUNCATED)
+        previous = final.get(attr.FLUXLOOP_TRUNCATED)
         known = [str(v) for v in previous] if isinstance(previous, tuple | list) else []
-        attributes[attr.FLUXLOOP_TRUNCATED] = tuple(dict.fromkeys([*known, *marks.keys]))
+        final[attr.FLUXLOOP_TRUNCATED] = tuple(dict.fromkeys([*known, *marks.keys]))
     return ReadableSpan(
-        name=mask_string(span.name) if policy.mask else span.name,
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=resource,
-        attributes=attributes,
+        attributes=final,
         events=events,
         links=links,
         kind=span.kind,
@@ -203,8 +255,10 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy) -> ReadableSpan:
 
 
 def prepare_spans(spans: Sequence[ReadableSpan], policy: IngestPolicy) -> list[ReadableSpan]:
-    """``spans`` masked and bounded by ``policy`` (see the module docstring)."""
-    return [_prepare_span(span, policy) for span in spans]
+    """``spans`` masked and bounded by ``policy`` (see the module docstring); a span that needs
+    nothing is passed through as is."""
+    resources = _Resources()
+    return [_prepare_span(span, policy, resources) for span in spans]
 
 
 _RECORD_CONTENT = ("input", "output", "metadata", "attributes", "error")

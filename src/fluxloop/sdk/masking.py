@@ -80,7 +80,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -322,6 +322,12 @@ def fast_key_scan(value: object) -> bool:
 # Values
 # --------------------------------------------------------------------------------------
 
+try:  # the `fast` extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised when orjson is absent
+    _orjson = None  # type: ignore[assignment]
+_json_loads: Callable[[str], Any] = json.loads if _orjson is None else _orjson.loads
+
 _TOKEN = r"[A-Za-z0-9_-]"
 _KEY_CHARS = r"[A-Za-z0-9_.-]"
 _VALUE_RE = re.compile(
@@ -399,13 +405,14 @@ def mask_json_text(text: str) -> str:
     value's type, and every string); ``text`` itself when nothing needed masking, and
     :func:`mask_string` of it when it is not JSON. Never raises."""
     try:
-        data = text.encode("utf-8", "surrogatepass")
-        if _CRED_RE.search(data) is None and not json_may_contain_secret_value(data):
-            return text
         try:
-            value = json.loads(text)
+            value = _json_loads(text)
         except (ValueError, RecursionError):
             return mask_string(text)
+        if not fast_key_scan(value) and not json_may_contain_secret_value(
+            text.encode("utf-8", "surrogatepass")
+        ):
+            return text
         masked = mask_secrets(value)
         if masked == value:
             return text
