@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint typecheck semconv semconv-check unit bench clean
+.PHONY: demo test test-ray lint typecheck semconv semconv-check unit bench clean
 
 $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -34,6 +34,11 @@ semconv-check: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
+## test-ray: the Ray executor's tests on a real local two-node cluster (installs the ray extra)
+test-ray: $(STAMP)
+	$(PY) -c 'import ray' 2>/dev/null || $(PY) -m pip install $(PIP_QUIET) -e '.[ray]'
+	$(PY) -m pytest -n 0 -q -m ray
+
 ## semconv: regenerate fluxloop_semconv from semconv/registry
 semconv: $(STAMP)
 	$(PY) semconv/generate.py
@@ -46,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_collector.py
 	test ! -f bench/bench_parse.py || $(PY) bench/bench_parse.py
 	$(PY) bench/bench_ui.py
+	$(PY) bench/bench_cassette.py
 
 clean:
 	rm -rf $(VENV) demo-output traces

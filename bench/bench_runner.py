@@ -13,6 +13,17 @@ Run: ``.venv/bin/python bench/bench_runner.py [--quick]``.
 
 Every run goes through the real engine: binding, per-run span capture, contract encoding, the
 three JSONL appends and the periodic atomic summary.json.
+
+``--executor ray`` (needs the ray extra) starts a local Ray cluster of two 1-CPU nodes on
+127.0.0.1 and compares the Ray executor with the local one in the same process:
+
+4. Overhead per run at 200 runs of the trivial agent: the run phase (from the progress start,
+   when the cluster is connected, the workers checked and the directory open, to the last
+   record) divided by 200; the fixed cost before and after is reported apart. Target: under
+   5 ms per run on Ray.
+5. 1,000 runs of a CPU-bound agent (50 ms of CPU time each) on 2 CPUs. Ideal: 25 s. Target:
+   Ray within 1.3x. The local executor runs synchronous agents in threads of one process, so
+   the GIL serialises CPU-bound work there (about 2x the ideal).
 """
 
 from __future__ import annotations
@@ -31,9 +42,11 @@ import yaml
 import fluxloop
 from fluxloop.runner.config import load_config
 from fluxloop.runner.engine import RunOptions, run_experiment
+from fluxloop.runner.progress import NullProgress
 
 AGENT = """
 import asyncio
+import time
 
 import fluxloop
 
@@ -50,14 +63,24 @@ def decorated(input_text):
 async def sleeper(input_text):
     await asyncio.sleep(0.05)
     return input_text
+
+
+def cpu_bound(input_text):
+    start = time.thread_time()  # 50 ms of this thread's CPU, however busy the machine is
+    n = 0
+    while time.thread_time() - start < 0.05:
+        n += sum(range(200))
+    return f"{input_text}:{n % 7}"
 """
 
 
-def make_project(root: Path, target: str, inputs: int, iterations: int, parallel: int) -> Path:
+def make_project(
+    root: Path, target: str, inputs: int, iterations: int, parallel: int, **runner: Any
+) -> Path:
     (root / "bench_agents.py").write_text(AGENT)
     config = {
         "name": "bench",
-        "runner": {"target": f"bench_agents:{target}", "timeout_seconds": 60},
+        "runner": {"target": f"bench_agents:{target}", "timeout_seconds": 60, **runner},
         "base_inputs": [{"input": f"question number {i}"} for i in range(inputs)],
         "iterations": iterations,
         "parallel_runs": parallel,
@@ -68,11 +91,33 @@ def make_project(root: Path, target: str, inputs: int, iterations: int, parallel
     return path
 
 
-def run(path: Path) -> tuple[float, dict[str, Any]]:
+class PhaseTimer(NullProgress):
+    """Times the run phase: from the progress start (connected, checked, directory open) to
+    its finish (every run recorded)."""
+
+    def __init__(self) -> None:
+        self.started = self.finished = 0.0
+
+    def start(self, total: int, done: int = 0, failed: int = 0) -> None:
+        self.started = time.perf_counter()
+
+    def finish(self) -> None:
+        self.finished = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+def run(
+    path: Path, timer: PhaseTimer | None = None, **options: Any
+) -> tuple[float, dict[str, Any]]:
     config = load_config(path)
     gc.collect()
     start = time.perf_counter()
-    outcome = run_experiment(config, RunOptions(install_signal_handlers=False))
+    outcome = run_experiment(
+        config, RunOptions(install_signal_handlers=False, **options), reporter=timer
+    )
     elapsed = time.perf_counter() - start
     return elapsed, outcome.summary
 
@@ -137,12 +182,61 @@ def bench_memory(root: Path, counts: list[int]) -> None:
         print(f"   {runs:>6,} runs: peak {peak / 1e6:6.2f} MB ({elapsed:.1f} s under tracemalloc)")
 
 
+def bench_ray(root: Path, cpu_runs: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' cluster helper
+    from tests.runner.ray_cluster import RayCluster
+
+    cluster = RayCluster()
+    try:
+        cluster.start(nodes=2)
+        ray = {"executor": "ray", "ray_address": cluster.address}
+        print("\n4. overhead per run, trivial sync agent, 200 runs (local: parallel 2)")
+        for label, options in (("local", {}), ("ray", ray)):
+            timer = PhaseTimer()
+            total, summary = run(make_project(root / label, "plain", 100, 2, 2), timer, **options)
+            assert summary["results"]["successful"] == 200, summary["results"]
+            per_run = timer.seconds / 200 * 1000
+            print(
+                f"   {label:<5}: {per_run:.2f} ms/run (200 runs in {timer.seconds:.2f} s; "
+                f"{total - timer.seconds:.2f} s of fixed cost before and after)"
+                + (" (target < 5 ms/run)" if label == "ray" else "")
+            )
+        ideal = cpu_runs * 0.05 / 2
+        print(f"\n5. {cpu_runs:,} runs of a CPU-bound agent (50 ms CPU each) on 2 CPUs")
+        results = {}
+        for label, options in (("local", {}), ("ray", ray)):
+            path = make_project(root / label, "cpu_bound", cpu_runs, 1, 2, max_retries=0)
+            timer = PhaseTimer()
+            elapsed, summary = run(path, timer, **options)
+            assert summary["results"]["successful"] == cpu_runs, summary["results"]
+            results[label] = elapsed
+            print(
+                f"   {label:<5}: {elapsed:.2f} s (runs {timer.seconds:.2f} s); ideal {ideal:.2f} s;"
+                f" ratio {elapsed / ideal:.2f}x (runs only {timer.seconds / ideal:.2f}x)"
+                + (" (target <= 1.30x)" if label == "ray" else "")
+            )
+        print(f"   ray / local: {results['ray'] / results['local']:.2f}x")
+    finally:
+        cluster.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller run counts")
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="ray: compare the Ray executor with the local one on a local 2-node cluster",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fluxloop-bench-") as tmp:
         root = Path(tmp)
+        if args.executor == "ray":
+            for side in ("local", "ray"):
+                (root / side).mkdir()
+            bench_ray(root, 200 if args.quick else 1_000)
+            return
         bench_overhead(root, 2_000 if args.quick else 10_000)
         bench_parallel(root, 200 if args.quick else 1_000, 100)
         bench_memory(root, [500, 2_000] if args.quick else [1_000, 10_000, 30_000])

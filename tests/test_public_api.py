@@ -16,6 +16,17 @@ EXPECTED = {
     "ObservationType",
     "SDKConfig",
     "TraceData",
+    # the original SDK's schema names (fluxloop.schemas), re-exported as it did
+    "ExperimentConfig",
+    "Observation",
+    "PersonaConfig",
+    "RunnerConfig",
+    "Score",
+    "ScoreDataType",
+    "Trace",
+    "TraceStatus",
+    "VariationStrategy",
+    "schemas",
     "__version__",
     "agent",
     "configure",
@@ -63,3 +74,26 @@ def test_public_callables_have_docstrings() -> None:
         obj = getattr(fluxloop, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_schemas_module_has_the_original_names() -> None:
+    import fluxloop.schemas
+    from fluxloop.schemas import ObservationType
+
+    assert set(fluxloop.schemas.__all__) == {
+        "ExperimentConfig",
+        "Observation",
+        "ObservationLevel",
+        "ObservationType",
+        "PersonaConfig",
+        "RunnerConfig",
+        "Score",
+        "ScoreDataType",
+        "Trace",
+        "TraceStatus",
+        "VariationStrategy",
+    }
+    assert ObservationType is fluxloop.models.ObservationType is fluxloop.ObservationType
+    for name in fluxloop.schemas.__all__:
+        assert getattr(fluxloop, name) is getattr(fluxloop.schemas, name)
+        assert getattr(fluxloop.schemas, name).__doc__

@@ -105,3 +105,61 @@ def test_display_path_outside_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert display_path(inner / "x.yaml") == "x.yaml"
     assert display_path(tmp_path / "y.yaml") == str(tmp_path / "y.yaml")
     assert str(Located(inner / "x.yaml", 3)) == "x.yaml:3"
+
+
+# -- alias expansion bound ("billion laughs", issue #12 point 8) -------------------------------
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_alias_expansion_past_the_bound_is_refused() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_yaml_text(billion_laughs(), Path("setting.yaml"))
+    message = str(info.value)
+    assert message.startswith("setting.yaml:1: YAML aliases expand to ")
+    assert "\n" not in message
+
+
+def test_modest_aliases_still_load() -> None:
+    text = "base: &b {model: m, temperature: 0.2}\nuses: [*b, *b, *b]\n"
+    assert load_yaml_text(text, Path("s.yaml")).data["uses"][2] == {
+        "model": "m",
+        "temperature": 0.2,
+    }
+
+
+def test_recursive_aliases_and_deep_nesting_are_one_line_errors() -> None:
+    with pytest.raises(ConfigError, match="recursive"):
+        load_yaml_text("a: &a [1, *a]\n", Path("s.yaml"))
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_yaml_text("[" * 3000 + "]" * 3000, Path("s.yaml"))
+
+
+def test_every_yaml_read_goes_through_the_bounded_loader() -> None:
+    """No module but fluxloop._yamlpos parses YAML itself (so none can skip the bound)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(r"yaml\.(safe_load|load|full_load|unsafe_load|compose)\b|SafeLoader\(")
+    offenders = [
+        str(path.relative_to(root))
+        for base in ("src", "exporters/src")
+        for path in (root / base).rglob("*.py")
+        if path.name != "_yamlpos.py" and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_safe_load_and_config_set_apply_the_bound() -> None:
+    from fluxloop._yamlpos import safe_load
+    from fluxloop.runner.yamledit import set_yaml_value
+
+    with pytest.raises(ConfigError, match="aliases expand"):
+        safe_load(billion_laughs(), "x.yaml")
+    with pytest.raises(ConfigError, match="aliases expand"):
+        set_yaml_value(billion_laughs(), "runner.timeout_seconds", 5, label="setting.yaml")

@@ -7,7 +7,7 @@ files (the FluxLoop contract) or shipped over OTLP. ``configure()`` is optional.
 
 from __future__ import annotations
 
-from fluxloop import models
+from fluxloop import models, schemas
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.sdk._config import SDKConfig
 from fluxloop.sdk._context import (
@@ -37,19 +37,39 @@ from fluxloop.sdk._runtime import (
     reset_config,
     shutdown,
 )
+from fluxloop.sdk._schemas import (
+    ExperimentConfig,
+    Observation,
+    PersonaConfig,
+    RunnerConfig,
+    Score,
+    ScoreDataType,
+    Trace,
+    TraceStatus,
+    VariationStrategy,
+)
 from fluxloop.sdk._threads import ContextThreadPoolExecutor, propagate_context, run_in_executor
 
 __all__ = [
     "ConfigError",
     "ContextThreadPoolExecutor",
+    "ExperimentConfig",
     "FluxLoopClient",
     "FluxLoopContext",
     "FluxLoopError",
+    "Observation",
     "ObservationData",
     "ObservationLevel",
     "ObservationType",
+    "PersonaConfig",
+    "RunnerConfig",
     "SDKConfig",
+    "Score",
+    "ScoreDataType",
+    "Trace",
     "TraceData",
+    "TraceStatus",
+    "VariationStrategy",
     "__version__",
     "agent",
     "configure",
@@ -70,6 +90,7 @@ __all__ = [
     "reset_config",
     "retrieval",
     "run_in_executor",
+    "schemas",
     "set_recording_options",
     "shutdown",
     "tool",

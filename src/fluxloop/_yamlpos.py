@@ -9,6 +9,9 @@ below both layers and depends on nothing but PyYAML and :mod:`fluxloop.errors`.
   twice in one mapping (PyYAML silently keeps the last).
 * A read or syntax error is a one-line :class:`~fluxloop.errors.ConfigError` such as
   ``setting.yaml:7: invalid YAML: ...``.
+* Every document is composed first and refused when its aliases would expand past
+  :data:`MAX_ALIAS_EXPANSION` nodes ("billion laughs"); :func:`safe_load` is the same loader
+  for YAML read without positions. Nothing in FluxLoop calls ``yaml.safe_load`` directly.
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import yaml
 from fluxloop.errors import ConfigError
 
 __all__ = [
+    "MAX_ALIAS_EXPANSION",
     "Located",
     "YamlDoc",
+    "compose",
     "display_path",
     "join_key",
     "load_yaml_file",
     "load_yaml_text",
+    "safe_load",
 ]
 
 
@@ -109,30 +115,134 @@ def _index_node(
             _index_node(item, key, path, out, dups)
 
 
-def load_yaml_text(text: str, path: Path) -> YamlDoc:
-    """Parse ``text`` (read from ``path``) with PyYAML's safe loader, keeping key positions.
+MAX_ALIAS_EXPANSION = 100_000
+"""Nodes that aliases (``*name``) may add to a document when expanded. A few kilobytes of
+nested aliases can expand to billions of nodes ("billion laughs"); past this bound a document
+is refused before anything walks it."""
 
-    Raises:
-        ConfigError: ``path:line: invalid YAML: <problem>`` on a syntax error.
-    """
+
+def _expanded_sizes(root: yaml.Node) -> tuple[int, int]:
+    """``(distinct nodes, nodes once every alias is expanded)``, in time linear in the
+    distinct nodes (sizes of shared subtrees are remembered, never re-walked)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not children_done and id(node) in open_nodes:
+            raise _Recursive(node)
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            sizes[id(node)] = 1
+            continue
+        if children_done:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            open_nodes.discard(id(node))
+            continue
+        open_nodes.add(id(node))
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return len(sizes), sizes[id(root)]
+
+
+class _Recursive(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        self.node = node
+
+
+def _check_expansion(node: yaml.Node, path: Path) -> None:
+    try:
+        distinct, expanded = _expanded_sizes(node)
+    except _Recursive as exc:
+        where = f"{display_path(path)}:{exc.node.start_mark.line + 1}"
+        raise ConfigError(
+            f"{where}: a YAML alias refers to a node that contains it (a recursive "
+            "structure); refused",
+            where=where,
+            expected="aliases to complete nodes only",
+        ) from None
+    if expanded - distinct > MAX_ALIAS_EXPANSION:
+        where = f"{display_path(path)}:{node.start_mark.line + 1}"
+        raise ConfigError(
+            f"{where}: YAML aliases expand to {expanded:,} nodes from {distinct:,} written "
+            f"(at most {MAX_ALIAS_EXPANSION:,} more through aliases); refused",
+            where=where,
+            expected=f"at most {MAX_ALIAS_EXPANSION:,} nodes added by aliases",
+        )
+
+
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """The node graph of ``text`` (aliases not expanded), checked against the expansion
+    bound; a syntax error is a one-line :class:`ConfigError`."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{display_path(path)}:{mark.line + 1}" if mark else display_path(path)
-        problem = exc.problem or exc.context or "syntax error"
-        raise ConfigError(
-            f"{where}: invalid YAML: {problem}", where=where, expected="valid YAML"
-        ) from None
+        raise _syntax_error(exc, path) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{display_path(path)}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _too_deep(path) from None
+    finally:
+        loader.dispose()
+    if node is not None:
+        _check_expansion(node, path)
+    return node
+
+
+def _too_deep(path: Path) -> ConfigError:
+    return ConfigError(
+        f"{display_path(path)}: invalid YAML: nested too deeply",
+        where=display_path(path),
+        expected="at most a few hundred levels of nesting",
+    )
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, path: Path) -> ConfigError:
+    mark = exc.problem_mark or exc.context_mark
+    where = f"{display_path(path)}:{mark.line + 1}" if mark else display_path(path)
+    problem = exc.problem or exc.context or "syntax error"
+    return ConfigError(f"{where}: invalid YAML: {problem}", where=where, expected="valid YAML")
+
+
+def safe_load(text: str, label: str = "<text>") -> Any:
+    """``yaml.safe_load`` with the alias expansion bound: every YAML FluxLoop reads without
+    needing key positions goes through here (``label`` names it in errors).
+
+    Raises:
+        ConfigError: invalid YAML, or aliases that expand past :data:`MAX_ALIAS_EXPANSION`.
+    """
+    return load_yaml_text(text, Path(label), positions=False).data
+
+
+def load_yaml_text(text: str, path: Path, *, positions: bool = True) -> YamlDoc:
+    """Parse ``text`` (read from ``path``) with PyYAML's safe loader, keeping key positions
+    (unless ``positions`` is false).
+
+    Raises:
+        ConfigError: ``path:line: invalid YAML: <problem>`` on a syntax error, and
+        ``path:line: YAML aliases expand to N nodes ...`` past :data:`MAX_ALIAS_EXPANSION`.
+    """
+    node = compose(text, path)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc, path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{display_path(path)}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise _too_deep(path) from None
     finally:
         loader.dispose()
     lines: dict[str, Located] = {}
     dups: list[tuple[str, Located, Located]] = []
-    if node is not None:
+    if node is not None and positions:
         _index_node(node, "", path, lines, dups)
     return YamlDoc(path=path, data=data, lines=lines, duplicates=dups)
 

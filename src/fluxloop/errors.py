@@ -11,6 +11,7 @@ __all__ = [
     "FluxLoopError",
     "InputError",
     "InterruptedRunError",
+    "StorageError",
     "TargetError",
     "ThresholdError",
 ]
@@ -72,6 +73,18 @@ class ThresholdError(FluxLoopError):
     """An experiment, evaluation or comparison fell below its threshold (exit 1)."""
 
     exit_code = 1
+
+
+class StorageError(FluxLoopError):
+    """An artifact could not be written (a full disk, a file where a directory belongs,
+    permissions): one line naming the file and the cause (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, exit_code: int | None = None) -> None:
+        if exit_code is not None:
+            self.exit_code = exit_code
+        super().__init__(message)
 
 
 class InterruptedRunError(FluxLoopError):

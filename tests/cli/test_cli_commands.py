@@ -99,8 +99,8 @@ def test_config_set_llm_and_env(tmp_path: Path) -> None:
     env_text = (tmp_path / ".env").read_text()
     assert env_text == "# keys\nOTHER=1\nOPENAI_API_KEY=sk-test-abcdefghijklmnop\n"
     assert "provider: openai" in (tmp_path / "setting.yaml").read_text()
-    again = fl("config", "set-llm", "openai", "sk-other-key-123456789", cwd=tmp_path)
-    assert "kept it (use --overwrite-env)" in again.stderr
+    kept = fl("config", "set-llm", "openai", "sk-other-key-123456789", "--keep-env", cwd=tmp_path)
+    assert "kept it (--keep-env)" in kept.stderr
     shown = fl("config", "env", cwd=tmp_path)
     assert "OPENAI_API_KEY" in shown.stdout and "****mnop" in shown.stdout
     assert "sk-test-abcdefghijklmnop" not in shown.stdout

@@ -271,3 +271,51 @@ def test_export_throughput(tmp_path: Path) -> None:
     rate = len(spans) / (time.perf_counter() - start)
     print(f"JSONL export: {rate:,.0f} spans/s ({fjson.backend()})")
     assert rate > 20_000
+
+
+@pytest.mark.parametrize("backend", ["orjson", "stdlib"])
+def test_an_integer_past_str_limits_costs_only_itself(
+    tmp_path: Path, span_factory: SpanFactory, backend: str
+) -> None:
+    """Issue #12 point 9: a token count of 5,000 digits used to lose the whole batch."""
+    previous = fjson.backend()
+    fjson.set_backend(backend)
+    try:
+        tracer = span_factory.tracer
+        for i in range(3):
+            tracer.start_span(f"before-{i}", start_time=T0).end(end_time=T0 + 1)
+        bad = tracer.start_span("bad", start_time=T0)
+        bad.set_attribute("gen_ai.usage.input_tokens", 10**5000)
+        bad.set_attribute("gen_ai.usage.output_tokens", 7)
+        bad.set_attribute("app.huge", 10**5000)
+        bad.set_attribute("app.big", 10**30)
+        bad.end(end_time=T0 + 1)
+        for i in range(3):
+            tracer.start_span(f"after-{i}", start_time=T0).end(end_time=T0 + 1)
+        exporter = JsonlFileSpanExporter(tmp_path)
+        assert exporter.export(span_factory.spans()) is SpanExportResult.SUCCESS
+    finally:
+        fjson.set_backend(previous)
+    records = read_jsonl(tmp_path / "observations_20260102.jsonl")
+    assert len(records) == 7 and exporter.dropped_spans == 0
+    (record,) = [r for r in records if r["name"] == "bad"]
+    assert record["prompt_tokens"] is None and record["completion_tokens"] == 7
+    attributes = record["attributes"]
+    assert isinstance(attributes, dict)
+    assert attributes["gen_ai.usage.input_tokens"] == "<dropped: an integer of 16610 bits>"
+    assert attributes["app.huge"] == "<dropped: an integer of 16610 bits>"
+    assert attributes["app.big"] == str(10**30)
+
+
+def test_dropped_spans_are_never_on_disk(tmp_path: Path, span_factory: SpanFactory) -> None:
+    """Issue #12 point 11: when the trace records of a batch cannot be written, neither are its
+    observations, so ``dropped_spans`` counts exactly the spans missing from disk."""
+    tracer = span_factory.tracer
+    for i in range(4):
+        tracer.start_span(f"root-{i}", start_time=T0).end(end_time=T0 + 1)
+    (tmp_path / "traces_20260102.jsonl").mkdir()  # any write to it fails
+    exporter = JsonlFileSpanExporter(tmp_path)
+    assert exporter.export(span_factory.spans()) is SpanExportResult.FAILURE
+    assert exporter.dropped_spans == 4 and exporter.exported_spans == 0
+    observations = tmp_path / "observations_20260102.jsonl"
+    assert not observations.exists() or observations.read_bytes() == b""

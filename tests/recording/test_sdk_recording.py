@@ -487,7 +487,9 @@ def test_appends_are_thread_safe(clean_sdk: Path) -> None:
 _CHILD = """
 import sys
 import fluxloop
-fluxloop.configure(storage="none", record_args=True, recording_file=sys.argv[1])
+fluxloop.configure(
+    storage="none", record_args=True, recording_file=sys.argv[1], max_attribute_bytes=100_000
+)
 pad = sys.argv[2] * 70_000
 for i in range(int(sys.argv[3])):
     fluxloop.record_call_args(target="m:f", data={"who": sys.argv[2], "i": i, "pad": pad})

@@ -164,6 +164,7 @@ def test_relative_paths_resolve_against_the_project_dir(
     )
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    (project.root / "lib").mkdir()
     monkeypatch.chdir(elsewhere)
     cfg = load_config(project.root / "setting.yaml")
     assert cfg.runner.working_directory == project.root / "src"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from fluxloop.errors import InterruptedRunError, ThresholdError
+from fluxloop.runner.artifacts import create_experiment_dir
 from fluxloop.runner.engine import RunOptions
 
 from .conftest import Project, read_jsonl
@@ -312,8 +314,14 @@ def test_directories_never_collide(project: Project) -> None:
     setup(project, "decorated", base_inputs=["a"])
     dirs = {project.run().directory for _ in range(3)}
     assert len(dirs) == 3
-    names = sorted(d.name for d in dirs if d is not None)
-    assert names[0].startswith("t_") and names[1].endswith("_2") and names[2].endswith("_3")
+    # the suffixes, with the clock pinned (three real runs may straddle a second on a busy machine)
+    same_second = datetime(2026, 1, 2, 3, 4, 5)
+    made = [create_experiment_dir(project.root / "pinned", "t", same_second) for _ in range(3)]
+    assert [d.name for d in made] == [
+        "t_20260102_030405",
+        "t_20260102_030405_2",
+        "t_20260102_030405_3",
+    ]
 
 
 def test_config_snapshot_masks_secrets(project: Project) -> None:

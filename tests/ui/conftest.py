@@ -8,6 +8,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +21,37 @@ import pytest
 from tests.analysis.conftest import build_original, write_project
 from tests.cli_process import clean_env, fl, fluxloop_cmd
 
+CHAT_AGENT = """
+import fluxloop
+
+
+@fluxloop.tool(description="Look up the refund policy")
+def policy(topic: str) -> str:
+    return "30 days"
+
+
+@fluxloop.agent(name="ChatAgent")
+def chat(message: str, messages: list) -> str:
+    if "refund" in message.lower():
+        return "Refunds within " + policy("refund")
+    return f"reply to {message!r} after {len(messages)} message(s)"
+"""
+
+CHAT_SETTING = """
+name: chat
+runner:
+  target: agent_chat:chat
+base_inputs:
+  - input: Hi, I need help
+multi_turn:
+  enabled: true
+  max_turns: 3
+  supervisor:
+    provider: script
+    script: ["Do you offer refunds?", "Thanks"]
+output_directory: experiments
+"""
+
 
 @pytest.fixture(scope="session")
 def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
@@ -29,15 +61,24 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_project(root)
     dirs: dict[str, Path] = {"root": root}
     for name in ("a", "b"):
-        before = set((root / "experiments").glob("*")) if (root / "experiments").exists() else set()
+        before = (
+            set((root / "experiments").glob("[!l]*")) if (root / "experiments").exists() else set()
+        )
         proc = fl("run", "experiment", "--config", f"setting_{name}.yaml", cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
-        (created,) = set((root / "experiments").glob("*")) - before
+        (created,) = set((root / "experiments").glob("[!l]*")) - before
         target = created.with_name(f"{name}_{created.name}")  # a_… sorts before b_…
         created.rename(target)
         proc = fl("evaluate", "experiment", str(target), cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
         dirs[name] = target
+    (root / "agent_chat.py").write_text(CHAT_AGENT, encoding="utf-8")
+    (root / "setting_chat.yaml").write_text(CHAT_SETTING, encoding="utf-8")
+    before = set((root / "experiments").glob("[!l]*"))
+    proc = fl("run", "experiment", "--config", "setting_chat.yaml", cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    (created,) = set((root / "experiments").glob("[!l]*")) - before
+    dirs["chat"] = created.rename(created.with_name(f"chat_{created.name}"))
     build_original(root / "experiments" / "original_run")
     dirs["original"] = root / "experiments" / "original_run"
     return dirs
@@ -63,6 +104,18 @@ class Viewer:
             return status, json.loads(text), head
         except ValueError:
             return status, text, head
+
+
+def settled(viewer: Viewer, path: str, until: Any = None, timeout: float = 60) -> Any:
+    """GET ``path`` until the run table is built (no ``loading`` flag) and ``until(body)``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body, _ = viewer.get(path)
+        assert status == 200, body
+        done = not body.get("loading") and (until is None or until(body))
+        if done or time.monotonic() > deadline:
+            return body
+        time.sleep(0.05)
 
 
 def start_viewer(root: Path, state: Path, *args: str) -> Viewer:
@@ -116,7 +169,7 @@ def viewer(served: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[V
 
 
 def experiment_ids(viewer: Viewer) -> dict[str, str]:
-    """'a', 'b', 'original' -> the experiment's id in URLs."""
+    """'a', 'b', 'c' (the multi-turn one), 'original' -> the experiment's id in URLs."""
     status, data, _ = viewer.get("/api/experiments")
     assert status == 200
     out = {}

@@ -5,7 +5,9 @@ the screenshots in docs/."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.analysis.test_report_browser import chromium  # noqa: F401 - the shared fixture
 
-from .conftest import Viewer, experiment_ids
+from .conftest import Viewer, experiment_ids, start_viewer, stop_viewer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 WIDTH = 1280
@@ -46,6 +48,7 @@ def page(browser: Browser, viewer: Viewer) -> Iterator[Page]:
 
 def _ready(page: Page, path: str) -> None:
     page.wait_for_selector(f'body[data-ready="{path}"]')
+    page.wait_for_selector("#loading", state="detached")  # the run table is built
 
 
 def _fits(page: Page) -> None:
@@ -80,7 +83,7 @@ def test_list_experiment_failures_run_tool_span_compare_regression(
     ids = experiment_ids(viewer)
     page.goto("/")
     _ready(page, "/")
-    expect(page.locator("#experiments tbody tr")).to_have_count(3)
+    expect(page.locator("#experiments tbody tr")).to_have_count(4)
     _fits(page)
     _shot(page, "list")
 
@@ -172,6 +175,63 @@ def test_deep_links_open_the_same_page(page: Page, viewer: Viewer) -> None:
     page.goto("/compare?a=..&b=..")
     _ready(page, "error")
     expect(page.locator(".notice.error")).to_contain_text("outside the served directory")
+
+
+def test_multi_turn_conversation_links_each_turn_to_its_spans(page: Page, viewer: Viewer) -> None:
+    ids = experiment_ids(viewer)
+    page.goto(f"/experiment?x={ids['c']}")
+    _ready(page, "/experiment")
+    page.locator("#run-table tbody tr").first.click()
+    _ready(page, "/run")
+    messages = page.locator("#conversation .msg")
+    expect(messages).to_have_count(6)
+    expect(messages.nth(2)).to_contain_text("Do you offer refunds?")
+    expect(messages.nth(3)).to_contain_text("Refunds within 30 days")
+    messages.nth(3).get_by_role("button", name="spans").click()
+    expect(page.locator("#span-detail h2")).to_contain_text("turn 2")
+    selected = page.locator('#span-tree li[aria-selected="true"]')
+    expect(selected).to_be_focused()
+    page.keyboard.press("ArrowDown")  # the turn's agent span, then its tool call
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#span-detail h2")).to_contain_text("policy")
+    expect(page.locator("#span-input")).to_contain_text('"refund"')
+
+
+def test_a_running_experiment_updates_without_a_reload(
+    browser: Browser, tmp_path: Path, ui_project: dict[str, Path]
+) -> None:
+    exp = tmp_path / "live" / "exp"
+    shutil.copytree(ui_project["a"], exp)
+    summary = json.loads((exp / "summary.json").read_text())
+    summary.update(status="running", pid=os.getpid())
+    summary["results"].update(total_runs=5)
+    (exp / "summary.json").write_text(json.dumps(summary))
+    lines = (exp / "trace_summary.jsonl").read_text().splitlines(keepends=True)
+    (exp / "trace_summary.jsonl").write_text("".join(lines[:5]))
+    live = start_viewer(exp.parent, tmp_path / "state")
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900}, base_url=live.url)
+    try:
+        tab = context.new_page()
+        tab.goto("/")
+        _ready(tab, "/")
+        row = tab.locator("#experiments tbody tr").first
+        expect(row).to_contain_text("running")
+        expect(row.locator("td").nth(4)).to_have_text("5 / 20")
+        tab.goto("/experiment?x=exp")
+        _ready(tab, "/experiment")
+        expect(tab.locator("#run-count")).to_contain_text("of 5")
+        with (exp / "trace_summary.jsonl").open("a") as fh:
+            fh.write("".join(lines[5:9]))
+        expect(tab.locator("#run-count")).to_contain_text("of 9", timeout=15000)
+        summary.update(status="completed")
+        summary["results"].update(total_runs=20)
+        (exp / "summary.json").write_text(json.dumps(summary))
+        tab.goto("/")
+        _ready(tab, "/")
+        expect(tab.locator("#experiments tbody tr").first).to_contain_text("complete")
+    finally:
+        context.close()
+        stop_viewer(live)
 
 
 CONTRAST = """

@@ -17,7 +17,7 @@ import pytest
 from fluxloop.ui.server import effective_token, is_loopback
 from tests.cli_process import fl
 
-from .conftest import Viewer, experiment_ids, start_viewer, stop_viewer
+from .conftest import Viewer, experiment_ids, settled, start_viewer, stop_viewer
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -32,6 +32,7 @@ def test_list_shows_each_experiment_with_status_rates_latency_tokens(viewer: Vie
     status, data, _ = viewer.get("/api/experiments")
     assert status == 200
     rows = {r["dir"][:1] if r["dir"] != "original_run" else "o": r for r in data["experiments"]}
+    assert set(rows) == {"a", "b", "c", "o"}
     a = rows["a"]
     assert a["status"] == "complete"
     assert a["runs"] == 20 and a["failed"] == 6
@@ -39,6 +40,24 @@ def test_list_shows_each_experiment_with_status_rates_latency_tokens(viewer: Vie
     assert a["evaluated"] and a["pass_rate"] == pytest.approx(0.7)
     assert a["p50_ms"] is not None and a["p95_ms"] is not None and a["tokens"] > 0
     assert rows["o"]["evaluated"] is False
+
+
+def test_first_page_is_read_from_the_file_while_the_table_is_built(
+    tmp_path: Path, ui_project: dict[str, Path]
+) -> None:
+    viewer = start_viewer(ui_project["a"], tmp_path / "state")
+    try:
+        _, first, _ = viewer.get("/api/runs?x=.&limit=5")
+        built = settled(viewer, "/api/runs?x=.&limit=5")
+    finally:
+        stop_viewer(viewer)
+    # whichever answered first, the page is the same rows (verdicts come with the table)
+    keys = ("n", "trace_id", "input", "success", "error_type", "duration_ms", "tokens")
+    assert [[r[k] for k in keys] for r in first["rows"]] == [
+        [r[k] for k in keys] for r in built["rows"]
+    ]
+    assert first["total"] == built["total"] == 20
+    assert built["loading"] is False and built["rows"][0]["passed"] is True
 
 
 def test_run_table_filters_sorts_and_pages_on_the_server(viewer: Viewer) -> None:
@@ -80,7 +99,7 @@ def test_run_detail_has_spans_evaluation_and_iterations(viewer: Viewer) -> None:
 
 def test_original_fluxloop_directory_is_readable(viewer: Viewer) -> None:
     x = quote(experiment_ids(viewer)["original"])
-    _, page, _ = viewer.get(f"/api/runs?x={x}")
+    page = settled(viewer, f"/api/runs?x={x}")
     assert page["total"] == 4  # three successful runs + the failure known only from errors.json
     failed = [r for r in page["rows"] if not r["success"]]
     assert len(failed) == 1 and "on purpose" in failed[0]["error_message"]
@@ -165,14 +184,13 @@ def test_damaged_experiment_shows_notices_and_the_rest(
     before = _snapshot(root)
     viewer = start_viewer(exp, tmp_path / "state")
     try:
-        status, info, _ = viewer.get("/api/experiment?x=.")
-        assert status == 200
+        info = settled(viewer, "/api/experiment?x=.")
         notices = " | ".join(info["notices"])
         assert "1 malformed line(s) skipped" in notices
         assert "last line is incomplete" in notices
         assert "unknown contract version '9'" in notices
         assert "evaluation/summary.json: malformed JSON" in notices
-        _, page, _ = viewer.get("/api/runs?x=.&limit=100")
+        page = settled(viewer, "/api/runs?x=.&limit=100")
         assert page["total"] == 20
         trace = page["rows"][0]["trace_id"]
         status, run, _ = viewer.get(f"/api/run?x=.&trace={trace}")
@@ -203,12 +221,12 @@ def test_live_experiment_updates_without_restart(
     try:
         _, data, _ = viewer.get("/api/experiments")
         assert data["experiments"][0]["status"] == "running"
-        _, page, _ = viewer.get("/api/runs?x=exp")
+        page = settled(viewer, "/api/runs?x=exp")
         assert page["total"] == 5
         time.sleep(0.01)  # a distinct mtime
         with (exp / "trace_summary.jsonl").open("a") as fh:
             fh.write("".join(lines[5:12]))
-        _, page, _ = viewer.get("/api/runs?x=exp")
+        page = settled(viewer, "/api/runs?x=exp", lambda body: body["total"] == 12)
         assert page["total"] == 12
     finally:
         stop_viewer(viewer)
@@ -239,6 +257,14 @@ def test_binding_beyond_loopback_generates_a_token() -> None:
     assert generated and len(generated) >= 24
     assert effective_token("0.0.0.0", None) != generated
     assert effective_token("0.0.0.0", "mine") == "mine"
+
+
+def test_the_page_shell_allows_only_its_own_assets(viewer: Viewer) -> None:
+    status, html, headers = viewer.get("/run?x=whatever&trace=1")
+    assert status == 200 and '<script src="/static/app.js">' in html
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "script-src" not in headers["content-security-policy"]  # so: 'self' only
+    assert headers["x-content-type-options"] == "nosniff"
 
 
 def test_foreign_host_header_is_refused(viewer: Viewer) -> None:

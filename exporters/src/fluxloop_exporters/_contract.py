@@ -195,6 +195,20 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _token_count(value: Any, key: str, attrs: dict[str, Any]) -> int | None:
+    """A token count as the contract's integer field; a count no 64-bit field can hold (a
+    token count of 5,000 digits) is dropped, with a note left under its attribute key."""
+    count = _int_or_none(value)
+    if count is None or _INT64_MIN <= count <= _INT64_MAX:
+        return count
+    attrs[key] = f"<dropped: an integer of {count.bit_length()} bits>"
+    return None
+
+
 def _str_or_none(value: Any) -> str | None:
     if value is None:
         return None
@@ -375,11 +389,15 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
     if model is not None and type(model) is not str:
         model = str(_safe(model))
     prompt_tokens = pop(_IN_TOKENS, None)
-    if prompt_tokens is not None and type(prompt_tokens) is not int:
-        prompt_tokens = _int_or_none(prompt_tokens)
+    if prompt_tokens is not None and (
+        type(prompt_tokens) is not int or not _INT64_MIN <= prompt_tokens <= _INT64_MAX
+    ):
+        prompt_tokens = _token_count(prompt_tokens, _IN_TOKENS, attrs)
     completion_tokens = pop(_OUT_TOKENS, None)
-    if completion_tokens is not None and type(completion_tokens) is not int:
-        completion_tokens = _int_or_none(completion_tokens)
+    if completion_tokens is not None and (
+        type(completion_tokens) is not int or not _INT64_MIN <= completion_tokens <= _INT64_MAX
+    ):
+        completion_tokens = _token_count(completion_tokens, _OUT_TOKENS, attrs)
     if prompt_tokens is None and completion_tokens is None:
         total_tokens = None
     else:

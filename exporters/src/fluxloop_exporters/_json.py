@@ -22,6 +22,9 @@ except ImportError:  # pragma: no cover
     _orjson = None
 
 
+_MAX_STR_BITS = 14_000  # about 4,200 decimal digits: below CPython's str() limit
+
+
 def _default(obj: Any) -> Any:
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
@@ -40,7 +43,13 @@ def _sanitize(obj: Any, depth: int = 0) -> Any:
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
-        return obj if -(2**63) <= obj < 2**64 else str(obj)
+        if -(2**63) <= obj < 2**64:
+            return obj
+        # str() refuses more than 4,300 digits (CPython's limit): such a value is dropped
+        # with a note rather than failing the whole line (and with it the batch)
+        if obj.bit_length() <= _MAX_STR_BITS:
+            return str(obj)
+        return f"<dropped: an integer of {obj.bit_length()} bits>"
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else str(obj)
     if isinstance(obj, dict):

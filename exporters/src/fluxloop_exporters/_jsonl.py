@@ -84,9 +84,13 @@ class JsonlFileSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
             result = SpanExportResult.SUCCESS
             for date, (obs_lines, trace_lines, count) in groups.items():
-                error = self._files.write(f"observations_{date}.jsonl", b"".join(obs_lines))
-                if error is None and trace_lines:
+                # trace records first: when they cannot be written the observations are not
+                # written either, so a span counted as dropped is never on disk
+                error = None
+                if trace_lines:
                     error = self._files.write(f"traces_{date}.jsonl", b"".join(trace_lines))
+                if error is None:
+                    error = self._files.write(f"observations_{date}.jsonl", b"".join(obs_lines))
                 if error is not None:
                     self._fail_locked(count, error)
                     result = SpanExportResult.FAILURE

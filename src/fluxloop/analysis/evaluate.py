@@ -28,11 +28,12 @@ import tempfile
 import time
 from array import array
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
 
 from ._jsonl import WARNINGS, dump_line, iter_jsonl, masked_text, warn, where
@@ -630,6 +631,8 @@ def evaluate_experiment(
     no_llm: bool = False,
     fail_under: float | None = None,
     llm_api_key: str | None = None,
+    cassette: str | None = None,
+    cassette_timing: str | None = None,
 ) -> EvaluationResult:
     """Evaluate an experiment directory; writes the evaluation files and returns the summary.
     Raises ConfigError/InputError (exit 2) on bad input; the caller decides about the gate."""
@@ -668,8 +671,18 @@ def evaluate_experiment(
         index = ObservationIndex(experiment.observations_path).build()
     else:
         sum(1 for _ in iter_jsonl(per_trace_path))
+    # the judge's model calls: cassette of the experiment's name, in the working directory's
+    # cassettes/ (or FLUXLOOP_CASSETTE_DIR); with a cassette, it is the judge's cache
+    tape = resolve_settings(mode=cassette, timing=cassette_timing)
+    if no_llm:
+        tape = replace(tape, mode="off")
+    target = experiment.summary.get("target")
+    session = CassetteSession.open(  # a bad cassette is reported before anything is written
+        tape, name=experiment.name, target=str(target) if target else None, scope="judge"
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    client = JudgeClient(cfg.limits, JudgeCache(cache_path_for(out_dir, cfg.cache)))
+    cache = JudgeCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
+    client = JudgeClient(cfg.limits, cache)
     started = time.perf_counter()
     fd, tmp_name = tempfile.mkstemp(prefix=".per_trace.", suffix=".tmp", dir=out_dir)
     tmp = Path(tmp_name)
@@ -680,7 +693,10 @@ def evaluate_experiment(
                 if per_trace_path is not None
                 else iter_traces(experiment, index)
             )
-            acc = asyncio.run(_run_all(cfg, client, bundles, fh, no_llm))
+            with session.tape("all") if session else contextlib.nullcontext() as run_tape:
+                acc = asyncio.run(_run_all(cfg, client, bundles, fh, no_llm))
+        if run_tape is not None and run_tape.misses:
+            raise CassetteMiss(run_tape.misses[0])
         os.replace(tmp, out_dir / "per_trace.jsonl")
     except BaseException:
         with contextlib.suppress(OSError):
@@ -689,6 +705,8 @@ def evaluate_experiment(
     finally:
         if index is not None:
             index.close()
+        if session is not None:
+            session.close()
     elapsed = time.perf_counter() - started
     summary = _summary(
         experiment, cfg, acc, client, elapsed, fail_under, no_llm, out_dir / "per_input.jsonl"

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from .errors import CassetteError, CassetteMiss
 from .format import FORMAT_VERSION, entry_id, read_cassette, write_cassette
-from .session import CassetteSession, CassetteStats
+from .session import CassetteSession, CassetteStats, use_cassette
 from .settings import ENV_DIR, ENV_MODE, ENV_TIMING, CassetteSettings, resolve_settings
 from .store import Cassette, cassette_path, scope_of
 from .tape import MODES, TIMINGS, Mode, Tape, Timing, current_tape
@@ -47,5 +47,6 @@ __all__ = [
     "read_cassette",
     "resolve_settings",
     "scope_of",
+    "use_cassette",
     "write_cassette",
 ]

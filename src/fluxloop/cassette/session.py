@@ -22,13 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import http, langchain
+from . import http
+from .errors import CassetteMiss
 from .format import entry_id
 from .settings import CassetteSettings
 from .store import Cassette, cassette_path
 from .tape import Tape
 
-__all__ = ["CassetteSession", "CassetteStats"]
+__all__ = ["CassetteSession", "CassetteStats", "use_cassette"]
 
 SAVE_INTERVAL_SECONDS = 1.0
 
@@ -75,6 +76,10 @@ class CassetteSession:
         path = cassette_path(settings.directory, name)
         cassette = Cassette.open(path, name=name, target=target)
         http.install()
+        # imported on first use, not with the package: langchain-core takes a good part of
+        # a second to import, and the pytest plugin and the CLI import this package
+        from . import langchain
+
         langchain.install()
         return cls(settings, cassette, scope)
 
@@ -144,3 +149,28 @@ class CassetteSession:
             f"cassette {self.cassette.path} ({self.mode}): {s.replayed} replayed, "
             f"{s.recorded} recorded, {s.missing} missing"
         )
+
+
+@contextmanager
+def use_cassette(
+    settings: CassetteSettings,
+    *,
+    name: str,
+    target: str | None,
+    scope: str,
+    key: str = "all",
+) -> Iterator[Tape | None]:
+    """One tape for a whole command (input generation, the judge, one pytest test): opens the
+    cassette (CassetteError before the block runs), saves it after, and raises
+    :class:`CassetteMiss` with the first miss line when a call had no recording."""
+    session = CassetteSession.open(settings, name=name, target=target, scope=scope)
+    if session is None:
+        yield None
+        return
+    try:
+        with session.tape(key) as tape:
+            yield tape
+    finally:
+        session.close()
+    if tape.misses:
+        raise CassetteMiss(tape.misses[0])

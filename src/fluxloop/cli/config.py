@@ -157,7 +157,11 @@ def set_(
 )
 @click.argument("api_key")
 @click.option("--model", "-m", default=None, help="Default model (provider default if omitted).")
-@click.option("--overwrite-env", is_flag=True, help="Replace an existing key in the .env file.")
+@click.option(
+    "--overwrite-env/--keep-env",
+    default=True,
+    help="Replace a key already in the .env file (default) / keep it.",
+)
 @click.option(
     "--file",
     "-f",
@@ -184,6 +188,7 @@ def set_llm(
     from fluxloop.runner.configtools import LLM_PROVIDERS
     from fluxloop.runner.configtools import set_llm as do_set_llm
     from fluxloop.runner.yamlio import display_path
+    from fluxloop.sdk.masking import display_mask
 
     source = discover_config(config_path, project, root)
     env_path, written, cfg_path, chosen = do_set_llm(
@@ -197,7 +202,7 @@ def set_llm(
     )
     var = LLM_PROVIDERS[provider.lower()][0]
     if written:
-        echo(f"Saved {var} to {display_path(env_path)}")
+        echo(f"Saved {var}={display_mask(api_key)} to {display_path(env_path)}")
     else:
-        info(f"{var} already set in {display_path(env_path)}; kept it (use --overwrite-env)")
+        info(f"{var} already set in {display_path(env_path)}; kept it (--keep-env)")
     echo(f"LLM input generation: {provider.lower()} / {chosen} in {display_path(cfg_path)}")

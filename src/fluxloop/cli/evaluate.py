@@ -8,7 +8,8 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import echo, info, warn
+from ._common import RUN_DIR, echo, info, warn
+from .cassette import cassette_options
 
 __all__ = ["evaluate"]
 
@@ -19,7 +20,7 @@ def evaluate() -> None:
 
 
 @evaluate.command("experiment")
-@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.argument("experiment_dir", type=RUN_DIR)
 @click.option(
     "--config",
     "-c",
@@ -60,6 +61,7 @@ def evaluate() -> None:
     help="API key for provider judges (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also list the failing traces and why.")
+@cassette_options
 def experiment(
     experiment_dir: Path,
     config_path: Path | None,
@@ -70,6 +72,8 @@ def experiment(
     fail_under: float | None,
     llm_api_key: str | None,
     verbose: bool,
+    cassette: str | None,
+    cassette_timing: str | None,
 ) -> None:
     """Evaluate EXPERIMENT_DIR; exit code 1 when a gate fails."""
     from fluxloop.analysis._jsonl import WARNINGS
@@ -86,6 +90,8 @@ def experiment(
         no_llm=no_llm,
         fail_under=fail_under,
         llm_api_key=llm_api_key,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     for message in WARNINGS:
         warn(message)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import config_options, echo, info, state, warn
+from .cassette import cassette_options
 
 __all__ = ["generate"]
 
@@ -95,6 +96,7 @@ def generate() -> None:
 @click.option(
     "--dry-run", is_flag=True, help="Show the plan and the prompts; call and write nothing."
 )
+@cassette_options
 def inputs(
     config_path: str | None,
     project: str | None,
@@ -117,6 +119,8 @@ def inputs(
     overwrite: bool | None,
     offset: int | None,
     dry_run: bool,
+    cassette: str | None,
+    cassette_timing: str | None,
 ) -> None:
     """Write inputs/generated.yaml: base inputs x personas x strategies (x variation_count).
 
@@ -147,6 +151,8 @@ def inputs(
         offset=offset,
         dry_run=dry_run,
         quiet=state().quiet,
+        cassette=cassette,
+        cassette_timing=cassette_timing,
     )
     outcome = generate_inputs(config, options)
     for note in outcome.notes:

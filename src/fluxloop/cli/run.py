@@ -10,7 +10,7 @@ import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import config_options, echo, info, state, warn
+from ._common import RUN_DIR, config_options, echo, info, multi_turn_options, state, warn
 from .cassette import cassette_options
 
 __all__ = ["run"]
@@ -73,7 +73,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
 @click.option(
     "--resume",
     "resume_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=RUN_DIR,
     default=None,
     help="Continue an experiment directory: run only the missing runs.",
 )
@@ -97,7 +97,19 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     default=None,
     help="Agent turns per conversation (overrides multi_turn.max_turns).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default=None,
+    help="Where runs execute: this process (local) or a Ray cluster (default: runner.executor).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:PORT.",
+)
 @cassette_options
+@multi_turn_options
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -116,8 +128,16 @@ def experiment(
     grace_period: float,
     multi_turn: bool | None,
     max_turns: int | None,
+    executor: str | None,
+    ray_address: str | None,
     cassette: str | None,
     cassette_timing: str | None,
+    auto_approve_tools: bool | None,
+    persona_override: str | None,
+    supervisor_provider: str | None,
+    supervisor_model: str | None,
+    supervisor_temperature: float | None,
+    supervisor_api_key: str | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -151,9 +171,26 @@ def experiment(
             max_turns = previous["max_turns"]
         if multi_turn is None and isinstance(previous.get("multi_turn"), bool):
             multi_turn = previous["multi_turn"]
+        if executor is None and isinstance(previous.get("executor"), str):
+            executor = previous["executor"]
+        if ray_address is None and isinstance(previous.get("ray_address"), str):
+            ray_address = previous["ray_address"]
 
     config = load_config(config_path, project, root)
-    apply_multi_turn_overrides(config, enabled=multi_turn, max_turns=max_turns)
+    for note in apply_multi_turn_overrides(
+        config,
+        enabled=multi_turn,
+        max_turns=max_turns,
+        auto_approve_tools=auto_approve_tools,
+        persona_override=persona_override,
+        supervisor={
+            "provider": supervisor_provider,
+            "model": supervisor_model,
+            "temperature": supervisor_temperature,
+            "api_key": supervisor_api_key,
+        },
+    ):
+        warn(note)
     for warning in config.warnings:
         warn(str(warning))
     invocation: dict[str, Any] = {
@@ -169,6 +206,8 @@ def experiment(
         "no_collector": no_collector,
         "multi_turn": multi_turn,
         "max_turns": max_turns,
+        "executor": executor,
+        "ray_address": ray_address,
     }
     quiet = state().quiet
     reporter = make_progress(quiet=quiet or dry_run)
@@ -184,6 +223,8 @@ def experiment(
         personas=persona_list,
         grace_seconds=grace_period,
         invocation=invocation,
+        executor=executor,
+        ray_address=ray_address,
         cassette=cassette,
         cassette_timing=cassette_timing,
     )

@@ -90,6 +90,8 @@ def _line_spans(line: bytes) -> list[ReadableSpan] | None:
         data = json.loads(text)
     except ValueError as exc:
         raise PayloadError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise PayloadError("invalid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise PayloadError(f"expected an OTLP JSON object, found {type(data).__name__}")
     if "resourceSpans" not in data and "resource_spans" not in data:
@@ -97,7 +99,10 @@ def _line_spans(line: bytes) -> list[ReadableSpan] | None:
             return None
         found = ", ".join(sorted(data)[:5]) or "no keys"
         raise PayloadError(f"expected an OTLP traces object with resourceSpans, found {found}")
-    converted = convert_json(data)
+    try:
+        converted = convert_json(data)
+    except RecursionError:
+        raise PayloadError("nested too deeply") from None
     if converted.rejected:
         raise PayloadError(f"{converted.rejected} invalid span(s): {converted.error_message}")
     return converted.spans

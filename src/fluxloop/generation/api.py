@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import yaml
-
+from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.runner.config import ExperimentConfig
 from fluxloop.runner.inputs import DEFAULT_INPUTS_FILE
-from fluxloop.runner.yamlio import atomic_write_text, display_path
+from fluxloop.runner.yamlio import atomic_write_text, display_path, safe_load
 
 from .generator import (
     BaseInput,
@@ -75,6 +74,8 @@ class GenerateOptions:
     offset: int | None = None
     dry_run: bool = False
     quiet: bool = False
+    cassette: str | None = None  # record | replay | auto | off (None: env, config)
+    cassette_timing: str | None = None
 
 
 @dataclass
@@ -208,6 +209,13 @@ def generate_inputs(
     client: ChatClient | None = None,
     stream: TextIO | None = None,
 ) -> GenerateOutcome:
+    section = config.raw.get("cassette")
+    cassette = resolve_settings(
+        mode=options.cassette,
+        timing=options.cassette_timing,
+        config=section if isinstance(section, dict) else None,
+        base_dir=config.project_dir,
+    )
     settings = load_generation_settings(
         config,
         mode=options.mode,
@@ -220,7 +228,8 @@ def generate_inputs(
         api_key=options.api_key,
         base_url=options.base_url,
         concurrency=options.concurrency,
-        no_cache=options.no_cache,
+        # with a cassette, the cassette is the cache: every call reaches it and is recorded
+        no_cache=options.no_cache or cassette.enabled,
     )
     output = output_path(config, settings, options.output)
     notes: list[str] = []
@@ -266,13 +275,18 @@ def generate_inputs(
             stream=stream,
             enabled=not options.quiet,
         )
+    if settings.mode != "llm":
+        cassette = replace(cassette, mode="off")
     try:
-        result = generate(
-            settings,
-            bases,
-            client=client,
-            on_progress=progress.update if progress is not None else None,
-        )
+        with use_cassette(
+            cassette, name=config.name, target=config.runner.target or None, scope="generate"
+        ):
+            result = generate(
+                settings,
+                bases,
+                client=client,
+                on_progress=progress.update if progress is not None else None,
+            )
     finally:
         if progress is not None:
             progress.finish()
@@ -330,8 +344,8 @@ def _generation_block(path: Path) -> dict[str, Any] | None:
                 if line.startswith("inputs:"):
                     break
                 head.append(line)
-        data = yaml.safe_load("".join(head))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        data = safe_load("".join(head), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError):
         return None
     block = data.get("generation") if isinstance(data, dict) else None
     return block if isinstance(block, dict) else None

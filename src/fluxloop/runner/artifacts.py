@@ -14,6 +14,11 @@ Every record and document passes through :mod:`fluxloop.sdk.masking` on its way 
 by value pattern, credentials in URLs and exception texts), whatever produced it: the agent's
 inputs and outputs, conversations, error messages and tracebacks, spans of other
 instrumentations, the config snapshot.
+
+A write that fails (a full disk, a file-size limit) is rolled back to the last whole run: the
+files of that run are truncated to where they were, and :class:`~fluxloop.errors.StorageError`
+names the file and the cause. ``summary.json`` falls back to an in-place rewrite when there is
+no room for a temporary file, so an aborted experiment still says so.
 """
 
 from __future__ import annotations
@@ -29,17 +34,22 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from fluxloop.errors import ConfigError, StorageError
 from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
 
-from .yamlio import atomic_write_text
+from .yamlio import atomic_write_text, display_path
 
 __all__ = [
+    "CONFIG_FILE",
+    "CONFIG_HEADER",
     "ERRORS_FILE",
     "OBSERVATIONS_FILE",
     "SUMMARY_FILE",
     "TRACES_FILE",
     "TRACE_SUMMARY_FILE",
+    "WRITTEN_BY",
     "ArtifactWriter",
+    "cannot_write",
     "create_experiment_dir",
     "dumps",
     "masked_line",
@@ -53,6 +63,10 @@ TRACES_FILE = "traces.jsonl"
 OBSERVATIONS_FILE = "observations.jsonl"
 ERRORS_FILE = "errors.json"
 CONFIG_FILE = "config.yaml"
+WRITTEN_BY = "fluxloop"
+"""``summary.json``'s ``written_by``: the mark ``--resume`` looks for before it touches a
+directory (with ``config.yaml``'s header, :data:`CONFIG_HEADER`, for older experiments)."""
+CONFIG_HEADER = "# FluxLoop experiment configuration snapshot"
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
 
 try:  # the `fast` extra
@@ -104,6 +118,25 @@ def write_json_atomic(path: Path, data: object) -> None:
     atomic_write_text(path, text + "\n")
 
 
+def cannot_write(path: Path, exc: OSError) -> StorageError:
+    """The one-line error of a failed write: the file and the cause."""
+    return StorageError(f"cannot write {display_path(path)}: {exc.strerror or exc}")
+
+
+def _rewrite_in_place(path: Path, text: str) -> None:
+    """Overwrite ``path`` without a temporary file: on a full disk the blocks the old content
+    holds are reused (a last resort; a crash in the middle can leave it half written)."""
+    data = text.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-]+")
 
 
@@ -116,15 +149,52 @@ def create_experiment_dir(output_directory: Path, name: str, now: datetime | Non
     """Create a fresh ``{name}_{YYYYMMDD_HHMMSS}`` directory; never reuse an existing one."""
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
     base = f"{safe_dir_name(name)}_{stamp}"
-    output_directory.mkdir(parents=True, exist_ok=True)
+    try:
+        output_directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(
+            (p for p in (output_directory, *output_directory.parents) if p.is_file()),
+            output_directory,
+        )
+        raise ConfigError(
+            f"output_directory: {display_path(output_directory)} cannot be created: "
+            f"{display_path(blocker)} is a file, expected a directory",
+            key="output_directory",
+        ) from None
+    except OSError as exc:
+        raise StorageError(
+            f"output_directory: cannot create {display_path(output_directory)}: "
+            f"{exc.strerror or exc}"
+        ) from None
     for n in range(1, 10_000):
         candidate = output_directory / (base if n == 1 else f"{base}_{n}")
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise cannot_write(candidate, exc) from None
+        link_latest(candidate, name)
         return candidate
     raise RuntimeError(f"cannot create an experiment directory under {output_directory}")
+
+
+def link_latest(directory: Path, name: str) -> None:
+    """Point ``latest_<name>`` beside ``directory`` at it (seed 001's ``experiments/latest_*/``).
+
+    A relative symbolic link, replaced atomically; where links cannot be made (some Windows
+    setups) there is none, and ``latest`` as a directory argument still finds the newest run.
+    """
+    link = directory.parent / f"latest_{safe_dir_name(name)}"
+    temporary = directory.parent / f".{link.name}.{os.getpid()}.tmp"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        temporary.symlink_to(directory.name, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 class _Appender:
@@ -135,16 +205,31 @@ class _Appender:
         self._fh: BinaryIO = open(path, "ab", buffering=0)  # noqa: SIM115 - closed by close()
         self.lines = 0
 
+    def size(self) -> int:
+        return os.fstat(self._fh.fileno()).st_size
+
     def write(self, payload: bytes, count: int) -> None:
+        """Append whole lines, or nothing: a failed write is truncated away and re-raised."""
         if not payload:
             return
+        start = self.size()
         view = memoryview(payload)
-        while view:
-            written = self._fh.write(view)
-            if written is None:  # pragma: no cover - non-blocking files only
-                continue
-            view = view[written:]
+        try:
+            while view:
+                written = self._fh.write(view)
+                if written is None:  # pragma: no cover - non-blocking files only
+                    continue
+                view = view[written:]
+        except OSError:
+            self.truncate(start, 0)
+            raise
         self.lines += count
+
+    def truncate(self, size: int, lines: int) -> None:
+        """Cut the file back to ``size`` bytes (forgetting ``lines`` whole lines)."""
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fh.fileno(), size)
+        self.lines -= lines
 
     def close(self) -> None:
         self._fh.close()
@@ -155,9 +240,12 @@ class ArtifactWriter:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._summary = _Appender(directory / TRACE_SUMMARY_FILE)
-        self._traces = _Appender(directory / TRACES_FILE)
-        self._observations = _Appender(directory / OBSERVATIONS_FILE)
+        try:
+            self._summary = _Appender(directory / TRACE_SUMMARY_FILE)
+            self._traces = _Appender(directory / TRACES_FILE)
+            self._observations = _Appender(directory / OBSERVATIONS_FILE)
+        except OSError as exc:
+            raise cannot_write(Path(exc.filename or directory), exc) from None
 
     def write_run(
         self,
@@ -165,19 +253,47 @@ class ArtifactWriter:
         traces: Iterable[Mapping[str, Any]] = (),
         observations: Iterable[Mapping[str, Any]] = (),
     ) -> None:
+        """Append one run's records, its ``trace_summary.jsonl`` line last (the commit).
+
+        Raises:
+            StorageError: a write failed; every file is back where it was before this run.
+        """
         obs = [masked_line(o) for o in observations]
-        if obs:
-            self._observations.write(b"\n".join(obs) + b"\n", len(obs))
         trs = [masked_line(t) for t in traces]
-        if trs:
-            self._traces.write(b"\n".join(trs) + b"\n", len(trs))
-        self._summary.write(masked_line(summary_line) + b"\n", 1)
+        parts = [
+            (self._observations, b"\n".join(obs) + b"\n" if obs else b"", len(obs)),
+            (self._traces, b"\n".join(trs) + b"\n" if trs else b"", len(trs)),
+            (self._summary, masked_line(summary_line) + b"\n", 1),
+        ]
+        done: list[tuple[_Appender, int, int]] = []
+        for appender, payload, count in parts:
+            start = appender.size()
+            try:
+                appender.write(payload, count)
+            except OSError as exc:
+                for written, size, lines in done:  # the run is not committed: none of it
+                    written.truncate(size, lines)
+                raise cannot_write(appender.path, exc) from None
+            done.append((appender, start, count if payload else 0))
 
     def write_summary(self, summary: Mapping[str, Any]) -> None:
-        write_json_atomic(self.directory / SUMMARY_FILE, summary)
+        """Rewrite ``summary.json`` (atomically; in place when the disk has no room left)."""
+        path = self.directory / SUMMARY_FILE
+        data = {**summary, "written_by": WRITTEN_BY}
+        try:
+            write_json_atomic(path, data)
+        except OSError:
+            text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
+            try:
+                _rewrite_in_place(path, text + "\n")
+            except OSError as exc:
+                raise cannot_write(path, exc) from None
 
     def write_errors(self, errors: Sequence[Mapping[str, Any]]) -> None:
-        write_json_atomic(self.directory / ERRORS_FILE, errors)
+        try:
+            write_json_atomic(self.directory / ERRORS_FILE, errors)
+        except OSError as exc:
+            raise cannot_write(self.directory / ERRORS_FILE, exc) from None
 
     def write_config(self, config: Mapping[str, Any], header: str = "") -> None:
         text = yaml.dump(
@@ -187,7 +303,10 @@ class ArtifactWriter:
             allow_unicode=True,
             default_flow_style=False,
         )
-        atomic_write_text(self.directory / CONFIG_FILE, header + text)
+        try:
+            atomic_write_text(self.directory / CONFIG_FILE, header + text)
+        except OSError as exc:
+            raise cannot_write(self.directory / CONFIG_FILE, exc) from None
 
     def close(self) -> None:
         for appender in (self._observations, self._traces, self._summary):

@@ -9,6 +9,7 @@ file > config file > default.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -26,6 +27,7 @@ from .yamlio import Located, display_path, load_yaml_file
 __all__ = [
     "SECTION_FILES",
     "ConfigSource",
+    "ExecutorSettings",
     "ExperimentConfig",
     "Persona",
     "RawConfig",
@@ -35,6 +37,7 @@ __all__ = [
     "discover_config",
     "load_config",
     "load_raw_config",
+    "relocate",
     "resolve_project_dir",
 ]
 
@@ -322,6 +325,20 @@ class Persona:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """``runner.executor``: where runs execute (``local``: this process; ``ray``: a Ray cluster)."""
+
+    type: str = "local"
+    address: str | None = None  # ray: auto, HOST:PORT or ray://HOST:PORT (None: Ray's default)
+    num_cpus_per_run: float = 1.0
+    num_gpus_per_run: float = 0.0
+    resources: Mapping[str, float] = field(default_factory=dict)
+    max_in_flight: int | None = None  # None: twice the cluster's run slots
+    reuse_workers: bool = False  # ray: a pool of actors, the target set up once per actor
+    excludes: tuple[str, ...] = ()  # ray: paths not shipped with the working directory
+
+
+@dataclass(frozen=True)
 class RunnerSettings:
     target: str
     working_directory: Path
@@ -334,6 +351,7 @@ class RunnerSettings:
     factory_kwargs: Mapping[str, Any] = field(default_factory=dict)
     stream_output_path: str | None = None
     output_char_limit: int | None = DEFAULT_OUTPUT_CHAR_LIMIT
+    executor: ExecutorSettings = field(default_factory=ExecutorSettings)
 
 
 @dataclass(frozen=True)
@@ -344,6 +362,7 @@ class ReplaySettings:
     callable_providers: Mapping[str, str] = field(default_factory=dict)
     use: str | int | None = None  # which recorded call(s): last, first, all or an index
     secrets: Mapping[str, str] = field(default_factory=dict)  # masked path -> env var name
+    error_callback_fails_run: bool = True  # a collector.error call fails the run
 
 
 @dataclass
@@ -389,6 +408,31 @@ class ExperimentConfig:
         return None
 
 
+def relocate(config: ExperimentConfig, root: Path) -> ExperimentConfig:
+    """``config`` with paths under ``runner.working_directory`` moved under ``root``.
+
+    For a worker that received the working directory as a copy unpacked at ``root``; paths
+    outside it stay as they are (they must exist at the same place on every machine).
+    """
+    old = config.runner.working_directory.resolve()
+
+    def move(path: Path) -> Path:
+        try:
+            return root / path.resolve().relative_to(old)
+        except ValueError:
+            return path
+
+    runner = dataclasses.replace(
+        config.runner,
+        working_directory=root,
+        python_path=tuple(move(p) for p in config.runner.python_path),
+    )
+    replay = config.replay
+    if replay.recording_file is not None:
+        replay = dataclasses.replace(replay, recording_file=move(replay.recording_file))
+    return dataclasses.replace(config, runner=runner, replay=replay)
+
+
 def _resolve_path(project_dir: Path, value: str | os.PathLike[str]) -> Path:
     path = Path(os.path.expandvars(str(value))).expanduser()
     return path if path.is_absolute() else (project_dir / path)
@@ -421,6 +465,11 @@ def _python_path(
             if not part:
                 continue
             path = _resolve_path(project_dir, part)
+            if not path.exists():
+                # the original ignored such entries; projects written for it carry them
+                note = f"directory not found: {part}; ignored"
+                warnings.append(Problem("runner.python_path", note, where))
+                continue
             if path.is_file() or (path.name.startswith("python") and not path.is_dir()):
                 note = (
                     f"points to a file ({part}); targets run in this interpreter "
@@ -430,6 +479,25 @@ def _python_path(
                 continue
             paths.append(path)
     return tuple(paths)
+
+
+def _executor_settings(value: object) -> ExecutorSettings:
+    """``runner.executor`` (validated already): a mapping, or just the type's name."""
+    if isinstance(value, str):
+        return ExecutorSettings(type=value)
+    if not isinstance(value, Mapping):
+        return ExecutorSettings()
+    in_flight = value.get("max_in_flight")
+    return ExecutorSettings(
+        type=str(value.get("type") or "local"),
+        address=str(value["address"]) if value.get("address") else None,
+        num_cpus_per_run=float(value.get("num_cpus_per_run", 1.0)),
+        num_gpus_per_run=float(value.get("num_gpus_per_run") or 0.0),
+        resources={str(k): float(v) for k, v in (value.get("resources") or {}).items()},
+        max_in_flight=int(in_flight) if in_flight is not None else None,
+        reuse_workers=bool(value.get("reuse_workers", False)),
+        excludes=tuple(str(x) for x in value.get("excludes") or ()),
+    )
 
 
 def build_experiment_config(
@@ -490,11 +558,14 @@ def build_experiment_config(
         stream_output_path=runner_raw.get("stream_output_path"),
         output_char_limit=(guards.get("output_char_limit") if guards else None)
         or DEFAULT_OUTPUT_CHAR_LIMIT,
+        executor=_executor_settings(runner_raw.get("executor")),
     )
 
-    iterations = data.get("iterations")
+    # the more specific key wins: seeds 001/002 put iterations under runner:, seed 003 at the
+    # top level; a user who adds runner.iterations: 10 means it
+    iterations = runner_raw.get("iterations")
     if iterations is None:
-        iterations = runner_raw.get("iterations", 1)
+        iterations = data.get("iterations", 1)
     output = data.get("output") or {}
     out_dir = data.get("output_directory") or output.get("directory") or "experiments"
     replay_raw = data.get("replay_args") or {}
@@ -507,6 +578,7 @@ def build_experiment_config(
         callable_providers=dict(replay_raw.get("callable_providers") or {}),
         use=replay_raw.get("use"),
         secrets=dict(replay_raw.get("secrets") or {}),
+        error_callback_fails_run=bool(replay_raw.get("error_callback_fails_run", True)),
     )
     name = data.get("name")
     if name in (None, ""):

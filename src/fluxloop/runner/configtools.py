@@ -319,11 +319,15 @@ def set_llm(
     *,
     source: ConfigSource,
     model: str | None = None,
-    overwrite_env: bool = False,
+    overwrite_env: bool = True,
     file: str | None = None,
     env_file: str | None = None,
 ) -> tuple[Path, bool, Path, str]:
     """Store the key in .env and select the provider/model for LLM input generation.
+
+    The key given here replaces one already in .env (the seeds' ``set-llm openai sk-xxxx`` on
+    a placeholder must not switch generation to LLM mode with the stale key); only
+    ``overwrite_env=False`` keeps an existing one.
 
     Returns (env file, whether the key was written, config file, model).
     """

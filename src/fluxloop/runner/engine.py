@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import dataclasses
+import functools
 import inspect
 import json
 import os
@@ -39,14 +41,16 @@ from typing import Any, TextIO
 
 from fluxloop_semconv import attributes as attr
 
-from fluxloop.errors import ConfigError, InterruptedRunError, ThresholdError
+from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, ThresholdError
 
+from .aborts import aborted_error
 from .artifacts import ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
-from .config import ExperimentConfig
+from .config import ExecutorSettings, ExperimentConfig, relocate
 from .executors import Executor
 from .executors.local import AsyncioExecutor
+from .executors.ray import RayExecutor
 from .inputs import InputItem, InputSet, load_inputs
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
@@ -115,6 +119,8 @@ class RunOptions:
     summary_interval: float = 1.0
     install_signal_handlers: bool = True
     invocation: dict[str, Any] = field(default_factory=dict)
+    executor: str | None = None  # local | ray (None: runner.executor.type)
+    ray_address: str | None = None  # overrides runner.executor.address
     cassette: str | None = None  # record | replay | auto | off (None: env, config)
     cassette_timing: str | None = None  # instant | recorded
 
@@ -461,7 +467,13 @@ class RunExecutor:
                     status, error = "error", exc
                 duration_ms = (time.perf_counter() - t0) * 1000.0
             ended = started + duration_ms / 1000.0
-            if collector is not None and status == "success" and collector.error:
+            if (
+                collector is not None
+                and status == "success"
+                and collector.error
+                and self.replay is not None
+                and self.replay.error_callback_fails_run
+            ):
                 status = "error"
                 error = CallbackReportedError(collector.error[0])
             if status != "success" and attempt <= self.max_retries and not self.is_stopping():
@@ -622,6 +634,105 @@ class RunExecutor:
         return RunRecord(line=line, observations=observations, traces=traces)
 
 
+class _NoCapture:
+    spans: Sequence[Any] = ()
+
+
+def lost_run_record(
+    executor: RunExecutor,
+    planned: PlannedRun,
+    error: BaseException,
+    attempt_errors: list[dict[str, Any]],
+) -> RunRecord:
+    """The record of a run whose worker never answered (process or node lost): failed, with
+    the cause, after ``attempt_errors`` (every lost attempt, the last one included)."""
+    item = planned.item
+    persona = executor.config.persona(item.persona)
+    text = apply_template(executor.config.input_template, item.input, persona)
+    now = time.time()
+    return executor._record(
+        planned,
+        uuid.uuid4().hex,
+        text,
+        "error",
+        None,
+        error,
+        0.0,
+        now,
+        now,
+        len(attempt_errors),
+        attempt_errors[:-1],
+        _NoCapture(),
+        None,
+    )
+
+
+@dataclass
+class RunJob:
+    """What a worker process needs to execute this experiment's runs (picklable, sent once).
+
+    The config carries ``runner.environment_vars`` and ``.env`` values, secrets included: the
+    Ray executor sends the job as task data, never in Ray's runtime environment.
+    """
+
+    config: ExperimentConfig
+    experiment_name: str
+    experiment_id: str
+    no_collector: bool
+    output_directory: Path
+    key: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def code_dir(self) -> Path:
+        return self.config.runner.working_directory
+
+    @property
+    def private_paths(self) -> list[str]:
+        """Paths under ``code_dir`` no worker gets: the config files (they may hold secrets;
+        the job carries the resolved config) and the experiments directory."""
+        root = self.code_dir.resolve()
+        paths = []
+        for path in [*self.config.source.files, *self.config.dotenv_files, self.output_directory]:
+            with contextlib.suppress(ValueError):
+                paths.append("/" + path.resolve().relative_to(root).as_posix())
+        return [p for p in paths if p != "/."]
+
+    def build(self, stack: contextlib.ExitStack, root: Path | None) -> RunExecutor:
+        config = self.config if root is None else relocate(self.config, root)
+        runner = config.runner
+        stack.enter_context(
+            target_environment(
+                runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
+            )
+        )
+        configure_tracing(
+            config.collector_url, config.collector_api_key, no_collector=self.no_collector
+        )
+        target, replay = _prepare_target(config)
+        if replay is not None and self.config.replay.recording_file is not None:
+            # read from the copy; the records name the file the user configured
+            replay.recording_file = self.config.replay.recording_file
+        return RunExecutor(
+            config,
+            target,
+            experiment_name=self.experiment_name,
+            experiment_id=self.experiment_id,
+            replay=replay,
+        )
+
+
+def executor_settings(config: ExperimentConfig, options: RunOptions) -> ExecutorSettings:
+    """``runner.executor`` with the command line's ``--executor`` / ``--ray-address`` applied."""
+    settings = config.runner.executor
+    if options.executor is not None:
+        settings = dataclasses.replace(settings, type=options.executor)
+    if options.ray_address is not None:
+        settings = dataclasses.replace(settings, address=options.ray_address)
+    if settings.type not in ("local", "ray"):
+        raise ConfigError.for_value("--executor", "local or ray", settings.type)
+    return settings
+
+
 class CallbackReportedError(Exception):
     """The target reported a failure through its replayed error callback."""
 
@@ -683,6 +794,8 @@ class ExperimentOutcome:
     summary: dict[str, Any]
     interrupted: bool = False
     dry_run: bool = False
+    error: StorageError | None = None
+    """Set when an artifact could not be written (the experiment was aborted, resumable)."""
 
     @property
     def passed(self) -> bool:
@@ -694,6 +807,8 @@ class ExperimentOutcome:
         if self.dry_run:
             return
         results = self.summary.get("results", {})
+        if self.error is not None:
+            raise aborted_error(self.error, self.summary, self.directory)
         if self.interrupted:
             where = display_path(self.directory) if self.directory else "?"
             raise InterruptedRunError(
@@ -740,6 +855,7 @@ class _Experiment:
         self.stopping = False
         self.stop_reason: str | None = None
         self.cancelled_now = False
+        self.storage_error: StorageError | None = None
         self.pool = DaemonThreadPool()
         self.executor = RunExecutor(
             self.config,
@@ -752,8 +868,7 @@ class _Experiment:
         )
         if self.executor.conversation is not None:
             self.executor.conversation.reporter = reporter
-        # where runs execute: in this process by default
-        self.execution: Executor = AsyncioExecutor(self.executor.execute, plan.parallel)
+        self.execution = self._make_execution(executor_settings(self.config, options))
         self.environment = environment_info(self.config.project_dir)
         self.directory: Path | None = None
         self.writer: ArtifactWriter | None = None
@@ -761,6 +876,27 @@ class _Experiment:
         self._workers: list[asyncio.Task[None]] = []
         self._plan_iter: Iterator[PlannedRun] | None = None
         self._next_start = 0.0
+
+    def _make_execution(self, settings: ExecutorSettings) -> Executor:
+        """Where runs execute: this process (default) or a Ray cluster."""
+        if settings.type == "ray":
+            job = RunJob(
+                self.config,
+                self.plan.name,
+                self.experiment_id,
+                no_collector=not self.tracing.shipping,
+                output_directory=self.plan.output_directory,
+            )
+            return RayExecutor(
+                job,
+                settings,
+                lost=functools.partial(lost_run_record, self.executor),
+                parallel=self.plan.parallel,
+                max_retries=self.config.runner.max_retries,
+                retry_delay=self.config.runner.retry_delay,
+                info=self.reporter.info,
+            )
+        return AsyncioExecutor(self.executor.execute, self.plan.parallel)
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -897,11 +1033,14 @@ class _Experiment:
             "sessions": [*self.sessions, session],
             "pid": os.getpid(),
             **({"multi_turn": conv.summary()} if (conv := self.executor.conversation) else {}),
+            **({"executor": described} if (described := self.execution.describe()) else {}),
             **({"cassette": cas.summary()} if (cas := self.executor.cassette) else {}),
         }
 
     def write_summary(self, status: str) -> dict[str, Any]:
         summary = self.summary(status)
+        if self.storage_error is not None:
+            summary.update(resumable=True, error=str(self.storage_error))
         if self.writer is not None:
             self.writer.write_summary(summary)
             if self.errors_dirty and (self.errors or status != "running"):
@@ -911,12 +1050,23 @@ class _Experiment:
         return summary
 
     def record(self, rec: RunRecord) -> None:
+        if self.storage_error is not None:
+            return  # not committed: redone by --resume
+        try:
+            self._record(rec)
+        except StorageError as exc:
+            self.storage_error = exc
+            self.stopping = True
+
+    def _record(self, rec: RunRecord) -> None:
         assert self.writer is not None
         if self.config.save_traces:
             self.writer.write_run(rec.line, rec.traces, rec.observations)
         else:
             self.writer.write_run(rec.line)
         self.stats.add(rec.line)
+        if self.execution.remote and (conv := self.executor.conversation) is not None:
+            conv.account(rec.line, remote=True)  # it ran elsewhere: count it here
         self.session["runs"] = int(self.session["runs"]) + 1
         if not rec.success:
             self.errors.append(error_entry(rec.line))
@@ -1011,7 +1161,11 @@ class _Experiment:
         interrupted = self.stopping and remaining > 0
         status = "interrupted" if interrupted else "completed"
         self.session["ended_at"] = _utcnow()
-        summary = self.write_summary(status)
+        try:
+            summary = self.write_summary("aborted" if self.storage_error else status)
+        except StorageError as exc:
+            self.storage_error = self.storage_error or exc
+            summary = self.summary("aborted")
         if self.writer is not None:
             self.writer.close()
         return summary
@@ -1155,6 +1309,12 @@ def run_experiment(
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
         experiment.executor.cassette = cassette
+        if cassette is not None and experiment.execution.remote:
+            raise ConfigError(
+                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
+                "lives in this process); run with --executor local or --cassette off",
+                key="cassette",
+            )
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         directory = experiment.open_directory()
         remaining = plan.remaining()
@@ -1184,7 +1344,11 @@ def run_experiment(
                     fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
     interrupted = summary["status"] == "interrupted"
     return ExperimentOutcome(
-        plan=plan, directory=directory, summary=summary, interrupted=interrupted
+        plan=plan,
+        directory=directory,
+        summary=summary,
+        interrupted=interrupted,
+        error=experiment.storage_error,
     )
 
 

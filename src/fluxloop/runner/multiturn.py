@@ -172,12 +172,27 @@ def multi_turn_settings(config: ExperimentConfig) -> MultiTurnSettings | None:
 
 
 def apply_overrides(
-    config: ExperimentConfig, *, enabled: bool | None = None, max_turns: int | None = None
-) -> None:
-    """Command-line overrides (``--multi-turn/--no-multi-turn``, ``--max-turns``), applied to
-    the config so the snapshot in the experiment directory shows them."""
-    if enabled is None and max_turns is None:
-        return
+    config: ExperimentConfig,
+    *,
+    enabled: bool | None = None,
+    max_turns: int | None = None,
+    auto_approve_tools: bool | None = None,
+    persona_override: str | None = None,
+    supervisor: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Command-line overrides (``--multi-turn/--no-multi-turn``, ``--max-turns``, and the
+    original's ``--auto-approve-tools/--manual-approve-tools``, ``--persona-override``,
+    ``--supervisor-provider/-model/-temperature/-api-key``), applied to the config so the
+    snapshot in the experiment directory shows them (the API key masked). Returns warnings."""
+    chosen = {k: v for k, v in (supervisor or {}).items() if v is not None}
+    if (
+        enabled is None
+        and max_turns is None
+        and auto_approve_tools is None
+        and persona_override is None
+        and not chosen
+    ):
+        return []
     section = config.raw.get("multi_turn")
     merged: dict[str, Any] = dict(section) if isinstance(section, Mapping) else {}
     if enabled is not None:
@@ -186,7 +201,25 @@ def apply_overrides(
         if max_turns < 1:
             raise ConfigError.for_value("--max-turns", "an integer >= 1", max_turns)
         merged["max_turns"] = max_turns
+    if auto_approve_tools is not None:
+        merged["auto_approve_tools"] = auto_approve_tools
+    if persona_override is not None:
+        known = [p.name for p in config.personas]
+        if known and persona_override not in known:
+            raise ConfigError(
+                f"--persona-override: no persona {persona_override!r} (known: "
+                + ", ".join(known)
+                + ")",
+                key="--persona-override",
+            )
+        merged["persona_override"] = persona_override
+    if chosen:
+        current = merged.get("supervisor")
+        merged["supervisor"] = {**(dict(current) if isinstance(current, Mapping) else {}), **chosen}
     config.raw["multi_turn"] = merged
+    if not merged.get("enabled"):
+        return ["multi-turn options given but multi_turn.enabled is false; pass --multi-turn"]
+    return []
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,6 +469,7 @@ class _Stats:
     max_seen: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
     agent_tokens: int = 0
+    remote_usage: Counter[str] = field(default_factory=Counter)  # simulated users elsewhere
 
 
 class ConversationDriver:
@@ -471,7 +505,7 @@ class ConversationDriver:
             "max_turns_seen": st.max_seen,
             "termination_reasons": dict(st.reasons),
             "agent_tokens": st.agent_tokens,
-            "simulator_usage": self.supervisor.usage(),
+            "simulator_usage": _add_usage(self.supervisor.usage(), st.remote_usage),
         }
 
     def progress_line(self) -> str:
@@ -525,7 +559,11 @@ class ConversationDriver:
                     if not collector.send and not collector.error:
                         for _ in range(3):  # let callbacks scheduled by the target run
                             await asyncio.sleep(0)
-                    if collector.error:
+                    if (
+                        collector.error
+                        and ex.replay is not None
+                        and ex.replay.error_callback_fails_run
+                    ):
                         raise CallbackReportedError(collector.error[0])
                     sent = collector.messages()
                     if value is None and sent:
@@ -741,15 +779,29 @@ class ConversationDriver:
         }
         if persona_name != item.persona:
             line["persona"] = persona_name
+        self.account(line)
+        return record
+
+    def account(self, line: Mapping[str, Any], *, remote: bool = False) -> None:
+        """Count a finished conversation in the live stats and the summary.
+
+        ``remote``: it ran in another process (another executor), whose simulated user's usage
+        this process's supervisor never saw: the line's ``simulation`` counts it.
+        """
         st = self.stats
+        turns_done = int(line.get("turn_count") or 0)
         st.conversations += 1
         st.turns += turns_done
         st.max_seen = max(st.max_seen, turns_done)
-        st.reasons[termination or "unknown"] += 1
+        st.reasons[str(line.get("termination_reason") or "unknown")] += 1
         usage = line.get("token_usage") or {}
         st.agent_tokens += int(usage.get("total_tokens") or 0)
+        simulation = line.get("simulation")
+        if remote and isinstance(simulation, Mapping) and simulation.get("calls"):
+            st.remote_usage["calls"] += int(simulation.get("calls") or 0)
+            for key, value in (simulation.get("token_usage") or {}).items():
+                st.remote_usage[key] += int(value or 0)
         self._tick()
-        return record
 
     async def _decide(self, view: ConversationView) -> Decision:
         import fluxloop
@@ -817,6 +869,13 @@ class ConversationDriver:
                 md.setdefault("multi_turn", True)
                 md.setdefault("turn_count", turns_done)
                 md.setdefault("termination_reason", termination)
+
+
+def _add_usage(local: Mapping[str, int], remote: Mapping[str, int]) -> dict[str, int]:
+    total = dict(local)
+    for key, value in remote.items():
+        total[key] = total.get(key, 0) + value
+    return total
 
 
 def summary_line(summary: Mapping[str, Any]) -> str:

@@ -113,16 +113,10 @@ def target_environment(
             f"runner.working_directory: directory not found: {display_path(working_directory)}",
             key="runner.working_directory",
         )
-    for p in python_path:
-        if not p.exists():
-            raise ConfigError(
-                f"runner.python_path: directory not found: {display_path(p)}",
-                key="runner.python_path",
-            )
+    # python_path entries that do not exist are skipped (the config loader warned about them)
+    paths = [p.resolve() for p in python_path if p.exists()]
     with ExitStack() as stack:
-        stack.enter_context(
-            _sys_path([working_directory.resolve(), *(p.resolve() for p in python_path)])
-        )
+        stack.enter_context(_sys_path([working_directory.resolve(), *paths]))
         if dotenv:
             stack.enter_context(applied_environ(dotenv, override=False))
         if environment_vars:

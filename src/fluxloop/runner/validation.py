@@ -167,6 +167,19 @@ RUNNER = S(
             children={"max_duration": S("scalar"), "output_char_limit": S("int", minimum=1)},
         ),
         "setup_commands": S("list"),
+        "executor": S(
+            "section",
+            children={
+                "type": S("str", choices=("local", "ray")),
+                "address": _STR,
+                "num_cpus_per_run": S("num", minimum=0),
+                "num_gpus_per_run": S("num", minimum=0),
+                "resources": S("dict", item=S("num")),
+                "max_in_flight": S("int", minimum=1),
+                "reuse_workers": _BOOL,
+                "excludes": _STRLIST,
+            },
+        ),
         "docker": _ANY,
         "http": S(
             "any",
@@ -190,6 +203,7 @@ REPLAY = S(
         "callable_providers": S("dict", item=_STR),
         "use": S("scalar"),
         "secrets": S("dict", item=_STR),
+        "error_callback_fails_run": _BOOL,
     },
 )
 
@@ -546,7 +560,7 @@ def validate_config(
     ):
         v.warn("output.directory", f"overridden by output_directory {out_dir!r}")
     if isinstance(runner, dict) and "iterations" in runner and "iterations" in data:
-        v.warn("runner.iterations", "overridden by the top-level iterations")
+        v.warn("iterations", "overridden by runner.iterations (the more specific key wins)")
     return v.report
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from fluxloop._yamlpos import compose, safe_load
 from fluxloop.errors import ConfigError
 
 __all__ = ["get_path", "parse_cli_value", "render_scalar", "set_yaml_value"]
@@ -35,8 +37,8 @@ def parse_cli_value(text: str) -> Any:
         return float(stripped)
     if stripped[:1] in "[{":
         try:
-            return yaml.safe_load(stripped)
-        except yaml.YAMLError:
+            return safe_load(stripped, "the value")
+        except ConfigError:
             return text
     return text
 
@@ -121,13 +123,10 @@ def _is_empty_null(node: yaml.Node) -> bool:
 
 
 def _edit(text: str, keys: list[str], value: Any, label: str) -> str:
-    loader = yaml.SafeLoader(text)
     try:
-        root = loader.get_single_node()
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{label}: invalid YAML, not edited: {exc}") from None
-    finally:
-        loader.dispose()
+        root = compose(text, Path(label))
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; not edited") from None
     if root is None or (isinstance(root, yaml.ScalarNode) and root.value == ""):
         prefix = text if not text or text.endswith("\n") else text + "\n"
         return prefix + _block(keys, value, 0)
@@ -205,10 +204,10 @@ def set_yaml_value(text: str, dotted: str, value: Any, *, label: str = "config")
     if not keys:
         raise ConfigError("config set: empty key")
     edited = _edit(text, keys, value, label)
+    data = safe_load(edited, label)  # the bound on alias expansion applies here too
     try:
-        data = yaml.safe_load(edited)
         ok = get_path(data, ".".join(keys)) == value
-    except (yaml.YAMLError, KeyError):
+    except KeyError:
         ok = False
     if not ok:
         raise ConfigError(

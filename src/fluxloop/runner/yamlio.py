@@ -20,6 +20,7 @@ from fluxloop._yamlpos import (
     join_key,
     load_yaml_file,
     load_yaml_text,
+    safe_load,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "join_key",
     "load_yaml_file",
     "load_yaml_text",
+    "safe_load",
 ]
 
 

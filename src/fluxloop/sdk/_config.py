@@ -79,7 +79,7 @@ def _to_bool(value: object, key: str) -> bool:
     raise ConfigError.for_value(key, "a boolean (true/false)", value)
 
 
-def _to_int(minimum: int) -> Callable[[object, str], int]:
+def _to_int(minimum: int, maximum: int | None = None) -> Callable[[object, str], int]:
     def convert(value: object, key: str) -> int:
         number: int | None = None
         if isinstance(value, int | str) and not isinstance(value, bool):
@@ -87,8 +87,9 @@ def _to_int(minimum: int) -> Callable[[object, str], int]:
                 number = int(value)
             except ValueError:
                 number = None
-        if number is None or number < minimum:
-            raise ConfigError.for_value(key, f"an integer >= {minimum}", value)
+        if number is None or number < minimum or (maximum is not None and number > maximum):
+            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
+            raise ConfigError.for_value(key, f"an integer {bound}", value)
         return number
 
     return convert
@@ -136,9 +137,11 @@ def _text(value: object, key: str) -> str | None:
 
 def _url(value: object, key: str) -> str | None:
     text = _text(value, key)
+    if value is not None and text is None:  # an empty URL is a mistake, not "no collector"
+        raise ConfigError.for_value(key, "an http:// or https:// URL", value)
     if text is not None and not text.startswith(("http://", "https://")):
         raise ConfigError.for_value(key, "an http:// or https:// URL", value)
-    return text
+    return text.rstrip("/") if text is not None else None
 
 
 def _path(value: object, key: str) -> Path | None:
@@ -189,7 +192,12 @@ PARAMETERS: tuple[Parameter, ...] = (
         ("FLUXLOOP_STORAGE",),
         "where spans go: JSONL files, the FluxLoop collector, any OTLP endpoint, or nowhere",
     ),
-    Parameter("base_path", _path, ("FLUXLOOP_BASE_PATH",), "directory of the JSONL files"),
+    Parameter(
+        "base_path",
+        _path,
+        ("FLUXLOOP_BASE_PATH", "FLUXLOOP_OFFLINE_DIR"),
+        "directory of the JSONL files",
+    ),
     Parameter("collector_url", _url, ("FLUXLOOP_COLLECTOR_URL",), "collector / OTLP endpoint"),
     Parameter("api_key", _text, ("FLUXLOOP_API_KEY",), "sent as Authorization: Bearer KEY"),
     Parameter(
@@ -211,7 +219,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "sample_rate", _to_float(0.0, 1.0), ("FLUXLOOP_SAMPLE_RATE",), "fraction of traces kept"
     ),
-    Parameter("batch_size", _to_int(1), ("FLUXLOOP_BATCH_SIZE",), "spans per export batch"),
+    Parameter(
+        "batch_size",
+        _to_int(1, 100),  # the original's range; unset, FluxLoop exports up to 512 per batch
+        ("FLUXLOOP_BATCH_SIZE",),
+        "spans per export batch",
+    ),
     Parameter(
         "flush_interval",
         _to_float(0.001, None),
@@ -250,11 +263,29 @@ PARAMETERS: tuple[Parameter, ...] = (
 _CAPTURE_MODE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _OTEL_DISABLED_ENV = "OTEL_SDK_DISABLED"
 
-#: Keyword names of the original SDK, accepted so its configure() calls keep working.
+#: Keyword names of the original SDK, accepted so its configure() calls keep working (each
+#: costs one deprecation warning per process, see :mod:`fluxloop.sdk._legacy`).
 LEGACY_ALIASES: Mapping[str, str] = {
     "offline_store_dir": "base_path",
+    "offline_store_enabled": "storage",
     "use_collector": "storage",
 }
+#: The original SDK's variables: FLUXLOOP_OFFLINE_DIR is read with base_path (above); these
+#: two choose the storage when FLUXLOOP_STORAGE is not set.
+_USE_COLLECTOR_ENV = "FLUXLOOP_USE_COLLECTOR"
+_OFFLINE_ENABLED_ENV = "FLUXLOOP_OFFLINE_ENABLED"
+LEGACY_ENV: tuple[str, ...] = ("FLUXLOOP_OFFLINE_DIR", _USE_COLLECTOR_ENV, _OFFLINE_ENABLED_ENV)
+
+
+def legacy_storage(use_collector: bool | None, offline_enabled: bool | None) -> str | None:
+    """The storage the original's flags meant: the collector (its offline store is our
+    spool), JSONL files, or nothing when both are off."""
+    if use_collector:
+        return "http"
+    if use_collector is False or offline_enabled is not None:
+        return "file" if offline_enabled is not False else "none"
+    return None
+
 
 _BY_NAME: Mapping[str, Parameter] = {p.name: p for p in PARAMETERS}
 
@@ -327,6 +358,14 @@ def resolve(
         (_OTEL_DISABLED_ENV,), (environ,), _to_bool, from_env
     ):
         resolved["enabled"] = False
+    if "storage" not in resolved:
+        layers = (environ, dotenv)
+        storage = legacy_storage(
+            _first_set((_USE_COLLECTOR_ENV,), layers, _to_bool, from_env),
+            _first_set((_OFFLINE_ENABLED_ENV,), layers, _to_bool, from_env),
+        )
+        if storage is not None:
+            resolved["storage"] = storage
     return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
 
 
@@ -349,13 +388,13 @@ def _first_set(
 
 def _normalise_explicit(explicit: Mapping[str, object]) -> dict[str, object]:
     out: dict[str, object] = {}
+    flags: dict[str, bool] = {}
     for key, value in explicit.items():
         if key in LEGACY_ALIASES:
-            target = LEGACY_ALIASES[key]
-            if key == "use_collector":
-                out.setdefault(target, "http" if _to_bool(value, key) else "file")
+            if LEGACY_ALIASES[key] == "storage":
+                flags[key] = _to_bool(value, key)
             else:
-                out.setdefault(target, value)
+                out.setdefault(LEGACY_ALIASES[key], value)
             continue
         if key not in _BY_NAME:
             raise ConfigError(
@@ -367,6 +406,10 @@ def _normalise_explicit(explicit: Mapping[str, object]) -> dict[str, object]:
                 found=key,
             )
         out[key] = value
+    if flags and "storage" not in explicit:
+        storage = legacy_storage(flags.get("use_collector"), flags.get("offline_store_enabled"))
+        if storage is not None:
+            out["storage"] = storage
     return out
 
 

@@ -26,6 +26,7 @@ from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationT
 from fluxloop.sdk._runtime import current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
+    SCOPE_KEY,
     TraceScope,
     current_scope,
     end_span,
@@ -173,10 +174,21 @@ class FluxLoopContext:
         return observation
 
 
+def _context_of(scope: TraceScope) -> FluxLoopContext:
+    context = scope.context
+    if context is None:
+        context = scope.context = FluxLoopContext(scope)
+    return context  # type: ignore[no-any-return]
+
+
 def get_current_context() -> FluxLoopContext | None:
-    """The current FluxLoop trace context, or None outside a trace."""
+    """The current FluxLoop trace context, or None outside a trace.
+
+    Inside ``with fluxloop.instrument(...) as ctx`` it is that same ``ctx``, also when FluxLoop
+    is disabled or the trace was sampled out.
+    """
     scope = current_scope()
-    return FluxLoopContext(scope) if scope is not None else None
+    return _context_of(scope) if scope is not None else None
 
 
 def get_current_trace() -> TraceData | None:
@@ -206,32 +218,39 @@ class instrument:
         self.user_id = user_id
         self.metadata = dict(metadata or {})
         self.tags = list(tags or ())
-        self._entered: list[tuple[Span, object] | None] = []
+        self._entered: list[tuple[Span | None, object] | None] = []
 
-    def __enter__(self) -> FluxLoopContext | None:
-        entered: tuple[Span, object] | None = None
-        context: FluxLoopContext | None = None
+    def __enter__(self) -> FluxLoopContext:
+        entered: tuple[Span | None, object] | None = None
+        scope: TraceScope | None = None
         try:
             runtime = current_runtime()
             if runtime.enabled and runtime.tracer is not None:
                 convention = build_convention(ObservationType.SPAN, self.name)
                 span, ctx = start_span(runtime, convention, dict(convention.static_attributes))
-                token = otel_context.attach(ctx)
-                entered = (span, token)
+                entered = (span, otel_context.attach(ctx))
                 scope = scope_in(ctx)
-                if scope is not None:
-                    if scope.root is span:
-                        scope.name = self.name
-                    scope.metadata.update(self.metadata)
-                    scope.tags.extend(t for t in self.tags if t not in scope.tags)
-                    scope.session_id = self.session_id or scope.session_id
-                    scope.user_id = self.user_id or scope.user_id
-                    scope.sync_root()
-                    context = FluxLoopContext(scope)
+                if scope is not None and scope.root is span:
+                    scope.name = self.name
+            else:
+                # disabled: nothing is recorded, but the app's ``ctx.add_metadata(...)`` and
+                # get_current_context() must keep working (the original gave a context too)
+                scope = current_scope()
+                if scope is None:
+                    scope = TraceScope(otel_trace.INVALID_SPAN, self.name, runtime)
+                    ctx = otel_context.set_value(SCOPE_KEY, scope)
+                    entered = (None, otel_context.attach(ctx))
         except Exception:
             logger.debug("fluxloop: instrument() failed to start", exc_info=True)
+        if scope is None:  # setting up failed: a context of its own, recording nothing
+            scope = TraceScope(otel_trace.INVALID_SPAN, self.name, current_runtime())
+        scope.metadata.update(self.metadata)
+        scope.tags.extend(t for t in self.tags if t not in scope.tags)
+        scope.session_id = self.session_id or scope.session_id
+        scope.user_id = self.user_id or scope.user_id
+        scope.sync_root()
         self._entered.append(entered)
-        return context
+        return _context_of(scope)
 
     def __exit__(
         self,
@@ -243,6 +262,12 @@ class instrument:
         if entered is None:
             return
         span, token = entered
+        if span is None:
+            try:
+                otel_context.detach(token)  # type: ignore[arg-type]
+            except Exception:
+                logger.debug("fluxloop: could not detach the context", exc_info=True)
+            return
         if exc is not None:
             record_failure(span, exc)
         end_span(span, token)

@@ -18,12 +18,14 @@ from fluxloop_semconv import attributes as attr
 from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
+from fluxloop.sdk import _serialize
 from fluxloop.sdk._conventions import Convention, build_convention
 from fluxloop.sdk._models import ObservationType
 from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
     PENDING_ATTRIBUTES,
+    SCOPE_KEY,
     USAGELESS_RESULTS,
     capture_content,
     content_deferred,
@@ -256,6 +258,8 @@ class Instrumentation:
         runtime = CLIENT_RUNTIME.get() or RUNTIME
         if not runtime.configured:
             runtime = current_runtime()
+        if _serialize.slow_reprs_seen and SCOPE_KEY not in otel_context.get_current():
+            _serialize.forget_slow_reprs()  # an outermost call: the last call's reprs are old
         if self.record_target is not None and runtime.config.record_args and runtime.enabled:
             return self._recorded(runtime, wrapped, instance, args, kwargs)
         if not self.is_plain or not runtime.late_attributes:

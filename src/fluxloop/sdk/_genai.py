@@ -8,9 +8,12 @@ returns ``None`` rather than raising on shapes it does not recognise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+logger = logging.getLogger("fluxloop")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +35,29 @@ def _get(obj: Any, name: str) -> Any:
         return None
 
 
+_INT64 = range(-(2**63), 2**63)
+_warned_out_of_range = False
+
+
 def _int(value: Any) -> int | None:
+    """A token count; None for anything else, including a number no exporter can carry
+    (outside the 64-bit range: OTLP would refuse the whole batch), dropped with a warning."""
+    global _warned_out_of_range
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return int(value)
+    try:
+        number = int(value)
+    except (OverflowError, ValueError):  # inf, nan
+        return None
+    if number in _INT64:
+        return number
+    if not _warned_out_of_range:
+        _warned_out_of_range = True
+        logger.warning(
+            "fluxloop: a token count outside the 64-bit range was dropped (an integer of %d bits)",
+            number.bit_length(),
+        )
+    return None
 
 
 def extract_usage(result: Any) -> Usage | None:
@@ -111,9 +133,9 @@ def extract_response_info(result: Any) -> ResponseInfo | None:
             _get(result, "id") if _get(result, "choices") or _get(result, "stop_reason") else None
         )
         reasons: list[str] = []
-        choices = _get(result, "choices")
-        if isinstance(choices, Sequence):
-            for choice in choices:
+        choices = _items(_get(result, "choices"))
+        if choices is not None:
+            for choice in choices[:MAX_MESSAGES]:
                 reason = _get(choice, "finish_reason")
                 if isinstance(reason, str):
                     reasons.append(reason)
@@ -147,15 +169,34 @@ _ROLE_ALIASES = {
 }
 
 
+#: Messages, content blocks, tool calls and choices converted at most (the serializer then
+#: applies the attribute size limit; this only bounds the work done on the caller's thread).
+MAX_MESSAGES = 1_000
+
+
+def _items(value: Any) -> list[Any] | tuple[Any, ...] | None:
+    """``value`` when it is a concrete list or tuple: anything else (``range``, a custom
+    ``Sequence`` claiming any length, a generator) may be lazy and is never iterated."""
+    return value if isinstance(value, list | tuple) else None
+
+
 def to_genai_messages(value: Any) -> list[dict[str, Any]] | None:
-    """Convert chat messages to the GenAI input-messages format, or None if not messages."""
+    """Convert chat messages to the GenAI input-messages format, or None if not messages.
+
+    Only a list or tuple is considered (never a lazy sequence such as ``range``), and only
+    its first :data:`MAX_MESSAGES` items: the first item that is not a message ends the look.
+    """
     try:
-        if isinstance(value, str | bytes | Mapping) or not isinstance(value, Sequence) or not value:
+        items = _items(value)
+        if not items:
             return None
-        messages = [_message(item) for item in value]
-        if any(message is None for message in messages):
-            return None
-        return [m for m in messages if m is not None]
+        messages = []
+        for item in items[:MAX_MESSAGES]:
+            message = _message(item)
+            if message is None:
+                return None
+            messages.append(message)
+        return messages
     except Exception:
         return None
 
@@ -169,13 +210,13 @@ def _message(item: Any) -> dict[str, Any] | None:
     if isinstance(content, str):
         if content:
             parts.append({"type": "text", "content": content})
-    elif isinstance(content, Sequence):
-        for block in content:
+    elif (blocks := _items(content)) is not None:
+        for block in blocks[:MAX_MESSAGES]:
             if isinstance(block, str):
                 parts.append({"type": "text", "content": block})
             elif _get(block, "type") == "text":
                 parts.append({"type": "text", "content": _get(block, "text")})
-    for call in _get(item, "tool_calls") or ():
+    for call in (_items(_get(item, "tool_calls")) or ())[:MAX_MESSAGES]:
         function = _get(call, "function")
         parts.append(
             {
@@ -202,10 +243,10 @@ def output_messages(result: Any) -> list[dict[str, Any]] | None:
                     "finish_reason": "stop",
                 }
             ]
-        choices = _get(result, "choices")
-        if isinstance(choices, Sequence) and not isinstance(choices, str) and choices:
+        choices = _items(_get(result, "choices"))
+        if choices:
             out = []
-            for choice in choices:
+            for choice in choices[:MAX_MESSAGES]:
                 chosen = _message(_get(choice, "message")) or {"role": "assistant", "parts": []}
                 chosen["finish_reason"] = _get(choice, "finish_reason") or "stop"
                 out.append(chosen)
@@ -213,7 +254,7 @@ def output_messages(result: Any) -> list[dict[str, Any]] | None:
         message: dict[str, Any] | None = _message(result)
         if message is None and _get(result, "stop_reason") is not None:  # Anthropic Message
             message = {"role": "assistant", "parts": []}
-            for block in _get(result, "content") or ():
+            for block in (_items(_get(result, "content")) or ())[:MAX_MESSAGES]:
                 if _get(block, "type") == "text":
                     message["parts"].append({"type": "text", "content": _get(block, "text")})
                 elif _get(block, "type") == "tool_use":

@@ -50,11 +50,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
-from fluxloop.sdk._serialize import SerializeOptions, to_json
+from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json
 from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 
 try:  # pragma: no cover - always present on POSIX
@@ -90,7 +91,9 @@ RECORDING_VERSION = "1"
 MASK = REDACTED
 DEFAULT_RECORDING_FILE = Path("recordings") / "args_recording.jsonl"
 
-#: Bounds of one recorded call.
+#: Bounds of one recorded call. The recorded kwargs as a whole are bounded like a span
+#: attribute (``max_attribute_bytes``, 32 KiB by default; see :func:`line_options`); these
+#: are the walk's own bounds.
 MAX_DEPTH = 32
 MAX_ITEMS = 10_000
 MAX_STRING = 1_000_000
@@ -158,6 +161,12 @@ def auto_record(target: str, arguments: Callable[[], Mapping[str, Any]]) -> Iter
                 record_arguments(target, None, arguments())
             except Exception:  # arguments() is FluxLoop code; record_call_args never raises
                 logger.debug("fluxloop: automatic argument recording failed", exc_info=True)
+
+
+def restart_counters() -> None:
+    """Start every target's automatic iteration number at 0 again (``reset_config()``)."""
+    with _STATE.lock:
+        _STATE.counters.clear()
 
 
 def _reset_state() -> None:
@@ -308,7 +317,8 @@ class _Walker:
 
     def _structured(self, value: object, depth: int) -> Any:
         if isinstance(value, Mapping):
-            return self._container(value, depth, lambda: list(value.items()))
+            # one item past the limit says whether there are more: never read the whole mapping
+            return self._container(value, depth, lambda: list(islice(value.items(), MAX_ITEMS + 1)))
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return self._container(
                 value,
@@ -332,7 +342,7 @@ class _Walker:
             pairs = items()
             for index, (key, item) in enumerate(pairs):
                 if index >= MAX_ITEMS:
-                    out["…"] = f"{len(pairs) - MAX_ITEMS} more"
+                    out["…"] = _more(value, MAX_ITEMS)
                     break
                 text = _key_text(key)
                 if (
@@ -353,24 +363,47 @@ class _Walker:
             return "<cycle>"
         self.active.add(id(value))
         try:
-            items = list(value)
-            if isinstance(value, Set):
+            items = list(islice(value, MAX_ITEMS + 1))  # never the whole of a lazy sequence
+            if isinstance(value, Set) and len(items) <= MAX_ITEMS:
                 with contextlib.suppress(Exception):
                     items = sorted(items)  # type: ignore[type-var]
             out = [self.walk(item, depth + 1) for item in items[:MAX_ITEMS]]
             if len(items) > MAX_ITEMS:
-                out.append(f"…({len(items) - MAX_ITEMS} more)")
+                out.append(f"…({_more(value, MAX_ITEMS)})")
             return out
         finally:
             self.active.discard(id(value))
 
 
+def _more(value: object, kept: int) -> str:
+    """``"N more"`` when ``len(value)`` is believable, else ``"more"`` (it may never end)."""
+    try:
+        size = len(value)  # type: ignore[arg-type]
+    except Exception:
+        return "more"
+    return f"{size - kept} more" if isinstance(size, int) and size > kept else "more"
+
+
+def line_options(limits: SerializeOptions) -> SerializeOptions:
+    """The final serializer options of a recorded call: the size limit of a span attribute
+    (``limits``: the runtime's ``max_attribute_bytes``), which one string may fill (replay
+    needs whole texts more than many short ones); the walk's depth and item bounds."""
+    max_bytes = min(limits.max_bytes, MAX_LINE_BYTES)
+    return dataclasses.replace(
+        _FINAL_OPTIONS, max_bytes=max_bytes, max_string=min(max_bytes, MAX_STRING)
+    )
+
+
 def encode_kwargs(
-    kwargs: Mapping[str, Any], redact: Callable[[object], object] | None = None
+    kwargs: Mapping[str, Any],
+    redact: Callable[[object], object] | None = None,
+    limits: SerializeOptions | None = None,
 ) -> str:
     """The recorded JSON text of ``kwargs`` (markers, masking, bounds; see the module doc).
 
     ``redact`` (the configured hook) receives the kwargs first; it must return a mapping.
+    ``limits``: bound the text like a span attribute with these limits (the runtime's
+    serializer options); without them only the walk's own (larger) bounds apply.
     Raises on a failing hook (the caller skips the record: fail closed).
     """
     data: object = dict(kwargs)
@@ -379,7 +412,7 @@ def encode_kwargs(
         if not isinstance(data, Mapping):
             raise TypeError(f"the redact hook returned {type(data).__name__}, not a mapping")
     tree = _Walker().walk(data, 0)
-    text, _ = to_json(tree, _FINAL_OPTIONS)
+    text, _ = to_json(tree, _FINAL_OPTIONS if limits is None else line_options(limits))
     return text
 
 
@@ -478,7 +511,8 @@ def record_arguments(target: str | None, iteration: int | None, kwargs: Mapping[
         frame = _AUTO_FRAME.get()
         if frame is not None:
             frame[0] = True
-        config = current_runtime().config
+        runtime = current_runtime()
+        config = runtime.config
         if not config.record_args or not config.enabled:
             return
         if target is None:
@@ -495,7 +529,7 @@ def record_arguments(target: str | None, iteration: int | None, kwargs: Mapping[
                 number = _STATE.counters.get(target_name, 0) if auto else 0
             if auto:
                 _STATE.counters[target_name] = number + 1
-        kwargs_json = encode_kwargs(kwargs, config.redact)
+        kwargs_json = encode_kwargs(kwargs, config.redact, runtime.serialize_options)
         timestamp = datetime.now(UTC).isoformat()
         line = _format_line(target_name, number, kwargs_json, timestamp)
         _append(_resolve_file(config.recording_file), line)
@@ -549,6 +583,9 @@ class RecordedCall:
         return f"{_display(self.path)}:{self.line}" if self.path is not None else f"#{self.index}"
 
 
+#: Lines longer than this (the default attribute bound plus the line's envelope) are bounded
+#: when read.
+_READ_BOUND = DEFAULT_OPTIONS.max_bytes + 4_096
 _KNOWN_KEYS = frozenset({"_version", "iteration", "target", "kwargs", "timestamp"})
 
 
@@ -604,11 +641,16 @@ def _parse_line(
 ) -> RecordedCall | None:
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         # Not JSON: the remains of a write cut short by a crash (the writer terminates such a
         # line before appending). Skipped, and said so.
         what = "incomplete last line" if not raw.endswith("\n") else "not valid JSON"
-        note = f"{shown}:{lineno}: {what} ({exc.msg} at column {exc.colno}), skipped"
+        why = (
+            f"{exc.msg} at column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else "nested too deeply"
+        )
+        note = f"{shown}:{lineno}: {what} ({why}), skipped"
         if notes is not None:
             notes.append(note)
         else:
@@ -634,11 +676,24 @@ def _parse_line(
             f"reads version {RECORDING_VERSION!r})",
             key="replay_args.recording_file",
         )
+    kwargs = data["kwargs"]
+    if len(raw) > _READ_BOUND:
+        # a line the writer would not have written (an older writer, another tool): bounded
+        # like a span attribute, so one huge line cannot flood generation or a replay
+        kwargs = json.loads(to_json(kwargs, line_options(DEFAULT_OPTIONS))[0])
+        note = (
+            f"{shown}:{lineno}: recorded call of {len(raw):,} characters bounded to "
+            f"{DEFAULT_OPTIONS.max_bytes:,} bytes like a span attribute (values truncated)"
+        )
+        if notes is not None:
+            notes.append(note)
+        else:
+            logger.warning("fluxloop: %s", note)
     iteration = data.get("iteration")
     target = data.get("target")
     timestamp = data.get("timestamp")
     return RecordedCall(
-        kwargs=data["kwargs"],
+        kwargs=kwargs,
         target=str(target) if target is not None else None,
         iteration=iteration
         if isinstance(iteration, int) and not isinstance(iteration, bool)

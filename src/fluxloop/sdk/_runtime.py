@@ -29,8 +29,10 @@ from opentelemetry.sdk.trace.sampling import (
 
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
-from fluxloop.sdk._config import SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._legacy import warn_legacy_names
 from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
+from fluxloop.sdk._recording import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
 
 logger = logging.getLogger("fluxloop")
@@ -109,9 +111,10 @@ def _resolve_current() -> SDKConfig:
 
 def _resolve(settings: dict[str, Any]) -> SDKConfig:
     """``settings`` over the environment and ``./.env``; invalid variables warn, arguments raise."""
-    return resolve(
-        settings, os.environ, read_dotenv(Path.cwd() / ".env"), on_invalid_env=_warn_invalid_env
-    )
+    dotenv = read_dotenv(Path.cwd() / ".env")
+    config = resolve(settings, os.environ, dotenv, on_invalid_env=_warn_invalid_env)
+    warn_legacy_names([*settings, *(v for v in LEGACY_ENV if v in os.environ or v in dotenv)])
+    return config
 
 
 _warned_env: set[str] = set()
@@ -146,8 +149,10 @@ def configure(**settings: Any) -> SDKConfig:
         return config
 
 
-def reset_config() -> None:
-    """Forget every ``configure()`` argument; the next use re-reads the environment."""
+def reset_config() -> SDKConfig:
+    """Forget every ``configure()`` argument and restart the recording iteration counters;
+    the next use re-reads the environment. Returns the configuration that use will get
+    (environment, ``./.env``, defaults), as the original did."""
     with _lock:
         _explicit.clear()
         _retire_pipeline()
@@ -155,6 +160,8 @@ def reset_config() -> None:
         RUNTIME.tracer = None
         RUNTIME.content_gate = None
         RUNTIME.late_attributes = False
+        restart_counters()
+        return _resolve_current()
 
 
 def get_config() -> SDKConfig:
@@ -163,23 +170,29 @@ def get_config() -> SDKConfig:
 
 
 def load_env(
-    path: str | os.PathLike[str] | None = None, *, override: bool = False
+    dotenv_path: str | os.PathLike[str] | None = None,
+    *,
+    override: bool = False,
+    refresh_config: bool = True,
 ) -> dict[str, str]:
-    """Load a ``.env`` file (or ``<dir>/.env``) into ``os.environ`` and re-resolve the settings.
+    """Load a ``.env`` file (or ``<dir>/.env``; default ``./.env``) into ``os.environ`` and,
+    with ``refresh_config`` (default), re-resolve the settings in effect.
 
     Variables already set in the environment win unless ``override=True`` (precedence:
-    argument > environment > .env file). Returns the variables the file defined.
+    argument > environment > .env file; the original's default was ``override=True``).
+    Returns the variables the file defined. The parameters are the original SDK's.
     """
-    target = Path(path) if path is not None else Path.cwd() / ".env"
+    target = Path(dotenv_path) if dotenv_path is not None else Path.cwd() / ".env"
     if target.is_dir():
         target = target / ".env"
     values = read_dotenv(target)
     for key, value in values.items():
         if override or key not in os.environ:
             os.environ[key] = value
-    with _lock:
-        if RUNTIME.configured:
-            _apply(_resolve_current())
+    if refresh_config:
+        with _lock:
+            if RUNTIME.configured:
+                _apply(_resolve_current())
     return values
 
 
@@ -230,7 +243,7 @@ def _apply(config: SDKConfig) -> None:
     provider, owned = choose_provider(config, _owned_provider)
     if owned:
         _owned_provider = provider
-        provider.sampler = make_sampler(config) or ALWAYS_ON
+        _set_sampler(provider, make_sampler(config) or ALWAYS_ON)
     router = attach_router(provider)
     if _router is not None and _router is not router:
         for processor in _router.set_pipeline((), None):
@@ -251,6 +264,18 @@ def _apply(config: SDKConfig) -> None:
     RUNTIME.content_gate = content_gate(provider, config)
     RUNTIME.late_attributes = late_attributes(provider, config, RUNTIME.content_gate)
     RUNTIME.configured = True
+
+
+def _set_sampler(provider: TracerProvider, sampler: Any) -> None:
+    """Give FluxLoop's own provider a new sampler, also in the tracers it already handed out
+    (the SDK caches one per instrumentation scope, each holding the sampler it was made with),
+    so ``configure(sample_rate=0.0)`` after the first trace takes effect."""
+    provider.sampler = sampler
+    tracers = getattr(provider, "_tracers", None)
+    if isinstance(tracers, dict):
+        for tracer in tracers.values():
+            if hasattr(tracer, "sampler"):
+                tracer.sampler = sampler
 
 
 def content_gate(provider: TracerProvider, config: SDKConfig) -> Any:

@@ -90,6 +90,8 @@ import math
 import pathlib
 import re
 import sys
+import threading
+import time
 import types
 import uuid
 from collections.abc import Callable, Iterable
@@ -552,22 +554,63 @@ def _type_name(value_type: type) -> str:
     return "object"
 
 
+#: A ``repr`` slower than this is remembered, so one decorated call pays for it once even
+#: though its input, its output and its recording may all show the same object.
+SLOW_REPR_NS = 2_000_000
+_MEMO_SIZE = 32
+_MEMO_TTL_NS = 30 * 1_000_000_000  # outside decorated calls nothing clears it: a time bound
+
+
+class _ReprMemo(threading.local):
+    """Per thread: ``id -> (object, text, expiry)`` of the slow reprs of the current call."""
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[object, str, int]] = {}
+
+
+_REPR_MEMO = _ReprMemo()
+slow_reprs_seen = False
+"""Whether any slow repr was remembered in this process: until then the decorators need not
+call :func:`forget_slow_reprs` (a flag check is all a call costs)."""
+
+
+def forget_slow_reprs() -> None:
+    """Forget this thread's remembered slow reprs: called when an outermost decorated call
+    starts, so a remembered text never outlives the call it was made for (a mutated object
+    is shown as it is now in the next call)."""
+    _REPR_MEMO.entries.clear()
+
+
 def safe_repr(value: object) -> str:
-    """``repr(value)`` that never raises: ``"<Type object>"`` when repr fails or is the default."""
+    """``repr(value)`` that never raises: ``"<Type object>"`` when repr fails or is the default.
+
+    A repr that takes longer than :data:`SLOW_REPR_NS` is remembered until the next outermost
+    decorated call on this thread starts (see :func:`forget_slow_reprs`), 30 s at most."""
+    global slow_reprs_seen
     value_type = type(value)
     fallback = f"<{_type_name(value_type)} object>"
+    memo = _REPR_MEMO.entries
+    started = time.perf_counter_ns()
+    if memo:
+        hit = memo.get(id(value))
+        if hit is not None and hit[0] is value and hit[2] > started:
+            return hit[1]
     try:
         if value_type.__repr__ is object.__repr__:
             return fallback
         text = repr(value)
     except Exception:
-        return fallback
-    if type(text) is str:
-        return text
-    try:
-        return str.__str__(text) if isinstance(text, str) else fallback
-    except Exception:
-        return fallback
+        text = fallback
+    if type(text) is not str:
+        try:
+            text = str.__str__(text) if isinstance(text, str) else fallback
+        except Exception:
+            text = fallback
+    ended = time.perf_counter_ns()
+    if ended - started >= SLOW_REPR_NS and len(memo) < _MEMO_SIZE:
+        memo[id(value)] = (value, text, ended + _MEMO_TTL_NS)
+        slow_reprs_seen = True
+    return text
 
 
 def _qualname(value: object, default: str) -> str:

@@ -43,7 +43,17 @@ class TraceScope:
     Created on first use (:func:`scope_in`): starting a root span only marks it in the context.
     """
 
-    __slots__ = ("metadata", "name", "root", "runtime", "session_id", "start_ns", "tags", "user_id")
+    __slots__ = (
+        "context",
+        "metadata",
+        "name",
+        "root",
+        "runtime",
+        "session_id",
+        "start_ns",
+        "tags",
+        "user_id",
+    )
 
     def __init__(self, root: Span, name: str, runtime: Runtime) -> None:
         self.root = root
@@ -54,6 +64,9 @@ class TraceScope:
         self.session_id: str | None = None
         self.user_id: str | None = None
         self.start_ns: int = getattr(root, "start_time", None) or time.time_ns()
+        #: the one FluxLoopContext of this trace (so get_current_context() is the ``ctx`` that
+        #: ``with instrument(...) as ctx`` gave), made on first use
+        self.context: Any = None
 
     def sync_root(self) -> None:
         """Write the trace-level attributes onto the root span (a no-op once it ended)."""

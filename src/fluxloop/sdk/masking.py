@@ -368,11 +368,15 @@ def _value_marker(match: re.Match[str]) -> str:
         return f"{match.group('urlhead')}{REDACTED}@"
     if kind == "kv":
         key, value = match.group("kvkey"), match.group("kvval")
+        if value.startswith(REDACTED):  # already masked, or a display mask (****a1b2)
+            return match.group()
         if is_secret_key(key):
             return f"{key}={REDACTED}"
         return f"{key}={_VALUE_RE.sub(_value_marker, value)}"
     if kind == "kq":
         head, value = match.group("kqkey"), match.group("kqval")
+        if value[1:].startswith(REDACTED):
+            return match.group()
         if is_secret_key(head.strip(" :'\"")):
             return f"{head}{value[0]}{REDACTED}{value[0]}"
         return head + _VALUE_RE.sub(_value_marker, value)

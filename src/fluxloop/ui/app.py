@@ -27,7 +27,8 @@ from fluxloop.errors import FluxLoopError
 from .catalog import experiment_row, read_small_json
 from .comparison import Comparisons
 from .detail import RunDetails
-from .runs import FilterError, RunFilter, RunTables
+from .runfilter import FilterError, RunFilter
+from .runs import RunTables
 from .source import PathRefused, Root, is_experiment_dir
 
 __all__ = ["TOKEN_COOKIE", "ViewerState", "create_app"]
@@ -36,6 +37,14 @@ _log = logging.getLogger("fluxloop.ui")
 STATIC = Path(__file__).parent / "static"
 TOKEN_COOKIE = "fluxloop_ui_token"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+#: the shell loads only its own script and styles (data is inserted as text, never as HTML)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class ViewerState:
@@ -71,7 +80,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
     request, from ``?token=`` (then kept in a cookie), the cookie or ``Authorization: Bearer``."""
 
     async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     def health(request: Request) -> Response:
         return JSONResponse(
@@ -88,6 +97,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         relative = _param(request, "x")
         directory = state.experiment(relative)
         table = state.tables.get(directory)
+        facets = table.facets()
         evaluation, notice = read_small_json(directory / "evaluation" / "summary.json")
         row = experiment_row(directory, state.root.relative(directory))
         notices = [*row["notices"], *table.notices]
@@ -97,7 +107,8 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         return JSONResponse(
             {
                 "experiment": row,
-                "facets": table.facets(),
+                "facets": facets,
+                "loading": facets["loading"],
                 "summary": _pick(summary, "per_persona", "errors", "tokens", "duration_ms"),
                 "evaluation": _pick(
                     evaluation, "passed", "overall", "evaluators", "per_persona", "gates"

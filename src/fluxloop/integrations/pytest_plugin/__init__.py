@@ -22,6 +22,11 @@ Fixtures:
     in a subprocess and returns a :class:`CLIResult` (``exit_code``, ``stdout``, ``stderr``,
     ``require_success()``, and the experiment's numbers after ``run experiment``).
 
+``fluxloop_cassette`` / ``@pytest.mark.fluxloop_cassette(name=None, mode=None, dir=None)``
+    The test's model calls are recorded to / replayed from ``cassettes/<module>.jsonl`` next to
+    the test file (mode: ``--fluxloop-cassette`` > ``FLUXLOOP_CASSETTE`` > ``mode=`` >
+    ``auto``); the fixture's value is the test's tape (None when off).
+
 The plugin works under pytest-xdist: every fixture is per test, experiment directories are
 created atomically (a suffix on a name clash), and nothing is shared between workers.
 Importing this module configures nothing.
@@ -35,6 +40,13 @@ from typing import Any
 
 import pytest
 
+from fluxloop.cassette import Tape
+from fluxloop.integrations.pytest_plugin._cassette import (
+    CALL_FAILED,
+    MARKER,
+    cassette_for,
+    register,
+)
 from fluxloop.integrations.pytest_plugin._results import CLIResult, FluxLoopTestResult
 from fluxloop.integrations.pytest_plugin._spans import SpanRecorder
 
@@ -42,11 +54,53 @@ __all__ = [
     "CLIResult",
     "FluxLoopTestResult",
     "SpanRecorder",
+    "fluxloop_cassette",
     "fluxloop_cli",
     "fluxloop_runner",
     "fluxloop_runner_multi_turn",
     "fluxloop_spans",
 ]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fluxloop-cassette",
+        dest="fluxloop_cassette",
+        choices=("record", "replay", "auto", "off"),
+        default=None,
+        help="FluxLoop model-call cassettes for marked tests (default: FLUXLOOP_CASSETTE, "
+        "the marker's mode, auto).",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    register(config)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        item.stash[CALL_FAILED] = report.failed
+
+
+@pytest.fixture
+def fluxloop_cassette(request: pytest.FixtureRequest) -> Iterator[Tape | None]:
+    """The test's model calls recorded / replayed (see the module docstring)."""
+    yield from cassette_for(request)
+
+
+@pytest.fixture(autouse=True)
+def _fluxloop_cassette_marker(request: pytest.FixtureRequest) -> Iterator[None]:
+    # a marked test gets its tape without asking for the fixture
+    if request.node.get_closest_marker(MARKER) is None or "fluxloop_cassette" in (
+        request.fixturenames
+    ):
+        yield
+        return
+    for _ in cassette_for(request):
+        yield
 
 
 @pytest.fixture

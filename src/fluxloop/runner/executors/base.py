@@ -5,14 +5,57 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from typing import Any
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any, Protocol
 
 from fluxloop.runner.records import PlannedRun, RunRecord
 
-__all__ = ["Executor", "RunFunction"]
+__all__ = ["Executor", "LostRun", "RemoteJob", "RunFunction", "RunWorker"]
 
 #: Executes one planned run in this process and returns its record (the engine's RunExecutor).
 RunFunction = Callable[[PlannedRun], Awaitable[RunRecord]]
+
+#: The record of a run whose worker never answered (process or node lost): failed with the cause,
+#: after the given failed attempts (one entry per attempt, the last one included).
+LostRun = Callable[[PlannedRun, BaseException, list[dict[str, Any]]], RunRecord]
+
+
+class RunWorker(Protocol):
+    """Executes runs in a worker process (the engine's RunExecutor)."""
+
+    async def execute(self, planned: PlannedRun) -> RunRecord: ...
+
+
+class RemoteJob(Protocol):
+    """What a worker process needs to execute an experiment's runs (picklable, sent once).
+
+    It may carry secrets (environment variables, ``.env`` values): an executor sends it as task
+    data, never in a place a cluster shows (runtime environments, logs, dashboards).
+    """
+
+    @property
+    def key(self) -> str:
+        """Identifies the experiment session: a worker builds it once per key."""
+        ...
+
+    @property
+    def code_dir(self) -> Path:
+        """The directory the target is imported from (shipped to the workers)."""
+        ...
+
+    @property
+    def private_paths(self) -> list[str]:
+        """Paths under ``code_dir`` never shipped (gitignore syntax, anchored at ``code_dir``)."""
+        ...
+
+    def build(self, stack: ExitStack, root: Path | None) -> RunWorker:
+        """In the worker: enter the target's environment on ``stack`` and resolve the target.
+
+        ``root`` is where ``code_dir`` was unpacked (None: the same paths exist here). Raises
+        ConfigError (TargetError) when the target cannot be imported in this process.
+        """
+        ...
 
 
 class Executor(ABC):
@@ -28,6 +71,8 @@ class Executor(ABC):
 
     #: Short name shown in the summary and the progress lines.
     name: str = "executor"
+    #: Runs execute in other processes: the experiment accounts for what they did itself.
+    remote: bool = False
 
     @property
     @abstractmethod

@@ -238,6 +238,8 @@
       info.report ? h("p", {}, h("a", { href: "/report?" + qs({ x }) }, "Full evaluation report")) : null,
       h("h2", {}, "Runs"), form, tableBox);
     await drawRuns(x, params, tableBox, e.status === "running");
+    // the run table is still being built: this page came from the file; draw it again when ready
+    if (info.loading) schedule(() => { if (location.pathname === "/experiment") route(); }, 400);
   }
   function card(k, v) { return h("div", { class: "card" }, h("div", { class: "v" }, v), h("div", { class: "k" }, k)); }
   function applyFilters(x, form) {
@@ -286,6 +288,7 @@
         h("button", { class: "btn", disabled: offset <= 0, onclick: () => go(Math.max(0, offset - limit)) }, "‹ Previous"),
         h("button", { class: "btn", disabled: offset + limit >= page.matched, onclick: () => go(offset + limit) }, "Next ›")),
       h("div", { class: "table-wrap" }, h("table", { id: "run-table", "aria-label": "Runs (arrow keys move, Enter opens)" }, h("thead", {}, head), h("tbody", {}, rows))));
+    if (page.loading) box.prepend(h("p", { class: "muted", id: "loading" }, "Indexing all runs… filters and sorting are available in a moment."));
     if (live) schedule(() => { if (location.pathname === "/experiment") drawRuns(x, new URLSearchParams(location.search), box, true).catch(() => {}); }, 2000);
   }
   function rowKeys(ev, tr, href) {
