@@ -352,3 +352,14 @@ def test_planted_kinds_cover_every_rule() -> None:
     """Each kind exercises a different rule; keep them distinct so a hit names the rule."""
     assert len(set(PLANTED.values())) == len(PLANTED)
     assert textwrap.dedent(SETTING).count("{") == 0  # every placeholder was filled
+
+
+def test_show_values_is_the_one_explicit_exception(tmp_path: Path) -> None:
+    """``config env`` masks a key (one display form); ``--show-values`` is asked for: shown."""
+    key = P["openai_key_in_text"]
+    (tmp_path / ".env").write_text(f"OPENAI_API_KEY={key}\n")
+    masked = fl("config", "env", cwd=tmp_path)
+    assert masked.returncode == 0, masked.stderr
+    assert key not in masked.stdout and "****" + key[-4:] in masked.stdout
+    shown = fl("config", "env", "--show-values", cwd=tmp_path)
+    assert key in shown.stdout

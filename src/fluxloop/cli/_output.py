@@ -3,7 +3,8 @@
 :func:`masked_stdio` replaces ``sys.stdout`` and ``sys.stderr`` for the life of the command with
 thin wrappers that mask each ``write`` (:func:`fluxloop.sdk.masking.mask_string`), so results,
 progress, warnings, log records, error messages and ``--debug`` tracebacks are all covered,
-whichever library prints them (click, rich, logging, the user's agent).
+whichever library prints them (click, rich, logging, the user's agent). The one exception is
+output the user asked for unmasked (``config env --show-values``): :func:`unmasked`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any, TextIO
 
 from fluxloop.sdk.masking import mask_string
 
-__all__ = ["MaskedStream", "masked_stdio"]
+__all__ = ["MaskedStream", "masked_stdio", "unmasked"]
 
 
 class MaskedStream:
@@ -23,9 +24,10 @@ class MaskedStream:
 
     def __init__(self, inner: TextIO) -> None:
         self._inner = inner
+        self.masking = True
 
     def write(self, text: str) -> int:
-        if type(text) is str:
+        if type(text) is str and self.masking:
             self._inner.write(mask_string(text))
         else:  # let the real stream raise its own TypeError
             self._inner.write(text)
@@ -51,3 +53,17 @@ def masked_stdio() -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = saved
+
+
+@contextlib.contextmanager
+def unmasked() -> Iterator[None]:
+    """Print unmasked inside the block: only for what the user explicitly asked to see."""
+    stream = sys.stdout
+    if not isinstance(stream, MaskedStream):
+        yield
+        return
+    stream.masking = False
+    try:
+        yield
+    finally:
+        stream.masking = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from ._common import echo, info, project_options, warn
+from ._output import unmasked
 
 __all__ = ["config"]
 
@@ -110,11 +112,13 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
     echo("FluxLoop environment variables")
-    for line in format_table(
+    table = format_table(
         [[r.name, r.value, r.source, r.description] for r in rows],
         ["Variable", "Value", "Source", "Description"],
-    ):
-        echo("  " + line)
+    )
+    with unmasked() if show_values else contextlib.nullcontext():  # asked for: --show-values
+        for line in table:
+            echo("  " + line)
     if files:
         echo(
             "Loaded from: "
