@@ -25,6 +25,7 @@ QUERY_TOKEN = "ingestQueryTok11"
 SECRETS = [OPENAI_KEY, AWS_KEY, JWT, BEARER, API_KEY_VALUE, DB_PASSWORD, URL_PASSWORD, QUERY_TOKEN]
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
+DATABASE_URL_TEXT = f"postgresql://app:{URL_PASSWORD}@db.internal/prod"
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -255,3 +256,43 @@ def test_import_otlp_masks_and_no_mask_keeps(tmp_path: Path) -> None:
     raw = fl("import", "otlp", str(source), "--output", "raw", "--no-mask", cwd=tmp_path)
     assert raw.returncode == 0, raw.stderr
     assert OPENAI_KEY in written(tmp_path / "raw")
+
+
+def test_logs_are_masked_on_ingest(collector_factory: Callable[..., Collector]) -> None:
+    collector = collector_factory(grpc_port=0)
+    body = {
+        "resourceLogs": [
+            {
+                "resource": {"attributes": _attrs({"service.name": "third-party"})},
+                "scopeLogs": [
+                    {
+                        "scope": {"name": "app.logger"},
+                        "logRecords": [
+                            {
+                                "timeUnixNano": "1767225600000000000",
+                                "severityNumber": 17,
+                                "severityText": "ERROR",
+                                "body": {"stringValue": f"login failed for {DATABASE_URL_TEXT}"},
+                                "attributes": _attrs(
+                                    {"api_key": API_KEY_VALUE, "detail": f"key {OPENAI_KEY}"}
+                                ),
+                            },
+                            {
+                                "timeUnixNano": "1767225600000000001",
+                                "body": {
+                                    "kvlistValue": {"values": _attrs({"password": DB_PASSWORD})}
+                                },
+                            },
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    status, answer = post_json(collector.url + "/v1/logs", body)
+    assert status == 200, answer
+    text = "".join(p.read_text() for p in collector.output.glob("logs_*.jsonl"))
+    assert text.count("\n") == 2
+    for secret in (URL_PASSWORD, API_KEY_VALUE, OPENAI_KEY, DB_PASSWORD):
+        assert secret not in text, secret
+    assert "***" in text

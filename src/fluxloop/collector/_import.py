@@ -38,7 +38,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fluxloop.collector._convert import PayloadError, convert_json
-from fluxloop.collector._ingest import DEFAULT_POLICY, IngestPolicy, prepare_spans
+from fluxloop.collector._ingest import (
+    DEFAULT_POLICY,
+    IngestPolicy,
+    prepare_logs,
+    prepare_spans,
+)
 from fluxloop.collector._signals import LOGS, METRICS, convert_logs, convert_metrics, parse_json
 from fluxloop.errors import InputError
 
@@ -199,7 +204,8 @@ def import_otlp_files(
                     result.metric_points += points
                     continue
                 if kind == "logs":
-                    if log_exporter.export(payload) is not LogRecordExportResult.SUCCESS:
+                    logs = prepare_logs(payload, policy)
+                    if log_exporter.export(logs) is not LogRecordExportResult.SUCCESS:
                         raise InputError(f"--output: cannot write {out}")
                     result.log_records += len(payload)
                     continue

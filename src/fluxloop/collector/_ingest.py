@@ -6,7 +6,8 @@ OTLP/gRPC and the original SDK's JSON API) and in :func:`~fluxloop.collector.imp
    names, attributes (keys such as ``api_key`` or ``db.password``; values such as ``sk-…``,
    ``Bearer …``, JWTs, credentials in URLs, also inside JSON-encoded attribute values), event
    attributes (``exception.message``, ``exception.stacktrace``), link attributes, the status
-   message and resource attributes; for the original SDK's records, every field.
+   message and resource attributes; for log records, the body and attributes; for the original
+   SDK's records, every field.
 2. **Limits**, the SDK's defaults unless configured: a string value longer than
    ``max_attribute_bytes`` (UTF-8) is cut and ends with ``…(truncated N chars)``; a
    JSON-encoded value nested deeper than ``max_depth`` or larger than ``max_attribute_bytes``
@@ -26,6 +27,8 @@ from itertools import islice
 from typing import Any
 
 from fluxloop_semconv import attributes as attr
+from opentelemetry._logs import LogRecord
+from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
@@ -39,7 +42,7 @@ from fluxloop.sdk.masking import (
     mask_string,
 )
 
-__all__ = ["DEFAULT_POLICY", "IngestPolicy", "prepare_record", "prepare_spans"]
+__all__ = ["DEFAULT_POLICY", "IngestPolicy", "prepare_logs", "prepare_record", "prepare_spans"]
 
 
 @dataclass(frozen=True)
@@ -259,6 +262,69 @@ def prepare_spans(spans: Sequence[ReadableSpan], policy: IngestPolicy) -> list[R
     nothing is passed through as is."""
     resources = _Resources()
     return [_prepare_span(span, policy, resources) for span in spans]
+
+
+def _body(body: Any, policy: IngestPolicy, marks: _Marks) -> Any:
+    """A log record's body (any JSON value) masked and bounded like one attribute."""
+    if isinstance(body, str):
+        return _string("body", body, policy, marks)
+    if not isinstance(body, dict | list | tuple):
+        return body
+    options = SerializeOptions(
+        max_bytes=policy.max_attribute_bytes,
+        max_depth=policy.max_depth,
+        max_string=policy.max_attribute_bytes,
+        mask_secrets=policy.mask,
+    )
+    text, cut = to_json(body, options)
+    if cut:
+        marks.add("body")
+    bounded = json.loads(text)
+    return body if bounded == body else bounded
+
+
+def _prepare_log(
+    readable: ReadableLogRecord, policy: IngestPolicy, resources: _Resources
+) -> ReadableLogRecord:
+    record = readable.log_record
+    marks = _Marks()
+    attributes = _attributes(record.attributes, policy, marks)
+    body = _body(record.body, policy, marks)
+    resource = readable.resource
+    if resource is not None and resource.attributes:
+        resource = resources.get(resource, policy)
+    if (
+        attributes is record.attributes
+        and body is record.body
+        and resource is readable.resource
+        and not marks.keys
+    ):
+        return readable
+    final = dict(attributes or {})
+    if marks.keys:
+        final[attr.FLUXLOOP_TRUNCATED] = tuple(marks.keys)
+    new = LogRecord(
+        timestamp=record.timestamp,
+        observed_timestamp=record.observed_timestamp,
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        trace_flags=record.trace_flags,
+        severity_text=record.severity_text,
+        severity_number=record.severity_number,
+        body=body,
+        attributes=final or None,
+    )
+    new.event_name = getattr(record, "event_name", None)
+    return ReadableLogRecord(new, resource, readable.instrumentation_scope)
+
+
+def prepare_logs(
+    records: Sequence[ReadableLogRecord], policy: IngestPolicy
+) -> list[ReadableLogRecord]:
+    """OTLP log records masked and bounded by ``policy``: body and attributes as span
+    attributes are (a record that needs nothing is passed through as is)."""
+    resources = _Resources()
+    return [_prepare_log(record, policy, resources) for record in records]
 
 
 _RECORD_CONTENT = ("input", "output", "metadata", "attributes", "error")

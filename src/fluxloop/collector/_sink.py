@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from fluxloop.collector._ingest import (
     DEFAULT_POLICY,
     IngestPolicy,
+    prepare_logs,
     prepare_record,
     prepare_spans,
 )
@@ -146,7 +147,9 @@ class Sink:
             self.spans_received += len(spans)
 
     def write_logs(self, records: Sequence[ReadableLogRecord], rejected: int = 0) -> None:
-        """Write log records to ``logs_*.jsonl``; raises :class:`SinkError` if not written."""
+        """Write log records to ``logs_*.jsonl``, after the ingest step (masking, limits);
+        raises :class:`SinkError` if not written."""
+        records = prepare_logs(records, self.policy)
         with self._lock:
             self.requests += 1
             self.logs_rejected += rejected
