@@ -44,7 +44,7 @@ from fluxloop_semconv import attributes as attr
 from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, ThresholdError
 
 from .aborts import aborted_error
-from .artifacts import ArtifactWriter, create_experiment_dir
+from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
 from .config import ExecutorSettings, ExperimentConfig, relocate
@@ -908,10 +908,7 @@ class _Experiment:
 
     def _config_header(self) -> str:
         files = ", ".join(str(f) for f in self.config.source.files)
-        return (
-            f"# FluxLoop experiment configuration snapshot (secrets masked)\n"
-            f"# source: {files}\n# written: {_utcnow()}\n"
-        )
+        return f"{CONFIG_HEADER} (secrets masked)\n# source: {files}\n# written: {_utcnow()}\n"
 
     def config_snapshot(self) -> dict[str, Any]:
         cfg = self.config
