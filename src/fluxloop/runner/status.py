@@ -134,9 +134,9 @@ def experiment_info(path: Path) -> ExperimentInfo | None:
     if rate is None and total:
         rate = successful / total
     status = str(summary.get("status") or "completed")
-    if status == "running" and not _pid_alive(summary.get("pid")):
-        status = "aborted (resumable)"
-    elif status == "aborted" and summary.get("resumable"):
+    if (status == "running" and not _pid_alive(summary.get("pid"))) or (
+        status == "aborted" and summary.get("resumable")
+    ):
         status = "aborted (resumable)"
     if status != "completed" and _newer(lines_path, summary_path):
         # summary.json is rewritten every few seconds, the run lines as each run ends: after a
