@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_collector.py
 	test ! -f bench/bench_parse.py || $(PY) bench/bench_parse.py
 	$(PY) bench/bench_ui.py
+	$(PY) bench/bench_cassette.py
 
 clean:
 	rm -rf $(VENV) demo-output traces

@@ -4,15 +4,20 @@
 2. The experiment loop on a scaffolded project, through the real CLI: ``init project``,
    ``generate inputs``, ``run experiment``, ``parse experiment``, ``evaluate experiment``; the
    result paths are printed.
+3. Model-call cassettes: an agent on the raw OpenAI SDK (streaming, a tool call) runs 20 times
+   at --parallel 4 against a local OpenAI-compatible server on 127.0.0.1 with ``--cassette
+   record``; the server is stopped and the same experiment replays offline with ``--cassette
+   replay`` (same outputs and tokens); ``fluxloop cassette ls`` shows the file.
 
-No API key, no server: the agents use stub models and everything is written under
-``demo-output/``.
+No API key, no network: the agents use stub models or the local server, and everything is
+written under ``demo-output/``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -23,13 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 import fluxloop  # noqa: E402
 from examples import simple_agent, streaming_agent  # noqa: E402
+from examples.local_llm_server import FakeServer  # noqa: E402
 from fluxloop.analysis.tree import render_tree  # noqa: E402
 
 DEMO = ROOT / "demo-output"
 OUTPUT = DEMO / "traces"
 
 
-def fluxloop_cli(*args: str, cwd: Path) -> str:
+def fluxloop_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     """Run the ``fluxloop`` CLI like a user would; stop the demo on failure."""
     done = subprocess.run(
         [sys.executable, "-m", "fluxloop.cli", "--quiet", *args],
@@ -37,6 +43,7 @@ def fluxloop_cli(*args: str, cwd: Path) -> str:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode != 0:
         sys.exit(f"fluxloop {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -79,6 +86,51 @@ def experiment_loop() -> None:
         print(f"  {(run_dir / name).relative_to(ROOT)}")
 
 
+def cassette_loop() -> None:
+    project = DEMO / "cassette"
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    config = {
+        "name": "travel",
+        "runner": {"target": "examples.cassette_agent:run", "working_directory": str(ROOT)},
+        "base_inputs": [{"input": f"Weather in {c}"} for c in ("Paris", "Rome", "Oslo", "Lima")],
+        "iterations": 5,
+        "output_directory": "experiments",
+    }
+    (project / "setting.yaml").write_text(json.dumps(config, indent=1))
+    server = FakeServer("openai").start()
+    env = {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sk-demo-not-a-real-key-0000"}
+    try:
+        print("\n$ fluxloop run experiment --parallel 4 --cassette record   # live, local server")
+        recorded = Path(
+            fluxloop_cli(
+                "run", "experiment", "--parallel", "4", "--cassette", "record", cwd=project, env=env
+            ).splitlines()[-1]
+        )
+    finally:
+        server.stop()
+    print(f"{len(server.requests)} live model calls; the server is now stopped")
+    print("$ fluxloop run experiment --parallel 4 --cassette replay   # offline")
+    replayed = Path(
+        fluxloop_cli(
+            "run", "experiment", "--parallel", "4", "--cassette", "replay", cwd=project, env=env
+        ).splitlines()[-1]
+    )
+    rows = [
+        {line["run_key"]: (line["output"], line["token_usage"]) for line in map(json.loads, f)}
+        for f in (
+            (d / "trace_summary.jsonl").read_text().splitlines() for d in (recorded, replayed)
+        )
+    ]
+    cassette = json.loads((replayed / "summary.json").read_text())["cassette"]
+    print(
+        f"{cassette['replayed']} calls replayed, {cassette['missing']} missing; outputs and "
+        f"tokens identical in all {len(rows[0])} runs: {rows[0] == rows[1]}"
+    )
+    print("$ fluxloop cassette ls")
+    print(fluxloop_cli("cassette", "ls", cwd=project))
+
+
 def main() -> None:
     shutil.rmtree(OUTPUT, ignore_errors=True)
     fluxloop.configure(storage="file", base_path=OUTPUT)
@@ -98,6 +150,7 @@ def main() -> None:
     for path in trace_files + observation_files:
         print(f"  {path.relative_to(ROOT)}")
     experiment_loop()
+    cassette_loop()
 
 
 if __name__ == "__main__":

@@ -121,10 +121,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_project(root)
     dirs: dict[str, Path] = {"root": root}
     for name in VARIANTS:
-        before = set((root / "experiments").glob("*")) if (root / "experiments").exists() else set()
+        before = (
+            set((root / "experiments").glob("[!l]*")) if (root / "experiments").exists() else set()
+        )
         proc = fl("run", "experiment", "--config", f"setting_{name}.yaml", cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
-        (created,) = set((root / "experiments").glob("*")) - before
+        (created,) = set((root / "experiments").glob("[!l]*")) - before
         dirs[name] = created
     return dirs
 

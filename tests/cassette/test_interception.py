@@ -246,3 +246,30 @@ def test_auto_replays_what_is_recorded_and_records_the_rest(tmp_path: Path) -> N
     _, entries = read_cassette(tmp_path / "unit.jsonl")
     assert [(e["run"], e["call"]) for e in entries] == [("run:r", 0), ("run:r", 1)]
     assert json.dumps(entries[1]["request"]).count("second") == 1
+
+
+def test_every_line_validates_against_the_json_schema(
+    tmp_path: Path, openai_server: FakeServer, anthropic_server: FakeServer
+) -> None:
+    import jsonschema
+    from fluxloop_exporters import load_schema
+
+    rec = session(tmp_path, "record")
+    with rec.tape("r1"):
+        _sdk_calls(openai_server.base_url, anthropic_server.base_url)
+        _langchain_calls(openai_server.base_url)
+        client = openai.OpenAI(base_url=openai_server.base_url, api_key=KEY, max_retries=0)
+        client.chat.completions.create(
+            model="gpt-test", messages=[{"role": "user", "content": "x"}]
+        )
+    rec.close()
+    validator = jsonschema.Draft202012Validator(load_schema("cassette"))
+    lines = (tmp_path / "unit.jsonl").read_text().splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        validator.validate(json.loads(line))
+    kinds = {json.loads(x).get("kind") for x in lines[1:]}
+    assert kinds == {"http", "langchain"}
+    bad = json.loads(lines[1])
+    del bad["digest"]
+    assert not validator.is_valid(bad)

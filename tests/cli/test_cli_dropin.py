@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import yaml
 
-from .conftest import fl
+from .conftest import clean_env, fl, fluxloop_cmd
 from .test_cli_dead_collector import SEED_ENV
 
 
@@ -58,3 +60,56 @@ def test_missing_python_path_entries_are_a_warning(initialized: Path) -> None:
         "run", "single", "examples.simple_agent:run", "hi", "-c", "setting.yaml", cwd=initialized
     )
     assert single.returncode == 0, single.stderr
+
+
+# seed 001, "Integration with FluxLoop CLI", verbatim
+SEED_001_CLI = """\
+# Run experiments with your instrumented agent
+fluxloop run experiment
+
+# Parse and evaluate results
+fluxloop parse experiment experiments/latest_*/
+fluxloop evaluate experiment experiments/latest_*/
+"""
+
+
+def test_seed_001_latest_glob_and_latest_argument(initialized: Path) -> None:
+    first = fl("-q", "run", "experiment", "--iterations", "1", cwd=initialized)
+    assert first.returncode == 0, first.stderr
+    first_dir = Path(first.stdout.strip().splitlines()[-1])
+    cli = " ".join(fluxloop_cmd())
+    done = subprocess.run(
+        ["bash", "-e", "-c", f'fluxloop() {{ {cli} "$@"; }}\n{SEED_001_CLI}'],
+        cwd=initialized,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    runs = sorted(p for p in (initialized / "experiments").iterdir() if not p.is_symlink())
+    assert len(runs) == 2
+    newest = max(runs, key=lambda p: p.name)
+    (link,) = (initialized / "experiments").glob("latest_*")
+    assert link.is_symlink() and link.resolve() == newest.resolve()
+    assert (newest / "per_trace_analysis").is_dir()  # parse wrote into the real run
+    assert (newest / "evaluation").is_dir()
+    assert not (first_dir / "per_trace_analysis").exists()
+    # `latest` wherever a run directory is taken
+    parsed = fl("parse", "experiment", "latest", "--overwrite", cwd=initialized)
+    assert parsed.returncode == 0, parsed.stderr
+    compared = fl("compare", str(first_dir), "experiments/latest", cwd=initialized)
+    assert compared.returncode in (0, 1), compared.stderr
+    traces = fl("status", "traces", "latest", cwd=initialized)
+    assert traces.returncode == 0, traces.stderr
+    # status lists runs (not the link) newest first by run date, even after the old one was
+    # touched by a later parse
+    reparsed = fl("parse", "experiment", str(first_dir), cwd=initialized)
+    assert reparsed.returncode == 0, reparsed.stderr
+    listed = fl("status", "experiments", "--json", cwd=initialized)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    rows = rows.get("experiments", rows) if isinstance(rows, dict) else rows
+    assert [Path(r["path"]).name for r in rows] == [newest.name, first_dir.name]
+    missing = fl("parse", "experiment", "nowhere/latest", cwd=initialized)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr

@@ -52,7 +52,7 @@ def test_seed_test_with_recording_exactly_as_written(project: Path, tmp_path: Pa
     assert {e["persona"] for e in entries} == {"novice_user", "expert_user"}
     assert data["generation"]["source"] == "recording"
     assert data["generation"]["recording"]["target"] == "examples.simple_agent:run"
-    (exp,) = (project / "experiments").iterdir()
+    (exp,) = (p for p in (project / "experiments").iterdir() if not p.is_symlink())
     lines = (exp / "trace_summary.jsonl").read_text().splitlines()
     assert len(lines) == 3
     assert all(json.loads(x)["success"] for x in lines)

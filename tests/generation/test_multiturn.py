@@ -46,7 +46,7 @@ def _setup(project: Path, multi_turn: dict[str, Any], **top: Any) -> Path:
 
 
 def _lines(project: Path, stdout: str) -> tuple[Path, list[dict[str, Any]]]:
-    (exp,) = (project / "experiments").iterdir()
+    (exp,) = (p for p in (project / "experiments").iterdir() if not p.is_symlink())
     rows = [json.loads(x) for x in (exp / "trace_summary.jsonl").read_text().splitlines()]
     return exp, rows
 
@@ -282,3 +282,58 @@ def test_multi_turn_replays_recorded_kwargs_each_turn(configs_project: Path) -> 
     replies = [c["content"] for c in line["conversation"] if c["role"] == "assistant"]
     assert replies == ["echo Hi, I need help with my order on c-7", "echo second message on c-7"]
     assert line["termination_reason"] == "script_complete"
+
+
+APPROVAL_AGENT = """
+import fluxloop
+
+
+@fluxloop.agent(name="ChatAgent")
+def chat(message: str, persona: object, auto_approve: bool) -> str:
+    return f"persona={getattr(persona, 'name', persona)} approve={auto_approve}"
+"""
+
+
+def test_the_originals_multi_turn_options(
+    configs_project: Path, server: openai_server.FakeOpenAI
+) -> None:
+    """--multi-turn with --manual-approve-tools, --persona-override and the --supervisor-*
+    options (the original's run experiment options), without any multi_turn config."""
+    project = _setup(configs_project, {"enabled": False})
+    (project / "agents" / "chat.py").write_text(APPROVAL_AGENT, encoding="utf-8")
+    inputs = project / "configs" / "input.yaml"
+    data = load_yaml(inputs)
+    data["personas"].append({"name": "expert_user", "description": "An experienced power user"})
+    inputs.write_text(__import__("yaml").safe_dump(data, sort_keys=False), encoding="utf-8")
+    sim = project / "configs" / "simulation.yaml"
+    sim_data = load_yaml(sim)
+    sim_data["multi_turn"] = {"supervisor": {"base_url": server.base_url, "retry_delay": 0.01}}
+    sim.write_text(__import__("yaml").safe_dump(sim_data, sort_keys=False), encoding="utf-8")
+    verdict = ("content", json.dumps({"decision": "terminate", "goal_met": True}))
+    server.on("Conversation so far", verdict, verdict)
+    key = "sk-from-the-command-line-1234"
+    done = fl(
+        "run", "experiment", "--multi-turn", "--max-turns", "2", "--manual-approve-tools",
+        "--persona-override", "expert_user", "--supervisor-provider", "openai",
+        "--supervisor-model", "cli-model", "--supervisor-temperature", "0.3",
+        "--supervisor-api-key", key, cwd=project,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    exp, lines = _lines(project, done.stdout)
+    assert len(lines) == 2  # one base input x two personas, every conversation as expert_user
+    for line in lines:
+        assert line["persona"] == "expert_user"
+        assert line["output"] == "persona=expert_user approve=False"
+        assert line["conversation_state"]["metadata"]["auto_approve_tools"] is False
+    request = server.requests[0]
+    assert request.headers["authorization"] == f"Bearer {key}"
+    assert request.body["model"] == "cli-model" and request.body["temperature"] == 0.3
+    assert "Persona: expert_user" in request.body["messages"][0]["content"]
+    # the key never reaches an artifact
+    for path in exp.rglob("*"):
+        if path.is_file():
+            assert key not in path.read_text(encoding="utf-8", errors="replace"), path
+    assert key not in done.stdout + done.stderr
+    unknown = fl("run", "experiment", "--multi-turn", "--persona-override", "nobody", cwd=project)
+    assert unknown.returncode == 2
+    assert "--persona-override: no persona 'nobody'" in unknown.stderr

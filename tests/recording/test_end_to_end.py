@@ -52,7 +52,9 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 
 def only_experiment(project: Path) -> Path:
-    (directory,) = [p for p in (project / "experiments").iterdir() if p.is_dir()]
+    (directory,) = [
+        p for p in (project / "experiments").iterdir() if p.is_dir() and not p.is_symlink()
+    ]
     return directory
 
 
@@ -405,7 +407,7 @@ def test_seeds_troubleshooting_missing_provider(tmp_path: Path, missing: str) ->
             {
                 "_version": "1",
                 "target": "agent:handle",
-                "kwargs": {"data": {"content": "x"}, missing: "<builtin:collector.send>"},
+                "kwargs": {"data": {"content": "x"}, missing: "<callable:on_custom:async>"},
             }
         )
         + "\n"
@@ -427,12 +429,13 @@ def test_seeds_troubleshooting_missing_provider(tmp_path: Path, missing: str) ->
     assert proc.returncode == 2
     assert (
         f"error: Missing callable providers for recorded parameters: {missing} "
-        "(add them under replay_args.callable_providers" in proc.stderr
+        "(recorded as <callable:on_custom:async>) (add them under replay_args.callable_providers"
+        in proc.stderr
     )
     assert "Traceback" not in proc.stderr
     # See what callables were recorded (the seeds' jq line, without jq)
     shell(
         "cat recordings/args.jsonl | python -c 'import json,sys; print(json.load(sys.stdin)"
-        "[\"kwargs\"])' | grep '<builtin:'",
+        "[\"kwargs\"])' | grep '<callable:'",
         cwd=project,
     )

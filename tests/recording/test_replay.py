@@ -372,9 +372,10 @@ def test_no_override_path_warns(project: Project) -> None:
 def test_missing_provider_is_the_seeds_error(project: Project) -> None:
     handler = "def handle(data, custom_callback):\n    pass\n"
     mod = project.agent(handler)
+    # a builtin marker is its own provider; the user's own callables need one
     project.recording(
         "recordings/args.jsonl",
-        {"kwargs": {"data": {"content": "x"}, "custom_callback": "<builtin:collector.send>"}},
+        {"kwargs": {"data": {"content": "x"}, "custom_callback": "<callable:on_custom:async>"}},
     )
     project.config(
         {
@@ -388,7 +389,9 @@ def test_missing_provider_is_the_seeds_error(project: Project) -> None:
         }
     )
     with pytest.raises(
-        ValueError, match=r"^Missing callable providers for recorded parameters: custom_callback "
+        ValueError,
+        match=r"^Missing callable providers for recorded parameters: custom_callback "
+        r"\(recorded as <callable:on_custom:async>\)",
     ):
         project.run()
     # the seeds' fix
@@ -761,3 +764,53 @@ def handle(data, send):
     assert messages["omitted"] > 0
     raw = (outcome.directory / "trace_summary.jsonl").read_bytes()
     assert len(raw) < 2_000_000
+
+
+# -- the original's defaults -------------------------------------------------------------------
+
+
+def test_no_callable_providers_uses_the_originals_defaults(project: Project) -> None:
+    """The original defaulted send_message_callback / send_error_callback to the builtin
+    collectors; a recorded <builtin:collector.*> marker names its own provider."""
+    handler = HANDLER + (
+        "\nasync def custom(data, on_reply, on_problem):\n"
+        "    await on_reply({'content': 'custom:' + data.content})\n"
+        "    on_problem('minor: ' + data.content)\n"
+    )
+    setup(project, inputs=["hello", "fail"], replay={"callable_providers": {}}, handler=handler)
+    ok, bad = run_lines(project.run())
+    assert json.loads(ok["output"])["content"] == "echo:hello"
+    assert not bad["success"] and bad["callback_messages"]["error"] == [{"error": "nope"}]
+
+    mod = project.agent(handler)
+    project.recording(
+        "recordings/custom.jsonl",
+        {
+            "target": f"{mod}:custom",
+            "kwargs": {
+                "data": {"content": "x"},
+                "on_reply": "<builtin:collector.send:async>",
+                "on_problem": "<builtin:collector.error>",
+            },
+        },
+    )
+    config = {
+        "name": "custom",
+        "runner": {"target": f"{mod}:custom"},
+        "replay_args": {
+            "enabled": True,
+            "recording_file": "recordings/custom.jsonl",
+            "override_param_path": "data.content",
+        },
+        "base_inputs": ["hi"],
+        "output_directory": "out",
+    }
+    project.config(config)
+    (failed,) = run_lines(project.run())
+    assert not failed["success"]  # default: an error callback call fails the run
+    assert failed["callback_messages"]["error"] == ["minor: hi"]
+    config["replay_args"]["error_callback_fails_run"] = False  # type: ignore[index]
+    project.config(config)
+    (passed,) = run_lines(project.run())
+    assert passed["success"] and json.loads(passed["output"]) == {"content": "custom:hi"}
+    assert passed["callback_messages"]["error"] == ["minor: hi"]  # recorded either way

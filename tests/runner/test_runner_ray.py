@@ -138,7 +138,7 @@ def run_cli(root: Path, *args: str, timeout: float = 300) -> subprocess.Complete
 
 
 def experiment_dir(root: Path) -> Path:
-    (exp,) = sorted((root / "experiments").iterdir())
+    (exp,) = sorted(p for p in (root / "experiments").iterdir() if not p.is_symlink())
     return exp
 
 

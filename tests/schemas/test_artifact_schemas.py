@@ -31,7 +31,7 @@ from fluxloop_exporters._schemas import schema_dir
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT_SCHEMAS = ("summary", "trace_summary", "errors", "recording")
-ALL_SCHEMAS = ("observation", "trace", "metric", *ARTIFACT_SCHEMAS)
+ALL_SCHEMAS = ("observation", "trace", "metric", "cassette", *ARTIFACT_SCHEMAS)
 
 # What DESIGN.md ("Experiment directory") documents; the schemas must require all of it.
 DOCUMENTED_SUMMARY = (
@@ -116,7 +116,9 @@ def write(path: Path, text: str) -> Path:
 
 
 def only_experiment(project: Path) -> Path:
-    (directory,) = [p for p in (project / "experiments").iterdir() if p.is_dir()]
+    (directory,) = [
+        p for p in (project / "experiments").iterdir() if p.is_dir() and not p.is_symlink()
+    ]
     return directory
 
 

@@ -61,10 +61,12 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_project(root)
     dirs: dict[str, Path] = {"root": root}
     for name in ("a", "b"):
-        before = set((root / "experiments").glob("*")) if (root / "experiments").exists() else set()
+        before = (
+            set((root / "experiments").glob("[!l]*")) if (root / "experiments").exists() else set()
+        )
         proc = fl("run", "experiment", "--config", f"setting_{name}.yaml", cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
-        (created,) = set((root / "experiments").glob("*")) - before
+        (created,) = set((root / "experiments").glob("[!l]*")) - before
         target = created.with_name(f"{name}_{created.name}")  # a_… sorts before b_…
         created.rename(target)
         proc = fl("evaluate", "experiment", str(target), cwd=root)
@@ -72,10 +74,10 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         dirs[name] = target
     (root / "agent_chat.py").write_text(CHAT_AGENT, encoding="utf-8")
     (root / "setting_chat.yaml").write_text(CHAT_SETTING, encoding="utf-8")
-    before = set((root / "experiments").glob("*"))
+    before = set((root / "experiments").glob("[!l]*"))
     proc = fl("run", "experiment", "--config", "setting_chat.yaml", cwd=root)
     assert proc.returncode == 0, proc.stderr
-    (created,) = set((root / "experiments").glob("*")) - before
+    (created,) = set((root / "experiments").glob("[!l]*")) - before
     dirs["chat"] = created.rename(created.with_name(f"chat_{created.name}"))
     build_original(root / "experiments" / "original_run")
     dirs["original"] = root / "experiments" / "original_run"

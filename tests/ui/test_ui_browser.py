@@ -5,7 +5,9 @@ the screenshots in docs/."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.analysis.test_report_browser import chromium  # noqa: F401 - the shared fixture
 
-from .conftest import Viewer, experiment_ids
+from .conftest import Viewer, experiment_ids, start_viewer, stop_viewer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 WIDTH = 1280
@@ -193,6 +195,43 @@ def test_multi_turn_conversation_links_each_turn_to_its_spans(page: Page, viewer
     page.keyboard.press("ArrowDown")
     expect(page.locator("#span-detail h2")).to_contain_text("policy")
     expect(page.locator("#span-input")).to_contain_text('"refund"')
+
+
+def test_a_running_experiment_updates_without_a_reload(
+    browser: Browser, tmp_path: Path, ui_project: dict[str, Path]
+) -> None:
+    exp = tmp_path / "live" / "exp"
+    shutil.copytree(ui_project["a"], exp)
+    summary = json.loads((exp / "summary.json").read_text())
+    summary.update(status="running", pid=os.getpid())
+    summary["results"].update(total_runs=5)
+    (exp / "summary.json").write_text(json.dumps(summary))
+    lines = (exp / "trace_summary.jsonl").read_text().splitlines(keepends=True)
+    (exp / "trace_summary.jsonl").write_text("".join(lines[:5]))
+    live = start_viewer(exp.parent, tmp_path / "state")
+    context = browser.new_context(viewport={"width": WIDTH, "height": 900}, base_url=live.url)
+    try:
+        tab = context.new_page()
+        tab.goto("/")
+        _ready(tab, "/")
+        row = tab.locator("#experiments tbody tr").first
+        expect(row).to_contain_text("running")
+        expect(row.locator("td").nth(4)).to_have_text("5 / 20")
+        tab.goto("/experiment?x=exp")
+        _ready(tab, "/experiment")
+        expect(tab.locator("#run-count")).to_contain_text("of 5")
+        with (exp / "trace_summary.jsonl").open("a") as fh:
+            fh.write("".join(lines[5:9]))
+        expect(tab.locator("#run-count")).to_contain_text("of 9", timeout=15000)
+        summary.update(status="completed")
+        summary["results"].update(total_runs=20)
+        (exp / "summary.json").write_text(json.dumps(summary))
+        tab.goto("/")
+        _ready(tab, "/")
+        expect(tab.locator("#experiments tbody tr").first).to_contain_text("complete")
+    finally:
+        context.close()
+        stop_viewer(live)
 
 
 CONTRAST = """

@@ -259,6 +259,14 @@ def test_binding_beyond_loopback_generates_a_token() -> None:
     assert effective_token("0.0.0.0", "mine") == "mine"
 
 
+def test_the_page_shell_allows_only_its_own_assets(viewer: Viewer) -> None:
+    status, html, headers = viewer.get("/run?x=whatever&trace=1")
+    assert status == 200 and '<script src="/static/app.js">' in html
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert "script-src" not in headers["content-security-policy"]  # so: 'self' only
+    assert headers["x-content-type-options"] == "nosniff"
+
+
 def test_foreign_host_header_is_refused(viewer: Viewer) -> None:
     status, _, _ = viewer.get("/api/health", {"Host": "attacker.example"})
     assert status == 400

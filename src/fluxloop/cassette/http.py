@@ -39,7 +39,7 @@ _KEPT_HEADERS = ("content-type", "content-encoding")
 
 
 def _request_of(request: Any, body: bytes) -> tuple[dict[str, Any], str | None, str]:
-    normalized = normalize_body(body)
+    normalized = normalize_body(body)  # masked by Tape.begin
     req = {
         "method": request.method,
         "url": normalize_url(str(request.url)),
@@ -47,7 +47,8 @@ def _request_of(request: Any, body: bytes) -> tuple[dict[str, Any], str | None, 
     }
     model = normalized.get("model") if isinstance(normalized, dict) else None
     messages = normalized.get("messages") if isinstance(normalized, dict) else None
-    return req, (str(model) if model is not None else None), last_message_text(messages)
+    preview = mask_text(last_message_text(messages))
+    return req, (str(model) if model is not None else None), preview
 
 
 class _Recorder:

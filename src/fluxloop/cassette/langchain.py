@@ -27,7 +27,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import BaseMessage, message_to_dict, messages_from_dict
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from .normalize import last_message_text, mask
+from .normalize import last_message_text, mask, mask_text
 from .tape import Call, Tape, active_tape, inside_call, wait_async, wait_sync
 
 __all__ = ["install"]
@@ -91,18 +91,16 @@ def _begin(
         params = dict(model._identifying_params)
     except Exception:
         params = {}
-    request = mask(
-        _plain(
-            {
-                "llm": type(model).__name__,
-                "params": params,
-                "messages": [_message(m) for m in messages],
-                "stop": stop,
-                "kwargs": kwargs,
-            }
-        )
+    request = _plain(  # masked by Tape.begin
+        {
+            "llm": type(model).__name__,
+            "params": params,
+            "messages": [_message(m) for m in messages],
+            "stop": stop,
+            "kwargs": kwargs,
+        }
     )
-    preview = last_message_text([{"content": messages[-1].content}] if messages else [])
+    preview = mask_text(last_message_text([{"content": messages[-1].content}] if messages else []))
     return tape.begin("langchain", request, model=_model_label(model), preview=preview)
 
 

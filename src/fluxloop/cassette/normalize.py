@@ -15,16 +15,37 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fluxloop.llm.text import message_text
-from fluxloop.sdk._redact import is_secret_key, mask_secrets, mask_string
+from fluxloop.sdk._redact import (
+    fast_key_scan,
+    is_secret_key,
+    json_may_contain_secret_value,
+    mask_secrets,
+    mask_string,
+)
+
+try:  # orjson (the ``fast`` extra) sorts keys several times faster than json
+    import orjson
+
+    def _canonical_bytes(value: Any) -> bytes:
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # an integer beyond 64 bits, a non-str key: json copes
+            return canonical(value).encode("utf-8")
+
+except ImportError:  # pragma: no cover - orjson is in the dev and fast extras
+
+    def _canonical_bytes(value: Any) -> bytes:
+        return canonical(value).encode("utf-8")
+
 
 __all__ = [
     "canonical",
-    "digest",
     "last_message_text",
     "mask",
     "mask_text",
     "normalize_body",
     "normalize_url",
+    "prepare",
 ]
 
 PREVIEW_CHARS = 80
@@ -35,6 +56,17 @@ def mask(value: Any) -> Any:
     return mask_secrets(value)
 
 
+def prepare(kind: str, value: Any) -> tuple[Any, str]:
+    """``value`` masked, and the digest of ``kind`` + its canonical form. The SDK's cheap
+    superset tests (secret keys, key-shaped runs in the serialized text) skip the masking
+    walk when there is certainly nothing to mask, which is the usual chat request."""
+    data = _canonical_bytes(value)
+    if fast_key_scan(value) or json_may_contain_secret_value(data):
+        value = mask_secrets(value)
+        data = _canonical_bytes(value)
+    return value, hashlib.sha256(kind.encode() + b"\n" + data).hexdigest()[:20]
+
+
 def mask_text(text: str) -> str:
     """``text`` with secret-looking values (``sk-…``, ``Bearer …``) masked."""
     return mask_string(text)
@@ -43,11 +75,6 @@ def mask_text(text: str) -> str:
 def canonical(value: Any) -> str:
     """Compact JSON with sorted keys: equal values give equal strings."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
-def digest(value: Any) -> str:
-    """A short stable digest of a normalised request."""
-    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()[:20]
 
 
 def normalize_url(url: str) -> str:
@@ -62,7 +89,7 @@ def normalize_url(url: str) -> str:
 
 
 def normalize_body(raw: bytes) -> Any:
-    """A request body as JSON (masked) when it is JSON, else its masked text."""
+    """A request body as JSON when it is JSON, else its text (masked by :func:`prepare`)."""
     if not raw:
         return None
     try:
@@ -70,9 +97,9 @@ def normalize_body(raw: bytes) -> Any:
     except UnicodeDecodeError:
         return {"sha256": hashlib.sha256(raw).hexdigest()}
     try:
-        return mask(json.loads(text))
+        return json.loads(text)
     except ValueError:
-        return mask_text(text)
+        return text
 
 
 def last_message_text(messages: Any) -> str:

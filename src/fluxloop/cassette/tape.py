@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .errors import CassetteMiss
-from .normalize import digest
+from .normalize import prepare
 
 if TYPE_CHECKING:
     from .session import CassetteSession
@@ -138,8 +138,9 @@ class Tape:
         return self.recorded[pick]
 
     def begin(self, kind: str, request: Any, *, model: str | None, preview: str) -> Call:
-        """Number this call and find its recording (CassetteMiss in replay when none)."""
-        key = digest({"kind": kind, "request": request})
+        """Number this call and find its recording (CassetteMiss in replay when none).
+        ``request`` is masked here; ``preview`` must be masked by the caller."""
+        request, key = prepare(kind, request)
         with self._lock:
             number = self._next
             self._next += 1

@@ -11,10 +11,12 @@ from typing import Any, TypeVar
 import click
 
 __all__ = [
+    "RUN_DIR",
     "CliState",
     "config_options",
     "echo",
     "info",
+    "multi_turn_options",
     "project_options",
     "state",
     "traces_output_option",
@@ -80,6 +82,46 @@ def config_options(func: F) -> F:
     )(func)
 
 
+def multi_turn_options(func: F) -> F:
+    """The original CLI's multi-turn options of ``run experiment``: tool approval, a persona
+    for every conversation, and the simulated user's model (``multi_turn.supervisor.*``)."""
+    for decorator in (
+        click.option(
+            "--supervisor-api-key",
+            default=None,
+            help="API key of the simulated user's model (default: environment / .env).",
+        ),
+        click.option(
+            "--supervisor-temperature",
+            type=click.FloatRange(0, 2),
+            default=None,
+            help="Sampling temperature of the simulated user's model.",
+        ),
+        click.option(
+            "--supervisor-model", default=None, help="Model of the simulated user (supervisor)."
+        ),
+        click.option(
+            "--supervisor-provider",
+            default=None,
+            help="Simulated user: openai, anthropic, gemini, module:factory, or mock (scripted).",
+        ),
+        click.option(
+            "--persona-override",
+            default=None,
+            help="Hold every conversation as this persona (multi_turn.persona_override).",
+        ),
+        click.option(
+            "--auto-approve-tools/--manual-approve-tools",
+            "auto_approve_tools",
+            default=None,
+            help="Tell the agent tool calls are approved (default) or need approval "
+            "(multi_turn.auto_approve_tools; passed to auto_approve / approve_tools parameters).",
+        ),
+    ):
+        func = decorator(func)
+    return func
+
+
 def traces_output_option(help: str) -> Callable[[F], F]:
     """``--output DIR`` (default ``traces``): where the trace contract files are written."""
     return click.option(
@@ -97,3 +139,18 @@ def stderr_isatty() -> bool:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class RunDirType(click.ParamType):  # type: ignore[type-arg]  # generic only since click 8.2
+    """An experiment directory argument: also ``latest`` (the newest run in ``./experiments``
+    or ``DIR/latest``) and the ``experiments/latest_<name>`` links the runner keeps."""
+
+    name = "directory"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        from fluxloop.runner.status import resolve_run_dir
+
+        return resolve_run_dir(Path(value))
+
+
+RUN_DIR = RunDirType()

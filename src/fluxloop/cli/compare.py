@@ -9,14 +9,14 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import echo, info
+from ._common import RUN_DIR, echo, info
 
 __all__ = ["compare"]
 
 
 @click.command("compare")
-@click.argument("dir_a", type=click.Path(path_type=Path))
-@click.argument("dir_b", type=click.Path(path_type=Path))
+@click.argument("dir_a", type=RUN_DIR)
+@click.argument("dir_b", type=RUN_DIR)
 @click.option(
     "--format",
     "-f",

@@ -8,7 +8,7 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import echo, info, warn
+from ._common import RUN_DIR, echo, info, warn
 from .cassette import cassette_options
 
 __all__ = ["evaluate"]
@@ -20,7 +20,7 @@ def evaluate() -> None:
 
 
 @evaluate.command("experiment")
-@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.argument("experiment_dir", type=RUN_DIR)
 @click.option(
     "--config",
     "-c",

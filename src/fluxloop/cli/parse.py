@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ._common import echo, warn
+from ._common import RUN_DIR, echo, warn
 
 __all__ = ["parse"]
 
@@ -17,7 +17,7 @@ def parse() -> None:
 
 
 @parse.command("experiment")
-@click.argument("experiment_dir", type=click.Path(path_type=Path))
+@click.argument("experiment_dir", type=RUN_DIR)
 @click.option(
     "--output",
     "-o",

@@ -10,7 +10,7 @@ import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import config_options, echo, info, state, warn
+from ._common import RUN_DIR, config_options, echo, info, multi_turn_options, state, warn
 from .cassette import cassette_options
 
 __all__ = ["run"]
@@ -73,7 +73,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
 @click.option(
     "--resume",
     "resume_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=RUN_DIR,
     default=None,
     help="Continue an experiment directory: run only the missing runs.",
 )
@@ -109,6 +109,7 @@ def _invocation_from(resume: Path) -> dict[str, Any]:
     help="Ray cluster for --executor ray: auto, HOST:PORT or ray://HOST:PORT.",
 )
 @cassette_options
+@multi_turn_options
 @click.option("--yes", "-y", is_flag=True, hidden=True, help="Accepted for compatibility.")
 @click.option("--display/--no-display", default=True, hidden=True)
 def experiment(
@@ -131,6 +132,12 @@ def experiment(
     ray_address: str | None,
     cassette: str | None,
     cassette_timing: str | None,
+    auto_approve_tools: bool | None,
+    persona_override: str | None,
+    supervisor_provider: str | None,
+    supervisor_model: str | None,
+    supervisor_temperature: float | None,
+    supervisor_api_key: str | None,
     yes: bool,
     display: bool,
 ) -> None:
@@ -170,7 +177,20 @@ def experiment(
             ray_address = previous["ray_address"]
 
     config = load_config(config_path, project, root)
-    apply_multi_turn_overrides(config, enabled=multi_turn, max_turns=max_turns)
+    for note in apply_multi_turn_overrides(
+        config,
+        enabled=multi_turn,
+        max_turns=max_turns,
+        auto_approve_tools=auto_approve_tools,
+        persona_override=persona_override,
+        supervisor={
+            "provider": supervisor_provider,
+            "model": supervisor_model,
+            "temperature": supervisor_temperature,
+            "api_key": supervisor_api_key,
+        },
+    ):
+        warn(note)
     for warning in config.warnings:
         warn(str(warning))
     invocation: dict[str, Any] = {

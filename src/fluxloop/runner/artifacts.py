@@ -157,8 +157,27 @@ def create_experiment_dir(output_directory: Path, name: str, now: datetime | Non
             continue
         except OSError as exc:
             raise cannot_write(candidate, exc) from None
+        link_latest(candidate, name)
         return candidate
     raise RuntimeError(f"cannot create an experiment directory under {output_directory}")
+
+
+def link_latest(directory: Path, name: str) -> None:
+    """Point ``latest_<name>`` beside ``directory`` at it (seed 001's ``experiments/latest_*/``).
+
+    A relative symbolic link, replaced atomically; where links cannot be made (some Windows
+    setups) there is none, and ``latest`` as a directory argument still finds the newest run.
+    """
+    link = directory.parent / f"latest_{safe_dir_name(name)}"
+    temporary = directory.parent / f".{link.name}.{os.getpid()}.tmp"
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            temporary.unlink()
+        temporary.symlink_to(directory.name, target_is_directory=True)
+        os.replace(temporary, link)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
 
 
 class _Appender:

@@ -362,6 +362,7 @@ class ReplaySettings:
     callable_providers: Mapping[str, str] = field(default_factory=dict)
     use: str | int | None = None  # which recorded call(s): last, first, all or an index
     secrets: Mapping[str, str] = field(default_factory=dict)  # masked path -> env var name
+    error_callback_fails_run: bool = True  # a collector.error call fails the run
 
 
 @dataclass
@@ -577,6 +578,7 @@ def build_experiment_config(
         callable_providers=dict(replay_raw.get("callable_providers") or {}),
         use=replay_raw.get("use"),
         secrets=dict(replay_raw.get("secrets") or {}),
+        error_callback_fails_run=bool(replay_raw.get("error_callback_fails_run", True)),
     )
     name = data.get("name")
     if name in (None, ""):

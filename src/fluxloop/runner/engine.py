@@ -469,7 +469,13 @@ class RunExecutor:
                     status, error = "error", exc
                 duration_ms = (time.perf_counter() - t0) * 1000.0
             ended = started + duration_ms / 1000.0
-            if collector is not None and status == "success" and collector.error:
+            if (
+                collector is not None
+                and status == "success"
+                and collector.error
+                and self.replay is not None
+                and self.replay.error_callback_fails_run
+            ):
                 status = "error"
                 error = CallbackReportedError(collector.error[0])
             if status != "success" and attempt <= self.max_retries and not self.is_stopping():

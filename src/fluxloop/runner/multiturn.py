@@ -172,12 +172,27 @@ def multi_turn_settings(config: ExperimentConfig) -> MultiTurnSettings | None:
 
 
 def apply_overrides(
-    config: ExperimentConfig, *, enabled: bool | None = None, max_turns: int | None = None
-) -> None:
-    """Command-line overrides (``--multi-turn/--no-multi-turn``, ``--max-turns``), applied to
-    the config so the snapshot in the experiment directory shows them."""
-    if enabled is None and max_turns is None:
-        return
+    config: ExperimentConfig,
+    *,
+    enabled: bool | None = None,
+    max_turns: int | None = None,
+    auto_approve_tools: bool | None = None,
+    persona_override: str | None = None,
+    supervisor: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Command-line overrides (``--multi-turn/--no-multi-turn``, ``--max-turns``, and the
+    original's ``--auto-approve-tools/--manual-approve-tools``, ``--persona-override``,
+    ``--supervisor-provider/-model/-temperature/-api-key``), applied to the config so the
+    snapshot in the experiment directory shows them (the API key masked). Returns warnings."""
+    chosen = {k: v for k, v in (supervisor or {}).items() if v is not None}
+    if (
+        enabled is None
+        and max_turns is None
+        and auto_approve_tools is None
+        and persona_override is None
+        and not chosen
+    ):
+        return []
     section = config.raw.get("multi_turn")
     merged: dict[str, Any] = dict(section) if isinstance(section, Mapping) else {}
     if enabled is not None:
@@ -186,7 +201,25 @@ def apply_overrides(
         if max_turns < 1:
             raise ConfigError.for_value("--max-turns", "an integer >= 1", max_turns)
         merged["max_turns"] = max_turns
+    if auto_approve_tools is not None:
+        merged["auto_approve_tools"] = auto_approve_tools
+    if persona_override is not None:
+        known = [p.name for p in config.personas]
+        if known and persona_override not in known:
+            raise ConfigError(
+                f"--persona-override: no persona {persona_override!r} (known: "
+                + ", ".join(known)
+                + ")",
+                key="--persona-override",
+            )
+        merged["persona_override"] = persona_override
+    if chosen:
+        current = merged.get("supervisor")
+        merged["supervisor"] = {**(dict(current) if isinstance(current, Mapping) else {}), **chosen}
     config.raw["multi_turn"] = merged
+    if not merged.get("enabled"):
+        return ["multi-turn options given but multi_turn.enabled is false; pass --multi-turn"]
+    return []
 
 
 # --------------------------------------------------------------------------------------------
@@ -526,7 +559,11 @@ class ConversationDriver:
                     if not collector.send and not collector.error:
                         for _ in range(3):  # let callbacks scheduled by the target run
                             await asyncio.sleep(0)
-                    if collector.error:
+                    if (
+                        collector.error
+                        and ex.replay is not None
+                        and ex.replay.error_callback_fails_run
+                    ):
                         raise CallbackReportedError(collector.error[0])
                     sent = collector.messages()
                     if value is None and sent:

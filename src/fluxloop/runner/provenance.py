@@ -10,7 +10,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment_info", "git_revision", "package_version"]
+from .redact import MASK, is_secret_key, redact
+
+__all__ = ["environment_info", "git_revision", "masked_argv", "package_version"]
 
 
 def package_version(name: str) -> str | None:
@@ -56,5 +58,28 @@ def environment_info(project_dir: Path) -> dict[str, Any]:
         "fluxloop_exporters": package_version("fluxloop-exporters"),
         "opentelemetry_sdk": package_version("opentelemetry-sdk"),
         "git": git_revision(str(project_dir)),
-        "argv": list(sys.argv),
+        "argv": masked_argv(sys.argv),
     }
+
+
+def masked_argv(argv: list[str]) -> list[str]:
+    """The command line with the values of secret options masked (``--supervisor-api-key KEY``,
+    ``--llm-api-key=KEY``) and secret-looking values (``sk-…``) too."""
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        if arg.startswith("--"):
+            name, eq, _ = arg[2:].partition("=")
+            if is_secret_key(name):
+                if eq:
+                    out.append(f"--{name}={MASK}")
+                else:
+                    out.append(arg)
+                    hide_next = True
+                continue
+        out.append(str(redact(arg)))
+    return out

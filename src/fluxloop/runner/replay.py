@@ -17,8 +17,12 @@ the key and what exists), then each run gets a fresh copy of the chosen recorded
   replaced by ``callable_providers`` (keyed by parameter name or dot path):
   ``builtin:collector.send`` / ``builtin:collector.error`` (``:async`` for a coroutine
   function; a recorded ``:async`` marker makes it async too) collect what the target sends,
-  ``module:attr`` calls the user's own function (and records what it received). A marker
-  without a provider is a config error naming the parameter;
+  ``module:attr`` calls the user's own function (and records what it received). Without any
+  ``callable_providers`` the original's defaults apply (``send_message_callback`` →
+  ``builtin:collector.send``, ``send_error_callback`` → ``builtin:collector.error``), and a
+  recorded ``<builtin:collector.send>`` / ``<builtin:collector.error>`` marker is its own
+  provider. Any other marker without a provider is a config error naming the parameter and
+  the exact recorded marker;
 * **secrets**: values masked when recorded (``"***"``) are filled from environment variables
   named in ``replay_args.secrets`` (``{"user_connection.token": "MY_TOKEN_ENV"}``, read from
   the environment or the project's ``.env``); any left masked are named in a warning;
@@ -26,7 +30,8 @@ the key and what exists), then each run gets a fresh copy of the chosen recorded
   ``data["content"]`` both work, as in the original).
 
 What the ``send`` callbacks receive becomes the run's output (one message as it is, several
-joined like streamed chunks); anything sent to a ``collector.error`` callback fails the run.
+joined like streamed chunks); anything sent to a ``collector.error`` callback fails the run
+unless ``replay_args.error_callback_fails_run: false`` (it is recorded and shown either way).
 Every callback call is also a span (``event``) in the run's trace, and the messages are kept in
 ``trace_summary.jsonl`` (``callback_messages``, ``replay``).
 """
@@ -77,6 +82,11 @@ __all__ = [
 ]
 
 BUILTIN_PROVIDERS = ("collector.send", "collector.error")
+#: the original's ``replay_args.callable_providers`` default, used when none are configured
+DEFAULT_PROVIDERS: Mapping[str, str] = {
+    "send_message_callback": "builtin:collector.send",
+    "send_error_callback": "builtin:collector.error",
+}
 MAX_CALLBACK_MESSAGES = 1_000
 SECTION_CHARS = 256 * 1024  # per list of callback_messages in trace_summary.jsonl
 _MESSAGE_OPTIONS = SerializeOptions(max_bytes=64 * 1024, max_depth=12, max_items=500)
@@ -297,6 +307,8 @@ class ReplayPlan:
     problems: dict[int, ConfigError] = field(default_factory=dict)  # unusable pool calls
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: whether a call of a collector.error callback fails the run
+    error_callback_fails_run: bool = True
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -489,14 +501,24 @@ def _select(calls: list[RecordedCall], use: str | int, shown: str) -> list[Recor
     return [calls[use]]
 
 
-def _missing_providers(markers: list[str]) -> ConfigError:
+def _missing_providers(markers: list[str], found: Mapping[str, object]) -> ConfigError:
+    # the exact recorded markers, so nobody has to grep the recording for them
+    named = [f"{m} (recorded as {found[m]})" if m in found else m for m in markers]
     return ConfigError(
         "Missing callable providers for recorded parameters: "
-        + ", ".join(markers)
+        + ", ".join(named)
         + " (add them under replay_args.callable_providers, e.g. "
         f'{markers[0]}: "builtin:collector.send")',
         key="replay_args.callable_providers",
     )
+
+
+def _builtin_of(value: object) -> str | None:
+    """``builtin:collector.send[:async]`` for a recorded builtin marker, else None."""
+    parsed = parse_marker(value)
+    if parsed is None or parsed[0] != "builtin" or parsed[1] not in BUILTIN_PROVIDERS:
+        return None
+    return f"builtin:{parsed[1]}" + (":async" if parsed[2] else "")
 
 
 def load_replay(
@@ -547,7 +569,8 @@ def load_replay(
     chosen = {c.index for c in calls}
 
     configured: dict[str, Provider] = {}
-    for key, spec in dict(settings.callable_providers).items():
+    defaults = not settings.callable_providers
+    for key, spec in dict(settings.callable_providers or DEFAULT_PROVIDERS).items():
         configured[str(key)] = _resolve_provider(str(key), spec)
     override = settings.override_param_path
     if not override:
@@ -561,6 +584,7 @@ def load_replay(
     providers: dict[str, Provider] = {}
     problems: dict[int, ConfigError] = {}
     missing: list[str] = []
+    recorded_as: dict[str, object] = {}
     for call in pool:
         try:
             if override:
@@ -573,17 +597,22 @@ def load_replay(
         call_missing: list[str] = []
         for marker_path in find_markers(call.kwargs):
             provider = _provider_for(marker_path, configured)
+            value = extract_at_path(call.kwargs, marker_path)
+            builtin = _builtin_of(value)
+            if provider is None and builtin is not None:
+                provider = _resolve_provider(marker_path, builtin)  # the marker names it
             if provider is None:
                 call_missing.append(marker_path)
+                recorded_as.setdefault(marker_path, value)
             else:
                 providers[marker_path] = provider
         if call_missing:
             if call.index in chosen:
                 missing.extend(m for m in call_missing if m not in missing)
             else:
-                problems[call.index] = _missing_providers(call_missing)
+                problems[call.index] = _missing_providers(call_missing, recorded_as)
     if missing:
-        raise _missing_providers(missing)
+        raise _missing_providers(missing, recorded_as)
     if problems and use in ("default", "all"):
         warnings.append(
             f"{len(problems)} recorded call(s) cannot be replayed (inputs naming them replay "
@@ -595,7 +624,7 @@ def load_replay(
     # providers for parameters recorded masked (the original masked "auth_callback" as "***")
     for key, provider in configured.items():
         present = [c for c in pool if _exists(c.kwargs, key)]
-        if not present:
+        if not present and not defaults:
             notes.append(
                 f"replay_args.callable_providers.{key}: no such recorded parameter; ignored"
             )
@@ -650,4 +679,5 @@ def load_replay(
         problems=problems,
         notes=notes,
         warnings=warnings,
+        error_callback_fails_run=settings.error_callback_fails_run,
     )

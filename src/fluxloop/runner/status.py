@@ -147,6 +147,8 @@ def experiment_info(path: Path) -> ExperimentInfo | None:
     durations = summary.get("duration_ms") if isinstance(summary.get("duration_ms"), dict) else {}
     assert isinstance(durations, dict)
     date = summary.get("started_at") or summary.get("date")
+    # newest by when it ran, not by folder mtime (a later parse/evaluate touches the folder)
+    started = _timestamp(date)
     return ExperimentInfo(
         path=path,
         name=str(summary.get("name") or summary.get("experiment_name") or path.name),
@@ -160,8 +162,20 @@ def experiment_info(path: Path) -> ExperimentInfo | None:
         avg_duration_ms=_number(results.get("avg_duration_ms"))
         or _number(summary.get("avg_duration_ms")),
         p95_duration_ms=_number(durations.get("p95")),
-        sort_key=mtime,
+        sort_key=started if started is not None else mtime,
     )
+
+
+def _timestamp(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:  # the original wrote naive local times
+        moment = moment.astimezone()
+    return moment.timestamp()
 
 
 def list_experiments(directory: Path, limit: int | None = None) -> list[ExperimentInfo]:
@@ -169,7 +183,7 @@ def list_experiments(directory: Path, limit: int | None = None) -> list[Experime
         return []
     found = []
     for child in directory.iterdir():
-        if child.is_dir():
+        if child.is_dir() and not child.is_symlink():  # latest_<name> links are not runs
             info = experiment_info(child)
             if info is not None:
                 found.append(info)
@@ -177,8 +191,31 @@ def list_experiments(directory: Path, limit: int | None = None) -> list[Experime
     return found[:limit] if limit else found
 
 
+def resolve_run_dir(path: Path) -> Path:
+    """``path`` as an experiment directory: a ``latest_<name>`` link becomes the run it points
+    to, and ``latest`` (``experiments/latest``, or plain ``latest`` meaning ``./experiments``)
+    the newest run in that folder. Other paths are returned as they are."""
+    if path.is_symlink() and path.is_dir():
+        return path.resolve()
+    if path.exists() or path.name != "latest":
+        return path
+    folder = path.parent
+    if folder == Path(".") and (Path("experiments")).is_dir():
+        folder = Path("experiments")
+    newest = list_experiments(folder, 1)
+    if not newest:
+        raise InputError(
+            f"{display_path(path)}: no experiments in {display_path(folder)} to take the latest "
+            "from; run `fluxloop run experiment` first",
+            key="EXPERIMENT_DIR",
+        )
+    return newest[0].path
+
+
 def find_experiment(ref: str | None, directory: Path) -> Path:
     """An experiment directory by path, directory name, name prefix, or the latest one."""
+    if ref == "latest" or (ref and Path(ref).name.startswith("latest")):
+        return resolve_run_dir(Path(ref) if Path(ref).exists() else directory / ref)
     if ref:
         path = Path(ref).expanduser()
         if path.is_dir() and experiment_info(path) is not None:

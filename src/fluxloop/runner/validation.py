@@ -203,6 +203,7 @@ REPLAY = S(
         "callable_providers": S("dict", item=_STR),
         "use": S("scalar"),
         "secrets": S("dict", item=_STR),
+        "error_callback_fails_run": _BOOL,
     },
 )
 

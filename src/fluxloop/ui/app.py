@@ -37,6 +37,14 @@ _log = logging.getLogger("fluxloop.ui")
 STATIC = Path(__file__).parent / "static"
 TOKEN_COOKIE = "fluxloop_ui_token"
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+#: the shell loads only its own script and styles (data is inserted as text, never as HTML)
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class ViewerState:
@@ -72,7 +80,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
     request, from ``?token=`` (then kept in a cookie), the cookie or ``Authorization: Bearer``."""
 
     async def page(request: Request) -> Response:
-        return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     def health(request: Request) -> Response:
         return JSONResponse(

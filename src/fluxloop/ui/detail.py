@@ -9,6 +9,7 @@ read with DuckDB instead, skipping bad lines, and the page says so.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
 from pathlib import Path
@@ -32,24 +33,27 @@ def _size(path: Path) -> int:
 
 
 def _line_for(path: Path, trace_id: str) -> dict[str, Any] | None:
-    """The (first) line of a JSONL file whose trace_id is this one; bad lines are skipped."""
-    if not path.is_file():
-        return None
-    con = duckdb.connect()
+    """The line of a JSONL file whose ``trace_id`` is this one: a byte search for the quoted id
+    in the mapped file (tens of milliseconds for 100,000 runs), each hit checked by parsing its
+    line; malformed lines are passed over."""
+    needle = json.dumps(trace_id).encode()
     try:
-        row = con.execute(
-            "SELECT json FROM read_json_objects(?, format='newline_delimited', "
-            "ignore_errors=true) WHERE json ->> 'trace_id' = ? LIMIT 1",
-            [str(path), trace_id],
-        ).fetchone()
-    except duckdb.Error:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            pos = mm.find(needle)
+            while pos != -1:
+                start = mm.rfind(b"\n", 0, pos) + 1
+                end = mm.find(b"\n", pos)
+                end = len(mm) if end == -1 else end
+                try:
+                    record = json.loads(mm[start:end])
+                except ValueError:
+                    record = None
+                if isinstance(record, dict) and record.get("trace_id") == trace_id:
+                    return record
+                pos = mm.find(needle, end)
+    except (OSError, ValueError):  # missing, unreadable, or empty (mmap refuses 0 bytes)
         return None
-    finally:
-        con.close()
-    if not row:
-        return None
-    value = json.loads(row[0])
-    return value if isinstance(value, dict) else None
+    return None
 
 
 class _Observations:

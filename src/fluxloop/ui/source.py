@@ -73,7 +73,8 @@ class Root:
                 if entry.name.startswith(".") or entry.name in _SKIP:
                     continue
                 try:
-                    if not entry.is_dir():
+                    # latest_<name> links point at runs listed already
+                    if not entry.is_dir(follow_symlinks=False):
                         continue
                 except OSError:
                     continue
