@@ -43,7 +43,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "setting.yaml").write_text(SETTING)
     done = fl("--quiet", "run", "experiment", cwd=root)
     assert done.returncode == 0, done.stderr
-    (directory,) = (root / "out").iterdir()
+    (directory,) = (root / "out").glob("probe_*[0-9]")
     return directory
 
 

@@ -50,7 +50,7 @@ def test_resume_sets_lines_aside_and_never_deletes_one(tmp_path: Path) -> None:
     _project(tmp_path)
     first = fl("--quiet", "run", "experiment", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    (directory,) = (tmp_path / "out").iterdir()
+    (directory,) = (tmp_path / "out").glob("guard_*[0-9]")
     summary_json = json.loads((directory / "summary.json").read_text())
     assert summary_json["written_by"] == "fluxloop"
     ts = directory / "trace_summary.jsonl"
