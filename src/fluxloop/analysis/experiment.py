@@ -194,15 +194,13 @@ def _stable(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
-#: trace_summary.jsonl fields whose type analysis relies on: name -> (types, description).
-#: ``None`` is accepted for each (the original SDK leaves some out).
+#: trace_summary.jsonl fields whose type analysis cannot guess: name -> (types, description).
+#: ``None`` is accepted for each (the original SDK leaves some out); other fields are coerced
+#: (an iteration written as text is still a label).
 _SUMMARY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
     "trace_id": ((str,), "a string"),
     "success": ((bool,), "true or false"),
     "status": ((str,), "a string"),
-    "persona": ((str,), "a string"),
-    "iteration": ((int,), "an integer"),
-    "duration_ms": ((int, float), "a number"),
 }
 
 
