@@ -174,6 +174,13 @@ def per_call(calls: int, rounds: int, workdir: Path) -> dict[str, tuple[float, f
             for _ in gen(QUESTION, OPTIONS):
                 pass
 
+    def prompt_without_metrics(n: int) -> tuple[float, float]:
+        fluxloop.configure(metrics_exporter="none")
+        try:
+            return one_round(lambda: prompt(QUESTION, OPTIONS), n)
+        finally:
+            fluxloop.configure(metrics_exporter=None)
+
     def disabled_agent(n: int) -> tuple[float, float]:
         fluxloop.configure(enabled=False)
         try:
@@ -191,6 +198,7 @@ def per_call(calls: int, rounds: int, workdir: Path) -> dict[str, tuple[float, f
         "@agent sync (capture)": lambda n: one_round(lambda: agent(QUESTION, OPTIONS), n),
         "@tool sync (capture)": lambda n: one_round(lambda: tool(QUESTION, OPTIONS), n),
         "@prompt sync (capture + usage)": lambda n: one_round(lambda: prompt(QUESTION, OPTIONS), n),
+        "  the same, GenAI metrics off": prompt_without_metrics,
         "plain async call": lambda n: async_round(lambda: aplain(QUESTION, OPTIONS), n),
         "@agent async (capture)": lambda n: async_round(lambda: aagent(QUESTION, OPTIONS), n),
         "bare SDK span around a 3-chunk generator": lambda n: one_round(bare_gen, n),
@@ -333,8 +341,20 @@ def main() -> None:
         print(f"{name:52} {cpu:8.2f} {cpu / bare_cpu:7.2f} {wall:8.2f} {wall / bare_wall:7.2f}")
     disabled_ratio = calls["@agent with FluxLoop disabled"][1] / calls["wrapt passthrough"][1]
     print(f"\ndisabled / wrapt passthrough: {disabled_ratio:.2f}x (target ≤ 2x)")
-    agent_cpu = calls["@agent sync (capture)"][1]
-    print(f"@agent sync / bare SDK span, caller: {agent_cpu / bare_cpu:.2f}x (target ≤ 1.25x)")
+    agent_wall, agent_cpu = calls["@agent sync (capture)"]
+    floor_wall, floor_cpu = calls["  the same, all attributes set at the end"]
+    print(
+        "\n@agent sync vs the SDK floor (a hand-written SDK span with the same attributes, on the"
+        "\nsame processor and exporter, every attribute set once at the end):"
+        f"\n  caller CPU {agent_cpu / floor_cpu:.2f}x (target ≤ 1.05x)"
+        f"   total wall {agent_wall / floor_wall:.2f}x (target ≤ 1.10x)"
+    )
+    metrics_wall, metrics_cpu = calls["@prompt sync (capture + usage)"]
+    plain_wall, plain_cpu = calls["  the same, GenAI metrics off"]
+    print(
+        f"GenAI metrics per model call (@prompt, metrics on - off): caller "
+        f"{metrics_cpu - plain_cpu:+.2f} µs (target ≤ +1 µs), total {metrics_wall - plain_wall:+.2f} µs"
+    )
     print(f"\nJSONL export(): {throughput:,.0f} spans/s (target ≥ 100,000)")
     print("\nspans dropped in a tight loop of 100,000 calls:")
     for name, dropped in drops.items():

@@ -58,6 +58,10 @@ def test_opentelemetry_instrument_writes_the_contract(tmp_path: Path) -> None:
         **os.environ,
         "OTEL_TRACES_EXPORTER": "fluxloop_jsonl",
         "OTEL_METRICS_EXPORTER": "none",
+        # the upstream distro and configurator, not FluxLoop's (fluxloop is installed too)
+        "OTEL_PYTHON_DISTRO": "distro",
+        "OTEL_PYTHON_CONFIGURATOR": "configurator",
+        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fluxloop_langchain",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_SERVICE_NAME": "plain-app",
         "FLUXLOOP_BASE_PATH": str(tmp_path / "traces"),

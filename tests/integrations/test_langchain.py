@@ -38,7 +38,8 @@ from .fakes import ToolCallingFakeModel, answer, model, tool_call
 
 
 def cfg(**extra: Any) -> dict[str, Any]:
-    return {"callbacks": [FluxLoopCallbackHandler()], **extra}
+    # every runnable shown (hide_internal=False): these tests check the tree run by run
+    return {"callbacks": [FluxLoopCallbackHandler(hide_internal=False)], **extra}
 
 
 @tool

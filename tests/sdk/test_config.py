@@ -77,7 +77,7 @@ def test_every_design_env_var_is_honoured() -> None:
     ("settings", "expected_fragment"),
     [
         ({"sample_rate": 1.5}, "sample_rate: expected a number between 0.0 and 1.0, found 1.5"),
-        ({"storage": "s3"}, "storage: expected one of file, http, otlp, none, found 's3'"),
+        ({"storage": "s3"}, "storage: expected one of file, http, otlp, console, none, found 's3'"),
         ({"batch_size": 0}, "batch_size: expected an integer between 1 and 100, found 0"),
         ({"collector_url": "localhost:8000"}, "collector_url: expected an http:// or https:// URL"),
         ({"enabled": "maybe"}, "enabled: expected a boolean"),

@@ -170,7 +170,9 @@ def test_unwritable_base_path_warns_and_never_raises(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "1225"
     assert "Traceback" not in result.stderr
-    assert 1 <= result.stderr.count("fluxloop") <= 3, result.stderr
+    # spans: at most three lines; the GenAI metrics file beside them: one more
+    assert 1 <= result.stderr.count("fluxloop") <= 4, result.stderr
+    assert result.stderr.count("metric export failed") <= 1, result.stderr
 
 
 def test_private_client_does_not_touch_the_global_setup(tmp_path: Path) -> None:

@@ -53,6 +53,19 @@ output_directory: experiments
 """
 
 
+def _new_run(root: Path, before: set[Path], prefix: str) -> Path:
+    """The experiment directory a run just made, renamed ``{prefix}_<dir>`` (ids sort by
+    prefix), its ``latest_<name>`` link pointed at the new name."""
+    new = set((root / "experiments").glob("*")) - before
+    (created,) = [p for p in new if not p.is_symlink()]
+    target = created.rename(created.with_name(f"{prefix}_{created.name}"))
+    for link in (root / "experiments").glob("latest_*"):
+        if link.is_symlink() and not link.exists():
+            link.unlink()
+            link.symlink_to(target.name)
+    return target
+
+
 @pytest.fixture(scope="session")
 def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """experiments/ holding A (baseline) and B (candidate: 'hello' regressed), both evaluated,
@@ -61,24 +74,19 @@ def ui_project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_project(root)
     dirs: dict[str, Path] = {"root": root}
     for name in ("a", "b"):
-        before = (
-            set((root / "experiments").glob("[!l]*")) if (root / "experiments").exists() else set()
-        )
+        before = set((root / "experiments").glob("*")) if (root / "experiments").exists() else set()
         proc = fl("run", "experiment", "--config", f"setting_{name}.yaml", cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
-        (created,) = set((root / "experiments").glob("[!l]*")) - before
-        target = created.with_name(f"{name}_{created.name}")  # a_… sorts before b_…
-        created.rename(target)
+        target = _new_run(root, before, name)
         proc = fl("evaluate", "experiment", str(target), cwd=root)
         assert proc.returncode in (0, 1), proc.stderr
         dirs[name] = target
     (root / "agent_chat.py").write_text(CHAT_AGENT, encoding="utf-8")
     (root / "setting_chat.yaml").write_text(CHAT_SETTING, encoding="utf-8")
-    before = set((root / "experiments").glob("[!l]*"))
+    before = set((root / "experiments").glob("*"))
     proc = fl("run", "experiment", "--config", "setting_chat.yaml", cwd=root)
     assert proc.returncode == 0, proc.stderr
-    (created,) = set((root / "experiments").glob("[!l]*")) - before
-    dirs["chat"] = created.rename(created.with_name(f"chat_{created.name}"))
+    dirs["chat"] = _new_run(root, before, "chat")
     build_original(root / "experiments" / "original_run")
     dirs["original"] = root / "experiments" / "original_run"
     return dirs
@@ -155,7 +163,7 @@ def stop_viewer(viewer: Viewer) -> str:
 def served(ui_project: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private copy of the project for one test module (tests may damage it)."""
     target = tmp_path_factory.mktemp("served") / "project"
-    shutil.copytree(ui_project["root"], target)
+    shutil.copytree(ui_project["root"], target, symlinks=True)
     return target
 
 

@@ -201,7 +201,7 @@ def test_a_running_experiment_updates_without_a_reload(
     browser: Browser, tmp_path: Path, ui_project: dict[str, Path]
 ) -> None:
     exp = tmp_path / "live" / "exp"
-    shutil.copytree(ui_project["a"], exp)
+    shutil.copytree(ui_project["a"], exp, symlinks=True)
     summary = json.loads((exp / "summary.json").read_text())
     summary.update(status="running", pid=os.getpid())
     summary["results"].update(total_runs=5)

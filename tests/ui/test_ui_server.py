@@ -169,7 +169,7 @@ def test_damaged_experiment_shows_notices_and_the_rest(
 ) -> None:
     root = tmp_path / "damaged"
     exp = root / "exp"
-    shutil.copytree(ui_project["a"], exp)
+    shutil.copytree(ui_project["a"], exp, symlinks=True)
     lines = (exp / "trace_summary.jsonl").read_bytes().splitlines(keepends=True)
     # a malformed line in the middle, and a torn last line (a run killed mid-write)
     (exp / "trace_summary.jsonl").write_bytes(
@@ -211,7 +211,7 @@ def test_live_experiment_updates_without_restart(
     tmp_path: Path, ui_project: dict[str, Path]
 ) -> None:
     exp = tmp_path / "live" / "exp"
-    shutil.copytree(ui_project["a"], exp)
+    shutil.copytree(ui_project["a"], exp, symlinks=True)
     summary = json.loads((exp / "summary.json").read_text())
     summary.update(status="running", pid=os.getpid())
     (exp / "summary.json").write_text(json.dumps(summary))
@@ -327,7 +327,7 @@ def test_evaluate_and_compare_print_the_viewer_link(
     tmp_path: Path, ui_project: dict[str, Path]
 ) -> None:
     root = tmp_path / "proj"
-    shutil.copytree(ui_project["root"], root)
+    shutil.copytree(ui_project["root"], root, symlinks=True)
     a = root / "experiments" / ui_project["a"].name
     b = root / "experiments" / ui_project["b"].name
     state = tmp_path / "state"

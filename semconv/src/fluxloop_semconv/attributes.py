@@ -270,6 +270,14 @@ Type: string. Stability: development.
 Examples: "function", "extension", "datastore"
 """
 
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+"""The type of token being counted (a metric attribute of gen_ai.client.token.usage).
+
+Type: string (enum). Stability: development.
+
+Examples: "input", "output"
+"""
+
 GEN_AI_TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
 """The tool call identifier.
 
@@ -578,6 +586,16 @@ class GenAiOperationNameValues(StrEnum):
     """Invoke GenAI workflow."""
 
 
+class GenAiTokenTypeValues(StrEnum):
+    """Values of ``gen_ai.token.type`` (GEN_AI_TOKEN_TYPE)."""
+
+    INPUT = "input"
+    """Input tokens (prompt, input, etc.)"""
+
+    OUTPUT = "output"
+    """Output tokens (completion, response, etc.)"""
+
+
 ALL_ATTRIBUTES: Final[frozenset[str]] = frozenset(
     {
         ERROR_TYPE,
@@ -621,6 +639,7 @@ ALL_ATTRIBUTES: Final[frozenset[str]] = frozenset(
         GEN_AI_RETRIEVAL_DOCUMENTS,
         GEN_AI_RETRIEVAL_QUERY_TEXT,
         GEN_AI_SYSTEM_INSTRUCTIONS,
+        GEN_AI_TOKEN_TYPE,
         GEN_AI_TOOL_CALL_ARGUMENTS,
         GEN_AI_TOOL_CALL_ID,
         GEN_AI_TOOL_CALL_RESULT,
@@ -679,6 +698,7 @@ ATTRIBUTE_TYPES: Final[Mapping[str, str]] = MappingProxyType(
         GEN_AI_RETRIEVAL_DOCUMENTS: "string",
         GEN_AI_RETRIEVAL_QUERY_TEXT: "string",
         GEN_AI_SYSTEM_INSTRUCTIONS: "string",
+        GEN_AI_TOKEN_TYPE: "enum",
         GEN_AI_TOOL_CALL_ARGUMENTS: "string",
         GEN_AI_TOOL_CALL_ID: "string",
         GEN_AI_TOOL_CALL_RESULT: "string",

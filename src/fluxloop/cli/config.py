@@ -109,6 +109,7 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
 
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
+    _echo_instrumentations()
     echo("FluxLoop environment variables")
     for line in format_table(
         [[r.name, r.value, r.source, r.description] for r in rows],
@@ -123,6 +124,23 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
         )
     else:
         echo(f"No .env file in {display_path(project_dir)} or its parent")
+
+
+def _echo_instrumentations() -> None:
+    """The OpenTelemetry instrumentations ``opentelemetry-instrument`` would load."""
+    from fluxloop.integrations.distro import instrumentations
+    from fluxloop.runner.report import format_table
+
+    found = instrumentations()
+    echo("OpenTelemetry instrumentations (what `opentelemetry-instrument` activates)")
+    if not found:
+        echo("  none installed")
+        return
+    for line in format_table(
+        [[i.name, f"{i.distribution} {i.version}", i.status, i.reason] for i in found],
+        ["Instrumentation", "Package", "Status", "Why"],
+    ):
+        echo("  " + line)
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})

@@ -42,6 +42,8 @@ _SKIP_DIRS = frozenset(
 )
 _HARDCODED = re.compile(r"record_args\s*=\s*True\b")
 _RECORD_CALL = re.compile(r"\brecord_call_args\s*\(")
+#: an ``@fluxloop.agent`` records its calls by itself when recording is on
+_AGENT_DECORATOR = re.compile(r"^\s*@\s*(?:fluxloop\.)?agent\b", re.MULTILINE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +232,7 @@ def _scan_code(project_dir: Path) -> tuple[list[str], bool]:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if _RECORD_CALL.search(text):
+        if _RECORD_CALL.search(text) or _AGENT_DECORATOR.search(text):
             records = True
         for match in _HARDCODED.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
@@ -336,7 +338,8 @@ def recording_state(
         )
     if not records:
         state.warnings.append(
-            f"no call to fluxloop.record_call_args(...) found in the Python files under "
+            f"no @fluxloop.agent and no call to fluxloop.record_call_args(...) found in the "
+            f"Python files under "
             f"{_relative_to(project_dir, Path.cwd()) or '.'}: nothing will be recorded unless "
             "your service calls it (and loads .env before fluxloop.configure())"
         )

@@ -110,6 +110,37 @@ _CONTROL_FLOW_ERRORS = frozenset(
 _KIND_MARKER = "fluxloop_kind"
 _MAX_RUNS = 50_000
 
+#: LangChain's plumbing runnables, folded away with ``hide_internal`` (their children nest under
+#: their parent): composition (``prompt | model``), pass-throughs and prompt templates.
+INTERNAL_RUNNABLES = frozenset(
+    {
+        "RunnableSequence",
+        "RunnableParallel",
+        "RunnablePassthrough",
+        "RunnableAssign",
+        "RunnablePick",
+        "RunnableBinding",
+        "RunnableEach",
+        "ChannelWrite",
+        "ChannelRead",
+    }
+)
+#: A graph compiled without a name is called this by LangGraph: no better than the target's name.
+_DEFAULT_GRAPH_NAME = "LangGraph"
+#: Agent names the runner gave targets it wrapped itself (their function names): a LangGraph
+#: graph run inside such an agent span names it after the graph.
+PROVISIONAL_AGENT_NAMES: set[str] = set()
+
+
+def is_internal_runnable(name: str) -> bool:
+    """Whether a run called ``name`` is LangChain plumbing (see :data:`INTERNAL_RUNNABLES`)."""
+    return (
+        name in INTERNAL_RUNNABLES
+        or name.endswith("PromptTemplate")
+        or name.startswith(("ChannelWrite<", "ChannelWrite(", "RunnableSequence<"))
+    )
+
+
 try:  # the OTel API keeps the "suppress all instrumentation" key in a private name
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY as _SUPPRESS_ALL_KEY
 except ImportError:  # pragma: no cover - older or newer API without it
@@ -386,9 +417,11 @@ class FluxLoopCallbackHandler(BaseCallbackHandler):
     run_inline = True
     raise_error = False
 
-    def __init__(self, *, capture_content: bool | None = None) -> None:
+    def __init__(self, *, capture_content: bool | None = None, hide_internal: bool = True) -> None:
         super().__init__()
         self.capture_content = capture_content
+        #: fold LangChain's plumbing runnables away (see :data:`INTERNAL_RUNNABLES`)
+        self.hide_internal = hide_internal
 
     # ------------------------------------------------------------------ chains
 
@@ -424,6 +457,9 @@ class FluxLoopCallbackHandler(BaseCallbackHandler):
         parent = _RUNS.get(parent_run_id)
         marker = meta.get(_KIND_MARKER)
         marker = marker if isinstance(marker, str) else None
+        if self.hide_internal and marker is None and is_internal_runnable(name):
+            self._begin(run_id, parent_run_id, tags, meta, "hidden", _no_convention, _no_attrs)
+            return
         kind = "chain"
         if marker in {"agent", "workflow", "chain"} and (parent is None or parent.marker != marker):
             kind = marker
@@ -914,12 +950,14 @@ class FluxLoopCallbackHandler(BaseCallbackHandler):
                 runtime.capture_content if self.capture_content is None else self.capture_content
             ),
         )
-        if tags and _HIDDEN_TAG in tags:
+        if (tags and _HIDDEN_TAG in tags) or (kind == "hidden"):
             run.kind = "hidden"
             _RUNS.claim(run_id, run)
             return
         if kind == "agent" and parent is None and _fluxloop_span_of_type(parent_span, "agent"):
             run.kind = "merged"  # the decorated agent span is this agent: no second span
+            if agent_name and _name_after_graph(parent_span, inherited_agent, agent_name):
+                inherited_agent = agent_name
             run.agent_name = inherited_agent or agent_name
             _RUNS.claim(run_id, run)
             return
@@ -998,6 +1036,31 @@ class FluxLoopCallbackHandler(BaseCallbackHandler):
         span.set_attribute(run.output_attribute, self._json(run, value, run.output_attribute))
 
 
+def _no_convention(run: _Run) -> Convention:  # pragma: no cover - hidden runs start no span
+    raise AssertionError("a hidden run has no span")
+
+
+def _no_attrs(run: _Run, conv: Convention) -> dict[str, Any]:  # pragma: no cover
+    return {}
+
+
+def _name_after_graph(span: Span, current: str | None, graph: str) -> bool:
+    """Rename the agent span the runner wrapped around its target after the LangGraph graph
+    running inside it (``invoke_agent WeatherGraph``, not ``invoke_agent run``)."""
+    if current not in PROVISIONAL_AGENT_NAMES or graph in {_DEFAULT_GRAPH_NAME, current}:
+        return False
+    try:
+        span.update_name(f"invoke_agent {graph}")
+        pending = getattr(span, "_fluxloop_pending", None)  # attributes set when it ends
+        if isinstance(pending, dict):
+            pending[attr.GEN_AI_AGENT_NAME] = graph
+        span.set_attribute(attr.GEN_AI_AGENT_NAME, graph)
+    except Exception:
+        logger.debug("fluxloop: could not rename the agent span", exc_info=True)
+        return False
+    return True
+
+
 def _request_attributes(request: Mapping[str, float | int]) -> dict[str, Any]:
     names = {
         "temperature": attr.GEN_AI_REQUEST_TEMPERATURE,
@@ -1032,13 +1095,13 @@ _instrument_lock = threading.Lock()
 
 
 def instrument_langchain(
-    handler: FluxLoopCallbackHandler | None = None,
+    handler: FluxLoopCallbackHandler | None = None, *, hide_internal: bool | None = None
 ) -> FluxLoopCallbackHandler:
     """Trace every LangChain (and LangGraph) run in this process; return the handler in use.
 
-    Idempotent: calling it again keeps the handler already installed. Reversible with
-    :func:`uninstrument_langchain`. A handler also passed explicitly in ``callbacks`` is not
-    added twice.
+    Idempotent: calling it again keeps the handler already installed (``hide_internal``, when
+    given, updates it). Reversible with :func:`uninstrument_langchain`. A handler also passed
+    explicitly in ``callbacks`` is not added twice.
     """
     global _hook_registered
     from langchain_core.tracers.context import register_configure_hook
@@ -1053,6 +1116,8 @@ def instrument_langchain(
             _hook_registered = True
         if _SLOT.handler is None:
             _SLOT.handler = handler or FluxLoopCallbackHandler()
+        if hide_internal is not None:
+            _SLOT.handler.hide_internal = hide_internal
         return _SLOT.handler
 
 

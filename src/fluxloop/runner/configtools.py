@@ -97,12 +97,20 @@ ENV_VARS: list[tuple[str, str, str]] = [
     ("FLUXLOOP_RECORD_ARGS", "Record call arguments for replay", "false"),
     ("FLUXLOOP_RECORDING_FILE", "Recording file", "not set"),
     ("FLUXLOOP_LLM_API_KEY", "LLM API key fallback", "not set"),
+    ("FLUXLOOP_CASSETTE", "Model-call cassette mode: record, replay, auto, off", "off"),
+    ("FLUXLOOP_CASSETTE_DIR", "Cassette directory", "./cassettes"),
+    ("FLUXLOOP_CASSETTE_TIMING", "Replay timing: instant, recorded", "instant"),
     ("OPENAI_API_KEY", "OpenAI API key", "not set"),
     ("ANTHROPIC_API_KEY", "Anthropic API key", "not set"),
     ("GEMINI_API_KEY", "Gemini API key", "not set"),
     ("OTEL_SERVICE_NAME", "OpenTelemetry service name", "not set"),
     ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTLP endpoint", "not set"),
     ("OTEL_SDK_DISABLED", "Disable OpenTelemetry", "false"),
+    ("OTEL_TRACES_EXPORTER", "Span exporters (otlp, console, none, fluxloop_jsonl)", "not set"),
+    ("OTEL_METRICS_EXPORTER", "GenAI metrics exporters", "as the storage"),
+    ("OTEL_TRACES_SAMPLER", "Sampler (with OTEL_TRACES_SAMPLER_ARG)", "always_on"),
+    ("OTEL_RESOURCE_ATTRIBUTES", "Resource attributes (never overwritten)", "not set"),
+    ("FLUXLOOP_EXTRA_ATTRIBUTES", "Extra attribute dialects on OTLP (openinference)", "not set"),
 ]
 
 

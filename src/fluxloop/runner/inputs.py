@@ -122,6 +122,13 @@ def parse_inputs_data(
                 entries, prefix = data[key], key
                 break
         else:
+            present = next((key for key in _LIST_KEYS if key in data), None)
+            if present is not None:  # the key is there, its value is not a list
+                raise InputError(
+                    f"{display_path(path)}: {present}: expected a list of inputs, found "
+                    f"{type(data[present]).__name__} {data[present]!r:.60}",
+                    key="inputs_file",
+                )
             raise InputError(
                 f"{display_path(path)}: expected a list of inputs or a mapping with "
                 f"'generated_inputs:' or 'inputs:', found keys {sorted(map(str, data))[:6]}",

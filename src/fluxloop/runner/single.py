@@ -151,7 +151,13 @@ def run_single(
             factory_kwargs=base.runner.factory_kwargs if base else None,
             search=[wd, *paths],
         )
-        configure_tracing(collector_url, api_key, no_collector=no_collector)
+        configure_tracing(
+            collector_url,
+            api_key,
+            no_collector=no_collector,
+            auto_instrument=base.runner.auto_instrument if base else True,
+            hide_internal=base.runner.hide_internal if base else True,
+        )
         executor = RunExecutor(config, target, experiment_name="single", experiment_id="single")
         item = InputItem(index=0, input=input_value, persona=persona, source="argument")
         tape = RunCassette.open(

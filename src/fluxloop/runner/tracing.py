@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -12,6 +13,7 @@ from fluxloop_exporters import CONTRACT_VERSION
 from fluxloop_exporters import encode_records as _encode_records
 
 import fluxloop
+from fluxloop.integrations.langchain import PROVISIONAL_AGENT_NAMES, instrument_langchain
 from fluxloop.sdk import RunCapture, capture_run
 
 __all__ = [
@@ -48,16 +50,28 @@ class TracingSetup:
 
 
 def configure_tracing(
-    collector_url: str | None, api_key: str | None, *, no_collector: bool
+    collector_url: str | None,
+    api_key: str | None,
+    *,
+    no_collector: bool,
+    auto_instrument: bool = True,
+    hide_internal: bool = True,
 ) -> TracingSetup:
-    """Point the SDK at the collector (OTLP) or at nothing; the runner writes its own files."""
+    """Point the SDK at the collector (OTLP) or at nothing; the runner writes its own files.
+
+    With ``auto_instrument`` (``runner.auto_instrument``, default on), LangChain and LangGraph
+    runs of the target are captured with no code when langchain-core is importable
+    (``langchain.hide_internal`` folds its plumbing runnables away)."""
     shipping = bool(collector_url) and not no_collector
-    # every run must be captured: sampling and the kill switch do not apply to experiments
-    common: dict[str, Any] = {"enabled": True, "sample_rate": 1.0}
+    # every run must be captured: sampling and the kill switch do not apply to experiments; the
+    # runner writes its own numbers, so the SDK's GenAI metrics stay off here
+    common: dict[str, Any] = {"enabled": True, "sample_rate": 1.0, "metrics_exporter": "none"}
     if shipping:
         fluxloop.configure(storage="otlp", collector_url=collector_url, api_key=api_key, **common)
     else:
         fluxloop.configure(storage="none", **common)
+    if auto_instrument and importlib.util.find_spec("langchain_core") is not None:
+        instrument_langchain(hide_internal=hide_internal)
     return TracingSetup(collector_url=collector_url, shipping=shipping)
 
 
@@ -87,7 +101,9 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
     if is_instrumented(func):
         return func
     try:
-        return fluxloop.agent(name=name)(func)
+        wrapped = fluxloop.agent(name=name)(func)
+        PROVISIONAL_AGENT_NAMES.add(name)  # a LangGraph graph inside names the agent instead
+        return wrapped
     except Exception:  # pragma: no cover - instrumentation never blocks a run
         logger.debug("could not wrap the target in a span", exc_info=True)
         return func

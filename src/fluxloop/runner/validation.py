@@ -161,6 +161,7 @@ RUNNER = S(
         "factory": _STR,
         "factory_kwargs": _DICT,
         "stream_output_path": _STR,
+        "auto_instrument": _BOOL,
         "iterations": S("int", minimum=1, maximum=1_000_000),
         "guards": S(
             "section",
@@ -285,6 +286,7 @@ SCHEMA = S(
         "replay_args": REPLAY,
         "multi_turn": MULTI_TURN,
         "cassette": CASSETTE,
+        "langchain": S("section", children={"hide_internal": _BOOL}),
         "output_directory": _STR,
         "output": OUTPUT,
         "save_traces": _BOOL,

@@ -1,8 +1,9 @@
 """The SDK's settings: one table of parameters and one resolver.
 
-Precedence everywhere: explicit argument > environment variable > ``.env`` file > default.
-Every parameter is declared once in :data:`PARAMETERS`; ``configure()``, ``get_config()``,
-``load_env()`` and the CLI all go through :func:`resolve`.
+Precedence everywhere: explicit argument > FLUXLOOP_* variable > OTEL_* variable > ``.env`` file
+> default (a parameter's variables are listed in that order; the process environment is read
+before the ``.env`` file). Every parameter is declared once in :data:`PARAMETERS`;
+``configure()``, ``get_config()``, ``load_env()`` and the CLI all go through :func:`resolve`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fluxloop.errors import ConfigError
+from fluxloop.sdk import _otel_env as otel_env
 
-Storage = Literal["file", "http", "otlp", "none"]
+Storage = Literal["file", "http", "otlp", "console", "otel", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
@@ -41,6 +43,7 @@ class SDKConfig:
     max_queue_size: int = 8192
     timeout: float = 10.0
     service_name: str | None = None
+    #: deployment.environment.name (OTEL_RESOURCE_ATTRIBUTES's, unless set here)
     environment: str = "development"
     max_attribute_bytes: int = 32_768
     max_depth: int = 10
@@ -51,6 +54,12 @@ class SDKConfig:
     sampler: Any = None
     tracer_provider: Any = None
     set_global: bool = True
+    #: the span exporters OTEL_TRACES_EXPORTER named (when it chose the storage)
+    exporters: tuple[str, ...] = ()
+    #: the metric exporters (OTEL_METRICS_EXPORTER); None: those matching the storage
+    metrics_exporter: tuple[str, ...] | None = None
+    #: attribute dialects written beside the GenAI conventions on OTLP export ("openinference")
+    extra_attributes: tuple[str, ...] = ()
 
     def masked(self) -> dict[str, Any]:
         """The settings as a plain dict with the API key masked (safe to print or store)."""
@@ -167,6 +176,31 @@ def _any(value: object, key: str) -> object:
     return value
 
 
+def _storage(value: object, key: str) -> str | tuple[str, ...]:
+    """FLUXLOOP_STORAGE (or the argument) names a storage; OTEL_TRACES_EXPORTER names exporters
+    (a tuple, see :func:`resolve`); an OTLP endpoint variable alone means ``otlp``."""
+    if key == "OTEL_TRACES_EXPORTER":
+        return _TRACES_EXPORTERS(value, key) or ()
+    if key in _ENDPOINT_ENV:
+        return "otlp" if _url(value, key) else "file"
+    return _choice("file", "http", "otlp", "console", "none")(value, key)
+
+
+_TRACES_EXPORTERS = otel_env.exporter_names("traces")
+_ENDPOINT_ENV = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def _dialects(value: object, key: str) -> tuple[str, ...]:
+    items = value if isinstance(value, list | tuple) else str(value).split(",")
+    names = tuple(dict.fromkeys(str(n).strip().lower() for n in items if str(n).strip()))
+    if any(n not in _DIALECTS for n in names):
+        raise ConfigError.for_value(key, "a comma list of " + ", ".join(_DIALECTS), value)
+    return names
+
+
+_DIALECTS = ("openinference",)
+
+
 def _capture_mode(value: object, key: str) -> bool:
     """OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: NO_CONTENT turns capture off."""
     text = str(value).strip().upper()
@@ -192,9 +226,10 @@ class Parameter:
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "storage",
-        _choice("file", "http", "otlp", "none"),
-        ("FLUXLOOP_STORAGE",),
-        "where spans go: JSONL files, the FluxLoop collector, any OTLP endpoint, or nowhere",
+        _storage,
+        ("FLUXLOOP_STORAGE", "OTEL_TRACES_EXPORTER", *_ENDPOINT_ENV),
+        "where spans go: JSONL files, the FluxLoop collector, any OTLP endpoint, the console, "
+        "or nowhere",
     ),
     Parameter(
         "base_path",
@@ -239,7 +274,10 @@ PARAMETERS: tuple[Parameter, ...] = (
         "max_queue_size", _to_int(1), ("FLUXLOOP_MAX_QUEUE_SIZE",), "in-memory span queue bound"
     ),
     Parameter(
-        "timeout", _to_float(0.001, None), ("FLUXLOOP_TIMEOUT",), "export timeout in seconds"
+        "timeout",
+        _to_float(0.001, None),
+        ("FLUXLOOP_TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+        "export timeout in seconds (OTLP variables in seconds too, as the Python SDK reads them)",
     ),
     Parameter(
         "service_name", _text, ("FLUXLOOP_SERVICE_NAME", "OTEL_SERVICE_NAME"), "service.name"
@@ -261,11 +299,26 @@ PARAMETERS: tuple[Parameter, ...] = (
     Parameter("sampler", _any, (), "any OpenTelemetry sampler (overrides sample_rate)"),
     Parameter("tracer_provider", _any, (), "an SDK TracerProvider to add FluxLoop's processor to"),
     Parameter("set_global", _to_bool, (), "install FluxLoop's provider globally when none is set"),
+    Parameter(
+        "metrics_exporter",
+        otel_env.exporter_names("metrics"),
+        ("OTEL_METRICS_EXPORTER",),
+        "GenAI metrics exporters (default: JSONL with file storage, OTLP with the OTLP storages)",
+    ),
+    Parameter(
+        "extra_attributes",
+        _dialects,
+        ("FLUXLOOP_EXTRA_ATTRIBUTES",),
+        "attribute dialects also written on OTLP export (openinference)",
+    ),
 )
 
 #: Environment variables read by other parameters in a special way (see :func:`resolve`).
 _CAPTURE_MODE_ENV = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _OTEL_DISABLED_ENV = "OTEL_SDK_DISABLED"
+_SAMPLER_ENV = "OTEL_TRACES_SAMPLER"
+_SAMPLER_ARG_ENV = "OTEL_TRACES_SAMPLER_ARG"
+_RESOURCE_ENV = "OTEL_RESOURCE_ATTRIBUTES"
 
 #: Keyword names of the original SDK, accepted so its configure() calls keep working (each
 #: costs one deprecation warning per process, see :mod:`fluxloop.sdk._legacy`).
@@ -328,7 +381,7 @@ def resolve(
     *,
     on_invalid_env: Callable[[ConfigError], None] | None = None,
 ) -> SDKConfig:
-    """Resolve every parameter: explicit > environment > ``.env`` file > default.
+    """Resolve every parameter: explicit > FLUXLOOP_* > OTEL_* > ``.env`` file > default.
 
     Raises :class:`ConfigError` naming the key (or variable), what was expected and what was
     found, for an unknown key or an invalid value. With ``on_invalid_env``, an invalid
@@ -362,15 +415,50 @@ def resolve(
         (_OTEL_DISABLED_ENV,), (environ,), _to_bool, from_env
     ):
         resolved["enabled"] = False
-    if "storage" not in resolved:
-        layers = (environ, dotenv)
+    layers = (environ, dotenv)
+    if "storage" not in explicit and not any(
+        (layer.get("FLUXLOOP_STORAGE") or "").strip() for layer in layers
+    ):
+        # the original's FLUXLOOP_* flags rank above the OTEL_* variables
         storage = legacy_storage(
             _first_set((_USE_COLLECTOR_ENV,), layers, _to_bool, from_env),
             _first_set((_OFFLINE_ENABLED_ENV,), layers, _to_bool, from_env),
         )
         if storage is not None:
             resolved["storage"] = storage
+    storage = resolved.get("storage")
+    if isinstance(storage, tuple):  # OTEL_TRACES_EXPORTER chose the exporters
+        resolved["storage"], resolved["exporters"] = otel_env.storage_for(storage), storage
+    if "sampler" not in resolved and "sample_rate" not in resolved:
+        sampler = _otel_sampler(layers, from_env)
+        if sampler is not None:
+            resolved["sampler"] = sampler
+    resource = _first_set((_RESOURCE_ENV,), layers, otel_env.parse_resource_attributes, from_env)
+    if "environment" not in resolved and isinstance(resource, dict):
+        # a deployment.environment.name set there is the environment (never overwritten)
+        found = resource.get("deployment.environment.name") or resource.get(
+            "deployment.environment"
+        )
+        if found:
+            resolved["environment"] = found
     return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
+
+
+def _otel_sampler(
+    layers: Sequence[Mapping[str, str]],
+    from_env: Callable[[str, str, Callable[[str, str], Any]], Any],
+) -> Any:
+    """OTEL_TRACES_SAMPLER with the OTEL_TRACES_SAMPLER_ARG of the same layer."""
+    for layer in layers:
+        name = layer.get(_SAMPLER_ENV)
+        if name and name.strip():
+            arg = layer.get(_SAMPLER_ARG_ENV)
+
+            def convert(value: str, key: str, arg: str | None = arg) -> Any:
+                return otel_env.sampler_from_env(value, arg, key)
+
+            return from_env(_SAMPLER_ENV, name, convert)
+    return None
 
 
 def _first_set(

@@ -252,6 +252,10 @@ def output_messages(result: Any) -> list[dict[str, Any]] | None:
                 out.append(chosen)
             return out
         message: dict[str, Any] | None = _message(result)
+        if message is None and isinstance(result, Mapping):  # {"content": ..., "usage": ...}
+            content = result.get("content")
+            if isinstance(content, str):
+                message = {"role": "assistant", "parts": [{"type": "text", "content": content}]}
         if message is None and _get(result, "stop_reason") is not None:  # Anthropic Message
             message = {"role": "assistant", "parts": []}
             for block in (_items(_get(result, "content")) or ())[:MAX_MESSAGES]:

@@ -40,6 +40,7 @@ class Router(SpanProcessor):
         self._processors: tuple[SpanProcessor, ...] = ()
         self._starting: tuple[SpanProcessor, ...] = ()  # those whose on_start does something
         self._observers: tuple[SpanProcessor, ...] = ()
+        self._observers_starting: tuple[SpanProcessor, ...] = ()
         self._ratio_bound: int | None = None
         self._lock = threading.Lock()
         #: the provider's span-processor holder (set by :func:`attach_router`)
@@ -74,7 +75,16 @@ class Router(SpanProcessor):
         """Add a processor that sees every span regardless of sampling and storage (capture)."""
         with self._lock:
             if observer not in self._observers:
-                self._observers = (*self._observers, observer)
+                self._set_observers((*self._observers, observer))
+
+    def remove_observer(self, observer: SpanProcessor) -> None:
+        """Stop calling ``observer``."""
+        with self._lock:
+            self._set_observers(tuple(o for o in self._observers if o is not observer))
+
+    def _set_observers(self, observers: tuple[SpanProcessor, ...]) -> None:
+        self._observers = observers
+        self._observers_starting = tuple(o for o in observers if _has_on_start(o))
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         holder = self.holder
@@ -86,7 +96,7 @@ class Router(SpanProcessor):
                 span.set_attributes(scoped)
             except Exception:  # instrumentation never raises into user code
                 logger.debug("could not stamp scoped attributes", exc_info=True)
-        for observer in self._observers:
+        for observer in self._observers_starting:
             observer.on_start(span, parent_context)
         for processor in self._starting:
             processor.on_start(span, parent_context)
@@ -158,11 +168,14 @@ def make_sampler(config: SDKConfig) -> Sampler | None:
 
 
 def make_resource(config: SDKConfig) -> Resource:
-    """service.name and deployment.environment.name (merged with OTEL_RESOURCE_ATTRIBUTES)."""
-    attributes: dict[str, str] = {"deployment.environment.name": config.environment}
+    """The resource of a provider FluxLoop owns: the SDK's (OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_SERVICE_NAME) with ``service_name`` and ``environment`` over it. Neither overwrites
+    what the user set: the resolver takes ``environment`` from OTEL_RESOURCE_ATTRIBUTES unless an
+    argument or FLUXLOOP_ENVIRONMENT set it (argument > FLUXLOOP_* > OTEL_*)."""
+    own: dict[str, str] = {"deployment.environment.name": config.environment}
     if config.service_name:
-        attributes["service.name"] = config.service_name
-    return Resource.create(attributes)
+        own["service.name"] = config.service_name
+    return Resource.create(own)
 
 
 def choose_provider(config: SDKConfig, owned: TracerProvider | None) -> tuple[TracerProvider, bool]:

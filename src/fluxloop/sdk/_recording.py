@@ -646,7 +646,8 @@ def _parse_line(
         # line before appending). Skipped, and said so.
         what = "incomplete last line" if not raw.endswith("\n") else "not valid JSON"
         why = (
-            f"{exc.msg} at column {exc.colno}"
+            # some messages end in "at" already ("Unterminated string starting at")
+            f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
             if isinstance(exc, json.JSONDecodeError)
             else "nested too deeply"
         )

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +29,17 @@ from opentelemetry.sdk.trace.sampling import (
 
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
+from fluxloop.sdk._backends import enricher
 from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._exporting import (
+    build_metric_exporters,
+    build_processors,
+    metric_exporter_names,
+    metrics_key,
+    serialize_options,
+)
 from fluxloop.sdk._legacy import warn_legacy_names
+from fluxloop.sdk._metrics import PIPELINE as METRICS
 from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
 from fluxloop.sdk._recording import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
@@ -87,6 +96,13 @@ def current_runtime() -> Runtime:
     if not RUNTIME.configured:
         _configure_lazily()
     return RUNTIME
+
+
+def configure_from_environment() -> SDKConfig:
+    """Set FluxLoop up now from its variables and the OTEL_* ones, as the first decorated call
+    would (the OpenTelemetry configurator of the ``fluxloop`` distro). Never raises."""
+    _configure_lazily()
+    return RUNTIME.config
 
 
 def _configure_lazily() -> None:
@@ -205,7 +221,8 @@ def flush(timeout_seconds: float = 30.0) -> bool:
     if router is None:
         return True
     try:
-        return router.force_flush(int(timeout_seconds * 1000))
+        ok = router.force_flush(int(timeout_seconds * 1000))
+        return METRICS.flush(int(timeout_seconds * 1000)) and ok
     except Exception:
         logger.warning("fluxloop: flush failed", exc_info=True)
         return False
@@ -215,6 +232,7 @@ def shutdown() -> None:
     """Flush and close FluxLoop's exporters (also done automatically at interpreter exit)."""
     with _lock:
         _retire_pipeline()
+        METRICS.shutdown()
         RUNTIME.configured = True
         RUNTIME.enabled = False
         RUNTIME.tracer = None
@@ -251,7 +269,12 @@ def _apply(config: SDKConfig) -> None:
     from fluxloop.sdk._capture import CAPTURE_PROCESSOR
 
     router.add_observer(CAPTURE_PROCESSOR)
-    processors = build_processors(config)
+    metrics_on = _configure_metrics(config, provider, router)
+    processors = build_processors(
+        config,
+        enrich=enricher(config),
+        drain=METRICS.metrics.drain if metrics_on else None,
+    )
     router.resolver = deferred.SpanResolver(serialize_options(config))
     for old in router.set_pipeline(processors, None if owned else config.sample_rate):
         _close(old)
@@ -264,6 +287,36 @@ def _apply(config: SDKConfig) -> None:
     RUNTIME.content_gate = content_gate(provider, config)
     RUNTIME.late_attributes = late_attributes(provider, config, RUNTIME.content_gate)
     RUNTIME.configured = True
+
+
+def _configure_metrics(config: SDKConfig, provider: TracerProvider, router: Router) -> bool:
+    """Set up the GenAI metrics for ``config``; whether they are recorded."""
+    names = metric_exporter_names(config)
+    key = None if not names else (names, *metrics_key(config))
+    try:
+        METRICS.configure(
+            key,
+            lambda: build_metric_exporters(config, names, lambda: _endpoints_up(router)),
+            provider.resource,
+            flush_spans=flush,
+        )
+    except Exception:
+        logger.warning("fluxloop: GenAI metrics disabled: could not set up", exc_info=True)
+        key = None
+    if key is None:
+        router.remove_observer(METRICS.metrics)
+        return False
+    router.add_observer(METRICS.metrics)
+    return True
+
+
+def _endpoints_up(router: Router) -> bool:
+    """Whether no span exporter of ``router`` knows its endpoint to be down."""
+    return not any(_circuit_open(p) for p in router.processors)
+
+
+def _circuit_open(processor: SpanProcessor) -> bool:
+    return bool(getattr(getattr(processor, "exporter", None), "circuit_open", False))
 
 
 def _set_sampler(provider: TracerProvider, sampler: Any) -> None:
@@ -328,60 +381,6 @@ def ignores_attributes(sampler: Any) -> bool:
         ]
         return all(d is not None and ignores_attributes(d) for d in delegates)
     return False
-
-
-def serialize_options(config: SDKConfig) -> SerializeOptions:
-    """Serializer limits derived from the settings."""
-    return replace(
-        SerializeOptions(),
-        max_bytes=config.max_attribute_bytes,
-        max_depth=config.max_depth,
-        redact=config.redact,
-    )
-
-
-def build_processors(config: SDKConfig) -> list[SpanProcessor]:
-    """The exporting processors for ``config.storage`` (empty for ``none`` or when disabled)."""
-    if not config.enabled or config.storage == "none":
-        return []
-    from fluxloop_exporters import FluxLoopSpanProcessor
-
-    exporter = build_exporter(config)
-    return [
-        FluxLoopSpanProcessor(
-            exporter,
-            max_queue_size=config.max_queue_size,
-            max_export_batch_size=config.batch_size,
-            schedule_delay_millis=config.flush_interval * 1000,
-            prepare=deferred.SpanResolver(serialize_options(config)),
-        )
-    ]
-
-
-def build_exporter(config: SDKConfig) -> Any:
-    """The span exporter for ``config.storage``."""
-    if config.storage == "file":
-        from fluxloop_exporters import JsonlFileSpanExporter
-
-        return JsonlFileSpanExporter(base_path=config.base_path)
-    from fluxloop_exporters import create_otlp_exporter
-
-    endpoint = config.collector_url
-    if endpoint is None and config.storage == "otlp":
-        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-            "OTEL_EXPORTER_OTLP_ENDPOINT"
-        )
-    if endpoint is None:
-        endpoint = (
-            "http://localhost:4317" if config.otlp_protocol == "grpc" else "http://localhost:8000"
-        )
-    return create_otlp_exporter(
-        endpoint,
-        protocol=config.otlp_protocol,
-        api_key=config.api_key,
-        spool_root=config.spool_dir or (config.base_path / ".spool"),
-        timeout=config.timeout,
-    )
 
 
 def _configure_logging(config: SDKConfig) -> None:

@@ -128,10 +128,11 @@ class RunDetails:
         records, notice = self._observations(directory).get(trace_id)
         return waterfall(records), [notice] if notice else []
 
-    def run(self, directory: Path, trace_id: str) -> dict[str, Any]:
-        """The run's summary line (with errors.json's traceback), spans and evaluation."""
+    def run(self, directory: Path, trace_id: str, summary: Path | None = None) -> dict[str, Any]:
+        """The run's summary line (with errors.json's traceback), spans and evaluation;
+        ``summary``: the derived runs of a directory of traces."""
         notices: list[str] = []
-        line = _line_for(directory / "trace_summary.jsonl", trace_id)
+        line = _line_for(summary or directory / "trace_summary.jsonl", trace_id)
         error_entry = self._error_entry(directory, trace_id, notices)
         if line is None and error_entry is not None:
             line = {**error_entry, "success": False}

@@ -73,18 +73,21 @@ class Loaded:
     notices: list[str] = field(default_factory=list)
 
 
-def source_files(directory: Path) -> tuple[Path, Path, Path]:
-    """trace_summary.jsonl, errors.json, evaluation/per_trace.jsonl."""
+def source_files(directory: Path, summary: Path | None = None) -> tuple[Path, Path, Path]:
+    """trace_summary.jsonl (or ``summary``: the runs derived from a directory of traces),
+    errors.json, evaluation/per_trace.jsonl."""
     return (
-        directory / "trace_summary.jsonl",
+        summary or directory / "trace_summary.jsonl",
         directory / "errors.json",
         directory / "evaluation" / "per_trace.jsonl",
     )
 
 
-def load_runs(con: duckdb.DuckDBPyConnection, directory: Path) -> Loaded:
+def load_runs(
+    con: duckdb.DuckDBPyConnection, directory: Path, summary_path: Path | None = None
+) -> Loaded:
     """Create ``runs``, ``evals`` and the ``view_runs`` view on ``con``."""
-    summary, errors, per_trace = source_files(directory)
+    summary, errors, per_trace = source_files(directory, summary_path)
     result = Loaded()
     con.execute(f"CREATE OR REPLACE TABLE runs ({_RUN_COLUMNS})")
     if summary.is_file():
@@ -179,10 +182,12 @@ def _load_errors(con: duckdb.DuckDBPyConnection, directory: Path) -> list[str]:
     return []
 
 
-def first_rows(directory: Path, offset: int, limit: int) -> list[dict[str, Any]]:
+def first_rows(
+    directory: Path, offset: int, limit: int, summary: Path | None = None
+) -> list[dict[str, Any]]:
     """Rows ``offset+1 .. offset+limit`` of trace_summary.jsonl in file order, read directly
     (DuckDB stops reading once it has them); no evaluation verdicts."""
-    path = source_files(directory)[0]
+    path = source_files(directory, summary)[0]
     if not path.is_file():
         return []
     con = duckdb.connect()

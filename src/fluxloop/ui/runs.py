@@ -33,8 +33,9 @@ BUILD_WAIT_SECONDS = 300.0
 class RunTable:
     """The runs of one experiment directory."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, summary: Path | None = None) -> None:
         self.directory = directory
+        self.summary = summary  # the derived runs of a directory of traces
         self.notices: list[str] = []
         self.evaluated = False
         self.total = 0
@@ -45,12 +46,16 @@ class RunTable:
         self._lock = threading.Lock()
 
     @property
+    def _sources(self) -> tuple[Path, Path, Path]:
+        return source_files(self.directory, self.summary)
+
+    @property
     def ready(self) -> bool:
         return self._built.is_set()
 
     def refresh(self) -> RunTable:
         """Start a build when a file changed since the last one (cheap: three stat calls)."""
-        stamp = file_stamp(*source_files(self.directory))
+        stamp = file_stamp(*self._sources)
         with self._lock:
             if stamp in (self._stamp, self._building) or self._building is not None:
                 return self
@@ -61,7 +66,7 @@ class RunTable:
     def _build(self, stamp: tuple[tuple[int, int], ...]) -> None:
         con = duckdb.connect()
         try:
-            loaded = load_runs(con, self.directory)
+            loaded = load_runs(con, self.directory, self.summary)
         except Exception as exc:  # reported on the page; the detail goes to the terminal
             _log.error("fluxloop ui: loading %s failed", self.directory, exc_info=exc)
             con.close()
@@ -106,13 +111,13 @@ class RunTable:
         """One page of runs matching the filter, and how many match in all."""
         self.refresh()
         if not self.ready and flt.is_default:
-            total = count_lines(source_files(self.directory)[0])
+            total = count_lines(self._sources[0])
             return {
                 "total": total,
                 "matched": total,
                 "offset": flt.offset,
                 "limit": flt.limit,
-                "rows": first_rows(self.directory, flt.offset, flt.limit),
+                "rows": first_rows(self.directory, flt.offset, flt.limit, self.summary),
                 "loading": True,
             }
         where, args = flt.where()
@@ -194,7 +199,7 @@ class RunTable:
             ],
             "failed": summary.get("failed"),
             "passed": None,
-            "evaluated": source_files(self.directory)[2].is_file(),
+            "evaluated": self._sources[2].is_file(),
             "loading": True,
         }
 
@@ -231,11 +236,15 @@ class RunTables:
         self._tables: OrderedDict[Path, RunTable] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, directory: Path) -> RunTable:
+    def get(self, directory: Path, summary: Path | None = None) -> RunTable:
+        """The table of ``directory`` (``summary``: its derived runs, for a directory of
+        traces)."""
         with self._lock:
             table = self._tables.get(directory)
-            if table is None:
-                table = RunTable(directory)
+            if table is None or table.summary != summary:
+                if table is not None:
+                    table.close()
+                table = RunTable(directory, summary)
                 self._tables[directory] = table
                 while len(self._tables) > self._size:
                     _, old = self._tables.popitem(last=False)

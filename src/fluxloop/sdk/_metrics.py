@@ -1,0 +1,415 @@
+"""GenAI metrics, as the semantic conventions define them, derived from FluxLoop's spans.
+
+Instruments (the pinned GenAI conventions; bucket boundaries as they advise):
+
+* ``gen_ai.client.operation.duration`` (s) and ``gen_ai.client.token.usage`` ({token}, one point
+  per ``gen_ai.token.type`` input/output) for model calls: ``@prompt``, ``@embedding`` and the
+  LangChain integration's model runs (operations chat, text_completion, generate_content,
+  embeddings);
+* ``gen_ai.client.operation.time_to_first_chunk`` (s) for streamed model calls;
+* ``gen_ai.invoke_agent.duration`` and ``gen_ai.execute_tool.duration`` (s) for agents and tools.
+
+Attributes: ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
+``gen_ai.response.model``, ``error.type`` on failures (durations only), ``gen_ai.agent.name`` /
+``gen_ai.tool.name``.
+
+Why from spans, and why not through the SDK's instruments: recording one histogram point through
+the OpenTelemetry SDK costs several microseconds (it cleans and hashes the attributes and takes a
+lock per point), three points per model call. The caller pays only a ``deque.append`` when its
+span ends (:meth:`GenAIMetrics.on_end`); the points are added up on the export thread
+(:meth:`GenAIMetrics.drain`, run by the first exporting processor before each batch, by
+``flush()`` and at exit) into FluxLoop's own explicit-bucket histograms (:class:`Histograms`, well
+under a microsecond per point), which are handed to the configured metric exporters as the SDK's
+own :class:`~opentelemetry.sdk.metrics.export.MetricsData` every 60 s, on ``flush()`` and at exit
+(delta or cumulative, as each exporter prefers). When the application installed an SDK
+``MeterProvider`` of its own, the points go through its instruments instead, to its readers.
+Only spans of FluxLoop's own tracers count, so an instrumentation that records these metrics
+itself (the official OpenAI one) is not counted twice.
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from importlib.metadata import version as distribution_version
+from typing import Any
+
+from fluxloop_semconv import attributes as attr
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.metrics import Meter
+from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExporter,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+logger = logging.getLogger("fluxloop")
+
+__all__ = [
+    "DURATION_BUCKETS",
+    "INSTRUMENTS",
+    "OWN_SCOPES",
+    "TOKEN_BUCKETS",
+    "GenAIMetrics",
+    "Histograms",
+    "MetricsPipeline",
+]
+
+#: Explicit bucket boundaries the GenAI conventions advise for durations (s) and token counts.
+DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
+DURATION_BUCKETS += (5.12, 10.24, 20.48, 40.96, 81.92)
+TOKEN_BUCKETS: tuple[float, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
+TOKEN_BUCKETS += (1048576, 4194304, 16777216, 67108864)
+
+DURATION = "gen_ai.client.operation.duration"
+TOKENS = "gen_ai.client.token.usage"
+FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
+AGENT = "gen_ai.invoke_agent.duration"
+TOOL = "gen_ai.execute_tool.duration"
+
+#: name -> (unit, description, bucket boundaries)
+INSTRUMENTS: Mapping[str, tuple[str, str, tuple[float, ...]]] = {
+    DURATION: ("s", "GenAI operation duration.", DURATION_BUCKETS),
+    TOKENS: ("{token}", "Number of input and output tokens used.", TOKEN_BUCKETS),
+    FIRST_CHUNK: ("s", "Time to receive the first chunk of a streamed response.", DURATION_BUCKETS),
+    AGENT: ("s", "The end-to-end duration of a single agent invocation.", DURATION_BUCKETS),
+    TOOL: ("s", "The duration of a single tool execution.", DURATION_BUCKETS),
+}
+
+#: Tracers whose spans feed the metrics: the SDK's decorators and the LangChain integration.
+OWN_SCOPES = frozenset({"fluxloop", "fluxloop.langchain"})
+
+_MODEL_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+_MODEL_KEYS = (
+    attr.GEN_AI_OPERATION_NAME,
+    attr.GEN_AI_PROVIDER_NAME,
+    attr.GEN_AI_REQUEST_MODEL,
+    attr.GEN_AI_RESPONSE_MODEL,
+)
+_AGENT_KEYS = (attr.GEN_AI_OPERATION_NAME, attr.GEN_AI_AGENT_NAME, attr.GEN_AI_PROVIDER_NAME)
+_TOOL_KEYS = (attr.GEN_AI_OPERATION_NAME, attr.GEN_AI_TOOL_NAME, attr.GEN_AI_TOOL_TYPE)
+_MAX_PENDING = 65_536
+_MAX_SERIES = 2_000  # attribute combinations per instrument (model names are bounded in practice)
+_EXPORT_INTERVAL_S = 60.0
+
+Record = Callable[[str, float, tuple[tuple[str, Any], ...]], None]
+
+
+class _Series:
+    __slots__ = ("buckets", "count", "max", "min", "sum")
+
+    def __init__(self, size: int) -> None:
+        self.count = 0
+        self.sum = 0.0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self.buckets = [0] * size
+
+
+class Histograms:
+    """Explicit-bucket histograms of :data:`INSTRUMENTS`, kept cumulatively since ``start``;
+    ``snapshot`` turns them into the SDK's ``MetricsData`` (delta against the previous snapshot
+    of the same reader, or cumulative)."""
+
+    def __init__(self) -> None:
+        self.start_ns = time.time_ns()
+        self._series: dict[str, dict[tuple[tuple[str, Any], ...], _Series]] = {
+            name: {} for name in INSTRUMENTS
+        }
+        self._lock = threading.Lock()
+        self._previous: dict[object, dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]]] = {}
+        self._last_ns: dict[object, int] = {}
+
+    def record(self, name: str, value: float, attributes: tuple[tuple[str, Any], ...]) -> None:
+        """Add one point (called on the export thread only, under the drain lock)."""
+        series = self._series[name]
+        bounds = INSTRUMENTS[name][2]
+        with self._lock:  # uncontended but for a snapshot: keeps a point's fields consistent
+            found = series.get(attributes)
+            if found is None:
+                if len(series) >= _MAX_SERIES:
+                    return
+                found = series[attributes] = _Series(len(bounds) + 1)
+            found.buckets[bisect.bisect_left(bounds, value)] += 1
+            found.count += 1
+            found.sum += value
+            found.min = min(found.min, value)
+            found.max = max(found.max, value)
+
+    def snapshot(self, reader: object, resource: Resource, delta: bool) -> MetricsData | None:
+        """The histograms as ``MetricsData`` for ``reader`` (``None`` when it has nothing new)."""
+        now = time.time_ns()
+        with self._lock:
+            previous = self._previous.setdefault(reader, {})
+            start = self._last_ns.get(reader, self.start_ns) if delta else self.start_ns
+            metrics: list[Metric] = []
+            for name, series in self._series.items():
+                unit, description, bounds = INSTRUMENTS[name]
+                points: list[HistogramDataPoint] = []
+                for attributes, s in list(series.items()):
+                    key = (name, attributes)
+                    state = (s.count, s.sum, s.min, s.max, tuple(s.buckets))
+                    before = previous.get(key)
+                    if before is not None and before[0] == s.count:
+                        continue  # nothing new for this series since this reader's last export
+                    if delta and before is not None:
+                        count = s.count - before[0]
+                        total = s.sum - before[1]
+                        buckets = [a - b for a, b in zip(s.buckets, before[4], strict=True)]
+                    else:
+                        count, total, buckets = s.count, s.sum, list(s.buckets)
+                    previous[key] = state
+                    points.append(
+                        HistogramDataPoint(
+                            attributes=dict(attributes),
+                            start_time_unix_nano=start,
+                            time_unix_nano=now,
+                            count=count,
+                            sum=total,
+                            bucket_counts=buckets,
+                            explicit_bounds=list(bounds),
+                            min=s.min,
+                            max=s.max,
+                        )
+                    )
+                if points:
+                    temporality = (
+                        AggregationTemporality.DELTA if delta else AggregationTemporality.CUMULATIVE
+                    )
+                    metrics.append(Metric(name, description, unit, Histogram(points, temporality)))
+            self._last_ns[reader] = now
+        if not metrics:
+            return None
+        scope = InstrumentationScope("fluxloop", _version())
+        return MetricsData([ResourceMetrics(resource, [ScopeMetrics(scope, metrics, "")], "")])
+
+
+def _version() -> str | None:
+    try:
+        return distribution_version("fluxloop")
+    except Exception:  # pragma: no cover - a source tree without metadata
+        return None
+
+
+class _SdkInstruments:
+    """The application's SDK ``MeterProvider``: points go through its histograms."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._histograms = {
+            name: meter.create_histogram(
+                name, unit=unit, description=brief, explicit_bucket_boundaries_advisory=bounds
+            )
+            for name, (unit, brief, bounds) in INSTRUMENTS.items()
+        }
+
+    def record(self, name: str, value: float, attributes: tuple[tuple[str, Any], ...]) -> None:
+        self._histograms[name].record(value, dict(attributes))
+
+
+class GenAIMetrics(SpanProcessor):
+    """A router observer: keeps ended spans until :meth:`drain` records their metrics."""
+
+    def __init__(self) -> None:
+        self._pending: deque[ReadableSpan] = deque(maxlen=_MAX_PENDING)
+        self._record: Record | None = None
+        self._drain_lock = threading.Lock()
+
+    def bind(self, record: Record | None) -> None:
+        """Record through ``record`` from now on (``None``: stop, forget pending spans)."""
+        with self._drain_lock:
+            self._record = record
+            if record is None:
+                self._pending.clear()
+
+    def on_end(self, span: ReadableSpan) -> None:
+        # the caller's whole cost: one append (bounded: the oldest is dropped)
+        self._pending.append(span)
+
+    def drain(self) -> None:
+        """Record the metrics of every pending span (on an export thread, never the caller's)."""
+        pending = self._pending
+        if not pending:
+            return
+        with self._drain_lock:
+            record = self._record
+            while pending:
+                try:
+                    span = pending.popleft()
+                except IndexError:
+                    break
+                if record is not None:
+                    try:
+                        record_span(record, span)
+                    except Exception:
+                        logger.debug("fluxloop: could not record a metric", exc_info=True)
+
+
+def record_span(record: Record, span: ReadableSpan) -> None:
+    """The metric points of one span of FluxLoop's own tracers."""
+    scope = span.instrumentation_scope
+    if scope is None or scope.name not in OWN_SCOPES:
+        return
+    attributes: Mapping[str, Any] = span.attributes or {}
+    operation = attributes.get(attr.GEN_AI_OPERATION_NAME)
+    if operation is None or span.start_time is None or span.end_time is None:
+        return
+    seconds = max(span.end_time - span.start_time, 0) / 1e9
+    error = attributes.get(attr.ERROR_TYPE)
+    if operation in _MODEL_OPERATIONS:
+        common = _pick(attributes, _MODEL_KEYS)
+        record(DURATION, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
+        for token_type, key in (
+            ("input", attr.GEN_AI_USAGE_INPUT_TOKENS),
+            ("output", attr.GEN_AI_USAGE_OUTPUT_TOKENS),
+        ):
+            count = attributes.get(key)
+            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+                record(TOKENS, count, (*common, (attr.GEN_AI_TOKEN_TYPE, token_type)))
+        first = attributes.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        if isinstance(first, int | float) and not isinstance(first, bool):
+            record(FIRST_CHUNK, float(first), common)
+    elif operation == "invoke_agent":
+        common = _pick(attributes, _AGENT_KEYS)
+        record(AGENT, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
+    elif operation == "execute_tool":
+        common = _pick(attributes, _TOOL_KEYS)
+        record(TOOL, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
+
+
+def _pick(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    return tuple((k, v) for k in keys if (v := attributes.get(k)) is not None)
+
+
+class MetricsPipeline:
+    """Where FluxLoop's GenAI metrics go: the application's SDK ``MeterProvider`` when it has
+    one, else FluxLoop's own histograms exported to the configured exporters (kept while they
+    stay the same across ``configure()`` calls; exported after the spans at exit)."""
+
+    def __init__(self) -> None:
+        self.metrics = GenAIMetrics()
+        self.exporters: list[MetricExporter] = []
+        self.histograms: Histograms | None = None
+        self.resource: Resource = Resource.get_empty()
+        self._key: object = None
+        self._lock = threading.RLock()
+        self._flush_spans: Callable[[], object] | None = None
+        self._exit_hooked = False
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def configure(
+        self,
+        key: object,
+        make_exporters: Callable[[], list[MetricExporter]],
+        resource: Resource,
+        *,
+        flush_spans: Callable[[], object],
+    ) -> None:
+        """Record into the global SDK meter provider, or into FluxLoop's own histograms for the
+        exporters ``make_exporters`` builds (``key`` says whether they changed; ``None``: no
+        metrics)."""
+        with self._lock:
+            self._flush_spans = flush_spans
+            current = otel_metrics.get_meter_provider()
+            if key is None:
+                self._retire()
+                self.metrics.bind(None)
+                return
+            if isinstance(current, MeterProvider):
+                self._retire()
+                self.metrics.bind(_SdkInstruments(current.get_meter("fluxloop")).record)
+                return
+            if self.histograms is not None and key == self._key:
+                return
+            self._retire()
+            exporters = make_exporters()
+            if not exporters:
+                self.metrics.bind(None)
+                return
+            self.exporters, self.resource, self._key = exporters, resource, key
+            self.histograms = Histograms()
+            self.metrics.bind(self.histograms.record)
+            self._start_timer()
+            if not self._exit_hooked:
+                self._exit_hooked = True
+                atexit.register(self.shutdown)
+
+    def flush(self, timeout_millis: int = 30_000) -> bool:
+        """Record what the exported spans carry and export the metrics now."""
+        self.metrics.drain()
+        with self._lock:
+            return self._export()
+
+    def shutdown(self) -> None:
+        """Flush the spans (their metrics are recorded on the way), then export the metrics."""
+        with self._lock:
+            flush_spans = self._flush_spans
+            if flush_spans is not None:
+                try:
+                    flush_spans()
+                except Exception:
+                    logger.debug("fluxloop: could not flush spans", exc_info=True)
+            self._retire()
+
+    def _export(self) -> bool:
+        histograms = self.histograms
+        if histograms is None:
+            return True
+        ok = True
+        for exporter in self.exporters:
+            preferred = getattr(exporter, "_preferred_temporality", None) or {}
+            delta = preferred.get(HistogramInstrument) is AggregationTemporality.DELTA
+            data = histograms.snapshot(exporter, self.resource, delta)
+            if data is None:
+                continue
+            try:
+                result = exporter.export(data, timeout_millis=10_000)
+                ok = ok and getattr(result, "name", "") == "SUCCESS"
+            except Exception as exc:
+                ok = False
+                logger.warning("fluxloop: metric export failed: %s", exc)
+        return ok
+
+    def _retire(self) -> None:
+        self.metrics.drain()
+        self._export()
+        exporters, self.exporters = self.exporters, []
+        self.histograms, self._key = None, None
+        for exporter in exporters:
+            try:
+                exporter.shutdown()
+            except Exception:
+                logger.warning("fluxloop: closing a metric exporter failed", exc_info=True)
+
+    def _start_timer(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._thread = threading.Thread(
+            target=self._every_interval, name="fluxloop-metrics", daemon=True
+        )
+        self._thread.start()
+
+    def _every_interval(self) -> None:
+        while not self._wake.wait(_EXPORT_INTERVAL_S):
+            try:
+                self.flush()
+            except Exception:
+                logger.debug("fluxloop: periodic metric export failed", exc_info=True)
+
+
+PIPELINE = MetricsPipeline()

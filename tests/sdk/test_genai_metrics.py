@@ -1,0 +1,155 @@
+"""GenAI metrics from FluxLoop's spans, in real subprocesses (the SDK's global state is the
+process's): what each decorator records, with the conventions' names, buckets and attributes;
+delta lines per flush; an application's own SDK MeterProvider used when there is one; OTLP
+metrics to a real receiver."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from tests.cli_process import clean_env
+
+APP = """
+import fluxloop
+fluxloop.configure(base_path="traces")
+
+@fluxloop.prompt(model="gpt-4o-mini")
+def answer(question: str) -> dict:
+    return {"content": "ok", "usage": {"input_tokens": 10, "output_tokens": 4}}
+
+@fluxloop.prompt(model="claude-3-5-haiku")
+def broken(question: str) -> str:
+    raise TimeoutError("slow")
+
+@fluxloop.embedding(model="text-embedding-3-small")
+def embed(text: str) -> list:
+    return [0.1, 0.2, 0.3]
+
+@fluxloop.tool
+def lookup(order: int) -> dict:
+    return {"order": order}
+
+@fluxloop.agent(name="support")
+def agent(message: str) -> str:
+    lookup(1)
+    embed(message)
+    try:
+        broken(message)
+    except TimeoutError:
+        pass
+    return answer(message)["content"]
+
+for _ in range(3):
+    agent("hi")
+assert fluxloop.flush()
+agent("again")
+"""
+
+
+def run(tmp_path: Path, code: str, env: dict[str, str] | None = None) -> str:
+    app = tmp_path / "app.py"
+    app.write_text(textwrap.dedent(code))
+    done = subprocess.run(
+        [sys.executable, str(app)],
+        cwd=tmp_path,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def metric_lines(tmp_path: Path) -> list[dict[str, Any]]:
+    (path,) = (tmp_path / "traces").glob("metrics_*.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_decorators_record_the_genai_metrics(tmp_path: Path) -> None:
+    run(tmp_path, APP)
+    lines = metric_lines(tmp_path)
+    assert {m["type"] for m in lines} == {"histogram"}
+    assert {m["temporality"] for m in lines} == {"delta"}
+
+    def total(name: str, **attrs: Any) -> tuple[int, float]:
+        found = [
+            m
+            for m in lines
+            if m["name"] == name and all(m["attributes"].get(k) == v for k, v in attrs.items())
+        ]
+        return sum(m["count"] for m in found), sum(m["sum"] for m in found)
+
+    # 3 calls before the flush, 1 after: two lines per series, 4 points in all
+    assert (
+        total("gen_ai.client.operation.duration", **{"gen_ai.request.model": "gpt-4o-mini"})[0] == 4
+    )
+    assert total("gen_ai.client.token.usage", **{"gen_ai.token.type": "input"}) == (4, 40)
+    assert total("gen_ai.client.token.usage", **{"gen_ai.token.type": "output"}) == (4, 16)
+    errors = [m for m in lines if m["attributes"].get("error.type") == "TimeoutError"]
+    assert errors and errors[0]["attributes"]["gen_ai.provider.name"] == "anthropic"
+    assert errors[0]["name"] == "gen_ai.client.operation.duration"
+    embeddings = total(
+        "gen_ai.client.operation.duration", **{"gen_ai.operation.name": "embeddings"}
+    )
+    assert embeddings[0] == 4
+    assert total("gen_ai.invoke_agent.duration", **{"gen_ai.agent.name": "support"})[0] == 4
+    assert total("gen_ai.execute_tool.duration", **{"gen_ai.tool.name": "lookup"})[0] == 4
+    duration = next(m for m in lines if m["name"] == "gen_ai.client.operation.duration")
+    assert duration["unit"] == "s"
+    assert duration["explicit_bounds"] == [
+        0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+    ]  # fmt: skip
+    tokens = next(m for m in lines if m["name"] == "gen_ai.client.token.usage")
+    assert tokens["unit"] == "{token}" and tokens["explicit_bounds"][-1] == 67108864
+    assert sum(tokens["bucket_counts"]) == tokens["count"]
+    assert tokens["scope"]["name"] == "fluxloop"
+    assert tokens["resource"]["deployment.environment.name"] == "development"
+    # no attribute the conventions do not define for these metrics
+    allowed = {
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+        "gen_ai.token.type",
+        "gen_ai.agent.name",
+        "gen_ai.tool.name",
+        "gen_ai.tool.type",
+        "error.type",
+    }
+    assert set().union(*(m["attributes"] for m in lines)) <= allowed
+
+
+def test_metrics_off_and_the_applications_meter_provider(tmp_path: Path) -> None:
+    run(tmp_path, APP, {"OTEL_METRICS_EXPORTER": "none"})
+    assert not list((tmp_path / "traces").glob("metrics_*.jsonl"))
+    code = """
+    from opentelemetry import metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    reader = InMemoryMetricReader()
+    metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    import fluxloop
+
+    @fluxloop.prompt(model="gpt-4o-mini")
+    def answer(q: str) -> dict:
+        return {"content": "ok", "usage": {"input_tokens": 7, "output_tokens": 2}}
+
+    answer("x")
+    fluxloop.flush()
+    data = reader.get_metrics_data()
+    names = sorted(m.name for rm in data.resource_metrics for sm in rm.scope_metrics
+                   for m in sm.metrics)
+    print(",".join(names))
+    """
+    second = tmp_path / "app2"
+    second.mkdir()
+    out = run(second, code)
+    assert out.strip() == "gen_ai.client.operation.duration,gen_ai.client.token.usage"
