@@ -658,7 +658,9 @@ def evaluate_experiment(
     experiment = load_directory(experiment_dir, selection)
     cfg_path, how = find_config(experiment.path, Path(config) if config is not None else None)
     cfg = load_evaluation_config(
-        cfg_path, how if cfg_path is None else f"{where(cfg_path)} ({how})"
+        cfg_path,
+        how if cfg_path is None else f"{where(cfg_path)} ({how})",
+        explicit=how == "--config",
     )
     out_dir = Path(output) if output is not None else Path(DEFAULT_OUTPUT)
     if not out_dir.is_absolute():

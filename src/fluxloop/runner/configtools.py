@@ -205,13 +205,22 @@ def set_config_value(
         merged, doc.lines, require_target=False, default_file=display_path(path)
     )
     top = key.split(".", maxsplit=1)[0]
-    relevant = [
-        p
-        for p in report.problems
-        if p.key == key
-        or p.key.startswith(key + ".")
-        or key.startswith(p.key + ".")
-        or p.key == top
+
+    def about_key(p: Problem) -> bool:
+        return (
+            p.key == key
+            or p.key.startswith(key + ".")
+            or key.startswith(p.key + ".")
+            or p.key == top
+        )
+
+    relevant = [p for p in report.problems if about_key(p)]
+    # an unknown key only warns when a file is loaded (other tools' keys), but setting one on
+    # purpose is a mistake: FluxLoop would never read it
+    relevant += [
+        Problem(p.key, "unknown key; not set (FluxLoop does not read it)", p.where, p.file_hint)
+        for p in report.warnings
+        if about_key(p) and p.message.startswith("unknown key")
     ]
     if relevant:
         raise ConfigProblems(relevant)

@@ -84,6 +84,13 @@ def _count_lines(path: Path) -> tuple[int, int]:
     return total, failed
 
 
+def _newer(path: Path, than: Path) -> bool:
+    try:
+        return path.stat().st_mtime_ns > than.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -127,8 +134,16 @@ def experiment_info(path: Path) -> ExperimentInfo | None:
     if rate is None and total:
         rate = successful / total
     status = str(summary.get("status") or "completed")
-    if status == "running" and not _pid_alive(summary.get("pid")):
+    if (status == "running" and not _pid_alive(summary.get("pid"))) or (
+        status == "aborted" and summary.get("resumable")
+    ):
         status = "aborted (resumable)"
+    if status != "completed" and _newer(lines_path, summary_path):
+        # summary.json is rewritten every few seconds, the run lines as each run ends: after a
+        # kill -9 the lines are the truth
+        total, failed = _count_lines(lines_path)
+        successful = total - failed
+        rate = successful / total if total else None
     durations = summary.get("duration_ms") if isinstance(summary.get("duration_ms"), dict) else {}
     assert isinstance(durations, dict)
     date = summary.get("started_at") or summary.get("date")
