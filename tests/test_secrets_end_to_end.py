@@ -363,3 +363,38 @@ def test_show_values_is_the_one_explicit_exception(tmp_path: Path) -> None:
     assert key not in masked.stdout and "****" + key[-4:] in masked.stdout
     shown = fl("config", "env", "--show-values", cwd=tmp_path)
     assert key in shown.stdout
+
+
+def test_reports_are_masked_even_when_the_directory_is_not(tmp_path: Path) -> None:
+    """parse / evaluate / compare mask what they read: a directory written raw (an older
+    FluxLoop, ``collector serve --no-mask``) still gives masked reports."""
+    project = tmp_path / "raw"
+    project.mkdir()
+    (project / "agent.py").write_text("def run(input):\n    return 'ok ' + input\n")
+    (project / "setting.yaml").write_text(
+        'name: raw\nrunner:\n  target: "agent:run"\nbase_inputs:\n  - input: "hello"\n'
+        "iterations: 1\noutput_directory: experiments\n"
+    )
+    done = fl("run", "experiment", "--no-collector", cwd=project)
+    assert done.returncode == 0, done.stderr
+    experiment = _only_dir(project / "experiments", "raw_")
+    summary_file = experiment / "trace_summary.jsonl"
+    line = json.loads(summary_file.read_text())
+    secret = P["openai_key_in_text"]
+    line["output"] = f"ok {secret}"  # what an unmasked writer leaves behind
+    line["input"] = {"text": "hello", "password": P["password_metadata_field"]}
+    summary_file.write_text(json.dumps(line) + "\n")
+    printed = Printed()
+    for name, args in (
+        ("parse", ("parse", "experiment", str(experiment))),
+        ("evaluate", ("evaluate", "experiment", str(experiment), "--no-llm")),
+        ("compare", ("compare", str(experiment), str(experiment), "-f", "markdown")),
+    ):
+        proc = fl(*args, cwd=project)
+        printed.add(name, proc)
+        assert proc.returncode in (0, 1), f"{name}: {proc.stderr}"
+    written = [experiment / "per_trace_analysis", experiment / "evaluation"]
+    assert all(path.exists() for path in written)
+    sources = {summary_file}
+    _, hits = _scan(experiment, sources, printed)
+    assert hits == []
