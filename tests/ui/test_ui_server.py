@@ -42,6 +42,7 @@ def test_list_shows_each_experiment_with_status_rates_latency_tokens(viewer: Vie
     assert a["evaluated"] and a["pass_rate"] == pytest.approx(0.7)
     assert a["p50_ms"] is not None and a["p95_ms"] is not None and a["tokens"] > 0
     assert rows["o"]["evaluated"] is False
+    assert all(not r["notices"] for r in rows.values())  # the current contract reads cleanly
 
 
 def test_first_page_is_read_from_the_file_while_the_table_is_built(

@@ -11,11 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fluxloop_exporters import CONTRACT_VERSION
+
 from fluxloop.runner.status import experiment_info
 
 from .runload import count_lines
 
 __all__ = ["experiment_row", "read_small_json", "status_word", "traces_row"]
+
+#: contract versions this viewer reads (every version up to the exporters' own)
+KNOWN_VERSIONS = tuple(str(v) for v in range(1, int(CONTRACT_VERSION) + 1))
 
 #: the list's four words for the runner's statuses
 _STATUS = {
@@ -89,8 +94,11 @@ def experiment_row(path: Path, relative: str) -> dict[str, Any]:
         notices.append(notice)
     summary = summary or {}
     version = summary.get("contract_version")
-    if version is not None and str(version) != "1":
-        notices.append(f"summary.json: unknown contract version {version!r} (expected 1)")
+    if version is not None and str(version) not in KNOWN_VERSIONS:
+        notices.append(
+            f"summary.json: unknown contract version {version!r} "
+            f"(expected {' or '.join(KNOWN_VERSIONS)}); shown as far as it can be read"
+        )
     evaluation, notice = read_small_json(path / "evaluation" / "summary.json")
     if notice:
         notices.append("evaluation/" + notice)
