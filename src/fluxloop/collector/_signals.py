@@ -55,7 +55,6 @@ from opentelemetry.trace import TraceFlags
 
 from fluxloop.collector._convert import PayloadError, _attributes, _json_value
 from fluxloop.collector._sink import Sink
-from fluxloop.sdk._redact import mask_secrets
 
 __all__ = [
     "LOGS",
@@ -185,10 +184,9 @@ def _log_records(request: ExportLogsServiceRequest) -> tuple[list[ReadableLogRec
                     severity = SeverityNumber(log.severity_number) if log.severity_number else None
                 except ValueError:
                     severity = None
-                # log lines are where secrets leak most (headers, config dumps): the SDK's one
-                # masking module, by key and by value pattern, before anything is written
-                body: Any = mask_secrets(_json_value(log.body)) if log.HasField("body") else None
-                attributes: Any = mask_secrets(_attributes(log.attributes))
+                # masking and limits: the sink's ingest step (fluxloop.collector._ingest)
+                body: Any = _json_value(log.body) if log.HasField("body") else None
+                attributes: Any = _attributes(log.attributes)
                 record = LogRecord(
                     timestamp=log.time_unix_nano or None,
                     observed_timestamp=log.observed_time_unix_nano or None,
