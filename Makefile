@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
 .PHONY: demo test test-interop test-ray lint typecheck semconv semconv-check unit bench clean
@@ -14,8 +15,16 @@ $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PY) -m pip install $(PIP_QUIET) -e semconv -e exporters -e '.[dev]'
 	touch $(STAMP)
 
+# the demo needs only the runtime and what its examples import (the `demo` extra), not the
+# development set; a venv that has the development set already has all of it
+$(DEMO_STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
+	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	test -f $(STAMP) -a $(STAMP) -nt pyproject.toml || $(PY) -m pip install $(PIP_QUIET) -e semconv -e exporters -e '.[demo]'
+	touch $(DEMO_STAMP)
+
 ## demo: example agents traced to JSONL files, then a whole experiment (generate, run, parse, evaluate)
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
 
 ## test: the whole suite: ruff, mypy --strict, the semconv staleness check, pytest
@@ -34,7 +43,8 @@ semconv-check: $(STAMP)
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q
 
-## test-interop: FluxLoop's spans in real backends (Arize Phoenix in .venv-phoenix, made on first run)
+## test-interop: real third-party software in its own venvs, made on first run: FluxLoop's spans in
+## Arize Phoenix (.venv-phoenix); OpenInference's LangChain spans into the collector (.venv-openinference)
 test-interop: $(STAMP)
 	$(PY) -m pytest -m interop -n 0 -q tests/interop
 

@@ -51,7 +51,9 @@ def test_markdown_for_every_run_including_failed(exp_a: Path) -> None:
     assert first["timeline"][0]["type"] == "agent" and first["timeline"][0]["depth"] == 0
     assert {t["depth"] for t in first["timeline"][1:]} == {1}
     assert first["metrics"]["observation_count"] == len(first["timeline"])
-    assert first["summary"] == summaries[0]
+    assert first["summary"]["raw"] == first["raw"] == summaries[0]
+    assert first["summary"]["token_usage"] == summaries[0].get("token_usage")
+    assert first["summary"]["trace_id"] == summaries[0]["trace_id"]
 
 
 def test_step_layout_matches_the_original(exp_a: Path) -> None:

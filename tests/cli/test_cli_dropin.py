@@ -113,3 +113,82 @@ def test_seed_001_latest_glob_and_latest_argument(initialized: Path) -> None:
     assert [Path(r["path"]).name for r in rows] == [newest.name, first_dir.name]
     missing = fl("parse", "experiment", "nowhere/latest", cwd=initialized)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
+
+
+FAILING = """
+import fluxloop
+
+
+@fluxloop.agent()
+def run(input_text: str) -> dict:
+    if "started" in input_text:
+        raise ValueError("cannot start")
+    return {"content": "ok", "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+"""
+
+
+def test_artifacts_carry_what_the_originals_readers_use(initialized: Path) -> None:
+    from tests.generation import openai_server
+
+    (initialized / "examples" / "flaky.py").write_text(FAILING, encoding="utf-8")
+    setting = initialized / "setting.yaml"
+    data = yaml.safe_load(setting.read_text())
+    data["runner"]["target"] = "examples.flaky:run"
+    data["success_threshold"] = 0.1
+    setting.write_text(yaml.safe_dump(data), encoding="utf-8")
+    run = fl("-q", "run", "experiment", cwd=initialized)
+    assert run.returncode == 0, run.stderr
+    exp = Path(run.stdout.strip().splitlines()[-1])
+    lines = [json.loads(x) for x in (exp / "trace_summary.jsonl").read_text().splitlines()]
+    good = next(x for x in lines if x["success"])
+    assert good["conversation_state"]["turns"][0] == {"role": "user", "content": good["input"]}
+    assert good["conversation_state"]["turns"][1]["role"] == "assistant"
+    summary = json.loads((exp / "summary.json").read_text())
+    assert summary["config"]["runner"]["target"] == "examples.flaky:run"
+    errors = json.loads((exp / "errors.json").read_text())
+    assert errors and all(e["error"] == e["message"] == "cannot start" for e in errors)
+    parsed = fl("parse", "experiment", str(exp), cwd=initialized)
+    assert parsed.returncode == 0, parsed.stderr
+    records = [
+        json.loads(x)
+        for x in (exp / "per_trace_analysis" / "per_trace.jsonl").read_text().splitlines()
+    ]
+    record = next(r for r in records if r["success"])
+    assert record["summary"]["raw"]["trace_id"] == record["trace_id"] == record["raw"]["trace_id"]
+    assert record["summary"]["token_usage"]["total_tokens"] == 7
+
+    # evaluate reads FLUXLOOP_LLM_API_KEY from the project's .env (seed 003's universal key)
+    server = openai_server.start()
+    try:
+        server.on(lambda prompt: True, *([("content", "8")] * 8))
+        key = "sk-judge-from-dotenv-5678"
+        with (initialized / ".env").open("a", encoding="utf-8") as fh:
+            fh.write(f"\nFLUXLOOP_LLM_API_KEY={key}\n")
+        (initialized / "evaluation.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "evaluators": [
+                        {
+                            "name": "quality",
+                            "type": "llm_judge",
+                            "provider": "openai",
+                            "model": "gpt-4o-mini",
+                            "model_parameters": {"base_url": server.base_url},
+                            "prompt_template": "Score 1-10. {input} {output}",
+                            "max_score": 10,
+                            "parser": "first_number_1_10",
+                        }
+                    ]
+                }
+            ),
+            encoding="utf-8",
+        )
+        done = fl(
+            "evaluate", "experiment", str(exp), "--config", "evaluation.yaml", cwd=initialized
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert server.requests
+        assert all(r.headers["authorization"] == f"Bearer {key}" for r in server.requests)
+        assert key not in done.stdout + done.stderr
+    finally:
+        openai_server.stop(server)

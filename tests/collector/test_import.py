@@ -35,7 +35,7 @@ def test_round_trip(tmp_path: Path) -> None:
         tmp_path / "otel-file-exporter.jsonl",
         [
             otlp_json(spans[:half]),  # the Collector's file exporter: camelCase, hex ids
-            json.dumps({"resourceMetrics": []}),  # another signal in the same file
+            json.dumps({"resourceProfiles": []}),  # a signal that is not imported
             "",
             otlp_json(spans[half:], hex_ids=False, snake=True),  # snake_case, base64 ids
         ],
@@ -82,7 +82,10 @@ def test_gzip_and_appending(tmp_path: Path) -> None:
     [
         ("{not json", "invalid JSON"),
         ("[1, 2]", "expected an OTLP JSON object, found list"),
-        ('{"hello": 1}', "expected an OTLP traces object with resourceSpans, found hello"),
+        (
+            '{"hello": 1}',
+            "expected an OTLP object with resourceSpans, resourceMetrics or resourceLogs, found hello",
+        ),
         ('{"resourceSpans": {}}', "$.resourceSpans: expected an array, found an object"),
         (
             '{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "00", "spanId": "01",'
@@ -135,3 +138,42 @@ def test_cli_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Skipped 1 invalid line(s)" in proc.stderr
+
+
+def test_metrics_and_logs_lines(tmp_path: Path) -> None:
+    """The OTel Collector's file exporter writes MetricsData and LogsData lines beside the
+    traces: they land in metrics_*.jsonl and logs_*.jsonl, as the collector would write them."""
+    from google.protobuf import json_format
+    from opentelemetry._logs import LogRecord, SeverityNumber
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    meters = MeterProvider(metric_readers=[reader])
+    meters.get_meter("m").create_counter("gen_ai.calls").add(2)
+    metrics_line = json_format.MessageToJson(encode_metrics(reader.get_metrics_data()), indent=None)
+    memory = InMemoryLogRecordExporter()
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    loggers.get_logger("l").emit(
+        LogRecord(body="hello", severity_number=SeverityNumber.WARN, trace_id=7, span_id=9)
+    )
+    logs_line = json_format.MessageToJson(encode_logs(memory.get_finished_logs()), indent=None)
+    spans = make_spans(1)
+    source = _write_lines(tmp_path / "all.jsonl", [otlp_json(spans), metrics_line, logs_line])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["import", "otlp", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "Imported 1 metric data point(s) and 1 log record(s)" in result.output
+    (point,) = read_jsonl(out, "metrics")
+    assert point["name"] == "gen_ai.calls" and point["value"] == 2
+    jsonschema.validate(point, load_schema("metric"))
+    (log,) = read_jsonl(out, "logs")
+    jsonschema.validate(log, load_schema("log"))
+    assert log["body"] == "hello" and log["severity_number"] == 13
+    assert (log["trace_id"], log["span_id"]) == (f"{7:032x}", f"{9:016x}")
+    assert len(read_jsonl(out, "observations")) == len(spans)

@@ -123,6 +123,9 @@ def test_original_sdk_trace_and_observations(collector: Collector) -> None:
         "completion_tokens": None,
         "total_tokens": None,
         "attributes": {},
+        "parent_id": str(agent_id),
+        "resource": {},
+        "scope": None,
     }
     got_agent = observations[str(agent_id)]
     assert got_agent["parent_observation_id"] is None
@@ -132,7 +135,7 @@ def test_original_sdk_trace_and_observations(collector: Collector) -> None:
     assert got_generation["end_time"] is None
     assert got_generation["total_tokens"] == 7 and got_generation["model"] == "gpt-4o-mini"
     [got_trace] = [t for t in collector.traces() if t["id"] == str(trace_id)]
-    assert got_trace["id"] == str(trace_id)
+    assert got_trace["id"] == got_trace["trace_id"] == str(trace_id)
     assert got_trace["status"] == "success" and got_trace["tags"] == ["experiment"]
     assert got_trace["metadata"] == {"iteration": 0, "persona": "novice", "variation_seed": 7}
     assert got_trace["attributes"] == {

@@ -32,7 +32,7 @@ def one_span(factory: SpanFactory, name: str = "s", **attributes: Any) -> Readab
 
 
 def test_contract_version() -> None:
-    assert CONTRACT_VERSION == "1"
+    assert CONTRACT_VERSION == "2"
 
 
 def test_observation_fields(span_factory: SpanFactory) -> None:
@@ -57,6 +57,9 @@ def test_observation_fields(span_factory: SpanFactory) -> None:
         "id": f"{span.context.span_id:016x}",
         "trace_id": f"{span.context.trace_id:032x}",
         "parent_observation_id": None,
+        "parent_id": None,
+        "resource": {"service.name": "fluxloop-tests"},
+        "scope": {"name": "fluxloop.tests", "version": "1.0"},
         "type": "generation",
         "name": "chat gpt-4o",
         "start_time": "2026-01-02T03:04:05.123456+00:00",
@@ -295,6 +298,9 @@ def test_trace_record(span_factory: SpanFactory) -> None:
     trace = encode_trace(span)
     assert trace == {
         "id": f"{span.context.trace_id:032x}",
+        "trace_id": f"{span.context.trace_id:032x}",
+        "resource": {"service.name": "fluxloop-tests"},
+        "scope": {"name": "fluxloop.tests", "version": "1.0"},
         "name": "my-trace",
         "start_time": "2026-01-02T03:04:05.123456+00:00",
         "end_time": "2026-01-02T03:04:05.124956+00:00",

@@ -260,3 +260,45 @@ def test_every_record_validates_against_the_schemas() -> None:
     with pytest.raises(ValueError):
         load_schema("nope")
     assert load_schema("trace.schema.json")["title"].startswith("FluxLoop trace record")
+
+
+# -- contract v1 -> v2: a superset; v1 files stay valid and readable --------------------------
+
+V1 = Path(__file__).parent / "golden" / "v1"
+V2_ONLY = {
+    "observation": ("parent_id", "resource", "scope"),
+    "trace": ("trace_id", "resource", "scope"),
+}
+
+
+def test_v2_records_are_v1_records_plus_the_new_fields() -> None:
+    """v2 only adds keys: dropping them gives back the v1 golden records byte for byte."""
+    observations, traces = records()
+    v1_observations = [json.loads(x) for x in (V1 / "observations.jsonl").open()]
+    v1_traces = [json.loads(x) for x in (V1 / "traces.jsonl").open()]
+    for kind, rows, old in (
+        ("observation", observations, v1_observations),
+        ("trace", traces, v1_traces),
+    ):
+        stripped = [{k: v for k, v in r.items() if k not in V2_ONLY[kind]} for r in rows]
+        assert stripped == old
+    assert all(r["parent_id"] == r["parent_observation_id"] for r in observations)
+    assert all(r["trace_id"] == r["id"] for r in traces)
+    assert {r["resource"]["service.name"] for r in observations} == {"fluxloop-tests"}
+
+
+def test_v1_golden_files_validate_against_the_v1_schemas() -> None:
+    observation = jsonschema.Draft202012Validator(load_schema("observation", version="1"))
+    trace = jsonschema.Draft202012Validator(load_schema("trace", version="1"))
+    for line in (V1 / "observations.jsonl").open():
+        observation.validate(json.loads(line))
+    for line in (V1 / "traces.jsonl").open():
+        trace.validate(json.loads(line))
+    # and a v1 record is not a v2 record (the new fields are required there)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(load_schema("trace")).validate(
+            json.loads((V1 / "traces.jsonl").open().readline())
+        )
+    assert load_schema("trace", version=CONTRACT_VERSION) == load_schema("trace")
+    with pytest.raises(ValueError, match="contract version"):
+        load_schema("trace", version="9")

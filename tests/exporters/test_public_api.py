@@ -9,9 +9,11 @@ def test_all_is_pinned() -> None:
     assert sorted(fluxloop_exporters.__all__) == [
         "CONTRACT_VERSION",
         "FluxLoopSpanProcessor",
+        "JsonlFileLogExporter",
         "JsonlFileMetricExporter",
         "JsonlFileSpanExporter",
         "create_otlp_exporter",
+        "encode_logs",
         "encode_metrics",
         "encode_observation",
         "encode_records",

@@ -283,3 +283,62 @@ def test_generated_template_and_fixtures_pass_under_xdist(project: Path) -> None
         if (d / "summary.json").is_file() and not d.is_symlink()
     ]
     assert len(runs) == 2  # two experiments at (maybe) the same second: distinct directories
+
+
+# ---------------------------------------------------------------------- the original's imports
+
+ORIGINAL_STYLE = """
+from pathlib import Path
+
+import pytest
+
+from fluxloop_cli.testing.pytest_plugin import fluxloop_runner  # noqa: F401  (the original's line)
+
+pytest_plugins = ["fluxloop_cli.testing.pytest_plugin"]
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_smoke(fluxloop_runner):
+    result = fluxloop_runner(
+        project_root=ROOT,
+        simulation_config=ROOT / "setting.yaml",
+        overrides={"iterations": 1},
+        env={"PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    result.require_success()
+
+
+def test_cli_with_overrides(fluxloop_cli):
+    result = fluxloop_cli(
+        project_root=ROOT,
+        simulation_config="setting.yaml",
+        overrides={"iterations": 2, "base_inputs": [{"input": "only one"}], "personas": []},
+        timeout=120,
+    )
+    result.require_success()
+    assert result.total_runs == 2
+    assert not list(ROOT.glob(".fluxloop_overrides_*"))  # the temporary config is gone
+"""
+
+
+def test_the_original_import_line_and_fluxloop_cli_overrides(project: Path) -> None:
+    (project / "tests").mkdir()
+    (project / "tests" / "test_original.py").write_text(ORIGINAL_STYLE, encoding="utf-8")
+    completed = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "2 passed" in completed.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "fluxloop_cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert version.returncode == 0 and fluxloop.__version__ in version.stdout

@@ -52,11 +52,12 @@ def _is_free(port: int) -> bool:
 class RayCluster:
     """Nodes started with the ``ray`` CLI of this virtualenv; ``address`` is the GCS address."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         # short: Ray's unix socket paths live under it (108-byte limit)
         self.temp_dir = Path(tempfile.mkdtemp(prefix="flray", dir="/tmp"))
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()  # Ray Client: ray://127.0.0.1:<client_port>
         self.node_ports: list[int] = []
         self.env = clean_env(
             {
@@ -66,6 +67,7 @@ class RayCluster:
                 "RAY_health_check_period_ms": "1000",
                 "RAY_health_check_timeout_ms": "1000",
                 "RAY_health_check_failure_threshold": "3",
+                **(env or {}),
             }
         )
 
@@ -105,7 +107,7 @@ class RayCluster:
             "--head",
             f"--port={self.port}",
             "--include-dashboard=false",
-            f"--ray-client-server-port={free_port()}",
+            f"--ray-client-server-port={self.client_port}",
             f"--temp-dir={self.temp_dir}",
         )
         for _ in range(nodes - 1):

@@ -283,7 +283,7 @@ def test_decorated_target_spans_tokens_and_summary_shapes(project: Project) -> N
     assert set(summary["percentiles"]) == {"p50", "p90", "p95", "p99"}
     assert summary["tokens"] == {"prompt_tokens": 12, "completion_tokens": 16, "total_tokens": 28}
     assert set(summary["per_persona"]) == {"p1", "p2"}
-    assert summary["contract_version"] == "1"
+    assert summary["contract_version"] == "2"
     assert summary["environment"]["python"]
     assert summary["status"] == "completed"
     line = lines(outcome)[0]

@@ -339,6 +339,15 @@ def test_reuse_workers_sets_the_target_up_once_per_worker(
     assert summary["executor"]["reuse_workers"] is True
 
 
+def test_ray_client_address(tmp_path: Path, cluster: RayCluster) -> None:
+    root = make_project(tmp_path / "p", "agent:run", [f"q{i}" for i in range(10)])
+    address = f"ray://127.0.0.1:{cluster.client_port}"
+    done = run_cli(root, "--executor", "ray", "--ray-address", address)
+    assert done.returncode == 0, done.stderr
+    rows = lines(experiment_dir(root))
+    assert len(rows) == 10 and all(r["success"] and r["executor"]["type"] == "ray" for r in rows)
+
+
 def test_bad_input_is_one_line_and_exit_2_before_any_run(
     tmp_path: Path, cluster: RayCluster
 ) -> None:

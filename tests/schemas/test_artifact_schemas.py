@@ -26,12 +26,12 @@ from typing import Any
 
 import jsonschema
 import pytest
-from fluxloop_exporters import load_schema
+from fluxloop_exporters import CONTRACT_VERSION, load_schema
 from fluxloop_exporters._schemas import schema_dir
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACT_SCHEMAS = ("summary", "trace_summary", "errors", "recording")
-ALL_SCHEMAS = ("observation", "trace", "metric", "cassette", *ARTIFACT_SCHEMAS)
+ALL_SCHEMAS = ("observation", "trace", "metric", "log", "cassette", *ARTIFACT_SCHEMAS)
 
 # What DESIGN.md ("Experiment directory") documents; the schemas must require all of it.
 DOCUMENTED_SUMMARY = (
@@ -420,7 +420,7 @@ INTERRUPTING_AGENT = """
         marker = Path("interrupted.marker")
         if not marker.exists():
             marker.write_text("x")
-            (summary,) = Path("experiments").glob("*/summary.json")
+            (summary,) = Path("experiments").glob("interrupt_*/summary.json")
             shutil.copy(summary, "running-summary.json")
             os.kill(os.getpid(), signal.SIGINT)
         return "ok " + input_text
@@ -473,7 +473,8 @@ def test_schema_is_valid_draft_2020_12_and_loads_by_name(name: str) -> None:
     schema = load_schema(name)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
-    assert schema["$id"] == f"https://fluxloop.dev/schemas/v1/{name}.schema.json"
+    version = CONTRACT_VERSION if name in ("observation", "trace") else "1"
+    assert schema["$id"] == f"https://fluxloop.dev/schemas/v{version}/{name}.schema.json"
     assert schema["title"] and schema["description"]
     assert load_schema(f"{name}.schema.json") == schema
     assert (schema_dir() / f"{name}.schema.json").is_file()
@@ -518,7 +519,9 @@ def test_schemas_are_packaged_in_the_wheel(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("fluxloop_exporters-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         packaged = {n for n in zf.namelist() if n.startswith("fluxloop_exporters/schemas/")}
-    assert packaged == {f"fluxloop_exporters/schemas/{n}.schema.json" for n in ALL_SCHEMAS}
+    assert packaged == {f"fluxloop_exporters/schemas/{n}.schema.json" for n in ALL_SCHEMAS} | {
+        f"fluxloop_exporters/schemas/v1/{n}.schema.json" for n in ("observation", "trace")
+    }
 
 
 # ---------------------------------------------------------------------------------------------

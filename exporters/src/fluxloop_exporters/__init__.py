@@ -2,9 +2,9 @@
 exporters, a batching span processor that spills to disk instead of dropping, and an OTLP exporter
 factory with a durable local spool.
 
-Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl`` and
-``OTEL_METRICS_EXPORTER=fluxloop_jsonl`` make any OpenTelemetry app write the FluxLoop contract
-under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
+Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl``,
+``OTEL_METRICS_EXPORTER=fluxloop_jsonl`` and ``OTEL_LOGS_EXPORTER=fluxloop_jsonl`` make any
+OpenTelemetry app write the FluxLoop contract under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
 """
 
 from ._contract import (
@@ -17,7 +17,9 @@ from ._contract import (
     parse_timestamp,
 )
 from ._jsonl import JsonlFileSpanExporter
+from ._jsonl_logs import JsonlFileLogExporter
 from ._jsonl_metrics import JsonlFileMetricExporter
+from ._log_contract import encode_logs
 from ._metric_contract import encode_metrics
 from ._otlp import create_otlp_exporter
 from ._processor import FluxLoopSpanProcessor
@@ -26,9 +28,11 @@ from ._schemas import load_schema
 __all__ = [
     "CONTRACT_VERSION",
     "FluxLoopSpanProcessor",
+    "JsonlFileLogExporter",
     "JsonlFileMetricExporter",
     "JsonlFileSpanExporter",
     "create_otlp_exporter",
+    "encode_logs",
     "encode_metrics",
     "encode_observation",
     "encode_records",

@@ -4,6 +4,12 @@ Files are opened with ``O_APPEND`` and written with one ``os.write`` loop per ca
 concurrent writers (threads or processes) never interleave; a failed write is truncated back to
 where it started when possible, so a reader never sees a partial line. Not thread-safe by itself:
 the exporters call it under their own lock.
+
+Rotation: a file moved or deleted while it is open (``logrotate``, a person) is noticed at the
+next write (its path no longer names the open file) and reopened under its name; a batch written
+in the moment a file was *deleted* is written again to the new file, so nothing acknowledged is
+lost (a batch that went to a *moved* file is in that file). :meth:`AppendFiles.close_all` reopens
+everything explicitly (the collector's SIGHUP).
 """
 
 from __future__ import annotations
@@ -32,6 +38,17 @@ class AppendFiles:
         except OSError as exc:
             self._dir_ready = False
             return f"cannot open {self.directory / name}: {exc.strerror or exc}"
+        error = self._append(name, fd, data)
+        if error is None and not self._is_current(name, fd) and _unlinked(fd):
+            # deleted while we wrote: those lines are gone with it; write them to the new file
+            self._close(name)
+            try:
+                error = self._append(name, self._fd(name), data)
+            except OSError as exc:
+                error = f"cannot open {self.directory / name}: {exc.strerror or exc}"
+        return error
+
+    def _append(self, name: str, fd: int, data: bytes) -> str | None:
         start = -1
         written = 0
         try:
@@ -50,6 +67,15 @@ class AppendFiles:
             return f"cannot write {self.directory / name}: {exc.strerror or exc}"
         return None
 
+    def _is_current(self, name: str, fd: int) -> bool:
+        """Whether ``name`` still names the file open on ``fd`` (not moved or deleted)."""
+        try:
+            on_disk = os.stat(self.directory / name)
+            mine = os.fstat(fd)
+        except OSError:
+            return False
+        return on_disk.st_ino == mine.st_ino and on_disk.st_dev == mine.st_dev
+
     def close_all(self) -> None:
         """Close every open descriptor (the next write reopens)."""
         fds, self._fds = self._fds, {}
@@ -60,7 +86,10 @@ class AppendFiles:
     def _fd(self, name: str) -> int:
         fd = self._fds.get(name)
         if fd is not None:
-            return fd
+            if self._is_current(name, fd):
+                return fd
+            self._close(name)  # rotated away: reopen under the name
+            self._dir_ready = False
         if not self._dir_ready:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._dir_ready = True
@@ -77,3 +106,10 @@ class AppendFiles:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+
+
+def _unlinked(fd: int) -> bool:
+    try:
+        return os.fstat(fd).st_nlink == 0
+    except OSError:
+        return True

@@ -1,4 +1,4 @@
-"""The FluxLoop JSONL contract, version 1: a pure ``ReadableSpan -> record`` encoder.
+"""The FluxLoop JSONL contract, version 2: a pure ``ReadableSpan -> record`` encoder.
 
 Two record kinds (see ``exporters/schemas/*.schema.json``):
 
@@ -7,7 +7,14 @@ Two record kinds (see ``exporters/schemas/*.schema.json``):
 * a **trace** record for every *local root* span (no parent, or a remote parent).
 
 The encoder is pure (no I/O), fast (a few microseconds per span) and total: it never raises; an
-attribute it cannot interpret is kept as a string.
+attribute it cannot interpret is kept as a string. Spans of other tracing libraries (OpenInference,
+Traceloop, Langfuse, MLflow, Logfire) are read through the dialect table (:mod:`._dialects`); the
+GenAI conventions and ``fluxloop.*`` attributes win where both speak.
+
+Version 2 adds, beside the version-1 fields (all kept, same meaning): ``resource`` (the span's
+resource attributes: ``service.name``, ...) and ``scope`` (the instrumentation scope's ``name`` and
+``version``) on both records, ``parent_id`` on observations (= ``parent_observation_id``) and
+``trace_id`` on traces (= ``id``), the names the original FluxLoop's documentation uses.
 
 Readers of these records must also accept what the original FluxLoop SDK wrote: UUID strings as
 ``id``/``trace_id``/``parent_observation_id`` (:func:`normalize_id` accepts both), absent keys
@@ -28,6 +35,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 from . import _json
+from ._dialects import MISSING, Mapped, has_dialect, translate
 
 __all__ = [
     "CONTRACT_VERSION",
@@ -40,7 +48,7 @@ __all__ = [
     "parse_timestamp",
 ]
 
-CONTRACT_VERSION = "1"
+CONTRACT_VERSION = "2"
 
 OBSERVATION_TYPES = frozenset(v.value for v in A.FluxloopObservationTypeValues)
 _LEVELS = frozenset(v.value for v in A.FluxloopObservationLevelValues)
@@ -303,6 +311,8 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
     parent = span.parent
     pop = attrs.pop
     get = attrs.get
+    # other libraries' attributes (cheap test first: most spans speak GenAI or nothing)
+    mapped: Mapped | None = translate(attrs) if has_dialect(attrs) else None
 
     # type
     obs_type = pop(_OBS_TYPE, None)
@@ -311,6 +321,8 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
             attrs[_OBS_TYPE] = obs_type  # unknown value: keep it visible
         op = get(_OPERATION)
         obs_type = _OPERATION_TYPES.get(op, "span") if type(op) is str else "span"
+        if obs_type == "span" and mapped is not None and mapped.type is not None:
+            obs_type = mapped.type
 
     # the SDK omits fluxloop.observation.name where the GenAI attributes already say it
     name = pop(_OBS_NAME, None)
@@ -318,7 +330,7 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         named_by = _NAMED_BY.get(obs_type)
         name = get(named_by) if named_by else None
         if type(name) is not str or not name:
-            name = span.name
+            name = mapped.name if mapped is not None and mapped.name else span.name
 
     # input / output with their gen_ai fallbacks
     loads = _json.loads
@@ -334,6 +346,8 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         raw := pop(_IN_MESSAGES, None) or pop(_TOOL_ARGS, None) or pop(_RETRIEVAL_QUERY, None)
     ) is not None:
         inp = _decode(raw)
+    elif mapped is not None and mapped.input is not MISSING:
+        inp = mapped.input
     else:
         inp = None
     raw_out = pop(_OUTPUT, None)
@@ -348,11 +362,15 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         raw := pop(_OUT_MESSAGES, None) or pop(_TOOL_RESULT, None) or pop(_RETRIEVAL_DOCS, None)
     ) is not None:
         out = _decode(raw)
+    elif mapped is not None and mapped.output is not MISSING:
+        out = mapped.output
     else:
         out = None
 
     raw = pop(_METADATA, None)
     metadata = {} if raw is None else _metadata(raw)
+    if mapped is not None:
+        metadata = _merge_mapped_metadata(metadata, mapped)
     trace_metadata = metadata
 
     # error / level
@@ -382,10 +400,17 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         stack = exc_attrs.get("exception.stacktrace") if exc_attrs is not None else None
         if stack is not None and "traceback" not in metadata:
             metadata["traceback"] = str(stack)
+    elif mapped is not None and mapped.level is not None and level not in _LEVELS:
+        level = mapped.level
+        if level == "error":
+            failed = True
+            error = mapped.error or "error"
     elif level not in _LEVELS:
         level = "info"
 
     model = get(_REQ_MODEL) or get(_RESP_MODEL)
+    if model is None and mapped is not None:
+        model = mapped.model
     if model is not None and type(model) is not str:
         model = str(_safe(model))
     prompt_tokens = pop(_IN_TOKENS, None)
@@ -398,15 +423,26 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         type(completion_tokens) is not int or not _INT64_MIN <= completion_tokens <= _INT64_MAX
     ):
         completion_tokens = _token_count(completion_tokens, _OUT_TOKENS, attrs)
-    if prompt_tokens is None and completion_tokens is None:
-        total_tokens = None
-    else:
+    total_tokens: int | None = None
+    if mapped is not None and prompt_tokens is None and completion_tokens is None:
+        prompt_tokens = mapped.prompt_tokens
+        completion_tokens = mapped.completion_tokens
+        total_tokens = mapped.total_tokens
+    if total_tokens is None and (prompt_tokens is not None or completion_tokens is not None):
         total_tokens = (prompt_tokens or 0) + (completion_tokens or 0)
 
     # %-formatting is about twice as fast as f-strings here
     trace_id = "%032x" % ctx.trace_id  # noqa: UP031
     start_time = format_timestamp_ns(span.start_time)
     end_time = format_timestamp_ns(span.end_time)
+    # resource and scope are shared by a provider's spans: their records are cached per object
+    res_hit = _RESOURCES.get(id(span.resource))
+    resource = (
+        res_hit[1] if res_hit is not None and res_hit[0] is span.resource else _resource(span)
+    )
+    scope_obj = span.instrumentation_scope
+    scope_hit = _SCOPES.get(id(scope_obj))
+    scope = scope_hit[1] if scope_hit is not None and scope_hit[0] is scope_obj else _scope(span)
     trace: dict[str, Any] | None = None
     if parent is None or parent.is_remote:
         trace_attrs: dict[str, Any] = {}
@@ -421,9 +457,25 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         session = get(_SESSION)
         user = get(_USER)
         tags = get(_TAGS)
+        trace_name = name
+        trace_in = inp if raw_in is not None else None
+        trace_out = out if raw_out is not None else None
+        if mapped is not None:
+            session = session if session is not None else mapped.session_id
+            user = user if user is not None else mapped.user_id
+            if tags is None and mapped.tags:
+                tags = mapped.tags
+            trace_name = mapped.trace_name or name
+            if raw_in is None:
+                trace_in = mapped.trace_input if mapped.trace_input is not MISSING else inp
+            if raw_out is None:
+                trace_out = mapped.trace_output if mapped.trace_output is not MISSING else out
+            if mapped.trace_metadata:
+                trace_metadata = {**mapped.trace_metadata, **trace_metadata}
         trace = {
             "id": trace_id,
-            "name": name,
+            "trace_id": trace_id,
+            "name": trace_name,
             "start_time": start_time,
             "end_time": end_time,
             "session_id": session if session is None or type(session) is str else str(session),
@@ -431,9 +483,11 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
             "metadata": trace_metadata,
             "tags": [] if tags is None else _tags(tags),
             "status": "error" if failed else "success",
-            "input": inp if raw_in is not None else None,
-            "output": out if raw_out is not None else None,
+            "input": trace_in,
+            "output": trace_out,
             "attributes": trace_attrs,
+            "resource": resource,
+            "scope": scope,
         }
     else:
         for key, value in attrs.items():
@@ -441,14 +495,12 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
             if t is not str and t is not int and t is not bool:
                 attrs[key] = _safe(value)
 
+    parent_id = "%016x" % parent.span_id if parent is not None else None  # noqa: UP031
     return {
         "id": "%016x" % ctx.span_id,  # noqa: UP031
         "trace_id": trace_id,
-        "parent_observation_id": (
-            "%016x" % parent.span_id  # noqa: UP031
-            if parent is not None
-            else None
-        ),
+        "parent_observation_id": parent_id,
+        "parent_id": parent_id,
         "type": obs_type,
         "name": name,
         "start_time": start_time,
@@ -463,7 +515,64 @@ def _encode(span: ReadableSpan) -> tuple[dict[str, Any], dict[str, Any] | None]:
         "completion_tokens": completion_tokens,
         "total_tokens": total_tokens,
         "attributes": attrs,
+        "resource": resource,
+        "scope": scope,
     }, trace
+
+
+def _merge_mapped_metadata(metadata: dict[str, Any], mapped: Mapped) -> dict[str, Any]:
+    """The span's own metadata, completed by what its dialect said (own keys win), plus the
+    notes about values kept as text."""
+    if not mapped.metadata and not mapped.notes:
+        return metadata
+    merged = {**mapped.metadata, **metadata}
+    if mapped.notes:
+        merged["dialect_notes"] = list(mapped.notes)
+    return merged
+
+
+# Resource and scope objects are shared by every span of a provider (or of one OTLP request):
+# their JSON-safe forms are computed once per object. Keyed by id() with the object kept alive
+# in the value, so a recycled id never returns another object's attributes.
+_RESOURCES: dict[int, tuple[Any, dict[str, Any]]] = {}
+_SCOPES: dict[int, tuple[Any, dict[str, Any] | None]] = {}
+
+
+def _resource(span: ReadableSpan) -> dict[str, Any]:
+    res = getattr(span, "resource", None)
+    if res is None:
+        return {}
+    hit = _RESOURCES.get(id(res))
+    if hit is not None and hit[0] is res:
+        return hit[1]
+    try:
+        attributes = {str(k): _safe(v) for k, v in (res.attributes or {}).items()}
+    except Exception:  # a foreign Resource-like object: keep nothing rather than fail
+        attributes = {}
+    if len(_RESOURCES) > 1024:
+        _RESOURCES.clear()
+    _RESOURCES[id(res)] = (res, attributes)
+    return attributes
+
+
+def _scope(span: ReadableSpan) -> dict[str, Any] | None:
+    scope = getattr(span, "instrumentation_scope", None)
+    if scope is None:
+        return None
+    hit = _SCOPES.get(id(scope))
+    if hit is not None and hit[0] is scope:
+        return hit[1]
+    try:
+        value: dict[str, Any] | None = {
+            "name": _str_or_none(scope.name) or "",
+            "version": _str_or_none(scope.version),
+        }
+    except Exception:
+        value = None
+    if len(_SCOPES) > 1024:
+        _SCOPES.clear()
+    _SCOPES[id(scope)] = (scope, value)
+    return value
 
 
 def _fallback_observation(span: Any, exc: Exception) -> dict[str, Any]:
@@ -477,6 +586,9 @@ def _fallback_observation(span: Any, exc: Exception) -> dict[str, Any]:
         "id": attempt(lambda: _hex16(span.context.span_id), "0" * 16),
         "trace_id": attempt(lambda: _hex32(span.context.trace_id), "0" * 32),
         "parent_observation_id": attempt(
+            lambda: _hex16(span.parent.span_id) if span.parent is not None else None, None
+        ),
+        "parent_id": attempt(
             lambda: _hex16(span.parent.span_id) if span.parent is not None else None, None
         ),
         "type": "span",
@@ -493,4 +605,6 @@ def _fallback_observation(span: Any, exc: Exception) -> dict[str, Any]:
         "completion_tokens": None,
         "total_tokens": None,
         "attributes": {},
+        "resource": attempt(lambda: _resource(span), {}),
+        "scope": attempt(lambda: _scope(span), None),
     }

@@ -110,6 +110,12 @@ class JsonlFileSpanExporter(SpanExporter):
             self._shutdown = True
             self._files.close_all()
 
+    def reopen(self) -> None:
+        """Close the open files; the next export reopens them by name (after log rotation; a
+        moved or deleted file is also noticed on its own at the next export)."""
+        with self._lock:
+            self._files.close_all()
+
     # -- internals -----------------------------------------------------------------------------
 
     @staticmethod

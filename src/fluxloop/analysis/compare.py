@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from ._jsonl import iter_jsonl, where
-from .experiment import Experiment, Run, load_experiment, norm_id
+from .experiment import Experiment, Run, norm_id
 from .stats import mean, percentile
+from .traces_dir import Selection, load_directory
 
 __all__ = ["CompareResult", "compare_experiments", "render_markdown", "render_text"]
 
@@ -163,9 +164,12 @@ def compare_experiments(
     max_success_drop: float | None = None,
     max_p95_increase: float | None = None,
     max_token_increase: float | None = None,
+    selection: Selection | None = None,
 ) -> CompareResult:
-    exp_a = load_experiment(dir_a)
-    exp_b = load_experiment(dir_b)
+    """Compare two experiment directories (or collector / import directories of traces, whose
+    runs ``selection`` chooses)."""
+    exp_a = load_directory(dir_a, selection)
+    exp_b = load_directory(dir_b, selection)
     eval_a = _evaluations(exp_a)
     eval_b = _evaluations(exp_b)
     basis = "evaluation" if eval_a is not None and eval_b is not None else "success"

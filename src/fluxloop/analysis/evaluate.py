@@ -35,16 +35,16 @@ from typing import Any
 
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
+from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.sdk._config import read_dotenv
 
 from ._jsonl import WARNINGS, dump_line, iter_jsonl, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
 from .experiment import (
     Experiment,
-    ObservationIndex,
     Run,
     TraceBundle,
     iter_traces,
-    load_experiment,
     run_from_summary,
 )
 from .judge import JudgeCache, JudgeClient, build_chat_model, cache_path_for
@@ -52,6 +52,7 @@ from .parse import safe_file_stem
 from .rules import RuleContext
 from .stats import mean, pass_at_k, pass_hat_k, percentile
 from .timeline import Step, build_timeline, tool_calls
+from .traces_dir import Selection, load_directory
 
 __all__ = ["EvaluationResult", "evaluate_experiment"]
 
@@ -621,6 +622,22 @@ def _iter_per_trace_file(path: Path) -> Iterator[TraceBundle]:
         yield TraceBundle(run, observations)
 
 
+def _keys_from_project_env(directories: list[Path]) -> None:
+    """LLM keys (``FLUXLOOP_LLM_API_KEY``, ``OPENAI_API_KEY``, …) from the project's ``.env``
+    (and its parent's: the seeds' ``fluxloop/.env``), as ``run`` and ``generate`` read them;
+    variables already set win. Nothing else is taken from the file."""
+    names = {UNIVERSAL_KEY_VAR, *(v for vs in PROVIDER_KEY_VARS.values() for v in vs)}
+    seen: set[Path] = set()
+    for directory in directories:
+        for candidate in (directory / ".env", directory.parent / ".env"):
+            if candidate in seen:
+                continue
+            seen.add(candidate)
+            for key, value in read_dotenv(candidate).items():
+                if key in names and value:
+                    os.environ.setdefault(key, value)
+
+
 def evaluate_experiment(
     experiment_dir: str | os.PathLike[str],
     *,
@@ -631,12 +648,14 @@ def evaluate_experiment(
     no_llm: bool = False,
     fail_under: float | None = None,
     llm_api_key: str | None = None,
+    selection: Selection | None = None,
     cassette: str | None = None,
     cassette_timing: str | None = None,
 ) -> EvaluationResult:
-    """Evaluate an experiment directory; writes the evaluation files and returns the summary.
+    """Evaluate an experiment directory (or a collector / import directory of traces, whose runs
+    ``selection`` chooses); writes the evaluation files and returns the summary.
     Raises ConfigError/InputError (exit 2) on bad input; the caller decides about the gate."""
-    experiment = load_experiment(experiment_dir)
+    experiment = load_directory(experiment_dir, selection)
     cfg_path, how = find_config(experiment.path, Path(config) if config is not None else None)
     cfg = load_evaluation_config(
         cfg_path, how if cfg_path is None else f"{where(cfg_path)} ({how})"
@@ -659,6 +678,7 @@ def evaluate_experiment(
         raise InputError(f"{where(per_trace_path)}: per-trace file not found")
     if llm_api_key:
         os.environ.setdefault("FLUXLOOP_LLM_API_KEY", llm_api_key)
+    _keys_from_project_env([cfg.base_dir, experiment.path.resolve().parent.parent, Path.cwd()])
     if not no_llm:
         for ev in cfg.evaluators:
             if ev.judge is not None:
@@ -668,7 +688,7 @@ def evaluate_experiment(
     index = None
     if per_trace_path is None:  # bad input is reported before anything is written
         experiment.validate()
-        index = ObservationIndex(experiment.observations_path).build()
+        index = experiment.observation_index()
     else:
         sum(1 for _ in iter_jsonl(per_trace_path))
     # the judge's model calls: cassette of the experiment's name, in the working directory's

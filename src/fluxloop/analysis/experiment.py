@@ -22,7 +22,7 @@ import re
 import shutil
 import tempfile
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -255,21 +255,28 @@ def run_from_error(entry: dict[str, Any]) -> Run:
 
 
 class ObservationIndex:
-    """Where each trace's lines are in ``observations.jsonl``; reads them back on demand.
+    """Where each trace's lines are in ``observations.jsonl`` (or in the daily
+    ``observations_YYYYMMDD.jsonl`` files of a collector directory); reads them back on demand.
 
-    Per trace it keeps three integers in arrays and a slot in a dict keyed by the trace id's
+    Per trace it keeps four integers in arrays and a slot in a dict keyed by the trace id's
     hash (a few dozen bytes per trace, no strings). Two ids with the same hash share a range;
-    reading filters by the exact id, so a collision only costs a longer read.
+    reading filters by the exact id, so a collision only costs a longer read. A trace whose lines
+    are in two files (a run across midnight) makes the index sort all lines by trace first.
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path | Sequence[Path], *, require_trace_id: bool = True) -> None:
+        self.paths: list[Path] = [path] if isinstance(path, Path) else list(path)
+        # log records without a span context have no trace id: skipped, not an error
+        self.require_trace_id = require_trace_id
+        self.path = self.paths[0] if self.paths else Path("observations.jsonl")
         self._slots: dict[int, int] = {}
+        self._file = array("q")
         self._first = array("q")
         self._end = array("q")
         self._count = array("q")
         self._tmpdir: Path | None = None
-        self._source = path
+        self._sources = list(self.paths)
+        self._split = False
         self.lines = 0
         self.size = 0
         self.sorted_by_trace = False
@@ -278,15 +285,18 @@ class ObservationIndex:
     def traces(self) -> int:
         return len(self._slots)
 
-    def _add(self, tid: str, first: int, end: int, count: int) -> None:
+    def _add(self, tid: str, first: int, end: int, count: int, file: int = 0) -> None:
         key = hash(tid)
         slot = self._slots.get(key)
         if slot is None:
             self._slots[key] = len(self._first)
+            self._file.append(file)
             self._first.append(first)
             self._end.append(end)
             self._count.append(count)
         else:
+            if self._file[slot] != file:
+                self._split = True
             self._first[slot] = min(self._first[slot], first)
             self._end[slot] = max(self._end[slot], end)
             self._count[slot] += count
@@ -294,23 +304,26 @@ class ObservationIndex:
     # -- building ---------------------------------------------------------------------------
     def build(self) -> ObservationIndex:
         """One validating pass; sorts the file by trace first if it is heavily interleaved."""
-        if not self.path.exists():
-            return self
-        self.size = os.path.getsize(self.path)
-        for number, offset, record in iter_jsonl(self.path):
-            tid = norm_id(record.get("trace_id"))
-            if tid is None:
-                raise InputError(
-                    f"{where(self.path, number)}: observation has no trace_id",
-                    where=where(self.path, number),
-                    expected="an observation record with a trace_id",
-                )
-            self.lines += 1
-            # end: the byte after the start of the trace's last line is enough, since a range
-            # read stops at the first line starting at or after it
-            self._add(tid, offset, offset + 1, 1)
+        self.paths = [p for p in self.paths if p.exists()]
+        self._sources = list(self.paths)
+        for file, path in enumerate(self.paths):
+            self.size += os.path.getsize(path)
+            for number, offset, record in iter_jsonl(path):
+                tid = norm_id(record.get("trace_id"))
+                if tid is None and not self.require_trace_id:
+                    continue
+                if tid is None:
+                    raise InputError(
+                        f"{where(path, number)}: observation has no trace_id",
+                        where=where(path, number),
+                        expected="an observation record with a trace_id",
+                    )
+                self.lines += 1
+                # end: the byte after the start of the trace's last line is enough, since a
+                # range read stops at the first line starting at or after it
+                self._add(tid, offset, offset + 1, 1, file)
         covered = sum(e - f for f, e in zip(self._first, self._end, strict=True))
-        if covered > 4 * self.size + SORT_SLACK_BYTES:
+        if self._split or covered > 4 * self.size + SORT_SLACK_BYTES:
             self._sort_by_trace()
         return self
 
@@ -322,22 +335,24 @@ class ObservationIndex:
         self._tmpdir = tmp
         handles = [open(tmp / f"b{i}", "wb") for i in range(buckets)]  # noqa: SIM115
         try:
-            with open(self.path, "rb") as fh:
-                for line in fh:
-                    if not line.strip():
-                        continue
-                    raw = line if line.endswith(b"\n") else line + b"\n"
-                    tid = self._tid_of(raw)
-                    if tid is None:
-                        continue
-                    digest = hashlib.blake2b(tid.encode(), digest_size=4).digest()
-                    handles[int.from_bytes(digest, "big") % buckets].write(raw)
+            for path in self.paths:
+                with open(path, "rb") as fh:
+                    for line in fh:
+                        if not line.strip():
+                            continue
+                        raw = line if line.endswith(b"\n") else line + b"\n"
+                        tid = self._tid_of(raw)
+                        if tid is None:
+                            continue
+                        digest = hashlib.blake2b(tid.encode(), digest_size=4).digest()
+                        handles[int.from_bytes(digest, "big") % buckets].write(raw)
         finally:
             for h in handles:
                 h.close()
         out_path = tmp / "sorted.jsonl"
         self._slots = {}
         self._first, self._end, self._count = array("q"), array("q"), array("q")
+        self._file = array("q")
         offset = 0
         with open(out_path, "wb") as out:
             for i in range(buckets):
@@ -356,7 +371,7 @@ class ObservationIndex:
                     self._add(tid, start, offset, len(lines))
                 del groups
                 bucket.unlink()
-        self._source = out_path
+        self._sources = [out_path]
         self.sorted_by_trace = True
 
     @staticmethod
@@ -389,7 +404,10 @@ class ObservationIndex:
         out: list[dict[str, Any]] = []
         seen: set[tuple[Any, Any]] = set()
         for _, _, record in iter_jsonl(
-            self._source, start=self._first[slot], end=self._end[slot], validate_torn=False
+            self._sources[self._file[slot]],
+            start=self._first[slot],
+            end=self._end[slot],
+            validate_torn=False,
         ):
             if norm_id(record.get("trace_id")) != trace_id:
                 continue
@@ -420,7 +438,14 @@ class Experiment:
     summary: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     has_trace_summary: bool = True
-    format: str = "fluxloop"  # or "original"
+    format: str = "fluxloop"  # or "original", or "traces" (a collector / import directory)
+    derive: Callable[[Experiment, ObservationIndex], Iterator[TraceBundle]] | None = None
+    """For a directory without runs (collector, ``import otlp``): derives the runs from its
+    traces (see :mod:`fluxloop.analysis.traces_dir`)."""
+    observation_files: list[Path] = field(default_factory=list)
+    trace_files: list[Path] = field(default_factory=list)
+    log_files: list[Path] = field(default_factory=list)
+    """``logs_*.jsonl`` (collector output): attached to their observations as events."""
 
     @property
     def name(self) -> str:
@@ -435,16 +460,40 @@ class Experiment:
     def observations_path(self) -> Path:
         return self.path / OBSERVATIONS
 
+    @property
+    def observation_paths(self) -> list[Path]:
+        """Every file holding this directory's observation records."""
+        return self.observation_files or [self.observations_path]
+
+    def observation_index(self) -> ObservationIndex:
+        """The built index over :attr:`observation_paths` (close it when done)."""
+        return ObservationIndex(self.observation_paths).build()
+
+    def log_index(self) -> ObservationIndex:
+        """The built index of the log records with a trace id, by trace (close it when done)."""
+        return ObservationIndex(self.log_files, require_trace_id=False).build()
+
     def validate(self) -> int:
         """Read trace_summary.jsonl once (a malformed line is an InputError with file:line
         before anything is written); returns the number of lines."""
+        if self.derive is not None:
+            return sum(1 for path in self.trace_files for _ in iter_jsonl(path))
         if not self.has_trace_summary:
             return 0
         return sum(1 for _ in iter_jsonl(self.trace_summary_path))
 
     def iter_runs(self) -> Iterator[Run]:
         """Every run: the trace_summary lines in order (errors.json details merged into failed
-        ones), then errors.json entries that match no line (the original's failed runs)."""
+        ones), then errors.json entries that match no line (the original's failed runs); for a
+        directory without runs, the runs derived from its traces."""
+        if self.derive is not None:
+            index = self.observation_index()
+            try:
+                for bundle in self.derive(self, index):
+                    yield bundle.run
+            finally:
+                index.close()
+            return
         pending: dict[str, dict[str, Any]] = {}
         loose: list[dict[str, Any]] = []
         for entry in self.errors:
@@ -522,8 +571,11 @@ def iter_traces(
 ) -> Iterator[TraceBundle]:
     """Each run with its observations; the index is built (and cleaned up) here when not given."""
     own = index is None
-    idx = index if index is not None else ObservationIndex(experiment.observations_path).build()
+    idx = index if index is not None else experiment.observation_index()
     try:
+        if experiment.derive is not None:
+            yield from experiment.derive(experiment, idx)
+            return
         matched = 0
         for run in experiment.iter_runs():
             observations = idx.get(run.trace_id)

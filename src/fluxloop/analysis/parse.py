@@ -12,6 +12,7 @@ never leaves a half-written output, and ``--overwrite`` replaces the old output 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -24,8 +25,9 @@ from typing import Any
 from fluxloop.errors import InputError
 
 from ._jsonl import dump_line, dumps_pretty, loads, where
-from .experiment import Experiment, ObservationIndex, Run, iter_traces, load_experiment
+from .experiment import Experiment, Run, iter_traces
 from .timeline import Step, build_timeline
+from .traces_dir import Selection, load_directory
 
 __all__ = [
     "ParseResult",
@@ -138,7 +140,22 @@ def _step_lines(step: Step, steps: list[Step]) -> list[str]:
         lines.append(f"- Error: {_inline(step.error)}")
     lines += ["", "**Input**", _json_block(record.get("input")), ""]
     lines += ["**Output**", _json_block(record.get("output")), ""]
+    if step.events:
+        lines += ["**Events**", *(_event_line(e) for e in step.events), ""]
     return lines
+
+
+def _event_line(event: Mapping[str, Any]) -> str:
+    """One log record emitted in a step: time, severity, event name, body."""
+    body = event.get("body")
+    text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False, default=str)
+    parts = [
+        f"`{event.get('time') or event.get('observed_time') or 'N/A'}`",
+        f"`{event.get('severity_text') or event.get('severity_number') or 'LOG'}`",
+    ]
+    if event.get("event_name"):
+        parts.append(f"`{event['event_name']}`")
+    return f"- {' '.join(parts)} {_inline(text)}"
 
 
 def render_markdown(run: Run, steps: list[Step]) -> str:
@@ -242,6 +259,8 @@ def trace_record(run: Run, steps: list[Step]) -> dict[str, Any]:
                 "error": step.error,
             }
         )
+        if step.events:
+            timeline[-1]["events"] = [dict(e) for e in step.events]
     out: dict[str, Any] = {
         "trace_id": run.trace_id,
         "iteration": run.iteration,
@@ -253,7 +272,22 @@ def trace_record(run: Run, steps: list[Step]) -> dict[str, Any]:
         "success": run.success,
         "status": run.status,
         "error": run.error,
-        "summary": run.raw,
+        # the original's shape: the run's headline fields, the whole trace_summary line as
+        # ``raw`` and the token usage (its readers use summary.raw and summary.token_usage)
+        "summary": {
+            "trace_id": run.trace_id,
+            "iteration": run.iteration,
+            "persona": run.persona,
+            "input": run.input,
+            "output": run.output,
+            "duration_ms": run.duration_ms,
+            "success": run.success,
+            "raw": run.raw,
+            "conversation_state": run.raw.get("conversation_state"),
+            "termination_reason": run.raw.get("termination_reason"),
+            "token_usage": run.token_usage,
+        },
+        "raw": run.raw,
         "timeline": timeline,
         "conversation": conversation,
         "metrics": {
@@ -318,11 +352,13 @@ def parse_experiment(
     output: str | os.PathLike[str] | None = None,
     fmt: str = "md",
     overwrite: bool = False,
+    selection: Selection | None = None,
 ) -> ParseResult:
-    """Write per-trace timelines for every run of an experiment; returns what was written."""
+    """Write per-trace timelines for every run of an experiment (or of a collector / import
+    directory of traces, whose runs ``selection`` chooses); returns what was written."""
     if fmt not in ("md", "json"):
         raise InputError(f"--format: expected md or json, found {fmt!r}")
-    experiment: Experiment = load_experiment(experiment_dir)
+    experiment: Experiment = load_directory(experiment_dir, selection)
     out_dir = _resolve_output(experiment.path, output)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{where(out_dir)}: exists and is not a directory")
@@ -332,7 +368,8 @@ def parse_experiment(
             "(or --output to write elsewhere)"
         )
     experiment.validate()  # bad input is reported before anything is written
-    index = ObservationIndex(experiment.observations_path).build()
+    index = experiment.observation_index()
+    logs = experiment.log_index()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     result = ParseResult(output_dir=out_dir, sorted_by_trace=index.sorted_by_trace)
@@ -341,7 +378,7 @@ def parse_experiment(
         with open(staging / PER_TRACE_FILE, "wb") as per_trace:
             for n, bundle in enumerate(iter_traces(experiment, index)):
                 run = bundle.run
-                steps = build_timeline(bundle.observations)
+                steps = build_timeline(bundle.observations, logs.get(run.trace_id))
                 record = trace_record(run, steps)
                 per_trace.write(dump_line(record))
                 stem = safe_file_stem(run.iteration, run.trace_id, f"failed-{n:04d}")
@@ -364,4 +401,5 @@ def parse_experiment(
         raise
     finally:
         index.close()
+        logs.close()
     return result

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,8 @@ class Step:
     end: datetime | None
     depth: int = 0
     parent_index: int | None = None
+    events: list[Mapping[str, Any]] = field(default_factory=list)
+    """Log records emitted inside this span (``logs_*.jsonl``), in time order."""
 
     @property
     def duration_ms(self) -> float | None:
@@ -57,8 +59,11 @@ class Step:
         return str(raw) if raw not in (None, "") else "N/A"
 
 
-def build_timeline(observations: Iterable[Mapping[str, Any]]) -> list[Step]:
-    """Steps sorted by (start, end) — the original's order — with depth and parent step."""
+def build_timeline(
+    observations: Iterable[Mapping[str, Any]], logs: Iterable[Mapping[str, Any]] = ()
+) -> list[Step]:
+    """Steps sorted by (start, end) — the original's order — with depth and parent step; each
+    log record of ``logs`` whose ``span_id`` is a step's id becomes one of its events."""
     steps: list[Step] = []
     for record in observations:
         steps.append(
@@ -100,6 +105,13 @@ def build_timeline(observations: Iterable[Mapping[str, Any]]) -> list[Step]:
             current = steps[current.parent_index - 1]
             depth += 1
         step.depth = depth
+    for log in logs:
+        owner = by_id.get(norm_id(log.get("span_id")) or "")
+        if owner is not None:
+            owner.events.append(log)
+    for step in steps:
+        if len(step.events) > 1:
+            step.events.sort(key=lambda e: str(e.get("time") or e.get("observed_time") or ""))
     return steps
 
 

@@ -10,6 +10,7 @@ import click
 from fluxloop.ui import viewer_link
 
 from ._common import RUN_DIR, echo, info
+from ._selection import selection_from, selection_options
 
 __all__ = ["compare"]
 
@@ -63,6 +64,7 @@ __all__ = ["compare"]
     default=None,
     help="Exit 1 if mean tokens per run grow by more than this percentage.",
 )
+@selection_options
 def compare(
     dir_a: Path,
     dir_b: Path,
@@ -73,6 +75,7 @@ def compare(
     max_success_drop: float | None,
     max_p95_increase: float | None,
     max_token_increase: float | None,
+    **selection: str | None,
 ) -> None:
     """Compare experiment DIR_B (candidate) against DIR_A (baseline).
 
@@ -90,6 +93,7 @@ def compare(
         max_success_drop=max_success_drop,
         max_p95_increase=max_p95_increase,
         max_token_increase=max_token_increase,
+        selection=selection_from(**selection),  # type: ignore[arg-type]
     )
     if fmt == "markdown":
         echo(render_markdown(result).rstrip("\n"))

@@ -9,6 +9,7 @@ import click
 from fluxloop.ui import viewer_link
 
 from ._common import RUN_DIR, echo, info, warn
+from ._selection import selection_from, selection_options
 from .cassette import cassette_options
 
 __all__ = ["evaluate"]
@@ -61,6 +62,7 @@ def evaluate() -> None:
     help="API key for provider judges (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also list the failing traces and why.")
+@selection_options
 @cassette_options
 def experiment(
     experiment_dir: Path,
@@ -74,8 +76,10 @@ def experiment(
     verbose: bool,
     cassette: str | None,
     cassette_timing: str | None,
+    **selection: str | None,
 ) -> None:
-    """Evaluate EXPERIMENT_DIR; exit code 1 when a gate fails."""
+    """Evaluate EXPERIMENT_DIR (or a `collector serve` / `import otlp` output directory, whose
+    root traces are the runs); exit code 1 when a gate fails."""
     from fluxloop.analysis._jsonl import WARNINGS
     from fluxloop.analysis.evaluate import evaluate_experiment
     from fluxloop.analysis.report import fmt_gate, pct
@@ -92,6 +96,7 @@ def experiment(
         llm_api_key=llm_api_key,
         cassette=cassette,
         cassette_timing=cassette_timing,
+        selection=selection_from(**selection),  # type: ignore[arg-type]
     )
     for message in WARNINGS:
         warn(message)

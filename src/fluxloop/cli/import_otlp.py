@@ -25,8 +25,9 @@ def import_() -> None:
     help="Count and skip malformed lines instead of stopping at the first one.",
 )
 def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
-    """Convert OTLP JSON lines (the OTel Collector's file exporter, one TracesData object per
-    line; .gz read too) into traces_*.jsonl / observations_*.jsonl in --output.
+    """Convert OTLP JSON lines (the OTel Collector's file exporter, one TracesData, MetricsData
+    or LogsData object per line; .gz read too) into traces_*.jsonl / observations_*.jsonl,
+    metrics_*.jsonl and logs_*.jsonl in --output.
 
     A malformed line stops the import with FILE:LINE and exit code 2; nothing is written then.
     """
@@ -38,8 +39,13 @@ def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
         f"Imported {result.spans} span(s) in {result.traces} trace(s) from {result.lines} "
         f"line(s) of {result.files} file(s) into {result.output_dir}"
     )
+    if result.metric_points or result.log_records:
+        click.echo(
+            f"Imported {result.metric_points} metric data point(s) and {result.log_records} log "
+            "record(s)"
+        )
     if result.ignored_lines:
-        click.echo(f"Ignored {result.ignored_lines} line(s) of other signals (metrics, logs)")
+        click.echo(f"Ignored {result.ignored_lines} line(s) of other signals (profiles)")
     if result.skipped_lines:
         click.echo(f"Skipped {result.skipped_lines} invalid line(s):", err=True)
         for message in result.errors:

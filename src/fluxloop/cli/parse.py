@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ._common import RUN_DIR, echo, warn
+from ._selection import selection_from, selection_options
 
 __all__ = ["parse"]
 
@@ -35,12 +36,24 @@ def parse() -> None:
     help="One Markdown or JSON file per trace (per_trace.jsonl is always written).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output directory.")
-def experiment(experiment_dir: Path, output: str, fmt: str, overwrite: bool) -> None:
-    """Write a timeline per run of EXPERIMENT_DIR, failed runs included."""
+@selection_options
+def experiment(
+    experiment_dir: Path, output: str, fmt: str, overwrite: bool, **selection: str | None
+) -> None:
+    """Write a timeline per run of EXPERIMENT_DIR, failed runs included.
+
+    EXPERIMENT_DIR may also be a `collector serve` or `import otlp` output directory: its root
+    traces are the runs."""
     from fluxloop.analysis._jsonl import WARNINGS
     from fluxloop.analysis.parse import parse_experiment
 
-    result = parse_experiment(experiment_dir, output=output, fmt=fmt, overwrite=overwrite)
+    result = parse_experiment(
+        experiment_dir,
+        output=output,
+        fmt=fmt,
+        overwrite=overwrite,
+        selection=selection_from(**selection),  # type: ignore[arg-type]
+    )
     for message in WARNINGS:
         warn(message)
     failed = f", {result.failed} failed" if result.failed else ""

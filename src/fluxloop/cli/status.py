@@ -161,14 +161,20 @@ def traces(
     limit: int,
     failed: bool,
 ) -> None:
-    """List the latest traces of an experiment (default: the most recent experiment)."""
+    """List the latest traces of an experiment (default: the most recent experiment), or of a
+    `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
+    from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import find_experiment, recent_traces
     from fluxloop.runner.yamlio import display_path
 
-    directory = _output_dir(config_path, project, root, output)
-    experiment = find_experiment(experiment_id, directory)
-    lines, total, failures = recent_traces(experiment, limit, failed_only=failed)
+    if experiment_id and is_traces_directory(Path(experiment_id).expanduser()):
+        experiment = Path(experiment_id).expanduser()
+        lines, total, failures = recent_runs(experiment, limit, failed_only=failed)
+    else:
+        directory = _output_dir(config_path, project, root, output)
+        experiment = find_experiment(experiment_id, directory)
+        lines, total, failures = recent_traces(experiment, limit, failed_only=failed)
     echo(
         f"Traces of {display_path(experiment)}: {total} run(s), {failures} failed "
         f"(showing {len(lines)})"

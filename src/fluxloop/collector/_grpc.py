@@ -1,5 +1,5 @@
 """The collector's OTLP/gRPC side: ``opentelemetry.proto.collector.trace.v1.TraceService/Export``
-on a ``grpcio`` server.
+on a ``grpcio`` server, and the ``MetricsService`` and ``LogsService`` exports beside it.
 
 The method is registered with a raw-bytes deserializer so a malformed message is answered with
 ``INVALID_ARGUMENT`` and a reason (grpcio's own deserializer would answer ``INTERNAL``). With an
@@ -19,6 +19,7 @@ import grpc  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from fluxloop.collector._convert import PayloadError, convert_request, parse_protobuf_request
+from fluxloop.collector._signals import LOGS, METRICS, Signal, ingest, parse
 from fluxloop.collector._sink import Sink, SinkError
 
 __all__ = ["SERVICE", "start_grpc_server"]
@@ -62,6 +63,26 @@ class _Export:
         return response
 
 
+class _ExportSignal(_Export):
+    """``Export`` of the metrics or logs service (same auth and errors as traces)."""
+
+    def __init__(self, sink: Sink, api_key: str | None, signal: Signal) -> None:
+        super().__init__(sink, api_key)
+        self.signal = signal
+
+    def __call__(self, body: bytes, context: grpc.ServicerContext) -> Any:
+        if not self._authorized(context):
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or invalid authorization")
+        try:
+            request = parse(self.signal, body, as_json=False)
+        except PayloadError as exc:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        try:
+            return ingest(self.signal, self.sink, request)
+        except SinkError as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+
+
 def _family(host: str) -> socket.AddressFamily:
     infos = socket.getaddrinfo(host.strip("[]"), None, type=socket.SOCK_STREAM)
     return infos[0][0] if infos else socket.AF_INET
@@ -94,9 +115,17 @@ def start_grpc_server(
         request_deserializer=None,
         response_serializer=ExportTraceServiceResponse.SerializeToString,
     )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
-    )
+    handlers = [grpc.method_handlers_generic_handler(SERVICE, {"Export": handler})]
+    for signal in (METRICS, LOGS):
+        signal_handler = grpc.unary_unary_rpc_method_handler(
+            _ExportSignal(sink, api_key, signal),
+            request_deserializer=None,
+            response_serializer=signal.response.SerializeToString,
+        )
+        handlers.append(
+            grpc.method_handlers_generic_handler(signal.service, {"Export": signal_handler})
+        )
+    server.add_generic_rpc_handlers(tuple(handlers))
     # bind once ourselves first: a clear OSError instead of gRPC core's multi-line log
     try:
         socket.create_server((host.strip("[]"), port), family=_family(host)).close()

@@ -6,6 +6,8 @@ Routes:
   optionally ``Content-Encoding: gzip`` (or ``deflate``); answers an ``ExportTraceServiceResponse``
   in the request's encoding, with ``partial_success`` when some spans were rejected. Errors carry
   a ``google.rpc.Status`` (protobuf or JSON) with the reason, as the OTLP spec asks.
+* ``POST /v1/metrics`` and ``POST /v1/logs`` -- the same for OTLP metrics and logs, written to
+  ``metrics_*.jsonl`` / ``logs_*.jsonl`` (:mod:`fluxloop.collector._signals`).
 * ``POST /api/traces`` and ``POST /api/traces/{trace_id}/observations`` -- the original FluxLoop
   SDK's JSON API (:mod:`fluxloop.collector._legacy`).
 * ``GET /health`` -- status, version, counters, uptime, output directory.
@@ -47,6 +49,7 @@ from fluxloop.collector._legacy import (
     parse_json_object,
     trace_record,
 )
+from fluxloop.collector._signals import LOGS, METRICS, Signal, ingest, parse
 from fluxloop.collector._sink import Sink, SinkError
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "create_app"]
@@ -198,6 +201,41 @@ class _Handlers:
             raise HTTPProblem(503, str(exc), {"Retry-After": "1"}) from None
         return converted
 
+    def otlp_signal(self, signal: Signal) -> Callable[[Request], Awaitable[Response]]:
+        """The endpoint of ``/v1/metrics`` or ``/v1/logs``: the same auth, limits, encodings,
+        errors and durability as ``/v1/traces``."""
+
+        async def endpoint(request: Request) -> Response:
+            media = _media_type(request)
+            as_json = media == _JSON
+            try:
+                self._check_auth(request)
+                if not as_json and media not in _PROTOBUF_TYPES:
+                    raise HTTPProblem(
+                        415,
+                        f"unsupported Content-Type {media or '(none)'!r}; "
+                        f"use {_PROTOBUF} or {_JSON}",
+                    )
+                body = await self._body(request)
+                response = await run_in_threadpool(self._ingest_signal, signal, body, as_json)
+            except HTTPProblem as problem:
+                return self._otlp_error(problem, as_json=as_json or media not in _PROTOBUF_TYPES)
+            if as_json:
+                return JSONResponse(json_format.MessageToDict(response))
+            return Response(response.SerializeToString(), media_type=_PROTOBUF)
+
+        return endpoint
+
+    def _ingest_signal(self, signal: Signal, body: bytes, as_json: bool) -> Any:
+        try:
+            request = parse(signal, body, as_json)
+        except PayloadError as exc:
+            raise HTTPProblem(400, str(exc)) from None
+        try:
+            return ingest(signal, self.sink, request)
+        except SinkError as exc:
+            raise HTTPProblem(503, str(exc), {"Retry-After": "1"}) from None
+
     @staticmethod
     def _otlp_error(problem: HTTPProblem, *, as_json: bool) -> Response:
         code = _HTTP_TO_RPC.get(problem.status, _INVALID_ARGUMENT)
@@ -291,6 +329,8 @@ def create_app(
     endpoint = Callable[[Request], Awaitable[Response]]
     routes: list[tuple[str, endpoint, list[str]]] = [
         ("/v1/traces", handlers.otlp_traces, ["POST"]),
+        ("/v1/metrics", handlers.otlp_signal(METRICS), ["POST"]),
+        ("/v1/logs", handlers.otlp_signal(LOGS), ["POST"]),
         ("/api/traces", handlers.api_trace, ["POST"]),
         ("/api/traces/{trace_id}/observations", handlers.api_observation, ["POST"]),
         ("/health", handlers.health, ["GET"]),

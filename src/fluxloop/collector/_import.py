@@ -3,8 +3,10 @@
 Reads the format of the OpenTelemetry Collector's ``file`` exporter and of
 ``opentelemetry-exporter-otlp-json-file``: one ``TracesData`` / ``ExportTraceServiceRequest`` JSON
 object per line (lowerCamelCase or snake_case keys, hex or base64 ids; ``.gz`` files are read
-through gzip). Lines holding only metrics, logs or profiles are skipped and counted. Spans go
-through the SDK exporter's encoder into ``traces_YYYYMMDD.jsonl`` / ``observations_YYYYMMDD.jsonl``.
+through gzip). Spans go through the SDK exporter's encoder into ``traces_YYYYMMDD.jsonl`` /
+``observations_YYYYMMDD.jsonl``; ``MetricsData`` lines into ``metrics_YYYYMMDD.jsonl`` and
+``LogsData`` lines into ``logs_YYYYMMDD.jsonl`` (the same writers as the collector's). Lines of
+profiles are skipped and counted.
 
 The import is all or nothing: records are staged in a hidden directory inside the output
 directory and appended to the daily files only once every line was read. A malformed line
@@ -23,22 +25,28 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from fluxloop_exporters import JsonlFileSpanExporter
+from fluxloop_exporters import JsonlFileLogExporter, JsonlFileMetricExporter, JsonlFileSpanExporter
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExportResult
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fluxloop.collector._convert import PayloadError, convert_json
+from fluxloop.collector._signals import LOGS, METRICS, convert_logs, convert_metrics, parse_json
 from fluxloop.errors import InputError
 
 __all__ = ["ImportResult", "import_otlp_files"]
 
 _BATCH = 4096
-_OTHER_SIGNALS = frozenset(
-    {"resourceMetrics", "resource_metrics", "resourceLogs", "resource_logs"}
-    | {"resourceProfiles", "resource_profiles"}
-)
+_METRICS_KEYS = frozenset({"resourceMetrics", "resource_metrics"})
+_LOGS_KEYS = frozenset({"resourceLogs", "resource_logs"})
+_OTHER_SIGNALS = frozenset({"resourceProfiles", "resource_profiles"})
 
 
 @dataclass
@@ -50,8 +58,10 @@ class ImportResult:
     spans: int = 0
     traces: int = 0
     skipped_lines: int = 0
+    metric_points: int = 0
+    log_records: int = 0
     ignored_lines: int = 0
-    """Lines of other signals (metrics, logs, profiles)."""
+    """Lines of profiles (not imported)."""
     errors: list[str] = field(default_factory=list)
     """The first few ``file:line: reason`` of skipped lines."""
     output_dir: Path = Path()
@@ -77,8 +87,9 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             raise InputError(f"{path}: cannot read: {exc}") from None
 
 
-def _line_spans(line: bytes) -> list[ReadableSpan] | None:
-    """The spans of one line; ``None`` for a line of another signal; raises PayloadError."""
+def _line_data(line: bytes) -> Any:
+    """``("traces", spans)``, ``("metrics", (data, points))`` or ``("logs", records)`` of one
+    line; ``None`` for a line of profiles; raises PayloadError."""
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -94,17 +105,34 @@ def _line_spans(line: bytes) -> list[ReadableSpan] | None:
     if not isinstance(data, dict):
         raise PayloadError(f"expected an OTLP JSON object, found {type(data).__name__}")
     if "resourceSpans" not in data and "resource_spans" not in data:
+        if not _METRICS_KEYS.isdisjoint(data):
+            request = parse_json(METRICS, data)
+            assert isinstance(request, ExportMetricsServiceRequest)
+            metrics, points, rejected = convert_metrics(request)
+            if rejected:
+                raise PayloadError(f"{rejected} data point(s) of unsupported metrics (summary)")
+            return ("metrics", (metrics, points))
+        if not _LOGS_KEYS.isdisjoint(data):
+            request = parse_json(LOGS, data)
+            assert isinstance(request, ExportLogsServiceRequest)
+            records, rejected = convert_logs(request)
+            if rejected:
+                raise PayloadError(f"{rejected} log record(s) with invalid trace or span ids")
+            return ("logs", records)
         if any(key in data for key in _OTHER_SIGNALS):
             return None
         found = ", ".join(sorted(data)[:5]) or "no keys"
-        raise PayloadError(f"expected an OTLP traces object with resourceSpans, found {found}")
+        raise PayloadError(
+            "expected an OTLP object with resourceSpans, resourceMetrics or resourceLogs, "
+            f"found {found}"
+        )
     try:
         converted = convert_json(data)
     except RecursionError:
         raise PayloadError("nested too deeply") from None
     if converted.rejected:
         raise PayloadError(f"{converted.rejected} invalid span(s): {converted.error_message}")
-    return converted.spans
+    return ("traces", converted.spans)
 
 
 def import_otlp_files(
@@ -128,6 +156,8 @@ def import_otlp_files(
         raise InputError(f"--output: cannot write {out}: {exc.strerror or exc}") from None
     try:
         exporter = JsonlFileSpanExporter(staging)
+        metric_exporter = JsonlFileMetricExporter(staging)
+        log_exporter = JsonlFileLogExporter(staging)
         batch: list[ReadableSpan] = []
 
         def flush() -> None:
@@ -143,7 +173,7 @@ def import_otlp_files(
                     continue
                 result.lines += 1
                 try:
-                    spans = _line_spans(line)
+                    found = _line_data(line)
                 except PayloadError as exc:
                     message = f"{path}:{number}: {exc}"
                     if not skip_invalid:
@@ -152,9 +182,22 @@ def import_otlp_files(
                     if len(result.errors) < 5:
                         result.errors.append(message)
                     continue
-                if spans is None:
+                if found is None:
                     result.ignored_lines += 1
                     continue
+                kind, payload = found
+                if kind == "metrics":
+                    metrics, points = payload
+                    if metric_exporter.export(metrics) is not MetricExportResult.SUCCESS:
+                        raise InputError(f"--output: cannot write {out}")
+                    result.metric_points += points
+                    continue
+                if kind == "logs":
+                    if log_exporter.export(payload) is not LogRecordExportResult.SUCCESS:
+                        raise InputError(f"--output: cannot write {out}")
+                    result.log_records += len(payload)
+                    continue
+                spans = payload
                 result.spans += len(spans)
                 result.traces += sum(1 for s in spans if s.parent is None or s.parent.is_remote)
                 batch.extend(spans)
@@ -162,6 +205,8 @@ def import_otlp_files(
                     flush()
         flush()
         exporter.shutdown()
+        metric_exporter.shutdown()
+        log_exporter.shutdown()
         _merge(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

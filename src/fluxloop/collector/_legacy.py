@@ -144,8 +144,10 @@ def trace_record(data: Mapping[str, Any]) -> dict[str, Any]:
             attributes[attr] = value
         elif value is not None:
             metadata.setdefault(key, value)
+    trace_id = _id(data, "id", required=True)
     return {
-        "id": _id(data, "id", required=True),
+        "id": trace_id,
+        "trace_id": trace_id,
         "name": _str(data, "name", required=True),
         "start_time": _timestamp(data, "start_time", required=True),
         "end_time": _timestamp(data, "end_time", required=False),
@@ -157,6 +159,8 @@ def trace_record(data: Mapping[str, Any]) -> dict[str, Any]:
         "input": data.get("input"),
         "output": data.get("output"),
         "attributes": attributes,
+        "resource": {},  # the original SDK's API carries no resource or scope
+        "scope": None,
     }
 
 
@@ -190,10 +194,12 @@ def observation_record(data: Mapping[str, Any], trace_id: str) -> dict[str, Any]
     if total_tokens is None and (prompt_tokens is not None or completion_tokens is not None):
         total_tokens = (prompt_tokens or 0) + (completion_tokens or 0)
     attributes = data.get("attributes")
+    parent_id = _id(data, "parent_observation_id", required=False)
     return {
         "id": _id(data, "id", required=True),
         "trace_id": path_trace,
-        "parent_observation_id": _id(data, "parent_observation_id", required=False),
+        "parent_observation_id": parent_id,
+        "parent_id": parent_id,
         "type": obs_type,
         "name": _str(data, "name", required=True),
         "start_time": _timestamp(data, "start_time", required=True),
@@ -208,6 +214,8 @@ def observation_record(data: Mapping[str, Any], trace_id: str) -> dict[str, Any]
         "completion_tokens": completion_tokens,
         "total_tokens": total_tokens,
         "attributes": dict(attributes) if isinstance(attributes, dict) else {},
+        "resource": {},
+        "scope": None,
     }
 
 

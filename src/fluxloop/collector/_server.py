@@ -160,6 +160,12 @@ def serve(
         timeout_keep_alive=30,
     )
     server = _make_server_class()(config)
+    hangup: signal.Signals | None = getattr(signal, "SIGHUP", None)
+    previous_hangup: Any = None
+    if hangup is not None and threading.current_thread() is threading.main_thread():
+        # log rotation: reopen the output files by name (moved or deleted files are also
+        # noticed on their own at the next write)
+        previous_hangup = signal.signal(hangup, lambda signum, frame: sink.request_reopen())
     try:
         if on_ready is not None:
             on_ready({**info, "output_dir": str(output_dir)})
@@ -170,6 +176,8 @@ def serve(
             grace = 0 if server.force_exit else settings.drain_seconds
             grpc_server.stop(grace=grace).wait()
         sink.close()
+        if hangup is not None and previous_hangup is not None:
+            signal.signal(hangup, previous_hangup)
 
 
 def _ensure_log_handler() -> None:

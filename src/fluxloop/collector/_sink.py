@@ -23,7 +23,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fluxloop_exporters import JsonlFileSpanExporter
+from fluxloop_exporters import (
+    JsonlFileLogExporter,
+    JsonlFileMetricExporter,
+    JsonlFileSpanExporter,
+)
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -44,7 +51,7 @@ def repair_partial_lines(directory: Path) -> list[tuple[Path, int]]:
     """
     repaired: list[tuple[Path, int]] = []
     for path in sorted(directory.glob("*.jsonl")):
-        if not path.name.startswith(("observations_", "traces_")):
+        if not path.name.startswith(("observations_", "traces_", "logs_", "metrics_")):
             continue
         try:
             with open(path, "rb+") as handle:
@@ -94,9 +101,16 @@ class Sink:
         self.records_received = 0
         self.requests = 0
         self.failed_writes = 0
+        self.logs_received = 0
+        self.logs_rejected = 0
+        self.metric_points_received = 0
+        self.metric_points_rejected = 0
         self._exporter = JsonlFileSpanExporter(self.output_dir)
+        self._logs = JsonlFileLogExporter(self.output_dir)
+        self._metrics = JsonlFileMetricExporter(self.output_dir)
         self._lock = threading.Lock()
         self._closed = False
+        self._reopen = False
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -107,8 +121,7 @@ class Sink:
             self.spans_rejected += rejected
             if not spans:
                 return
-            if self._closed:
-                raise SinkError("the collector is shutting down")
+            self._check_open()
             result = self._exporter.export(spans)
             if result is not SpanExportResult.SUCCESS:
                 self.failed_writes += 1
@@ -116,6 +129,62 @@ class Sink:
             if self.fsync:
                 self._sync(self._span_days(spans))
             self.spans_received += len(spans)
+
+    def write_logs(self, records: Sequence[ReadableLogRecord], rejected: int = 0) -> None:
+        """Write log records to ``logs_*.jsonl``; raises :class:`SinkError` if not written."""
+        with self._lock:
+            self.requests += 1
+            self.logs_rejected += rejected
+            if not records:
+                return
+            self._check_open()
+            if self._logs.export(records) is not LogRecordExportResult.SUCCESS:
+                self.failed_writes += 1
+                raise SinkError(f"cannot write to {self.output_dir}")
+            if self.fsync:
+                self._sync_prefix("logs_")
+            self.logs_received += len(records)
+
+    def write_metrics(self, data: MetricsData, points: int, rejected: int = 0) -> None:
+        """Write metric data points to ``metrics_*.jsonl``; raises :class:`SinkError`."""
+        with self._lock:
+            self.requests += 1
+            self.metric_points_rejected += rejected
+            if not points:
+                return
+            self._check_open()
+            if self._metrics.export(data) is not MetricExportResult.SUCCESS:
+                self.failed_writes += 1
+                raise SinkError(f"cannot write to {self.output_dir}")
+            if self.fsync:
+                self._sync_prefix("metrics_")
+            self.metric_points_received += points
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SinkError("the collector is shutting down")
+        if self._reopen:
+            self._reopen = False
+            for exporter in (self._exporter, self._logs):
+                exporter.reopen()
+            self._metrics.shutdown()  # it has no reopen(): a fresh one opens by name
+            self._metrics = JsonlFileMetricExporter(self.output_dir)
+
+    def _sync_prefix(self, prefix: str) -> None:
+        # the files a request touched are today's (or a few days'): sync every file of the kind
+        # modified in the last minute rather than tracking dates per record
+        now = time.time()
+        for path in self.output_dir.glob(f"{prefix}*.jsonl"):
+            try:
+                if now - path.stat().st_mtime > 60:
+                    continue
+                fd = os.open(path, os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def write_records(self, kind: str, records: Sequence[Mapping[str, Any]]) -> None:
         """Append contract ``records`` of ``kind`` (``"traces"`` or ``"observations"``) to the
@@ -189,6 +258,10 @@ class Sink:
                 "spans_received": self.spans_received,
                 "spans_rejected": self.spans_rejected,
                 "records_received": self.records_received,
+                "logs_received": self.logs_received,
+                "logs_rejected": self.logs_rejected,
+                "metric_points_received": self.metric_points_received,
+                "metric_points_rejected": self.metric_points_rejected,
                 "requests": self.requests,
                 "failed_writes": self.failed_writes,
                 "uptime_seconds": round(time.monotonic() - self.started, 3),
@@ -196,8 +269,15 @@ class Sink:
                 "fsync": self.fsync,
             }
 
+    def request_reopen(self) -> None:
+        """Reopen the output files by name before the next write (SIGHUP, after log rotation).
+        Safe in a signal handler: it only sets a flag (the writer's lock may be held)."""
+        self._reopen = True
+
     def close(self) -> None:
         """Refuse further writes (after in-flight ones finished) and close the files."""
         with self._lock:
             self._closed = True
         self._exporter.shutdown()
+        self._logs.shutdown()
+        self._metrics.shutdown()

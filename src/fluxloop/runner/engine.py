@@ -13,6 +13,9 @@
   run attributes, and written with the run's summary line as soon as it completes.
 * SIGINT / SIGTERM stop scheduling, give in-flight runs ``grace_seconds``, cancel the rest and
   write a partial summary (a second signal cancels at once). The directory can be resumed.
+* Where runs execute is an :class:`~fluxloop.runner.executors.Executor`: this loop by default
+  (:class:`AsyncioExecutor`), or a Ray cluster (``--executor ray``), where each worker process
+  builds a :class:`RunJob` once and runs the same :class:`RunExecutor`.
 """
 
 from __future__ import annotations
@@ -561,6 +564,7 @@ class RunExecutor:
             traces = [
                 {
                     "id": trace_id,
+                    "trace_id": trace_id,
                     "name": self.target.display_name,
                     "start_time": _iso(started),
                     "end_time": _iso(ended),
@@ -572,6 +576,8 @@ class RunExecutor:
                     "input": text,
                     "output": output,
                     "attributes": {},
+                    "resource": {},
+                    "scope": None,
                 }
             ]
         else:
@@ -621,6 +627,10 @@ class RunExecutor:
             "started_at": _iso(started),
             "ended_at": _iso(ended),
             "conversation": conversation,
+            # the original wrote this for single-turn runs too; its readers expect it
+            "conversation_state": {
+                "turns": [{"role": c["role"], "content": c["content"]} for c in conversation]
+            },
             "metadata": dict(item.metadata),
         }
         if len(trace_ids) > 1:
@@ -908,7 +918,8 @@ class _Experiment:
             directory = create_experiment_dir(self.plan.output_directory, self.plan.name)
         self.directory = directory
         self.writer = ArtifactWriter(directory)
-        self.writer.write_config(self.config_snapshot(), header=self._config_header())
+        self._snapshot = self.config_snapshot()
+        self.writer.write_config(self._snapshot, header=self._config_header())
         self.write_summary("running")
         return directory
 
@@ -930,6 +941,8 @@ class _Experiment:
         runner["timeout_seconds"] = cfg.runner.timeout_seconds
         runner["max_retries"] = cfg.runner.max_retries
         runner["retry_delay"] = cfg.runner.retry_delay
+        if "iterations" in runner:  # the more specific key wins when the snapshot is reloaded
+            runner["iterations"] = self.plan.iterations
         data["runner"] = runner
         data["name"] = self.plan.name
         data["iterations"] = self.plan.iterations
@@ -1029,6 +1042,8 @@ class _Experiment:
             "personas": [p for p in self.plan.inputs.personas if p is not None],
             "seed": self.config.seed,
             "collector": self.tracing.collector_url if self.tracing.shipping else None,
+            # the original's readers find the configuration here (as config.yaml: secrets masked)
+            "config": getattr(self, "_snapshot", None) or self.config_snapshot(),
             "environment": self.environment,
             "invocation": self.options.invocation,
             "sessions": [*self.sessions, session],

@@ -56,6 +56,7 @@ def error_entry(line: dict[str, Any]) -> dict[str, Any]:
         "status": line.get("status"),
         "error_type": error.get("type"),
         "message": error.get("message"),
+        "error": error.get("message"),  # the original's key for the message
         "traceback": error.get("traceback"),
         "attempts": line.get("attempts", 1),
         "attempt_errors": line.get("attempt_errors", []),

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from fluxloop.integrations.pytest_plugin._results import CLIResult, FluxLoopTestResult
 
 __all__ = ["apply_overrides", "run_cli", "run_experiment_in_process"]
@@ -252,17 +254,92 @@ def run_cli(
     project_root: PathLike | None = None,
     simulation_config: PathLike | None = None,
     cli_args: Sequence[PathLike] = (),
+    overrides: Mapping[str, Any] | None = None,
 ) -> CLIResult:
     """Run ``fluxloop ARGS`` in a subprocess with this interpreter; never raises on exit codes.
 
-    With ``simulation_config`` (and no ``args``) it runs ``fluxloop run experiment --config
-    CONFIG *cli_args`` in ``project_root``; the experiment's numbers are then on the result.
+    With ``simulation_config`` or ``overrides`` (and no ``args``) it runs ``fluxloop run
+    experiment --config CONFIG *cli_args`` in ``project_root``; the experiment's numbers are
+    then on the result. ``overrides`` are those of ``fluxloop_runner`` (the original plugin's
+    ``fluxloop_cli(overrides=...)``): run options become command-line options, config keys go
+    into a temporary copy of the merged config beside it (removed afterwards).
     """
     workdir = Path(cwd or project_root or Path.cwd()).expanduser().resolve()
     argv = [os.fspath(a) for a in args]
-    if not argv and simulation_config is not None:
-        argv = ["run", "experiment", "--config", os.fspath(simulation_config)]
+    temporary: Path | None = None
+    if not argv and (simulation_config is not None or overrides):
+        config_arg = os.fspath(simulation_config) if simulation_config is not None else None
+        options, config_overrides = _split_overrides(overrides or {})
+        if config_overrides:
+            temporary = _config_with_overrides(config_arg, workdir, config_overrides)
+            config_arg = str(temporary)
+        argv = ["run", "experiment"] + (["--config", config_arg] if config_arg else [])
+        argv += _option_args(options)
     argv += [os.fspath(a) for a in cli_args]
+    try:
+        return _run_cli(argv, workdir, env, timeout, log_dir)
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+
+
+def _split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    options: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in _OPTION_KEYS or (
+            key == "personas"
+            and isinstance(value, list | tuple)
+            and value
+            and all(isinstance(v, str) for v in value)
+        ):
+            options[key] = value
+        else:
+            config[key] = value
+    return options, config
+
+
+def _option_args(options: Mapping[str, Any]) -> list[str]:
+    flags = {
+        "iterations": "--iterations",
+        "parallel": "--parallel",
+        "parallel_runs": "--parallel",
+        "output_dir": "--output-dir",
+        "output_directory": "--output-dir",
+        "name": "--name",
+    }
+    out: list[str] = []
+    for key, value in options.items():
+        if key == "personas":
+            out += ["--personas", ",".join(value)]
+        else:
+            out += [flags[key], os.fspath(value) if isinstance(value, Path) else str(value)]
+    return out
+
+
+def _config_with_overrides(
+    config_arg: str | None, root: Path, overrides: Mapping[str, Any]
+) -> Path:
+    """The merged config with ``overrides`` applied, written beside the project's config so
+    relative paths keep resolving against the project directory."""
+    from fluxloop.runner.config import discover_config, load_raw_config
+
+    source = discover_config(config_arg, cwd=root)
+    raw = load_raw_config(source)
+    data = dict(raw.data)
+    apply_overrides(data, overrides)
+    path = source.project_dir / f".fluxloop_overrides_{os.getpid()}_{threading.get_ident()}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _run_cli(
+    argv: list[str],
+    workdir: Path,
+    env: Mapping[str, Any] | None,
+    timeout: float | None,
+    log_dir: Path | None,
+) -> CLIResult:
     environ = dict(os.environ)
     environ.setdefault("PYTHONUNBUFFERED", "1")
     for key, value in (env or {}).items():

@@ -204,6 +204,7 @@ class RayExecutor(Executor):
         self._address = ""
         self._in_flight: set[Any] = set()
         self._cancelled = False
+        self._errors: ModuleType | None = None  # ray.exceptions
 
     # -- prepare -------------------------------------------------------------------------------
 
@@ -225,6 +226,7 @@ class RayExecutor(Executor):
 
     def prepare(self) -> None:
         ray = self._ray = _ray()
+        self._errors = importlib.import_module("ray.exceptions")
         address = self.settings.address
         if address:
             _check_reachable(address)
@@ -405,8 +407,8 @@ class RayExecutor(Executor):
             self._ray.cancel(ref, force=not self._actors)
 
     async def _run(self, planned: PlannedRun) -> RunRecord:
-        assert self._ray is not None
-        exceptions = importlib.import_module("ray.exceptions")
+        exceptions = self._errors
+        assert exceptions is not None
         lost: list[dict[str, Any]] = []
         while True:
             started = time.perf_counter()
