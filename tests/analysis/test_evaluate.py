@@ -580,3 +580,17 @@ def test_malformed_trace_summary_writes_nothing(exp_a: Path) -> None:
     assert "trace_summary.jsonl:5: malformed JSON line" in err
     assert len(err.strip().splitlines()) == 1
     assert not (exp_a / "evaluation").exists()
+
+
+def test_report_html_timelines_are_failing_first(exp_a: Path) -> None:
+    evaluate(exp_a)
+    html = (exp_a / "evaluation" / "report.html").read_text()
+    section = html.split("Timelines (", 1)[1]
+    badges = re.findall(r'<details class="tl"( open)?><summary>(.*?)</summary>', section)
+    verdicts = ["verdict fail" in summary for _, summary in badges]
+    assert any(verdicts) and not all(verdicts)
+    first_pass = verdicts.index(False)
+    assert all(verdicts[:first_pass]) and not any(verdicts[first_pass:])  # failures first
+    opened = [bool(is_open) for is_open, _ in badges]
+    assert opened[:3] == [True, True, True] and not any(opened[3:])
+    assert all(verdicts[i] for i in range(min(3, first_pass)))  # the open ones are failures

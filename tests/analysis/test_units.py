@@ -247,3 +247,33 @@ def test_missing_provider_package_is_a_config_error(monkeypatch: pytest.MonkeyPa
     spec = JudgeSpec(name="j", provider="openai", model="gpt-4o-mini")
     with pytest.raises(ConfigError, match=r"pip install 'fluxloop\[openai\]'"):
         build_chat_model(spec, [], "evaluation.yaml:3")
+
+
+def test_compare_text_says_how_many_regressions_are_not_listed() -> None:
+    from fluxloop.analysis.compare import CompareResult, _Side, render_text
+
+    items = [{"input": f"q{i}", "persona": None, "iteration": 0} for i in range(30)]
+    result = CompareResult(
+        a=_Side("A", "a"),
+        b=_Side("B", "b"),
+        basis="success",
+        regressions=items,
+        regression_count=30,
+        improvements=items[:21],
+        improvement_count=21,
+        metrics=[
+            {
+                "metric": "success_rate",
+                "a": 1.0,
+                "b": 0.5,
+                "unit": "rate",
+                "delta": -0.5,
+                "delta_pct": None,
+                "better": "higher",
+            }
+        ],
+    )
+    text = render_text(result)
+    assert text.count("REGRESSED") == 20
+    assert "… 10 more regression(s)" in text
+    assert "… 1 more improvement(s)" in text

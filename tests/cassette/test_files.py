@@ -139,3 +139,55 @@ def test_cassette_ls_show_prune(project: Path) -> None:
     assert len(read_cassette(cassette)[1]) == 2
     proc = fl("cassette", "show", "nope", cwd=project)
     assert proc.returncode == 2 and "no cassette 'nope'" in proc.stderr
+
+
+def test_run_single_replays_the_experiment_run_with_the_same_key(project: Path) -> None:
+    _record(project)  # q0..q3 got answers 0..3 from the module's one fake model
+    proc = fl(
+        "run",
+        "single",
+        "agent:run",
+        "q2",
+        "--config",
+        "setting.yaml",
+        "--cassette",
+        "replay",
+        cwd=project,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # live, a fresh process would answer "answer 0"; the recording of run q2 says "answer 2"
+    assert "Output: answer 2" in proc.stdout
+    miss = fl(
+        "run",
+        "single",
+        "agent:run",
+        "q9",
+        "--config",
+        "setting.yaml",
+        "--cassette",
+        "replay",
+        cwd=project,
+    )
+    assert miss.returncode == 1
+    assert "CassetteMiss: cassette" in miss.stdout and "'question: q9'" in miss.stdout
+    assert "re-record with --cassette auto" in miss.stdout
+
+
+def test_bad_mode_in_config_or_environment_is_one_line_exit_2(project: Path) -> None:
+    proc = fl("run", "experiment", cwd=project, env={"FLUXLOOP_CASSETTE": "sometimes"})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "error: FLUXLOOP_CASSETTE: expected one of record, replay, auto, off, found 'sometimes'"
+    ]
+    config = yaml.safe_load((project / "setting.yaml").read_text())
+    config["cassette"] = {"mode": "always", "dir": "tapes"}
+    (project / "setting.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    proc = fl("run", "experiment", cwd=project)
+    assert proc.returncode == 2
+    assert "setting.yaml" in proc.stderr and "cassette.mode" in proc.stderr
+    assert not (project / "out").exists()
+    # a valid section: mode and dir from the config
+    config["cassette"] = {"mode": "record", "dir": "tapes"}
+    (project / "setting.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert fl("run", "experiment", cwd=project).returncode == 0
+    assert len((project / "tapes" / "files.jsonl").read_text().splitlines()) == 5

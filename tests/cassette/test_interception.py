@@ -273,3 +273,17 @@ def test_every_line_validates_against_the_json_schema(
     bad = json.loads(lines[1])
     del bad["digest"]
     assert not validator.is_valid(bad)
+
+
+def test_a_run_cut_short_keeps_its_previous_recording(tmp_path: Path) -> None:
+    rec = session(tmp_path, "record")
+    with rec.tape("r"):
+        FakeListChatModel(responses=["a"]).invoke("the whole run")
+    rec.close()
+    again = session(tmp_path, "record")
+    with pytest.raises(KeyboardInterrupt), again.tape("r"):
+        FakeListChatModel(responses=["a"]).invoke("half a run")
+        raise KeyboardInterrupt
+    again.close()
+    _, (entry,) = read_cassette(tmp_path / "unit.jsonl")
+    assert entry["request"]["messages"][0]["content"] == "the whole run"

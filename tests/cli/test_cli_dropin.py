@@ -192,3 +192,45 @@ def test_artifacts_carry_what_the_originals_readers_use(initialized: Path) -> No
         assert key not in done.stdout + done.stderr
     finally:
         openai_server.stop(server)
+
+
+def test_smaller_things_found_on_the_way(tmp_path: Path) -> None:
+    # init project takes --root like the other commands (and --path as before)
+    done = fl("init", "project", "--name", "p", "--root", "roots", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "roots" / "p"
+    assert (project / "setting.yaml").is_file()
+    # one folder above the root: the hint names the project
+    (tmp_path / "fluxloop").mkdir()
+    (tmp_path / "roots" / "p").rename(tmp_path / "fluxloop" / "p")
+    project = tmp_path / "fluxloop" / "p"
+    above = fl("run", "experiment", cwd=tmp_path)
+    assert above.returncode == 2 and "pass --project p" in above.stderr
+    # an invalid SDK variable in the project's .env is said, not silently ignored
+    with (project / ".env").open("a", encoding="utf-8") as fh:
+        fh.write("\nFLUXLOOP_SAMPLE_RATE=often\n")
+    run = fl("run", "experiment", "--iterations", "1", cwd=project)
+    assert run.returncode == 0, run.stderr
+    assert (
+        "FLUXLOOP_SAMPLE_RATE: expected a number between 0.0 and 1.0, found 'often'" in run.stderr
+    )
+    # an inputs file whose list key holds no list names that key
+    (project / "inputs" / "bad.yaml").write_text("generated_inputs: 42\n", encoding="utf-8")
+    bad = fl("run", "experiment", "--inputs", "inputs/bad.yaml", cwd=project)
+    assert bad.returncode == 2
+    assert "generated_inputs: expected a list of inputs, found int 42" in bad.stderr
+    # a missing module names the directory it looked in, not "."
+    other = project / "elsewhere"
+    other.mkdir()
+    data = yaml.safe_load((project / "setting.yaml").read_text())
+    data["runner"]["working_directory"] = "elsewhere"
+    data["runner"]["target"] = "agents_here.bot:run"
+    (project / "setting.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    missing = fl("run", "experiment", cwd=project)
+    assert missing.returncode == 2
+    assert f"named 'agents_here' under {other.resolve()}" in missing.stderr
+    # a malformed recording line: one "at"
+    rec = project / "recordings" / "bad.jsonl"
+    rec.write_text('{"_version": "1", "kwargs": {"data": "unterminated}\n', encoding="utf-8")
+    status = fl("record", "status", "--file", str(rec), cwd=project)
+    assert "at at column" not in status.stdout + status.stderr

@@ -425,8 +425,14 @@ def render_text(result: CompareResult) -> str:
     for item in result.regressions[:20]:
         why = f" — {item['error_b']}" if item.get("error_b") else ""
         lines.append(f"  - REGRESSED {_label(item)}{why}")
+    more = result.regression_count - min(20, len(result.regressions))
+    if more > 0:
+        lines.append(f"  … {more} more regression(s) (--format json lists them)")
     for item in result.improvements[:20]:
         lines.append(f"  + improved  {_label(item)}")
+    more = result.improvement_count - min(20, len(result.improvements))
+    if more > 0:
+        lines.append(f"  … {more} more improvement(s)")
     if len(result.personas) > 1:
         lines.append("")
         lines.append("By persona (outcome rate A -> B):")

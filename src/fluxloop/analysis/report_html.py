@@ -424,8 +424,11 @@ def render_html_report(summary: Mapping[str, Any], acc: Accumulator) -> str:
         )
     )
     details = []
-    for i, t in enumerate(acc.timelines):
-        opened = " open" if i < 3 else ""
+    # failing first, as the title says (they were collected in evaluation order); the first
+    # three open are then failures when there are any. data-timeline keeps the payload index.
+    ordered = sorted(enumerate(acc.timelines), key=lambda item: item[1]["passed"] is not False)
+    for rank, (i, t) in enumerate(ordered):
+        opened = " open" if rank < 3 else ""
         steps = f"({len(t['spans'])} steps, {num(t['duration_ms'], 2)} ms)"
         details.append(
             f'<details class="tl"{opened}><summary>{_badge(t["passed"])} '

@@ -104,17 +104,18 @@ class CassetteSession:
             f"model {model or '?'}, last message {preview!r}; re-record with --cassette auto"
         )
 
-    def finish(self, tape: Tape) -> None:
-        """Fold a finished run's tape into the cassette."""
+    def finish(self, tape: Tape, *, complete: bool = True) -> None:
+        """Fold a finished run's tape into the cassette (its new calls only when the run is
+        ``complete``: ended, successfully or not, rather than cancelled)."""
         calls = sorted(tape.calls, key=lambda item: item[0])
         with self._lock:
             self.stats.replayed += tape.hits
             self.stats.recorded += tape.new
             self.stats.missing += len(tape.misses)
             self.stats.misses.extend(tape.misses)
-            if tape.new and not tape.misses:
+            if tape.new and not tape.misses and complete:
                 self.stats.runs_recorded += 1
-        if tape.new and not tape.misses:
+        if tape.new and not tape.misses and complete:
             self.cassette.replace_run(tape.run_key, [entry for _, entry in calls])
             ids = {entry_id(e) for e in self.cassette.run(tape.run_key)}
         else:

@@ -119,9 +119,11 @@ class Tape:
         self._token = _TAPE.set(self)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         _TAPE.reset(self._token)
-        self.session.finish(self)
+        # a run cut short (cancelled, interrupted) keeps its previous recording: its new
+        # calls are only half the conversation
+        self.session.finish(self, complete=exc_type is None)
 
     # -- calls -------------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ def init() -> None:
 @click.option("--name", "-n", default=None, help="Project name (directory under the root).")
 @click.option(
     "--path",
+    "--root",
     "root_opt",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,

@@ -42,6 +42,8 @@ _SKIP_DIRS = frozenset(
 )
 _HARDCODED = re.compile(r"record_args\s*=\s*True\b")
 _RECORD_CALL = re.compile(r"\brecord_call_args\s*\(")
+#: an ``@fluxloop.agent`` records its calls by itself when recording is on
+_AGENT_DECORATOR = re.compile(r"^\s*@\s*(?:fluxloop\.)?agent\b", re.MULTILINE)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +53,7 @@ _RECORD_CALL = re.compile(r"\brecord_call_args\s*\(")
 def set_env_value(path: Path, key: str, value: str) -> None:
     """Set ``key=value`` in a ``.env`` file keeping every other line; a commented-out
     ``# KEY=...`` line is switched on in place rather than appending a second one."""
-    from fluxloop.runner.envfiles import parse_dotenv, set_dotenv_value
+    from fluxloop.runner.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
     from fluxloop.runner.yamlio import atomic_write_text
 
     try:
@@ -62,7 +64,9 @@ def set_env_value(path: Path, key: str, value: str) -> None:
         commented = re.compile(rf"^[ \t]*#[ \t]*(?:export[ \t]+)?{re.escape(key)}[ \t]*=.*$", re.M)
         match = commented.search(text)
         if match:
-            atomic_write_text(path, text[: match.start()] + f"{key}=" + text[match.end() :])
+            atomic_write_text(
+                path, text[: match.start()] + f"{key}=" + text[match.end() :], mode=DOTENV_MODE
+            )
     set_dotenv_value(path, key, value)
 
 
@@ -230,7 +234,7 @@ def _scan_code(project_dir: Path) -> tuple[list[str], bool]:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             continue
-        if _RECORD_CALL.search(text):
+        if _RECORD_CALL.search(text) or _AGENT_DECORATOR.search(text):
             records = True
         for match in _HARDCODED.finditer(text):
             line = text.count("\n", 0, match.start()) + 1
@@ -336,7 +340,8 @@ def recording_state(
         )
     if not records:
         state.warnings.append(
-            f"no call to fluxloop.record_call_args(...) found in the Python files under "
+            f"no @fluxloop.agent and no call to fluxloop.record_call_args(...) found in the "
+            f"Python files under "
             f"{_relative_to(project_dir, Path.cwd()) or '.'}: nothing will be recorded unless "
             "your service calls it (and loads .env before fluxloop.configure())"
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fluxloop.errors import ConfigError
+from fluxloop.sdk._config import resolve as resolve_sdk
 
 from .envfiles import dotenv_chain
 from .validation import Problem, ValidationReport, validate_config
@@ -158,9 +159,21 @@ def discover_config(
         raise ConfigError(f"{display_path(path)}: config file not found", key="--config")
     found = _discover_in(base)
     if found is None:
+        # one folder above the seeds' fluxloop/<project>/: point at the projects that exist
+        projects_root = Path(root).expanduser() if root is not None else base / "fluxloop"
+        projects = (
+            sorted(d.name for d in projects_root.iterdir() if _discover_in(d) is not None)
+            if project is None and projects_root.is_dir()
+            else []
+        )
+        hint = (
+            "pass --project " + " or --project ".join(projects[:3])
+            if projects
+            else "run `fluxloop init project --name NAME` or pass --config"
+        )
         raise ConfigError(
             f"no FluxLoop config in {display_path(base) or '.'} (expected setting.yaml or "
-            "configs/simulation.yaml); run `fluxloop init project --name NAME` or pass --config",
+            f"configs/simulation.yaml); {hint}",
             key="--config",
         )
     return found
@@ -518,6 +531,15 @@ def build_experiment_config(
     dotenv, dotenv_files, _ = dotenv_chain(project_dir)
     env: dict[str, str] = {**dotenv, **(os.environ if environ is None else environ)}
     warnings = list(report.warnings)
+    # the SDK's own variables, read by the one SDK resolver: an invalid value (a bad
+    # FLUXLOOP_SAMPLE_RATE in .env) is said here too, as the SDK says it, instead of silently
+    # falling back to the default
+    invalid: list[ConfigError] = []
+    resolve_sdk(
+        {}, os.environ if environ is None else environ, dotenv, on_invalid_env=invalid.append
+    )
+    for problem in invalid:
+        warnings.append(Problem("", f"{problem}; ignored (the default applies)", None, ".env"))
 
     runner_raw: dict[str, Any] = dict(data.get("runner") or {})
     target = runner_raw.get("target")

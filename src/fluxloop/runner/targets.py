@@ -140,7 +140,9 @@ def _import(module_name: str, spec: str, search: Sequence[Path]) -> ModuleType:
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if missing and (module_name == missing or module_name.startswith(missing + ".")):
-            where = ", ".join(display_path(p) for p in search) or "."
+            # absolute: the import runs inside working_directory, where a relative display of
+            # that very directory would read "."
+            where = ", ".join(str(p.resolve()) for p in search) or str(Path.cwd())
             top = module_name.split(".", maxsplit=1)[0]
             raise TargetError(
                 f"cannot import module {module_name!r} for runner.target {spec!r}: no module "
