@@ -68,7 +68,7 @@ def test_a_full_disk_aborts_resumably(tmp_path: Path) -> None:
     (line,) = done.stderr.splitlines()
     assert line.startswith("error: cannot write out/disk_") and "File too large" in line
     assert "resume with: fluxloop run experiment --resume" in line
-    (directory,) = (tmp_path / "out").iterdir()
+    (directory,) = (tmp_path / "out").glob("disk_*[0-9]")
     summary = json.loads((directory / "summary.json").read_text())
     recorded = _jsonl(directory / "trace_summary.jsonl")
     assert summary["status"] == "aborted" and summary["resumable"] is True

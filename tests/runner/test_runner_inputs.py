@@ -97,7 +97,7 @@ def test_inputs_file_formats(project: Project, text: str) -> None:
 
 def test_jsonl_and_json_inputs_and_override(project: Project) -> None:
     project.config(BASE)
-    project.write("a.jsonl", '{"input": "one", "persona": "p"}\n\n"two"\n')
+    project.write("a.jsonl", '{"input": "one", "persona": "novice_user"}\n\n"two"\n')
     project.write("b.json", '{"inputs": [{"input": "three"}]}')
     cfg = project.load()
     assert [i.input for i in load_inputs(cfg, project.root / "a.jsonl").items] == ["one", "two"]
@@ -206,3 +206,22 @@ def test_default_inputs_file_when_nothing_else_is_configured(project: Project) -
     (project.root / "inputs/generated.yaml").unlink()
     with pytest.raises(InputError, match="no inputs to run"):
         load_inputs(project.load())
+
+
+def test_an_unknown_persona_in_an_inputs_file_is_an_error(project: Project) -> None:
+    """Issue #12 point 16: it used to run as a bare persona without a word."""
+    project.config({**BASE, "inputs_file": "in.yaml"})
+    project.write(
+        "in.yaml",
+        "inputs:\n  - input: ok\n    persona: novice_user\n"
+        "  - input: hi\n    persona: expret_user\n",
+    )
+    with pytest.raises(InputError) as info:
+        load_inputs(project.load())
+    assert str(info.value) == (
+        "in.yaml:4: inputs[1].persona: unknown persona 'expret_user' (known: expert_user, "
+        "novice_user); define it under personas: or fix the inputs file"
+    )
+    project.write("a.jsonl", '{"input": "one", "persona": "nobody"}\n')
+    with pytest.raises(InputError, match=r"a\.jsonl:1: persona: unknown persona 'nobody'"):
+        load_inputs(project.load(), project.root / "a.jsonl")

@@ -248,3 +248,32 @@ def test_an_oversized_recorded_line_is_bounded_when_read(tmp_path: Path) -> None
     assert len(json.dumps(call.kwargs)) <= _serialize.DEFAULT_OPTIONS.max_bytes
     assert call.kwargs["data"]["content"].startswith("yyyy")
     assert notes and "bounded" in notes[0]
+
+
+# -- 16: instrument() arguments of the wrong type warn and are dropped ---------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"metadata": "str"}, {"metadata": [1, 2]}, {"tags": 5}, {"tags": [1, "a"]}],
+    ids=["metadata-str", "metadata-list", "tags-int", "tags-mixed"],
+)
+def test_instrument_drops_bad_values_with_a_warning(
+    exported: Exported, caplog: pytest.LogCaptureFixture, kwargs: dict[str, Any]
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="fluxloop"):
+        with fluxloop.instrument("scope", **kwargs) as ctx:
+            ctx.add_tag("kept")
+
+        @fluxloop.instrument("decorated", **kwargs)
+        def work() -> int:
+            return 1
+
+        assert work() == 1
+    assert "fluxloop: instrument(" in caplog.text and "ignored" in caplog.text
+    assert {s.name for s in exported.spans} >= {"scope", "decorated"}
+
+
+def test_instrument_takes_a_lone_string_as_one_tag(exported: Exported) -> None:
+    with fluxloop.instrument("scope", tags="nightly") as ctx:
+        assert ctx.trace.tags == ["nightly"]

@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -15,7 +17,7 @@ from urllib.parse import quote
 import pytest
 
 from fluxloop.ui.server import effective_token, is_loopback
-from tests.cli_process import fl
+from tests.cli_process import clean_env, fl
 
 from .conftest import Viewer, experiment_ids, settled, start_viewer, stop_viewer
 
@@ -40,6 +42,7 @@ def test_list_shows_each_experiment_with_status_rates_latency_tokens(viewer: Vie
     assert a["evaluated"] and a["pass_rate"] == pytest.approx(0.7)
     assert a["p50_ms"] is not None and a["p95_ms"] is not None and a["tokens"] > 0
     assert rows["o"]["evaluated"] is False
+    assert all(not r["notices"] for r in rows.values())  # the current contract reads cleanly
 
 
 def test_first_page_is_read_from_the_file_while_the_table_is_built(
@@ -110,6 +113,67 @@ def test_original_fluxloop_directory_is_readable(viewer: Viewer) -> None:
         "process_input",
         "generate_response",
     ]
+
+
+SDK_AGENT = """
+import fluxloop
+
+fluxloop.configure(storage="file", base_path="traces")
+
+
+@fluxloop.tool(description="Look up an order")
+def lookup(order_id: str) -> dict:
+    if order_id == "bad":
+        raise RuntimeError("lookup failed")
+    return {"order_id": order_id, "status": "shipped"}
+
+
+@fluxloop.agent(name="Support")
+def support(question: str) -> str:
+    return "status: " + lookup("bad" if "bad" in question else "A1")["status"]
+
+
+for q in ["where is order A1", "refund please", "bad order"]:
+    try:
+        support(q)
+    except RuntimeError:
+        pass
+fluxloop.shutdown()
+"""
+
+
+def test_a_folder_of_traces_is_read_as_runs(tmp_path: Path) -> None:
+    """The SDK's traces/ folder (the collector's and `import otlp`'s layout): each root trace is
+    a run, derived by the analysis package; nothing is written into the folder."""
+    project = tmp_path / "app"
+    project.mkdir()
+    (project / "agent.py").write_text(SDK_AGENT, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "agent.py"], cwd=project, env=clean_env(), capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    before = _snapshot(project)
+    viewer = start_viewer(project, tmp_path / "state")
+    try:
+        _, data, _ = viewer.get("/api/experiments")
+        (row,) = data["experiments"]
+        assert (row["id"], row["kind"], row["runs"]) == ("traces", "traces", 3)
+        page = settled(viewer, "/api/runs?x=traces")
+        assert page["total"] == 3
+        _, failed, _ = viewer.get("/api/runs?x=traces&status=failed")
+        (bad,) = failed["rows"]
+        assert bad["error_type"] == "RuntimeError" and "bad order" in bad["input"]
+        _, run, _ = viewer.get(f"/api/run?x=traces&trace={bad['trace_id']}")
+        assert [(s["type"], s["name"]) for s in run["spans"]] == [
+            ("agent", "Support"),
+            ("tool", "lookup"),
+        ]
+        assert run["run"]["error"]["message"]
+        _, result, _ = viewer.get("/api/compare?a=traces&b=traces")
+        assert result["matched"] == 3 and result["regressions"] == 0
+    finally:
+        stop_viewer(viewer)
+    assert _snapshot(project) == before
 
 
 def test_compare_uses_the_cli_alignment_and_diffs_a_pair(viewer: Viewer) -> None:

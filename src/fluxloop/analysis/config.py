@@ -233,8 +233,13 @@ def _mapping(doc: LocatedYaml, key: str, value: Any) -> Mapping[str, Any]:
     return value
 
 
-def load_evaluation_config(path: Path | None, source: str = "") -> EvaluationConfig:
-    """Load and validate; every problem is a one-line ConfigError with file:line."""
+def load_evaluation_config(
+    path: Path | None, source: str = "", *, explicit: bool = False
+) -> EvaluationConfig:
+    """Load and validate; every problem is a one-line ConfigError with file:line.
+
+    ``explicit``: the file was named with ``--config``, so it must define evaluators (an empty
+    or unrelated file is an error, not a silent fall-back to the built-in defaults)."""
     if path is None:
         doc = LocatedYaml(Path("<defaults>"), {"evaluators": DEFAULT_EVALUATORS}, {})
         base = Path.cwd()
@@ -305,6 +310,12 @@ def load_evaluation_config(path: Path | None, source: str = "") -> EvaluationCon
     if raw_evaluators is None and isinstance(data.get("metrics"), Mapping):
         raw_evaluators = _from_metrics(data)
     if raw_evaluators is None:
+        if explicit:
+            raise doc.error(
+                "evaluators",
+                "no evaluators defined (expected an 'evaluators:' list or 'metrics:'; the "
+                "built-in defaults apply only without --config)",
+            )
         raw_evaluators = DEFAULT_EVALUATORS
     if not isinstance(raw_evaluators, list):
         raise doc.error(

@@ -38,7 +38,7 @@ from fluxloop.errors import InputError
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.sdk._config import read_dotenv
 
-from ._jsonl import WARNINGS, dump_line, iter_jsonl, warn, where
+from ._jsonl import WARNINGS, dump_line, iter_jsonl, masked_text, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
 from .experiment import (
     Experiment,
@@ -658,7 +658,9 @@ def evaluate_experiment(
     experiment = load_directory(experiment_dir, selection)
     cfg_path, how = find_config(experiment.path, Path(config) if config is not None else None)
     cfg = load_evaluation_config(
-        cfg_path, how if cfg_path is None else f"{where(cfg_path)} ({how})"
+        cfg_path,
+        how if cfg_path is None else f"{where(cfg_path)} ({how})",
+        explicit=how == "--config",
     )
     out_dir = Path(output) if output is not None else Path(DEFAULT_OUTPUT)
     if not out_dir.is_absolute():
@@ -932,7 +934,7 @@ def _atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(masked_text(text))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

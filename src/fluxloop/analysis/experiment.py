@@ -194,6 +194,33 @@ def _stable(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
+#: trace_summary.jsonl fields whose type analysis cannot guess: name -> (types, description).
+#: ``None`` is accepted for each (the original SDK leaves some out); other fields are coerced
+#: (an iteration written as text is still a label).
+_SUMMARY_TYPES: dict[str, tuple[tuple[type, ...], str]] = {
+    "trace_id": ((str,), "a string"),
+    "success": ((bool,), "true or false"),
+    "status": ((str,), "a string"),
+}
+
+
+def check_summary_line(line: Mapping[str, Any], path: Path, number: int) -> None:
+    """A trace_summary line whose fields have the wrong type is an InputError naming
+    ``file:line``, the field, what was expected and what was found (not a silent guess)."""
+    for name, (types, expected) in _SUMMARY_TYPES.items():
+        value = line.get(name)
+        if value is None:
+            continue
+        wrong_bool = isinstance(value, bool) and bool not in types
+        if wrong_bool or not isinstance(value, types):
+            raise InputError(
+                f"{where(path, number)}: {name}: expected {expected}, found {value!r}",
+                key=name,
+                expected=expected,
+                found=value,
+            )
+
+
 def run_from_summary(line: dict[str, Any], number: int | None = None) -> Run:
     error = _error_of(line)
     status = line.get("status")
@@ -480,7 +507,11 @@ class Experiment:
             return sum(1 for path in self.trace_files for _ in iter_jsonl(path))
         if not self.has_trace_summary:
             return 0
-        return sum(1 for _ in iter_jsonl(self.trace_summary_path))
+        count = 0
+        for number, _, line in iter_jsonl(self.trace_summary_path):
+            check_summary_line(line, self.trace_summary_path, number)
+            count += 1
+        return count
 
     def iter_runs(self) -> Iterator[Run]:
         """Every run: the trace_summary lines in order (errors.json details merged into failed
@@ -504,6 +535,7 @@ class Experiment:
                 pending[tid] = entry
         if self.has_trace_summary:
             for number, _, line in iter_jsonl(self.trace_summary_path):
+                check_summary_line(line, self.trace_summary_path, number)
                 run = run_from_summary(line, number)
                 extra = pending.pop(run.trace_id, None) if run.trace_id else None
                 if extra is not None and not run.success:

@@ -4,7 +4,8 @@ import OpenTelemetry.
 
 Errors are mapped to exit codes here and only here: a :class:`fluxloop.errors.FluxLoopError`
 becomes its ``exit_code`` (2 config/usage, 1 threshold, 130 interrupted) and a one-line message
-on stderr; a traceback is printed only with ``--debug``.
+on stderr; a traceback is printed only with ``--debug``. Everything printed passes through the
+SDK's masking rules (:mod:`fluxloop.cli._output`).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from typing import Any
 import click
 
 from fluxloop.errors import FluxLoopError
+from fluxloop.runner.interrupts import ignore_interrupts, take_termination
 
 from ._common import CliState
+from ._output import masked_stdio
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
 
@@ -115,14 +118,26 @@ def _error(message: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point (``fluxloop``): runs the CLI and exits with its status."""
+    """Console entry point (``fluxloop``): runs the CLI and exits with its status.
+
+    SIGTERM is handled like Ctrl-C (``KeyboardInterrupt``): an interrupted command prints
+    ``error: interrupted`` or its partial results and exits 130; once it is exiting with 130,
+    further signals are ignored so a second Ctrl-C cannot turn the exit into a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with masked_stdio():
+        code = _run(args)
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
     debug = _debug_requested(args)
     code: Any = 0
+    take_termination()
     try:
         code = cli.main(args=args, prog_name="fluxloop", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("error: aborted", err=True)
+    except click.exceptions.Abort:  # click's form of KeyboardInterrupt
+        ignore_interrupts()
+        click.echo("error: interrupted", err=True)
         code = 130
     except click.ClickException as exc:
         exc.show()
@@ -133,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
+        ignore_interrupts()
         click.echo("error: interrupted", err=True)
         code = 130
     except BrokenPipeError:  # pragma: no cover - e.g. `fluxloop ... | head`
@@ -152,5 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 0
     if not isinstance(code, int):
         code = 0
+    if code == 130:
+        ignore_interrupts()  # exiting as interrupted: the exit path itself must not be cut
     sys.stdout.flush()
-    sys.exit(code)
+    return int(code)

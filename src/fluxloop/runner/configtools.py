@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.sdk.masking import display_mask, is_secret_key
 
 from .config import (
     ConfigSource,
@@ -19,7 +20,6 @@ from .config import (
     load_raw_config,
 )
 from .envfiles import dotenv_chain, set_dotenv_value
-from .redact import is_secret_key, mask_value
 from .validation import ConfigProblems, Problem, validate_config
 from .yamledit import parse_cli_value, set_yaml_value
 from .yamlio import atomic_write_text, display_path, load_yaml_text
@@ -140,7 +140,7 @@ def env_rows(
             rows.append(EnvRow(name, description, f"({default})", "default"))
             continue
         if not show_values and (is_secret_key(name) or name.endswith("_KEY")):
-            value = mask_value(value)
+            value = display_mask(value)
         rows.append(EnvRow(name, description, value, source))
     return rows, files
 
@@ -205,13 +205,22 @@ def set_config_value(
         merged, doc.lines, require_target=False, default_file=display_path(path)
     )
     top = key.split(".", maxsplit=1)[0]
-    relevant = [
-        p
-        for p in report.problems
-        if p.key == key
-        or p.key.startswith(key + ".")
-        or key.startswith(p.key + ".")
-        or p.key == top
+
+    def about_key(p: Problem) -> bool:
+        return (
+            p.key == key
+            or p.key.startswith(key + ".")
+            or key.startswith(p.key + ".")
+            or p.key == top
+        )
+
+    relevant = [p for p in report.problems if about_key(p)]
+    # an unknown key only warns when a file is loaded (other tools' keys), but setting one on
+    # purpose is a mistake: FluxLoop would never read it
+    relevant += [
+        Problem(p.key, "unknown key; not set (FluxLoop does not read it)", p.where, p.file_hint)
+        for p in report.warnings
+        if about_key(p) and p.message.startswith("unknown key")
     ]
     if relevant:
         raise ConfigProblems(relevant)

@@ -47,7 +47,7 @@ from fluxloop_semconv import attributes as attr
 from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, ThresholdError
 
 from .aborts import aborted_error
-from .artifacts import ArtifactWriter, create_experiment_dir
+from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
 from .config import ExecutorSettings, ExperimentConfig, relocate
@@ -55,12 +55,12 @@ from .executors import Executor
 from .executors.local import AsyncioExecutor
 from .executors.ray import RayExecutor
 from .inputs import InputItem, InputSet, load_inputs
+from .interrupts import deferred_interrupts
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
 from .progress import NullProgress, ProgressReporter, format_duration
 from .provenance import environment_info
 from .records import PlannedRun, RunRecord
-from .redact import redact
 from .replay import CallbackCollector, ReplayPlan, load_replay
 from .resume import ResumeState, error_entry, input_digest, scan_experiment
 from .stats import RunStats
@@ -925,14 +925,11 @@ class _Experiment:
 
     def _config_header(self) -> str:
         files = ", ".join(str(f) for f in self.config.source.files)
-        return (
-            f"# FluxLoop experiment configuration snapshot (secrets masked)\n"
-            f"# source: {files}\n# written: {_utcnow()}\n"
-        )
+        return f"{CONFIG_HEADER} (secrets masked)\n# source: {files}\n# written: {_utcnow()}\n"
 
     def config_snapshot(self) -> dict[str, Any]:
         cfg = self.config
-        data: dict[str, Any] = redact(dict(cfg.raw))
+        data: dict[str, Any] = dict(cfg.raw)  # masked by ArtifactWriter.write_config
         runner = dict(data.get("runner") or {})
         runner["target"] = cfg.runner.target
         runner["working_directory"] = str(cfg.runner.working_directory)
@@ -1144,6 +1141,7 @@ class _Experiment:
     async def main(self) -> None:
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         if (
             self.options.install_signal_handlers
             and threading.current_thread() is threading.main_thread()
@@ -1167,6 +1165,8 @@ class _Experiment:
         finally:
             for signum in installed:
                 loop.remove_signal_handler(signum)
+                # asyncio puts back SIG_DFL for SIGTERM: restore what the CLI had set
+                signal.signal(signum, previous[signum] or signal.SIG_DFL)
 
     def finish(self) -> dict[str, Any]:
         self.execution.close()
@@ -1336,7 +1336,9 @@ def run_experiment(
                 key="cassette",
             )
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
-        directory = experiment.open_directory()
+        with deferred_interrupts(reraise=False) as held:  # a directory is whole or absent
+            directory = experiment.open_directory()
+        experiment.stopping = bool(held)
         remaining = plan.remaining()
         reporter.info(f"[fluxloop] Starting experiment {plan.name} -> {display_path(directory)}")
         reporter.info(
@@ -1347,21 +1349,21 @@ def run_experiment(
         )
         if config.seed is not None:
             random.seed(config.seed)
-        reporter.start(plan.total, done=plan.done, failed=experiment.stats.failed)
         try:
-            if remaining:
-                try:
-                    asyncio.run(experiment.main())
-                except KeyboardInterrupt:  # a signal before the handlers were installed
-                    experiment.stopping = True
+            reporter.start(plan.total, done=plan.done, failed=experiment.stats.failed)
+            if remaining and not experiment.stopping:
+                asyncio.run(experiment.main())
+        except KeyboardInterrupt:  # a signal outside the loop's own handlers
+            experiment.stopping = True
         finally:
-            reporter.finish()
-            summary = experiment.finish()
-            if tracing.shipping:
-                with contextlib.suppress(Exception):
-                    import fluxloop
+            with deferred_interrupts(reraise=False):  # the final summary is always written
+                reporter.finish()
+                summary = experiment.finish()
+                if tracing.shipping:
+                    with contextlib.suppress(Exception):
+                        import fluxloop
 
-                    fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
+                        fluxloop.flush(timeout_seconds=FLUSH_TIMEOUT_SECONDS)
     interrupted = summary["status"] == "interrupted"
     return ExperimentOutcome(
         plan=plan,

@@ -37,6 +37,8 @@ class InputItem:
     persona: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     source: str = "base_inputs"
+    where: str | None = None
+    """``file:line`` of the entry in an inputs file, for messages."""
 
 
 @dataclass
@@ -85,7 +87,24 @@ def _entry(
         persona=str(persona) if persona not in (None, "") else None,
         metadata=metadata,
         source=source,
+        where=f"{where}: {'' if key.startswith('line ') else key + '.'}persona"
+        if where is not None
+        else key,
     )
+
+
+def _check_personas(items: Sequence[InputItem], config: ExperimentConfig) -> None:
+    """An input naming a persona the config does not define is an error: it would run as a
+    bare persona (no description, no simulated-user setup) without a word."""
+    known = {p.name for p in config.personas}
+    for item in items:
+        if item.persona is not None and item.persona not in known:
+            listed = ", ".join(sorted(known)) or "none are defined"
+            raise InputError(
+                f"{item.where or item.source}: unknown persona {item.persona!r} (known: "
+                f"{listed}); define it under personas: or fix the inputs file",
+                key="personas",
+            )
 
 
 def parse_inputs_data(
@@ -245,6 +264,8 @@ def load_inputs(
         items = _from_base_inputs(config)
         label = "base_inputs x personas" if config.personas else "base_inputs"
         result = InputSet(items, label, None, notes)
+    if result.path is not None:
+        _check_personas(result.items, config)
     if personas:
         wanted = set(personas)
         unknown = wanted - {p for p in result.personas if p}

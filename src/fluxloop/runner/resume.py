@@ -1,14 +1,20 @@
 """Resuming an experiment directory (after Ctrl-C, SIGTERM, a crash or ``kill -9``).
 
 A run is done when its line is in ``trace_summary.jsonl`` (written last, after the run's traces
-and observations). Scanning a directory:
+and observations). Only a directory FluxLoop wrote is touched: ``summary.json`` carries
+``"written_by": "fluxloop"`` (or, for older experiments, ``config.yaml`` starts with FluxLoop's
+snapshot header); anything else is refused with exit 2. Scanning a directory:
 
-* drops a torn last line (no trailing newline) and any line that is not JSON;
+* sets aside a torn last line (no trailing newline) and any line that is not a JSON object, in
+  ``<file>.corrupt`` next to the file;
 * keeps the first line of each run key (so a resumed run can never be counted twice);
-* removes from ``traces.jsonl`` / ``observations.jsonl`` the records of runs that have no
-  summary line (a crash between the writes), so they are not duplicated when the run is redone.
+* sets aside from ``traces.jsonl`` / ``observations.jsonl`` the records of runs that have no
+  summary line (a crash between the writes), and repeated run lines, in ``<file>.unfinished``,
+  so they are not duplicated when the run is redone.
 
-Files are streamed, never loaded whole; they are rewritten (atomically) only when needed.
+No line is ever deleted: a set-aside file is appended (and flushed) before the original is
+replaced. Files are streamed, never loaded whole; they are rewritten (atomically) only when
+needed.
 """
 
 from __future__ import annotations
@@ -22,21 +28,31 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fluxloop.errors import InputError
 
 from .artifacts import (
+    CONFIG_FILE,
+    CONFIG_HEADER,
     OBSERVATIONS_FILE,
     SUMMARY_FILE,
     TRACE_SUMMARY_FILE,
     TRACES_FILE,
+    WRITTEN_BY,
     dumps,
 )
 from .stats import RunStats
 from .yamlio import display_path
 
-__all__ = ["ResumeState", "error_entry", "input_digest", "scan_experiment"]
+__all__ = [
+    "CORRUPT_SUFFIX",
+    "UNFINISHED_SUFFIX",
+    "ResumeState",
+    "error_entry",
+    "input_digest",
+    "scan_experiment",
+]
 
 
 def input_digest(value: Any) -> str:
@@ -86,19 +102,47 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
             yield i, raw, raw.endswith(b"\n")
 
 
-def _rewrite_without(path: Path, drop: set[int]) -> None:
+CORRUPT_SUFFIX = ".corrupt"
+UNFINISHED_SUFFIX = ".unfinished"
+
+
+def _rewrite_without(path: Path, drop: dict[int, str]) -> None:
+    """Rewrite ``path`` without the lines in ``drop``, each appended first to
+    ``<path><suffix>`` (the value): set aside, never deleted."""
+    aside: dict[str, BinaryIO] = {}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out, path.open("rb") as src:
             for i, raw in enumerate(src):
-                if i in drop:
+                line = raw if raw.endswith(b"\n") else raw + b"\n"
+                suffix = drop.get(i)
+                if suffix is None:
+                    out.write(line)
                     continue
-                out.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                if suffix not in aside:
+                    aside[suffix] = path.with_name(path.name + suffix).open("ab")
+                aside[suffix].write(line)
+        for fh in aside.values():  # on disk before the lines leave the original
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        for fh in aside.values():
+            fh.close()
+
+
+def _written_by_fluxloop(directory: Path, summary: dict[str, Any] | None) -> bool:
+    if summary is not None and summary.get("written_by") == WRITTEN_BY:
+        return True
+    try:
+        with (directory / CONFIG_FILE).open(encoding="utf-8", errors="replace") as fh:
+            return fh.readline().startswith(CONFIG_HEADER)
+    except OSError:
+        return False
 
 
 def _legacy_key(line: dict[str, Any], ordinals: Counter[str]) -> str:
@@ -118,31 +162,35 @@ def _scan_records(
 ) -> None:
     if not path.exists():
         return
-    drop: set[int] = set()
+    drop: dict[int, str] = {}
     torn = invalid = orphan = 0
     for i, raw, complete in _lines(path):
         if not complete:
-            drop.add(i)
+            drop[i] = CORRUPT_SUFFIX
             torn += 1
             continue
         try:
             record = json.loads(raw)
-        except ValueError:
-            drop.add(i)
+        except (ValueError, RecursionError):
+            record = None
+        if not isinstance(record, dict):
+            drop[i] = CORRUPT_SUFFIX
             invalid += 1
             continue
-        if not isinstance(record, dict) or not keep(record):
-            drop.add(i)
+        if not keep(record):
+            drop[i] = UNFINISHED_SUFFIX
             orphan += 1
     if drop:
         bits = []
-        if torn:
-            bits.append("a torn last line")
-        if invalid:
-            bits.append(f"{invalid} invalid line(s)")
+        if torn or invalid:
+            what = [
+                *(["a torn last line"] if torn else []),
+                *([f"{invalid} unparseable line(s)"] if invalid else []),
+            ]
+            bits.append(f"{' and '.join(what)} to {label}{CORRUPT_SUFFIX}")
         if orphan:
-            bits.append(f"{orphan} record(s) of unfinished runs")
-        verb = "removed" if repair else "would remove"
+            bits.append(f"{orphan} record(s) of unfinished runs to {label}{UNFINISHED_SUFFIX}")
+        verb = "moved" if repair else "would move"
         notes.append(f"{label}: {verb} {', '.join(bits)}")
         if repair:
             _rewrite_without(path, drop)
@@ -168,8 +216,15 @@ def scan_experiment(directory: Path, *, repair: bool = True) -> ResumeState:
         try:
             loaded = json.loads(summary_path.read_text(encoding="utf-8"))
             state.summary = loaded if isinstance(loaded, dict) else None
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             state.notes.append("summary.json: unreadable, rebuilt from trace_summary.jsonl")
+    if not _written_by_fluxloop(directory, state.summary):
+        raise InputError(
+            f"--resume: {display_path(directory)} was not written by FluxLoop (expected "
+            f'"written_by": "{WRITTEN_BY}" in summary.json or FluxLoop\'s header in '
+            f"{CONFIG_FILE}); nothing was changed",
+            key="--resume",
+        )
 
     ordinals: Counter[str] = Counter()
 

@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.sdk.masking import display_mask
 
 from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from .config import ExperimentConfig, load_config
 from .envfiles import dotenv_chain
 from .provenance import package_version
-from .redact import mask_value
 from .yamlio import display_path
 
 __all__ = [
@@ -84,6 +84,13 @@ def _count_lines(path: Path) -> tuple[int, int]:
     return total, failed
 
 
+def _newer(path: Path, than: Path) -> bool:
+    try:
+        return path.stat().st_mtime_ns > than.stat().st_mtime_ns
+    except OSError:
+        return False
+
+
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -127,8 +134,16 @@ def experiment_info(path: Path) -> ExperimentInfo | None:
     if rate is None and total:
         rate = successful / total
     status = str(summary.get("status") or "completed")
-    if status == "running" and not _pid_alive(summary.get("pid")):
+    if (status == "running" and not _pid_alive(summary.get("pid"))) or (
+        status == "aborted" and summary.get("resumable")
+    ):
         status = "aborted (resumable)"
+    if status != "completed" and _newer(lines_path, summary_path):
+        # summary.json is rewritten every few seconds, the run lines as each run ends: after a
+        # kill -9 the lines are the truth
+        total, failed = _count_lines(lines_path)
+        successful = total - failed
+        rate = successful / total if total else None
     durations = summary.get("duration_ms") if isinstance(summary.get("duration_ms"), dict) else {}
     assert isinstance(durations, dict)
     date = summary.get("started_at") or summary.get("date")
@@ -410,7 +425,7 @@ def check_project(
         CheckRow(
             "API key",
             "✓" if api_key else "-",
-            f"FLUXLOOP_API_KEY {mask_value(api_key)}" if api_key else "FLUXLOOP_API_KEY not set",
+            f"FLUXLOOP_API_KEY {display_mask(api_key)}" if api_key else "FLUXLOOP_API_KEY not set",
         )
     )
     llm = [

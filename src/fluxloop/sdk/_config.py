@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _otel_env as otel_env
+from fluxloop.sdk.masking import display_mask
 
 Storage = Literal["file", "http", "otlp", "console", "otel", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
@@ -67,18 +68,13 @@ class SDKConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "api_key" and value:
-                value = mask_secret(str(value))
+                value = display_mask(str(value))
             elif isinstance(value, Path):
                 value = str(value)
             elif callable(value) or f.name in {"sampler", "tracer_provider"}:
                 value = None if value is None else type(value).__name__
             out[f.name] = value
         return out
-
-
-def mask_secret(value: str) -> str:
-    """Show at most a 4-character prefix of a secret."""
-    return value[:4] + "****" if len(value) > 8 else "****"
 
 
 # -- converters: each takes the raw value (str from env, anything from code) and the key ----------

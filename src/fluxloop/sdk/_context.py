@@ -36,6 +36,7 @@ from fluxloop.sdk._spans import (
     scope_in,
     start_span,
 )
+from fluxloop.sdk.masking import mask_text
 
 logger = logging.getLogger("fluxloop")
 
@@ -163,7 +164,7 @@ class FluxLoopContext:
                 else observation.level
             )
             if observation.error or level == "error":
-                span.set_status(Status(StatusCode.ERROR, observation.error or "error"))
+                span.set_status(Status(StatusCode.ERROR, mask_text(observation.error or "error")))
             elif level != "info":
                 span.set_attribute(attr.FLUXLOOP_OBSERVATION_LEVEL, level)
         except Exception:
@@ -196,6 +197,52 @@ def get_current_trace() -> TraceData | None:
     return ctx.trace if ctx is not None else None
 
 
+def _checked_metadata(metadata: object) -> dict[str, Any]:
+    """``metadata`` as a dict; anything but a mapping is dropped with a warning (instrumentation
+    never raises into the app)."""
+    if metadata is None:
+        return {}
+    if isinstance(metadata, Mapping):
+        try:
+            return {str(k): v for k, v in metadata.items()}
+        except Exception:
+            pass
+    logger.warning(
+        "fluxloop: instrument(metadata=...) expects a mapping, found %s; ignored",
+        type(metadata).__name__,
+    )
+    return {}
+
+
+def _checked_tags(tags: object) -> list[str]:
+    """``tags`` as a list of strings: a lone string is one tag; anything else that is not a
+    list, tuple or set of strings is dropped with a warning."""
+    if tags is None:
+        return []
+    if isinstance(tags, str):
+        return [tags]
+    if isinstance(tags, list | tuple | set | frozenset) and all(isinstance(t, str) for t in tags):
+        return list(tags)
+    logger.warning(
+        "fluxloop: instrument(tags=...) expects a list of strings, found %s; ignored",
+        type(tags).__name__,
+    )
+    return []
+
+
+def _checked_id(name: str, value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    logger.warning(
+        "fluxloop: instrument(%s=...) expects a string, found %s; ignored",
+        name,
+        type(value).__name__,
+    )
+    return None
+
+
 class instrument:
     """Open a traced scope: ``with fluxloop.instrument("name", session_id=...) as ctx:``.
 
@@ -213,10 +260,10 @@ class instrument:
         tags: Sequence[str] | None = None,
     ) -> None:
         self.name = name
-        self.session_id = session_id
-        self.user_id = user_id
-        self.metadata = dict(metadata or {})
-        self.tags = list(tags or ())
+        self.session_id = _checked_id("session_id", session_id)
+        self.user_id = _checked_id("user_id", user_id)
+        self.metadata = _checked_metadata(metadata)
+        self.tags = _checked_tags(tags)
         self._entered: list[tuple[Span | None, object] | None] = []
 
     def __enter__(self) -> FluxLoopContext:

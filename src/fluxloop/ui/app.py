@@ -24,12 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fluxloop.errors import FluxLoopError
 
-from .catalog import experiment_row, read_small_json
+from .catalog import experiment_row, read_small_json, traces_row
 from .comparison import Comparisons
+from .derived import DerivedRuns
 from .detail import RunDetails
 from .runfilter import FilterError, RunFilter
-from .runs import RunTables
-from .source import PathRefused, Root, is_experiment_dir
+from .runs import RunTable, RunTables
+from .source import PathRefused, Root, is_run_dir, is_traces_directory
 
 __all__ = ["TOKEN_COOKIE", "ViewerState", "create_app"]
 
@@ -55,17 +56,42 @@ class ViewerState:
         self.version = version
         self.tables = RunTables()
         self.details = RunDetails()
-        self.comparisons = Comparisons(self.details)
+        self.derived = DerivedRuns()
+        self.comparisons = Comparisons(self.run)
 
     def experiment(self, relative: str | None) -> Path:
         directory = self.root.resolve(relative or ".")
-        if not is_experiment_dir(directory):
+        if not is_run_dir(directory):
             raise LookupError(f"{relative or '.'}: not an experiment directory")
         return directory
+
+    def table(self, directory: Path) -> RunTable:
+        """The run table (a directory of traces: of its derived runs)."""
+        summary = self.derived.summary_for(directory) if is_traces_directory(directory) else None
+        return self.tables.get(directory, summary)
+
+    def run(self, directory: Path, trace_id: str) -> dict[str, Any]:
+        """One run in full (see :meth:`RunDetails.run`)."""
+        if is_traces_directory(directory):
+            return self.details.run(
+                directory,
+                trace_id,
+                self.derived.summary_for(directory),
+                self.derived.observation_paths(directory),
+            )
+        return self.details.run(directory, trace_id)
+
+    def row(self, directory: Path) -> dict[str, Any]:
+        """The experiments list's row of a directory."""
+        relative = self.root.relative(directory)
+        if is_traces_directory(directory):
+            return traces_row(directory, relative, self.derived.trace_paths(directory))
+        return experiment_row(directory, relative)
 
     def close(self) -> None:
         self.tables.close()
         self.details.close()
+        self.derived.close()
 
 
 def _param(request: Request, name: str) -> str:
@@ -88,18 +114,16 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         )
 
     def experiments(request: Request) -> Response:
-        rows = [
-            experiment_row(path, state.root.relative(path)) for path in state.root.experiments()
-        ]
+        rows = [state.row(path) for path in state.root.experiments()]
         return JSONResponse({"root": str(state.root.path), "experiments": rows})
 
     def experiment(request: Request) -> Response:
         relative = _param(request, "x")
         directory = state.experiment(relative)
-        table = state.tables.get(directory)
+        table = state.table(directory)
         facets = table.facets()
         evaluation, notice = read_small_json(directory / "evaluation" / "summary.json")
-        row = experiment_row(directory, state.root.relative(directory))
+        row = state.row(directory)
         notices = [*row["notices"], *table.notices]
         if notice:
             notices.append("evaluation/" + notice)
@@ -121,15 +145,15 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
     def runs(request: Request) -> Response:
         directory = state.experiment(_param(request, "x"))
         flt = RunFilter.from_query(request.query_params)
-        return JSONResponse(state.tables.get(directory).page(flt))
+        return JSONResponse(state.table(directory).page(flt))
 
     def run(request: Request) -> Response:
         directory = state.experiment(_param(request, "x"))
         trace_id = _param(request, "trace")
-        detail = state.details.run(directory, trace_id)
+        detail = state.run(directory, trace_id)
         if detail["run"] is None and not detail["spans"]:
             raise LookupError(f"run {trace_id}: not found in this experiment")
-        detail["siblings"] = state.tables.get(directory).siblings(trace_id)
+        detail["siblings"] = state.table(directory).siblings(trace_id)
         return JSONResponse(detail)
 
     def compare(request: Request) -> Response:

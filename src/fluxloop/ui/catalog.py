@@ -11,9 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fluxloop_exporters import CONTRACT_VERSION
+
 from fluxloop.runner.status import experiment_info
 
-__all__ = ["experiment_row", "read_small_json", "status_word"]
+from .runload import count_lines
+
+__all__ = ["experiment_row", "read_small_json", "status_word", "traces_row"]
+
+#: contract versions this viewer reads (every version up to the exporters' own)
+KNOWN_VERSIONS = tuple(str(v) for v in range(1, int(CONTRACT_VERSION) + 1))
 
 #: the list's four words for the runner's statuses
 _STATUS = {
@@ -49,6 +56,35 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def traces_row(path: Path, relative: str, trace_files: list[Path]) -> dict[str, Any]:
+    """What the list shows for a directory of traces (collector, ``import otlp``, SDK)."""
+    evaluation, notice = read_small_json(path / "evaluation" / "summary.json")
+    overall = (evaluation or {}).get("overall") or {}
+    try:
+        mtime = max((p.stat().st_mtime for p in trace_files), default=path.stat().st_mtime)
+    except OSError:
+        mtime = 0.0
+    return {
+        "id": relative,
+        "name": path.name,
+        "dir": path.name,
+        "kind": "traces",
+        "date": None,
+        "status": "traces",
+        "runs": sum(count_lines(p) for p in trace_files),
+        "planned": None,
+        "failed": None,
+        "success_rate": None,
+        "pass_rate": _num(overall.get("pass_rate")),
+        "evaluated": evaluation is not None,
+        "p50_ms": None,
+        "p95_ms": None,
+        "tokens": None,
+        "mtime": mtime,
+        "notices": ["evaluation/" + notice] if notice else [],
+    }
+
+
 def experiment_row(path: Path, relative: str) -> dict[str, Any]:
     """What the list shows for one experiment directory."""
     info = experiment_info(path)
@@ -58,8 +94,11 @@ def experiment_row(path: Path, relative: str) -> dict[str, Any]:
         notices.append(notice)
     summary = summary or {}
     version = summary.get("contract_version")
-    if version is not None and str(version) != "1":
-        notices.append(f"summary.json: unknown contract version {version!r} (expected 1)")
+    if version is not None and str(version) not in KNOWN_VERSIONS:
+        notices.append(
+            f"summary.json: unknown contract version {version!r} "
+            f"(expected {' or '.join(KNOWN_VERSIONS)}); shown as far as it can be read"
+        )
     evaluation, notice = read_small_json(path / "evaluation" / "summary.json")
     if notice:
         notices.append("evaluation/" + notice)
@@ -75,6 +114,7 @@ def experiment_row(path: Path, relative: str) -> dict[str, Any]:
         "id": relative,
         "name": info.name if info else path.name,
         "dir": path.name,
+        "kind": "experiment",
         "date": info.date if info else None,
         "status": status_word(info.status) if info else "unknown",
         "runs": info.total if info else 0,

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fluxloop.analysis.compare import compare_experiments
 
-from .detail import RunDetails
 from .spans import span_diff
 
 __all__ = ["Comparisons"]
 
 
 def _stamp(directory: Path) -> tuple[int, ...]:
+    """Sizes and times of the files a comparison reads (runs, traces, evaluation)."""
     out: list[int] = []
-    for name in ("trace_summary.jsonl", "errors.json", "evaluation/per_trace.jsonl"):
+    files = sorted([*directory.glob("*.jsonl"), *directory.glob("*.json")])
+    for path in [*files, directory / "evaluation" / "per_trace.jsonl"]:
         try:
-            st = os.stat(directory / name)
+            st = os.stat(path)
             out += [st.st_size, st.st_mtime_ns]
         except OSError:
             out += [-1, 0]
@@ -28,10 +30,11 @@ def _stamp(directory: Path) -> tuple[int, ...]:
 
 
 class Comparisons:
-    """Comparison results, cached until either experiment's files change."""
+    """Comparison results, cached until either experiment's files change; ``run`` reads one
+    run in full (the viewer's :meth:`~fluxloop.ui.app.ViewerState.run`)."""
 
-    def __init__(self, details: RunDetails) -> None:
-        self._details = details
+    def __init__(self, run: Callable[[Path, str], dict[str, Any]]) -> None:
+        self._run = run
         self._cache: dict[tuple[Path, Path], tuple[tuple[int, ...], dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -51,6 +54,6 @@ class Comparisons:
 
     def pair(self, a: Path, trace_a: str, b: Path, trace_b: str) -> dict[str, Any]:
         """Both runs of one aligned pair, and what differs between their spans."""
-        run_a = self._details.run(a, trace_a)
-        run_b = self._details.run(b, trace_b)
+        run_a = self._run(a, trace_a)
+        run_b = self._run(b, trace_b)
         return {"a": run_a, "b": run_b, "diff": span_diff(run_a["spans"], run_b["spans"])}

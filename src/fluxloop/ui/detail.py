@@ -57,16 +57,20 @@ def _line_for(path: Path, trace_id: str) -> dict[str, Any] | None:
 
 
 class _Observations:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    """The observation index of one directory (its files: ``observations.jsonl``, or a
+    collector's daily files), rebuilt when their sizes change."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
         self.size = -2
         self.index: ObservationIndex | None = None
         self.notice: str | None = None
         self.lock = threading.Lock()
 
     def get(self, trace_id: str) -> tuple[list[dict[str, Any]], str | None]:
-        size = _size(self.path)
-        if size < 0:
+        sizes = [_size(p) for p in self.paths]
+        size = sum(s for s in sizes if s > 0)
+        if all(s < 0 for s in sizes):
             return [], "observations.jsonl: missing (no spans to show)"
         with self.lock:
             if size != self.size:
@@ -74,11 +78,11 @@ class _Observations:
                     self.index.close()
                 self.index, self.notice = None, None
                 try:
-                    self.index = ObservationIndex(self.path).build()
+                    self.index = ObservationIndex(
+                        [p for p, s in zip(self.paths, sizes, strict=True) if s >= 0]
+                    ).build()
                 except FluxLoopError as exc:
-                    self.notice = (
-                        f"observations.jsonl: {str(exc).rsplit('/', 1)[-1]}; bad lines are skipped"
-                    )
+                    self.notice = f"{str(exc).rsplit('/', 1)[-1]}; bad lines are skipped"
                 self.size = size
             index, notice = self.index, self.notice
         if index is not None:
@@ -91,7 +95,7 @@ class _Observations:
             rows = con.execute(
                 "SELECT json FROM read_json_objects(?, format='newline_delimited', "
                 "ignore_errors=true) WHERE json ->> 'trace_id' = ?",
-                [str(self.path), trace_id],
+                [[str(p) for p in self.paths if p.is_file()], trace_id],
             ).fetchall()
         except duckdb.Error:
             return []
@@ -116,21 +120,33 @@ class RunDetails:
         self._obs: dict[Path, _Observations] = {}
         self._lock = threading.Lock()
 
-    def _observations(self, directory: Path) -> _Observations:
+    def _observations(self, directory: Path, paths: list[Path] | None) -> _Observations:
+        wanted = paths if paths is not None else [directory / "observations.jsonl"]
         with self._lock:
             found = self._obs.get(directory)
-            if found is None:
-                found = self._obs[directory] = _Observations(directory / "observations.jsonl")
+            if found is None or found.paths != wanted:
+                if found is not None:
+                    found.close()
+                found = self._obs[directory] = _Observations(wanted)
             return found
 
-    def spans(self, directory: Path, trace_id: str) -> tuple[list[dict[str, Any]], list[str]]:
+    def spans(
+        self, directory: Path, trace_id: str, observation_paths: list[Path] | None = None
+    ) -> tuple[list[dict[str, Any]], list[str]]:
         """The run's spans in waterfall order, and notices about unreadable input."""
-        records, notice = self._observations(directory).get(trace_id)
+        records, notice = self._observations(directory, observation_paths).get(trace_id)
         return waterfall(records), [notice] if notice else []
 
-    def run(self, directory: Path, trace_id: str, summary: Path | None = None) -> dict[str, Any]:
-        """The run's summary line (with errors.json's traceback), spans and evaluation;
-        ``summary``: the derived runs of a directory of traces."""
+    def run(
+        self,
+        directory: Path,
+        trace_id: str,
+        summary: Path | None = None,
+        observation_paths: list[Path] | None = None,
+    ) -> dict[str, Any]:
+        """The run's summary line (with errors.json's traceback), spans and evaluation.
+        For a directory of traces: ``summary`` holds its derived runs, ``observation_paths``
+        its observation files."""
         notices: list[str] = []
         line = _line_for(summary or directory / "trace_summary.jsonl", trace_id)
         error_entry = self._error_entry(directory, trace_id, notices)
@@ -145,7 +161,7 @@ class RunDetails:
                     "message": error.get("message") or error_entry.get("message"),
                     "traceback": error_entry.get("traceback"),
                 }
-        spans, span_notices = self.spans(directory, trace_id)
+        spans, span_notices = self.spans(directory, trace_id, observation_paths)
         notices += span_notices
         evaluation = _line_for(directory / "evaluation" / "per_trace.jsonl", trace_id)
         return {"run": line, "spans": spans, "evaluation": evaluation, "notices": notices}

@@ -11,9 +11,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fluxloop.analysis.traces_dir import is_traces_directory
 from fluxloop.errors import InputError
 
-__all__ = ["Root", "is_experiment_dir"]
+__all__ = ["Root", "is_experiment_dir", "is_run_dir", "is_traces_directory"]
 
 #: how deep experiments are looked for below the served directory
 #: (fluxloop/<project>/experiments/<run> from a repository's root)
@@ -24,6 +25,12 @@ _SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", "per_trace_anal
 def is_experiment_dir(path: Path) -> bool:
     """An experiment directory as :func:`fluxloop.analysis.experiment.load_experiment` sees it."""
     return (path / "trace_summary.jsonl").is_file() or (path / "errors.json").is_file()
+
+
+def is_run_dir(path: Path) -> bool:
+    """An experiment directory, or a directory of traces whose root traces are its runs
+    (collector or ``import otlp`` output, the SDK's ``traces/`` folder)."""
+    return is_experiment_dir(path) or is_traces_directory(path)
 
 
 class PathRefused(InputError):
@@ -59,8 +66,9 @@ class Root:
         return path.resolve().relative_to(self.path).as_posix()
 
     def experiments(self) -> list[Path]:
-        """Experiment directories under the root (the root itself when it is one)."""
-        if is_experiment_dir(self.path):
+        """Experiment directories and directories of traces under the root (the root itself
+        when it is one)."""
+        if is_run_dir(self.path):
             return [self.path]
         found: list[Path] = []
 
@@ -79,7 +87,7 @@ class Root:
                 except OSError:
                     continue
                 child = Path(entry.path)
-                if is_experiment_dir(child):
+                if is_run_dir(child):
                     found.append(child)
                 elif depth < MAX_DEPTH:
                     walk(child, depth + 1)

@@ -1,0 +1,43 @@
+"""The ``fluxloop`` console script: owns SIGINT and SIGTERM before anything heavy is imported.
+
+Importing :mod:`fluxloop.cli` imports the SDK and OpenTelemetry (a few hundred milliseconds).
+A Ctrl-C or SIGTERM in that window used to print a ``KeyboardInterrupt`` traceback or kill the
+process with -15; here it is one line, ``error: interrupted``, and exit status 130, like every
+other interruption (SIGTERM is handled exactly like Ctrl-C). This package is deliberately
+separate from :mod:`fluxloop`: a submodule of it could not run before ``fluxloop/__init__.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from types import FrameType
+
+__all__ = ["main"]
+
+INTERRUPTED_EXIT = 130
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # SIGTERM takes the Ctrl-C path: partial results, exit 130
+
+
+def _exit_interrupted() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)  # a second signal cannot cut the exit short
+    try:
+        sys.stderr.write("error: interrupted\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(INTERRUPTED_EXIT)  # nothing was started: no atexit work to wait for
+
+
+def main() -> None:
+    """Entry point of the ``fluxloop`` command."""
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        from fluxloop.cli import main as cli_main
+    except KeyboardInterrupt:
+        _exit_interrupted()
+    cli_main()
