@@ -28,6 +28,7 @@ class MessageHandler:
         await send_message_callback(
             {"type": "reply", "content": "echo:" + data["content"], "conn": connection_id,
              "token": user_connection.get("token"),
+             "echo_rev": (user_connection.get("token") or "")[::-1],
              "async_send": inspect.iscoroutinefunction(send_message_callback)}
         )
 """
@@ -97,6 +98,7 @@ def test_replays_with_new_content_and_captures_callbacks(project: Project) -> No
         "content": "echo:hello",
         "conn": "c0",
         "token": "***",
+        "echo_rev": "***",  # what the agent got: the recorded "***", reversed
         "async_send": True,  # the recorded marker was :async
     }
     assert ok["callback_messages"]["send"][0]["content"] == "echo:hello"
@@ -568,7 +570,9 @@ def test_masked_values_are_filled_from_the_environment(
     config = load_config(project.root / "setting.yaml")
     assert load_replay(config.replay, config.runner.target).warnings == []
     (line,) = run_lines(project.run())
-    assert json.loads(line["output"])["token"] == "real-token"
+    # the agent got the real value; the artifact shows it masked (by key)
+    assert json.loads(line["output"])["echo_rev"] == "real-token"[::-1]
+    assert json.loads(line["output"])["token"] == "***"
     assert line["replay"]["masked"] == []
     # the artifacts never hold the secret where it is masked by key
     assert "real-token" not in (line["callback_messages"]["send"][0].get("token", ""))
@@ -578,7 +582,7 @@ def test_secrets_from_the_project_dotenv(project: Project) -> None:
     setup(project, replay={"secrets": {"user_connection.token": "PROJECT_TOKEN"}})
     project.write(".env", "# secrets for replay\nPROJECT_TOKEN=from-dotenv\n")
     (line,) = run_lines(project.run())
-    assert json.loads(line["output"])["token"] == "from-dotenv"
+    assert json.loads(line["output"])["echo_rev"] == "from-dotenv"[::-1]
 
 
 def test_values_left_masked_are_named_in_a_warning(project: Project) -> None:

@@ -157,9 +157,9 @@ def comparable(line: dict[str, Any]) -> dict[str, Any]:
         out["error"] = {"type": out["error"]["type"], "message": out["error"]["message"]}
     for entry in out.get("attempt_errors") or []:
         entry.pop("duration_ms", None)
-    if isinstance(out.get("conversation_state"), dict):
-        for key in ("run_id", "conversation_id"):  # fresh ids per run
-            out["conversation_state"]["metadata"].pop(key, None)
+    state_metadata = (out.get("conversation_state") or {}).get("metadata") or {}
+    for key in ("run_id", "conversation_id"):  # fresh ids per run
+        state_metadata.pop(key, None)
     if isinstance(out.get("replay"), dict):  # each side has its own project directory
         out["replay"]["recording_file"] = Path(out["replay"]["recording_file"]).name
     return out

@@ -912,7 +912,7 @@ def test_depth_fits_helper() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# redact hook and secrets (integration; the rules are tested in test_redact.py)
+# redact hook and secrets (integration; the rules are tested in test_masking.py)
 # --------------------------------------------------------------------------------------
 
 

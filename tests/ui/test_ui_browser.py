@@ -105,6 +105,7 @@ def test_list_experiment_failures_run_tool_span_compare_regression(
     expect(page.locator("#span-input")).to_contain_text('"order_id"')
     expect(page.locator("#span-input")).to_contain_text('"boom"')
     expect(page.locator("#evaluation")).to_contain_text("basic_checks")
+    expect(page.locator("#span-resource")).to_contain_text("service.name")
     assert "span=" in page.url
     _fits(page)
     _shot(page, "run")

@@ -3,6 +3,11 @@
 Every malformed line is reported as ``file:line: ...`` (an :class:`~fluxloop.errors.InputError`,
 exit code 2), except a torn last line (no trailing newline: a run killed mid-write), which is
 skipped with a warning, as the runner's resume does.
+
+Every record read is masked with the SDK's rules (:mod:`fluxloop.sdk.masking`) before the
+analysis sees it, so parse, evaluate, compare and their reports never carry a secret, whoever
+wrote the directory (an older FluxLoop, an SDK with masking off, ``collector --no-mask``).
+Text files the analysis writes are masked once more as a whole (:func:`masked_text`).
 """
 
 from __future__ import annotations
@@ -15,12 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
+from fluxloop.sdk.masking import (
+    fast_key_scan,
+    json_may_contain_secret_value,
+    mask_secrets,
+    mask_string,
+)
 
 __all__ = [
     "dump_line",
     "dumps_pretty",
     "iter_jsonl",
     "loads",
+    "masked_text",
     "read_json",
     "where",
 ]
@@ -57,6 +69,17 @@ def _default(value: object) -> object:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
+
+
+def _masked(record: Any, raw: bytes) -> Any:
+    if fast_key_scan(record) or json_may_contain_secret_value(raw):
+        return mask_secrets(record)
+    return record
+
+
+def masked_text(text: str) -> str:
+    """A rendered report (Markdown, HTML, XML) with any secret-looking value masked."""
+    return mask_string(text)
 
 
 def dump_line(record: object) -> bytes:
@@ -129,7 +152,7 @@ def iter_jsonl(
                     f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
                     where=where(path, number),
                 )
-            yield number, here, record
+            yield number, here, _masked(record, raw)
 
 
 def read_json(path: Path) -> Any:
@@ -141,6 +164,6 @@ def read_json(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{where(path)}: cannot read: {exc}") from None
     try:
-        return json.loads(text)
+        return _masked(json.loads(text), text.encode("utf-8", "surrogatepass"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{where(path, exc.lineno)}: malformed JSON: {exc.msg}") from None

@@ -38,7 +38,7 @@ from fluxloop.errors import InputError
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.sdk._config import read_dotenv
 
-from ._jsonl import WARNINGS, dump_line, iter_jsonl, warn, where
+from ._jsonl import WARNINGS, dump_line, iter_jsonl, masked_text, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
 from .experiment import (
     Experiment,
@@ -934,7 +934,7 @@ def _atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            fh.write(masked_text(text))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

@@ -24,7 +24,7 @@ from typing import Any
 
 from fluxloop.errors import InputError
 
-from ._jsonl import dump_line, dumps_pretty, loads, where
+from ._jsonl import dump_line, dumps_pretty, loads, masked_text, where
 from .experiment import Experiment, Run, iter_traces
 from .timeline import Step, build_timeline
 from .traces_dir import Selection, load_directory
@@ -339,7 +339,7 @@ def _write_new(directory: Path, stem: str, suffix: str, text: str) -> Path:
         path = directory / name
         try:
             with open(path, "x", encoding="utf-8") as fh:
-                fh.write(text)
+                fh.write(masked_text(text))
         except FileExistsError:
             continue
         return path

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from fluxloop.llm.text import message_text
-from fluxloop.sdk._redact import (
+from fluxloop.sdk.masking import (
     fast_key_scan,
     is_secret_key,
     json_may_contain_secret_value,

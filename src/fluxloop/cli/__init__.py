@@ -4,7 +4,8 @@ import OpenTelemetry.
 
 Errors are mapped to exit codes here and only here: a :class:`fluxloop.errors.FluxLoopError`
 becomes its ``exit_code`` (2 config/usage, 1 threshold, 130 interrupted) and a one-line message
-on stderr; a traceback is printed only with ``--debug``.
+on stderr; a traceback is printed only with ``--debug``. Everything printed passes through the
+SDK's masking rules (:mod:`fluxloop.cli._output`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fluxloop.errors import FluxLoopError
 from fluxloop.runner.interrupts import ignore_interrupts, take_termination
 
 from ._common import CliState
+from ._output import masked_stdio
 
 __all__ = ["LAZY_COMMANDS", "cli", "main"]
 
@@ -122,6 +124,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ``error: interrupted`` or its partial results and exits 130; once it is exiting with 130,
     further signals are ignored so a second Ctrl-C cannot turn the exit into a traceback."""
     args = list(sys.argv[1:] if argv is None else argv)
+    with masked_stdio():
+        code = _run(args)
+    sys.exit(code)
+
+
+def _run(args: list[str]) -> int:
     debug = _debug_requested(args)
     code: Any = 0
     take_termination()
@@ -163,4 +171,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     if code == 130:
         ignore_interrupts()  # exiting as interrupted: the exit path itself must not be cut
     sys.stdout.flush()
-    sys.exit(code)
+    return int(code)

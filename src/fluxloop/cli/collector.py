@@ -54,6 +54,32 @@ def collector() -> None:
     show_default=True,
     help="fsync the files before acknowledging a batch (survives power loss; slower).",
 )
+@click.option(
+    "--no-mask",
+    is_flag=True,
+    help="Store what is received as is (default: secrets masked with the SDK's rules).",
+)
+@click.option(
+    "--max-attribute-bytes",
+    type=click.IntRange(64),
+    default=32_768,
+    show_default=True,
+    help="Largest attribute value kept whole; longer ones are cut and marked truncated.",
+)
+@click.option(
+    "--max-attributes",
+    type=click.IntRange(1),
+    default=128,
+    show_default=True,
+    help="Attributes kept per span (and per event, link, resource); the rest are dropped.",
+)
+@click.option(
+    "--max-depth",
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help="Nesting kept in a JSON-encoded attribute value.",
+)
 def serve(
     host: str,
     port: int,
@@ -62,21 +88,26 @@ def serve(
     api_key: str | None,
     max_body_bytes: int,
     fsync: bool,
+    no_mask: bool,
+    max_attribute_bytes: int,
+    max_attributes: int,
+    max_depth: int,
 ) -> None:
     """Run the collector until SIGTERM or Ctrl-C (in-flight requests are drained).
 
     Speaks OTLP/HTTP (protobuf and JSON, gzip), OTLP/gRPC and the original FluxLoop SDK's JSON
     API; every span is written as the FluxLoop JSONL contract, exactly as the SDK writes it.
     """
-    from fluxloop.collector import CollectorSettings
+    from fluxloop.collector import CollectorSettings, IngestPolicy
     from fluxloop.collector import serve as run
 
     def ready(info: Mapping[str, Any]) -> None:
         grpc = info["grpc_address"] or "off"
         auth = "API key required" if api_key else "no API key"
+        masking = "secrets NOT masked (--no-mask)" if no_mask else "secrets masked"
         click.echo(
             f"FluxLoop collector {info['version']}: OTLP/HTTP {info['http_url']}/v1/traces, "
-            f"OTLP/gRPC {grpc}, {auth}; writing to {info['output_dir']}"
+            f"OTLP/gRPC {grpc}, {auth}, {masking}; writing to {info['output_dir']}"
         )
 
     settings = CollectorSettings(
@@ -87,6 +118,12 @@ def serve(
         api_key=api_key or None,
         max_body_bytes=max_body_bytes,
         fsync=fsync,
+        ingest=IngestPolicy(
+            mask=not no_mask,
+            max_attribute_bytes=max_attribute_bytes,
+            max_depth=max_depth,
+            max_attributes=max_attributes,
+        ),
     )
     run(settings, on_ready=ready)  # a ConfigError (exit 2) is reported by fluxloop.cli.main
     click.echo("FluxLoop collector stopped")

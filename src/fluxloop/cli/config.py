@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from ._common import echo, info, project_options, warn
+from ._output import unmasked
 
 __all__ = ["config"]
 
@@ -41,8 +43,8 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     import yaml
 
     from fluxloop.runner.config import discover_config, load_raw_config
-    from fluxloop.runner.redact import redact
     from fluxloop.runner.yamlio import display_path
+    from fluxloop.sdk.masking import mask_secrets
 
     single_file: Path | None = None
     if config_path is not None:
@@ -56,7 +58,7 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
         label = display_path(single_file)
     else:
         data, label = raw.data, source.describe()
-    masked = redact(data)
+    masked = mask_secrets(data)
     if fmt == "json":
         echo(json.dumps(masked, indent=2, ensure_ascii=False, default=str))
     else:
@@ -111,11 +113,13 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
     rows, files = env_rows(project_dir, show_values=show_values)
     _echo_instrumentations()
     echo("FluxLoop environment variables")
-    for line in format_table(
+    table = format_table(
         [[r.name, r.value, r.source, r.description] for r in rows],
         ["Variable", "Value", "Source", "Description"],
-    ):
-        echo("  " + line)
+    )
+    with unmasked() if show_values else contextlib.nullcontext():  # asked for: --show-values
+        for line in table:
+            echo("  " + line)
     if files:
         echo(
             "Loaded from: "
@@ -205,8 +209,8 @@ def set_llm(
     from fluxloop.runner.config import discover_config
     from fluxloop.runner.configtools import LLM_PROVIDERS
     from fluxloop.runner.configtools import set_llm as do_set_llm
-    from fluxloop.runner.redact import mask_value
     from fluxloop.runner.yamlio import display_path
+    from fluxloop.sdk.masking import display_mask
 
     source = discover_config(config_path, project, root)
     env_path, written, cfg_path, chosen = do_set_llm(
@@ -220,7 +224,7 @@ def set_llm(
     )
     var = LLM_PROVIDERS[provider.lower()][0]
     if written:
-        echo(f"Saved {var}={mask_value(api_key)} to {display_path(env_path)}")
+        echo(f"Saved {var}={display_mask(api_key)} to {display_path(env_path)}")
     else:
         info(f"{var} already set in {display_path(env_path)}; kept it (--keep-env)")
     echo(f"LLM input generation: {provider.lower()} / {chosen} in {display_path(cfg_path)}")

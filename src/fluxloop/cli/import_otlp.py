@@ -24,17 +24,24 @@ def import_() -> None:
     is_flag=True,
     help="Count and skip malformed lines instead of stopping at the first one.",
 )
-def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool) -> None:
+@click.option(
+    "--no-mask",
+    is_flag=True,
+    help="Import as is (default: secrets masked with the SDK's rules, as the collector does).",
+)
+def otlp(files: tuple[Path, ...], output: Path, skip_invalid: bool, no_mask: bool) -> None:
     """Convert OTLP JSON lines (the OTel Collector's file exporter, one TracesData, MetricsData
     or LogsData object per line; .gz read too) into traces_*.jsonl / observations_*.jsonl,
     metrics_*.jsonl and logs_*.jsonl in --output.
 
     A malformed line stops the import with FILE:LINE and exit code 2; nothing is written then.
     """
-    from fluxloop.collector import import_otlp_files
+    from fluxloop.collector import IngestPolicy, import_otlp_files
 
     # an InputError (exit 2, one line naming FILE:LINE) is reported by fluxloop.cli.main
-    result = import_otlp_files(files, output, skip_invalid=skip_invalid)
+    result = import_otlp_files(
+        files, output, skip_invalid=skip_invalid, policy=IngestPolicy(mask=not no_mask)
+    )
     click.echo(
         f"Imported {result.spans} span(s) in {result.traces} trace(s) from {result.lines} "
         f"line(s) of {result.files} file(s) into {result.output_dir}"

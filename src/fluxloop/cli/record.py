@@ -53,7 +53,7 @@ _AGENT_DECORATOR = re.compile(r"^\s*@\s*(?:fluxloop\.)?agent\b", re.MULTILINE)
 def set_env_value(path: Path, key: str, value: str) -> None:
     """Set ``key=value`` in a ``.env`` file keeping every other line; a commented-out
     ``# KEY=...`` line is switched on in place rather than appending a second one."""
-    from fluxloop.runner.envfiles import parse_dotenv, set_dotenv_value
+    from fluxloop.runner.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
     from fluxloop.runner.yamlio import atomic_write_text
 
     try:
@@ -64,7 +64,9 @@ def set_env_value(path: Path, key: str, value: str) -> None:
         commented = re.compile(rf"^[ \t]*#[ \t]*(?:export[ \t]+)?{re.escape(key)}[ \t]*=.*$", re.M)
         match = commented.search(text)
         if match:
-            atomic_write_text(path, text[: match.start()] + f"{key}=" + text[match.end() :])
+            atomic_write_text(
+                path, text[: match.start()] + f"{key}=" + text[match.end() :], mode=DOTENV_MODE
+            )
     set_dotenv_value(path, key, value)
 
 

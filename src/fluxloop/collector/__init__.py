@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from fluxloop.collector._health import check_health
 from fluxloop.collector._import import ImportResult, import_otlp_files
+from fluxloop.collector._ingest import IngestPolicy
 from fluxloop.collector._server import CollectorSettings, require_server_extra, serve
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CollectorSettings",
     "ImportResult",
+    "IngestPolicy",
     "check_health",
     "create_app",
     "import_otlp_files",

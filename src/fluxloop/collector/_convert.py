@@ -421,6 +421,20 @@ def _json_int(value: Any, name: str) -> int:
     raise _SpanProblem(f"{name}: expected an integer, found {value!r}"[:200])
 
 
+_MAX_UINT64 = 2**64 - 1
+
+
+def _json_time(value: Any, name: str) -> int:
+    """A ``fixed64`` time in nanoseconds; a negative or over-64-bit value rejects the span
+    (it would be stored as 1969, or not at all)."""
+    number = _json_int(value, name)
+    if not 0 <= number <= _MAX_UINT64:
+        raise _SpanProblem(
+            f"{name}: expected nanoseconds since the epoch (0 to 2^64-1), found {value!r}"[:200]
+        )
+    return number
+
+
 def _json_enum(value: Any, names: Mapping[str, int], name: str) -> int:
     if type(value) is str and value in names:
         return names[value]
@@ -594,7 +608,7 @@ def _json_span(span: Any, resource: Resource, scope: InstrumentationScope) -> Re
     raw_trace = _json_id(_get(span, "traceId", "trace_id"), 16, "trace_id")
     raw_span = _json_id(_get(span, "spanId", "span_id"), 8, "span_id")
     raw_parent = _json_id(_get(span, "parentSpanId", "parent_span_id"), 8, "parent_span_id")
-    start = _json_int(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "start_time")
+    start = _json_time(_get(span, "startTimeUnixNano", "start_time_unix_nano"), "start_time")
     problem = _ids_problem(raw_trace, raw_span, raw_parent, start)
     if problem is not None:
         raise _SpanProblem(problem)
@@ -606,7 +620,7 @@ def _json_span(span: Any, resource: Resource, scope: InstrumentationScope) -> Re
             Event(
                 _json_str(event.get("name"), "event.name"),
                 _json_attributes(event.get("attributes"), "event.attributes"),
-                _json_int(_get(event, "timeUnixNano", "time_unix_nano"), "event.time") or None,
+                _json_time(_get(event, "timeUnixNano", "time_unix_nano"), "event.time") or None,
             )
         )
     links: list[Link] = []
@@ -629,7 +643,7 @@ def _json_span(span: Any, resource: Resource, scope: InstrumentationScope) -> Re
         _json_str(get("name"), "name"),
         _json_enum(get("kind"), _KIND_NAMES, "kind"),
         start,
-        _json_int(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "end_time"),
+        _json_time(_get(span, "endTimeUnixNano", "end_time_unix_nano"), "end_time"),
         _json_enum(status.get("code"), _CODE_NAMES, "status.code"),
         _json_str(status.get("message"), "status.message"),
         _json_attributes(get("attributes"), "attributes"),

@@ -38,6 +38,12 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fluxloop.collector._convert import PayloadError, convert_json
+from fluxloop.collector._ingest import (
+    DEFAULT_POLICY,
+    IngestPolicy,
+    prepare_logs,
+    prepare_spans,
+)
 from fluxloop.collector._signals import LOGS, METRICS, convert_logs, convert_metrics, parse_json
 from fluxloop.errors import InputError
 
@@ -140,8 +146,11 @@ def import_otlp_files(
     output_dir: str | os.PathLike[str],
     *,
     skip_invalid: bool = False,
+    policy: IngestPolicy = DEFAULT_POLICY,
 ) -> ImportResult:
-    """Convert OTLP JSON-lines files into contract files under ``output_dir``.
+    """Convert OTLP JSON-lines files into contract files under ``output_dir``, through the
+    collector's ingest step (secrets masked unless ``policy.mask`` is false, the SDK's
+    attribute limits: :mod:`fluxloop.collector._ingest`).
 
     Raises:
         InputError: a file is missing or unreadable, or a line is malformed (without
@@ -161,7 +170,9 @@ def import_otlp_files(
         batch: list[ReadableSpan] = []
 
         def flush() -> None:
-            if batch and exporter.export(batch) is not SpanExportResult.SUCCESS:
+            if batch and (
+                exporter.export(prepare_spans(batch, policy)) is not SpanExportResult.SUCCESS
+            ):
                 raise InputError(f"--output: cannot write {out}")
             batch.clear()
 
@@ -193,7 +204,8 @@ def import_otlp_files(
                     result.metric_points += points
                     continue
                 if kind == "logs":
-                    if log_exporter.export(payload) is not LogRecordExportResult.SUCCESS:
+                    logs = prepare_logs(payload, policy)
+                    if log_exporter.export(logs) is not LogRecordExportResult.SUCCESS:
                         raise InputError(f"--output: cannot write {out}")
                     result.log_records += len(payload)
                     continue

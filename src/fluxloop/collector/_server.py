@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fluxloop.collector._ingest import DEFAULT_POLICY, IngestPolicy
 from fluxloop.errors import ConfigError
 
 __all__ = ["CollectorSettings", "require_server_extra", "serve"]
@@ -61,6 +62,8 @@ class CollectorSettings:
     """``os.fsync`` the files before acknowledging (survives power loss; slower)."""
     drain_seconds: float = 30.0
     """How long shutdown waits for in-flight requests."""
+    ingest: IngestPolicy = DEFAULT_POLICY
+    """Masking and attribute limits applied to everything received (``--no-mask``, …)."""
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -121,7 +124,7 @@ def serve(
             size,
             path,
         )
-    sink = Sink(output_dir, fsync=settings.fsync)
+    sink = Sink(output_dir, fsync=settings.fsync, policy=settings.ingest)
     sock = _bind(settings.host, settings.port)
     http_port = int(sock.getsockname()[1])
     display_host = f"[{settings.host}]" if ":" in settings.host else settings.host

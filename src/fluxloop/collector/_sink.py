@@ -34,6 +34,13 @@ from opentelemetry.sdk.metrics.export import MetricExportResult, MetricsData
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from fluxloop.collector._ingest import (
+    DEFAULT_POLICY,
+    IngestPolicy,
+    prepare_logs,
+    prepare_record,
+    prepare_spans,
+)
 from fluxloop.collector._legacy import record_day
 
 __all__ = ["Sink", "SinkError", "repair_partial_lines"]
@@ -92,9 +99,16 @@ def _day_of_ns(ns: int) -> str:
 class Sink:
     """The collector's single writer; thread-safe. Counts what it wrote for ``/health``."""
 
-    def __init__(self, output_dir: str | os.PathLike[str], *, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        output_dir: str | os.PathLike[str],
+        *,
+        fsync: bool = False,
+        policy: IngestPolicy = DEFAULT_POLICY,
+    ) -> None:
         self.output_dir = Path(os.path.abspath(os.fspath(output_dir)))
         self.fsync = fsync
+        self.policy = policy
         self.started = time.monotonic()
         self.spans_received = 0
         self.spans_rejected = 0
@@ -115,7 +129,9 @@ class Sink:
     # -- writing -------------------------------------------------------------------------------
 
     def write_spans(self, spans: Sequence[ReadableSpan], rejected: int = 0) -> None:
-        """Write ``spans`` as contract records; raises :class:`SinkError` if not written."""
+        """Write ``spans`` as contract records, after the ingest step (masking, limits: see
+        :mod:`fluxloop.collector._ingest`); raises :class:`SinkError` if not written."""
+        spans = prepare_spans(spans, self.policy)
         with self._lock:
             self.requests += 1
             self.spans_rejected += rejected
@@ -131,7 +147,9 @@ class Sink:
             self.spans_received += len(spans)
 
     def write_logs(self, records: Sequence[ReadableLogRecord], rejected: int = 0) -> None:
-        """Write log records to ``logs_*.jsonl``; raises :class:`SinkError` if not written."""
+        """Write log records to ``logs_*.jsonl``, after the ingest step (masking, limits);
+        raises :class:`SinkError` if not written."""
+        records = prepare_logs(records, self.policy)
         with self._lock:
             self.requests += 1
             self.logs_rejected += rejected
@@ -191,8 +209,14 @@ class Sink:
         daily files; raises :class:`SinkError`."""
         by_day: dict[str, list[bytes]] = {}
         for record in records:
-            line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-            by_day.setdefault(record_day(record), []).append(line.encode() + b"\n")
+            prepared = prepare_record(record, self.policy)
+            line = json.dumps(prepared, ensure_ascii=False, separators=(",", ":"), default=str)
+            try:
+                data = line.encode("utf-8")
+            except UnicodeEncodeError:
+                # a lone surrogate ("\ud800" is valid JSON) is text: U+FFFD, as on the OTLP path
+                data = line.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
+            by_day.setdefault(record_day(prepared), []).append(data + b"\n")
         with self._lock:
             self.requests += 1
             if self._closed:

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from fluxloop.sdk.masking import mask_secrets
+
 from .generator import GenerationResult
 
 __all__ = ["generation_metadata", "render_inputs_file"]
@@ -121,7 +123,7 @@ def render_inputs_file(result: GenerationResult, *, generated_at: str | None = N
         "# Run them with `fluxloop run experiment`; regenerate with --overwrite.",
         _RULE,
         "",
-        _dump({"generation": meta}).rstrip("\n"),
+        _dump({"generation": mask_secrets(meta)}).rstrip("\n"),
         "",
         "inputs:",
     ]
@@ -131,7 +133,9 @@ def render_inputs_file(result: GenerationResult, *, generated_at: str | None = N
         if item.persona not in order:
             order.append(item.persona)
         persona = s.persona(item.persona)
-        by_persona.setdefault(item.persona, []).append(_clean_entry(item.entry(persona)))
+        # a base input's metadata (password, authorization…) or text (sk-…) is never copied raw
+        entry = mask_secrets(_clean_entry(item.entry(persona)))
+        by_persona.setdefault(item.persona, []).append(entry)  # type: ignore[arg-type]
     for name in order:
         entries = by_persona.get(name)
         if not entries:

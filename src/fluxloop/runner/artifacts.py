@@ -10,6 +10,11 @@ atomic ``mkdir`` so two runs never share a directory) holding:
 * ``summary.json`` and ``errors.json``: rewritten atomically (temporary file + ``os.replace``).
 * ``config.yaml``: the resolved configuration with secrets masked.
 
+Every record and document passes through :mod:`fluxloop.sdk.masking` on its way to disk (by key,
+by value pattern, credentials in URLs and exception texts), whatever produced it: the agent's
+inputs and outputs, conversations, error messages and tracebacks, spans of other
+instrumentations, the config snapshot.
+
 A write that fails (a full disk, a file-size limit) is rolled back to the last whole run: the
 files of that run are truncated to where they were, and :class:`~fluxloop.errors.StorageError`
 names the file and the cause. ``summary.json`` falls back to an in-place rewrite when there is
@@ -30,6 +35,7 @@ from typing import Any, BinaryIO
 import yaml
 
 from fluxloop.errors import ConfigError, StorageError
+from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
 
 from .yamlio import atomic_write_text, display_path
 
@@ -46,6 +52,7 @@ __all__ = [
     "cannot_write",
     "create_experiment_dir",
     "dumps",
+    "masked_line",
     "safe_dir_name",
     "write_json_atomic",
 ]
@@ -96,8 +103,18 @@ def dumps(record: object) -> bytes:
     return json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":")).encode()
 
 
+def masked_line(record: object) -> bytes:
+    """:func:`dumps` of ``record`` with secrets masked; the masking walk runs only when a
+    cheap scan of the keys or of the encoded bytes finds something that may be a secret."""
+    data = dumps(record)
+    if fast_key_scan(record) or json_may_contain_secret_value(data):
+        data = dumps(mask_secrets(record))
+    return data
+
+
 def write_json_atomic(path: Path, data: object) -> None:
-    text = json.dumps(data, ensure_ascii=False, indent=2, default=_default)
+    """``data`` as indented JSON, secrets masked, replacing ``path`` atomically."""
+    text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
     atomic_write_text(path, text + "\n")
 
 
@@ -241,12 +258,12 @@ class ArtifactWriter:
         Raises:
             StorageError: a write failed; every file is back where it was before this run.
         """
-        obs = [dumps(o) for o in observations]
-        trs = [dumps(t) for t in traces]
+        obs = [masked_line(o) for o in observations]
+        trs = [masked_line(t) for t in traces]
         parts = [
             (self._observations, b"\n".join(obs) + b"\n" if obs else b"", len(obs)),
             (self._traces, b"\n".join(trs) + b"\n" if trs else b"", len(trs)),
-            (self._summary, dumps(summary_line) + b"\n", 1),
+            (self._summary, masked_line(summary_line) + b"\n", 1),
         ]
         done: list[tuple[_Appender, int, int]] = []
         for appender, payload, count in parts:
@@ -266,9 +283,9 @@ class ArtifactWriter:
         try:
             write_json_atomic(path, data)
         except OSError:
-            text = json.dumps(data, ensure_ascii=False, indent=2, default=_default) + "\n"
+            text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
             try:
-                _rewrite_in_place(path, text)
+                _rewrite_in_place(path, text + "\n")
             except OSError as exc:
                 raise cannot_write(path, exc) from None
 
@@ -280,7 +297,7 @@ class ArtifactWriter:
 
     def write_config(self, config: Mapping[str, Any], header: str = "") -> None:
         text = yaml.dump(
-            dict(config),
+            mask_secrets(dict(config)),
             Dumper=_DUMPER,
             sort_keys=False,
             allow_unicode=True,

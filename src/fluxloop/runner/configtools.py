@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.sdk.masking import display_mask, is_secret_key
 
 from .config import (
     ConfigSource,
@@ -19,7 +20,6 @@ from .config import (
     load_raw_config,
 )
 from .envfiles import dotenv_chain, set_dotenv_value
-from .redact import is_secret_key, mask_value
 from .validation import ConfigProblems, Problem, validate_config
 from .yamledit import parse_cli_value, set_yaml_value
 from .yamlio import atomic_write_text, display_path, load_yaml_text
@@ -140,7 +140,7 @@ def env_rows(
             rows.append(EnvRow(name, description, f"({default})", "default"))
             continue
         if not show_values and (is_secret_key(name) or name.endswith("_KEY")):
-            value = mask_value(value)
+            value = display_mask(value)
         rows.append(EnvRow(name, description, value, source))
     return rows, files
 

@@ -61,7 +61,6 @@ from .pool import DaemonThreadPool
 from .progress import NullProgress, ProgressReporter, format_duration
 from .provenance import environment_info
 from .records import PlannedRun, RunRecord
-from .redact import redact
 from .replay import CallbackCollector, ReplayPlan, load_replay
 from .resume import ResumeState, error_entry, input_digest, scan_experiment
 from .stats import RunStats
@@ -930,7 +929,7 @@ class _Experiment:
 
     def config_snapshot(self) -> dict[str, Any]:
         cfg = self.config
-        data: dict[str, Any] = redact(dict(cfg.raw))
+        data: dict[str, Any] = dict(cfg.raw)  # masked by ArtifactWriter.write_config
         runner = dict(data.get("runner") or {})
         runner["target"] = cfg.runner.target
         runner["working_directory"] = str(cfg.runner.working_directory)

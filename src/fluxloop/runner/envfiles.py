@@ -1,5 +1,7 @@
 """``.env`` files: a small, dependency-free reader and a line-preserving writer.
 
+Files written here are private (mode ``0600``): they hold API keys.
+
 The chain for a project is ``<project>/../.env`` then ``<project>/.env`` (the project file wins);
 variables already in the process environment win over both (explicit > environment > file).
 """
@@ -15,12 +17,16 @@ from pathlib import Path
 from .yamlio import atomic_write_text
 
 __all__ = [
+    "DOTENV_MODE",
     "applied_environ",
     "dotenv_chain",
     "parse_dotenv",
     "read_dotenv",
     "set_dotenv_value",
 ]
+
+DOTENV_MODE = 0o600
+"""The mode of every ``.env`` file FluxLoop writes: it holds keys, so only its owner reads it."""
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
@@ -124,5 +130,5 @@ def set_dotenv_value(path: Path, key: str, value: str, *, overwrite: bool = True
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append(new_line)
-    atomic_write_text(path, "".join(lines))
+    atomic_write_text(path, "".join(lines), mode=DOTENV_MODE)
     return True

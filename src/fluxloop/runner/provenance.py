@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from .redact import MASK, is_secret_key, redact
+from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 
 __all__ = ["environment_info", "git_revision", "masked_argv", "package_version"]
 
@@ -69,17 +69,17 @@ def masked_argv(argv: list[str]) -> list[str]:
     hide_next = False
     for arg in argv:
         if hide_next:
-            out.append(MASK)
+            out.append(REDACTED)
             hide_next = False
             continue
         if arg.startswith("--"):
             name, eq, _ = arg[2:].partition("=")
             if is_secret_key(name):
                 if eq:
-                    out.append(f"--{name}={MASK}")
+                    out.append(f"--{name}={REDACTED}")
                 else:
                     out.append(arg)
                     hide_next = True
                 continue
-        out.append(str(redact(arg)))
+        out.append(mask_string(str(arg)))
     return out

@@ -11,7 +11,8 @@ from typing import Literal
 
 from fluxloop.errors import ConfigError
 
-from .yamlio import display_path
+from .envfiles import DOTENV_MODE
+from .yamlio import atomic_write_text, display_path
 
 __all__ = [
     "AGENT_TEMPLATES",
@@ -53,7 +54,7 @@ def _write(
         result_kept.append(path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    atomic_write_text(path, text, mode=DOTENV_MODE if path.name == ".env" else None)
     result_created.append(path)
 
 

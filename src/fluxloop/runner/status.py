@@ -15,12 +15,12 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.sdk.masking import display_mask
 
 from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from .config import ExperimentConfig, load_config
 from .envfiles import dotenv_chain
 from .provenance import package_version
-from .redact import mask_value
 from .yamlio import display_path
 
 __all__ = [
@@ -425,7 +425,7 @@ def check_project(
         CheckRow(
             "API key",
             "✓" if api_key else "-",
-            f"FLUXLOOP_API_KEY {mask_value(api_key)}" if api_key else "FLUXLOOP_API_KEY not set",
+            f"FLUXLOOP_API_KEY {display_mask(api_key)}" if api_key else "FLUXLOOP_API_KEY not set",
         )
     )
     llm = [

@@ -35,17 +35,23 @@ __all__ = [
 ]
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half written)."""
+def atomic_write_text(path: Path, text: str, *, mode: int | None = None) -> None:
+    """Write ``text`` to ``path`` via a temporary file and ``os.replace`` (never half written).
+
+    The file keeps the mode of the file it replaces (``0644`` for a new one) unless ``mode`` is
+    given; the temporary file is private (``0600``) until then, so a secret is never readable
+    by others, even for a moment, when ``mode`` is ``0o600``.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        try:
-            mode = path.stat().st_mode & 0o777
-        except FileNotFoundError:
-            mode = 0o644
+        if mode is None:
+            try:
+                mode = path.stat().st_mode & 0o777
+            except FileNotFoundError:
+                mode = 0o644
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:

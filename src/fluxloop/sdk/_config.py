@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _otel_env as otel_env
+from fluxloop.sdk.masking import display_mask
 
 Storage = Literal["file", "http", "otlp", "console", "otel", "none"]
 OtlpProtocol = Literal["http/protobuf", "grpc"]
@@ -54,7 +55,8 @@ class SDKConfig:
     sampler: Any = None
     tracer_provider: Any = None
     set_global: bool = True
-    #: the span exporters OTEL_TRACES_EXPORTER named (when it chose the storage)
+    #: the span exporters the OTEL_* variables named (when they chose the storage; ``none``
+    #: included): a provider FluxLoop does not own exports them already (see ``_runtime``)
     exporters: tuple[str, ...] = ()
     #: the metric exporters (OTEL_METRICS_EXPORTER); None: those matching the storage
     metrics_exporter: tuple[str, ...] | None = None
@@ -67,18 +69,13 @@ class SDKConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "api_key" and value:
-                value = mask_secret(str(value))
+                value = display_mask(str(value))
             elif isinstance(value, Path):
                 value = str(value)
             elif callable(value) or f.name in {"sampler", "tracer_provider"}:
                 value = None if value is None else type(value).__name__
             out[f.name] = value
         return out
-
-
-def mask_secret(value: str) -> str:
-    """Show at most a 4-character prefix of a secret."""
-    return value[:4] + "****" if len(value) > 8 else "****"
 
 
 # -- converters: each takes the raw value (str from env, anything from code) and the key ----------
@@ -181,8 +178,8 @@ def _storage(value: object, key: str) -> str | tuple[str, ...]:
     (a tuple, see :func:`resolve`); an OTLP endpoint variable alone means ``otlp``."""
     if key == "OTEL_TRACES_EXPORTER":
         return _TRACES_EXPORTERS(value, key) or ()
-    if key in _ENDPOINT_ENV:
-        return "otlp" if _url(value, key) else "file"
+    if key in _ENDPOINT_ENV:  # what the standard variables mean: OTLP there
+        return ("otlp",) if _url(value, key) else "file"
     return _choice("file", "http", "otlp", "console", "none")(value, key)
 
 

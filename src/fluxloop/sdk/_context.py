@@ -36,6 +36,7 @@ from fluxloop.sdk._spans import (
     scope_in,
     start_span,
 )
+from fluxloop.sdk.masking import mask_text
 
 logger = logging.getLogger("fluxloop")
 
@@ -163,7 +164,7 @@ class FluxLoopContext:
                 else observation.level
             )
             if observation.error or level == "error":
-                span.set_status(Status(StatusCode.ERROR, observation.error or "error"))
+                span.set_status(Status(StatusCode.ERROR, mask_text(observation.error or "error")))
             elif level != "info":
                 span.set_attribute(attr.FLUXLOOP_OBSERVATION_LEVEL, level)
         except Exception:

@@ -16,7 +16,7 @@ Writing (``fluxloop.record_call_args``)
     * mappings, sequences, sets and dataclasses are walked (so callables inside them become
       markers too); pydantic models and arbitrary objects go through the SDK serializer
       (``model_dump``, attributes, guarded ``repr``), all bounded in depth, items and size;
-    * secrets are masked with the SDK's rules (:mod:`fluxloop.sdk._redact`): by key segment
+    * secrets are masked with the SDK's rules (:mod:`fluxloop.sdk.masking`): by key segment
       (``token``, ``api_key``, ``password``… but not ``author`` or ``monkey``) and by value
       pattern (``sk-…``, ``Bearer …``); the configured ``redact`` hook runs first;
     * ``iteration``: the explicit value, else a per-target counter (an explicit 5 makes the
@@ -55,8 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
-from fluxloop.sdk._redact import REDACTED, is_secret_key, mask_string
 from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json
+from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 
 try:  # pragma: no cover - always present on POSIX
     import fcntl as _fcntl

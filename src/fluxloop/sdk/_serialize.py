@@ -7,7 +7,7 @@
    ``str`` keys, within ``max_items`` per container and about ``max_bytes`` of content, and
    (when masking) that no key is secret (through a cache of known keys); then one
    ``orjson.dumps`` (stdlib ``json`` when orjson is missing or disabled), a size check and
-   a one-pass value-pattern pre-test on the bytes (:mod:`fluxloop.sdk._redact`); depth and
+   a one-pass value-pattern pre-test on the bytes (:mod:`fluxloop.sdk.masking`); depth and
    string lengths are checked on the bytes only when the pass could not rule them out. If
    everything passes, the encoder's text is the result (≈1.5-2 µs for a 220-byte dict);
 2. **a bounded walker** for everything else: iterative (no recursion, any depth), it never
@@ -70,7 +70,7 @@ nesting beyond ``max_depth`` (at most 200) becomes ``"<max depth>"``; a containe
 ``"…(truncated N chars)"``; ``max_bytes`` bounds the whole text as described above.
 
 Secrets (``mask_secrets=True``, the default) are masked by key and by value pattern before
-any cut, see :mod:`fluxloop.sdk._redact`. ``redact``, a user hook, receives the value
+any cut, see :mod:`fluxloop.sdk.masking`. ``redact``, a user hook, receives the value
 before anything else; if it raises, the value becomes ``"<redaction failed>"``.
 """
 
@@ -99,7 +99,7 @@ from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
-from fluxloop.sdk._redact import (
+from fluxloop.sdk.masking import (
     REDACTED,
     SAFE_KEY_CACHE,
     dict_keys_need_walk,
@@ -137,7 +137,7 @@ class SerializeOptions:
         max_string: characters kept per string (keys included).
         redact: a hook ``redact(value) -> value`` run on the value before serialization;
             if it raises the value is replaced by ``"<redaction failed>"``.
-        mask_secrets: mask secrets by key and by value pattern (:mod:`fluxloop.sdk._redact`).
+        mask_secrets: mask secrets by key and by value pattern (:mod:`fluxloop.sdk.masking`).
     """
 
     max_bytes: int = 32_768

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Mapping
 from typing import Any
@@ -29,6 +30,7 @@ from fluxloop.sdk._genai import (
 )
 from fluxloop.sdk._runtime import Runtime
 from fluxloop.sdk._serialize import to_json
+from fluxloop.sdk.masking import mask_text
 
 logger = logging.getLogger("fluxloop")
 
@@ -329,7 +331,7 @@ def record_failure(span: Span, exc: BaseException) -> None:
     try:
         if not span.is_recording():
             return
-        message = str(exc)
+        message = mask_text(exc)
         span.set_status(
             Status(
                 StatusCode.ERROR,
@@ -337,9 +339,25 @@ def record_failure(span: Span, exc: BaseException) -> None:
             )
         )
         span.set_attribute(attr.ERROR_TYPE, qualified_name(type(exc)))
-        span.record_exception(exc, escaped=True)
+        span.add_event("exception", exception_attributes(exc, message))
     except Exception:
         logger.debug("fluxloop: could not record a failure", exc_info=True)
+
+
+def exception_attributes(exc: BaseException, message: str | None = None) -> dict[str, Any]:
+    """The attributes of an OTel ``exception`` event (what ``Span.record_exception`` records,
+    escaped), with the message and the traceback masked: a message often embeds the very key
+    that failed (``RuntimeError("bad key " + key)``)."""
+    try:
+        stack = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        stack = ""
+    return {
+        "exception.type": type(exc).__name__,
+        "exception.message": mask_text(exc) if message is None else message,
+        "exception.stacktrace": mask_text(stack),
+        "exception.escaped": "True",
+    }
 
 
 def end_span(span: Span, token: object | None) -> None:

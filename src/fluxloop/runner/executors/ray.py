@@ -263,7 +263,10 @@ class RayExecutor(Executor):
             self._start_actors(ray)
         else:
             self._check_workers(ray, fitting)
-            self._remote = ray.remote(**self._options(), max_retries=0)(_execute)
+            # SPREAD: runs go round the nodes instead of filling the driver's node first
+            self._remote = ray.remote(
+                **self._options(), max_retries=0, scheduling_strategy="SPREAD"
+            )(_execute)
         self.info(
             f"[fluxloop] Ray: {self._nodes} node(s), {self._slots} run slot(s)"
             f"{', reusing workers' if self.settings.reuse_workers else ''}"

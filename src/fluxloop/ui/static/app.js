@@ -361,7 +361,9 @@
       h("h3", {}, "Output"), h("div", { id: "span-output" }, valueView(s.output)),
       events.length ? [h("h3", {}, "Events"), h("ul", {}, events.map((e) => h("li", {}, e.name, " ", h("span", { class: "muted" }, "+" + fmtMs(e.offset_ms)), e.metadata && Object.keys(e.metadata).length ? valueView(e.metadata) : null)))] : null,
       s.metadata && Object.keys(s.metadata).length ? [h("h3", {}, "Metadata"), valueView(s.metadata)] : null,
-      attrs.length ? [h("h3", {}, "Attributes"), h("dl", { class: "kv" }, attrs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, text(v))]))] : null);
+      attrs.length ? [h("h3", {}, "Attributes"), h("dl", { class: "kv" }, attrs.map(([k, v]) => [h("dt", {}, k), h("dd", {}, text(v))]))] : null,
+      s.resource && Object.keys(s.resource).length ? [h("h3", {}, "Resource" + (s.scope && s.scope.name ? " · scope " + s.scope.name + (s.scope.version ? " " + s.scope.version : "") : "")),
+        h("dl", { class: "kv", id: "span-resource" }, Object.entries(s.resource).map(([k, v]) => [h("dt", {}, k), h("dd", {}, text(v))]))] : null);
   }
   function evaluationView(ev) {
     if (!ev) return h("p", { class: "muted" }, "Not evaluated (run fluxloop evaluate experiment on this directory).");

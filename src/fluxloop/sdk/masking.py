@@ -1,7 +1,11 @@
-"""Secret masking for captured values: by dict key and by value pattern.
+"""FluxLoop's one masking module: the rules that keep secrets out of artifacts and output.
 
-Two independent rules, both applied by :func:`fluxloop.sdk._serialize.to_json` when
-``SerializeOptions.mask_secrets`` is true, and by :func:`mask_secrets` on plain values.
+Everything FluxLoop writes or prints goes through here: the SDK's serializer
+(:func:`fluxloop.sdk._serialize.to_json` when ``SerializeOptions.mask_secrets`` is true), the
+SDK's exception events (:func:`mask_text`), the recording writer, the runner's artifacts and
+config snapshots, parse/evaluate/compare outputs, generated inputs, ``config show``, log lines,
+and the collector and ``import otlp`` on ingest (:func:`mask_secrets`). Display of a configured
+key (``config env``, ``status check``) uses :func:`display_mask`.
 
 Masking by key (:func:`is_secret_key`)
     A key is split into lower-cased *segments* on every character that is not an ASCII
@@ -46,6 +50,19 @@ Masking by value (:func:`mask_string`)
     ``sk-***``, ``AKIA***``, ``ghp_***``, ``gith***``, ``xoxb***``, ``AIza***``, ``eyJ***``,
     ``Bearer ***`` and ``***PRIVATE KEY***``; no secret character is ever kept.
 
+    Credentials in text (the same function, so exception messages, tracebacks, URLs in
+    configs and log lines are all covered): the password of a URL's userinfo
+    (``postgresql://app:pw@db/x`` → ``postgresql://app:***@db/x``), the value of a
+    ``KEY=VALUE`` pair whose key is secret by the key rule (query parameters
+    ``?password=…&token=…``, libpq ``password=…``, ``API_KEY=…`` in an env dump), and the
+    value of a quoted ``'KEY': 'VALUE'`` / ``"KEY": "VALUE"`` pair (a dict's ``repr`` or
+    JSON inside a message) whose key is secret.
+
+Display (:func:`display_mask`)
+    The one way FluxLoop shows a configured secret to a human: ``****`` followed by its last
+    four characters when it has at least 20 (``****a1b2``, enough to tell two keys apart),
+    else ``****``.
+
 Fast detection
     :func:`dict_keys_need_walk` checks the keys of one dict through :data:`SAFE_KEY_CACHE`
     (keys already known not to be secret: one C-level ``issuperset`` for a dict of known
@@ -60,9 +77,10 @@ Fast detection
 
 from __future__ import annotations
 
+import json
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -70,11 +88,14 @@ __all__ = [
     "REDACTED",
     "SAFE_KEY_CACHE",
     "dict_keys_need_walk",
+    "display_mask",
     "fast_key_scan",
     "is_secret_key",
     "json_may_contain_secret_value",
+    "mask_json_text",
     "mask_secrets",
     "mask_string",
+    "mask_text",
 ]
 
 REDACTED = "***"
@@ -301,7 +322,14 @@ def fast_key_scan(value: object) -> bool:
 # Values
 # --------------------------------------------------------------------------------------
 
+try:  # the `fast` extra
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - exercised when orjson is absent
+    _orjson = None  # type: ignore[assignment]
+_json_loads: Callable[[str], Any] = json.loads if _orjson is None else _orjson.loads
+
 _TOKEN = r"[A-Za-z0-9_-]"
+_KEY_CHARS = r"[A-Za-z0-9_.-]"
 _VALUE_RE = re.compile(
     r"(?P<sk>\bsk-(?=" + _TOKEN + r"{20})(?=" + _TOKEN + r"*[0-9])" + _TOKEN + r"+)"
     r"|(?P<aws>\b(?:AKIA|ASIA)[0-9A-Z]{16}\b)"
@@ -312,7 +340,16 @@ _VALUE_RE = re.compile(
     r"|(?P<jwt>\beyJ" + _TOKEN + r"{13,}\.eyJ" + _TOKEN + r"{5,}\.[A-Za-z0-9_.-]*)"
     r"|(?P<bearer>\b(?P<scheme>[Bb][Ee][Aa][Rr][Ee][Rr])\s{1,8}"
     r"(?=[A-Za-z0-9._~+/=-]{0,64}?" + _TOKEN + r"{16})[A-Za-z0-9._~+/=-]+)"
-    r"|(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))",
+    r"|(?P<pem>-----BEGIN[A-Z ]*PRIVATE KEY-----(?s:.*?)(?:-----END[A-Z ]*PRIVATE KEY-----|\Z))"
+    # scheme://user:PASSWORD@host
+    r"|(?P<url>(?P<urlhead>\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@'\"<>\\]*:)"
+    r"[^\s/?#@'\"<>\\]+@)"
+    # KEY=VALUE (query parameters, libpq, env dumps); masked only when KEY is secret
+    r"|(?P<kv>(?<![A-Za-z0-9_.-])(?P<kvkey>[A-Za-z_]" + _KEY_CHARS + r"{0,63})="
+    r"(?P<kvval>[^\s&#'\"<>,;()\[\]{}]+))"
+    # 'KEY': 'VALUE' / "KEY": "VALUE" (a dict's repr, JSON in a message); same rule
+    r"|(?P<kq>(?P<kqkey>(?P<kqq>['\"])[A-Za-z_]" + _KEY_CHARS + r"{0,63}(?P=kqq) ?:\s{0,4})"
+    r"(?P<kqval>'(?:[^'\\\n]|\\.){0,4096}'|\"(?:[^\"\\\n]|\\.){0,4096}\"))",
     re.ASCII,
 )
 
@@ -327,25 +364,98 @@ def _value_marker(match: re.Match[str]) -> str:
         return f"sk-{REDACTED}"
     if kind == "jwt":
         return f"eyJ{REDACTED}"
+    if kind == "url":
+        return f"{match.group('urlhead')}{REDACTED}@"
+    if kind == "kv":
+        key, value = match.group("kvkey"), match.group("kvval")
+        if value.startswith(REDACTED):  # already masked, or a display mask (****a1b2)
+            return match.group()
+        if is_secret_key(key):
+            return f"{key}={REDACTED}"
+        return f"{key}={_VALUE_RE.sub(_value_marker, value)}"
+    if kind == "kq":
+        head, value = match.group("kqkey"), match.group("kqval")
+        if value[1:].startswith(REDACTED):
+            return match.group()
+        if is_secret_key(head.strip(" :'\"")):
+            return f"{head}{value[0]}{REDACTED}{value[0]}"
+        return head + _VALUE_RE.sub(_value_marker, value)
     return match.group()[:4] + REDACTED
 
 
 def mask_string(text: str) -> str:
-    """``text`` with every secret-looking value pattern replaced (see the module docstring)."""
+    """``text`` with every secret-looking value and credential replaced (see the module
+    docstring). Never raises: on an internal error the result is ``"***"``."""
     try:
-        if len(text) < 16 or not json_may_contain_secret_value(
-            text.encode("utf-8", "surrogatepass")
-        ):
+        if not _text_may_contain_secret(text):
             return text
         return _VALUE_RE.sub(_value_marker, text)
     except Exception:
         return REDACTED
 
 
+def mask_text(text: object) -> str:
+    """``str(text)`` masked by :func:`mask_string`: for exception messages, tracebacks, log
+    lines and error messages. Never raises (a failing ``__str__`` gives ``"<unprintable>"``)."""
+    try:
+        value = text if type(text) is str else str(text)
+    except Exception:
+        return "<unprintable>"
+    return mask_string(value)
+
+
+def mask_json_text(text: str) -> str:
+    """A JSON document's text with secrets masked structurally (secret keys whatever their
+    value's type, and every string); ``text`` itself when nothing needed masking, and
+    :func:`mask_string` of it when it is not JSON. Never raises."""
+    try:
+        try:
+            value = _json_loads(text)
+        except (ValueError, RecursionError):
+            return mask_string(text)
+        if not fast_key_scan(value) and not json_may_contain_secret_value(
+            text.encode("utf-8", "surrogatepass")
+        ):
+            return text
+        masked = mask_secrets(value)
+        if masked == value:
+            return text
+        return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+    except Exception:
+        return REDACTED
+
+
+def display_mask(value: str | None) -> str:
+    """How a configured secret is shown to a human: ``****`` and its last four characters
+    when it has at least 20 (so two keys can be told apart), else ``****``."""
+    if not value:
+        return ""
+    if len(value) >= 20:
+        return "****" + value[-4:]
+    return "****"
+
+
+def _text_may_contain_secret(text: str) -> bool:
+    if len(text) < 16 and "=" not in text and "@" not in text and ":" not in text:
+        return False
+    data = text.encode("utf-8", "surrogatepass")
+    if json_may_contain_secret_value(data):
+        return True
+    # raw text shows quotes unescaped: "KEY": "VALUE" (JSON bytes show \"KEY\": …)
+    return (b'":' in data or b'" :' in data) and _CRED_RE.search(data) is not None
+
+
 # Detection in serialized JSON (bytes). Every value pattern implies a run of >= 16
 # [A-Za-z0-9_-]; JSON never escapes those characters, so the run shows in the text too.
+# Every credential form needs one of "=" (KEY=VALUE), "@" (URL userinfo), "'" or "\" (a
+# quoted 'KEY': or an escaped \"KEY\": inside a JSON string): the same one-pass translation
+# marks them "b", so text with neither a run nor such a byte is ruled out at once.
 _RUN_TABLE = bytes(
-    0x61 if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c in b"_-") else 0x20
+    0x61
+    if (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A or c in b"_-")
+    else 0x62
+    if c in b"=@'\\"
+    else 0x20
     for c in range(256)
 )
 _RUN16 = b"a" * 16
@@ -355,6 +465,26 @@ _IN_RUN_RE = re.compile(
     rb"|github_pat_[A-Za-z0-9_]{22}|xox[abposr]-[A-Za-z0-9-]{11}|AIza[0-9A-Za-z_-]{35}"
     rb"|eyJ[A-Za-z0-9_-]{13}"
 )
+# Credentials (URL userinfo, KEY=VALUE, 'KEY': VALUE): a secret key contains one of these
+# words (every hit word, suffix and pair of the key rule does), so this is a superset.
+_CRED_RE = re.compile(
+    rb"(?i)(?:pass|pwd|secret|token|auth|key|cookie|credential|bearer|jwt)[A-Za-z0-9_.-]*"
+    rb"(?:=|\\?['\"]\s*:)"
+    rb"|://[^\s/?#@]*:[^\s/?#@]*@"
+)
+
+
+def _may_contain_credentials(data: bytes) -> bool:
+    if (
+        b"=" in data
+        or (b"@" in data and b"://" in data)
+        or b"':" in data
+        or b"' :" in data
+        or b'\\":' in data
+        or b'\\" :' in data
+    ):
+        return _CRED_RE.search(data) is not None
+    return False
 
 
 def json_may_contain_secret_value(data: bytes) -> bool:
@@ -364,6 +494,8 @@ def json_may_contain_secret_value(data: bytes) -> bool:
     """
     try:
         runs = data.translate(_RUN_TABLE)
+        if b"b" in runs and _may_contain_credentials(data):
+            return True
         start = runs.find(_RUN16)
         if start < 0:
             return False
@@ -372,7 +504,10 @@ def json_may_contain_secret_value(data: bytes) -> bool:
         lowered: bytes | None = None
         while start >= 0:
             end = runs.find(b" ", start)
-            if end < 0:
+            other = runs.find(b"b", start, end if end >= 0 else len(runs))
+            if other >= 0:
+                end = other
+            elif end < 0:
                 end = len(runs)
             if _IN_RUN_RE.search(data, start, end) is not None:
                 return True

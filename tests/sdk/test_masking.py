@@ -1,25 +1,36 @@
-"""Tests of fluxloop.sdk._redact: the key rule, value patterns, mask_secrets and the fast detectors."""
+"""Tests of fluxloop.sdk.masking: the key rule, value patterns, mask_secrets and the fast detectors."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fluxloop_exporters import FluxLoopSpanProcessor, JsonlFileSpanExporter
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 
+import fluxloop
 from fluxloop.sdk import _serialize
-from fluxloop.sdk._redact import (
+from fluxloop.sdk._deferred import SpanResolver
+from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
+from fluxloop.sdk.masking import (
     REDACTED,
+    display_mask,
     fast_key_scan,
     is_secret_key,
     json_may_contain_secret_value,
+    mask_json_text,
     mask_secrets,
     mask_string,
+    mask_text,
 )
-from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
+
+from .conftest import Exported
 
 IMPLEMENTATIONS = ["orjson", "json"] if _serialize.ORJSON_AVAILABLE else ["json"]
 
@@ -470,3 +481,156 @@ def test_secret_inside_binary_bytes_is_masked() -> None:
     decoded = base64.b64decode(json.loads(text)["blob"]["__bytes__"])
     assert OPENAI_KEY.encode() not in decoded
     assert b"sk-***" in decoded
+
+
+# --------------------------------------------------------------------------------------
+# credentials in text: URLs, KEY=VALUE, 'KEY': 'VALUE'
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("postgresql://app:S3cret@db/prod", "postgresql://app:***@db/prod"),
+        ("redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0"),
+        (
+            "https://x-access-token:abc123@github.com/o/r.git",
+            "https://x-access-token:***@github.com/o/r.git",
+        ),
+        ("https://h/p?user=bob&password=pw1&page=2", "https://h/p?user=bob&password=***&page=2"),
+        ("https://h/cb?access_token=abc&state=x", "https://h/cb?access_token=***&state=x"),
+        ("GET /v1?api_key=k1;x", "GET /v1?api_key=***;x"),
+        ("host=db user=app password=pw dbname=prod", "host=db user=app password=*** dbname=prod"),
+        ("OPENAI_API_KEY=abc DEBUG=1", "OPENAI_API_KEY=*** DEBUG=1"),
+        ("connect(password=hunter2)", "connect(password=***)"),
+        ("cfg {'password': 'pw', 'user': 'bob'}", "cfg {'password': '***', 'user': 'bob'}"),
+        ('body {"client_secret": "cs", "n": 1}', 'body {"client_secret": "***", "n": 1}'),
+        ('{"Authorization":"Basic dXNlcjpwdw=="}', '{"Authorization":"***"}'),
+        (f"note={OPENAI_KEY}", "note=sk-***"),
+    ],
+)
+def test_credentials_in_text(text: str, expected: str) -> None:
+    assert mask_string(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://user@example.com/path",  # no password
+        "http://localhost:8080/health",
+        "a=b c=d",
+        "max_tokens=512 tokens=5 token_count=3",
+        "x = y",
+        "{'role': 'user', 'content': 'hi'}",
+        '{"auth_type": "basic"}',  # describes a secret, is not one
+        "mailto:someone@example.com",
+    ],
+)
+def test_credentials_not_masked(text: str) -> None:
+    assert mask_string(text) == text
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    prefix=st.text(max_size=20),
+    suffix=st.text(max_size=20),
+    credential=st.sampled_from(
+        [
+            "mysql://u:pw@h/db",
+            "?token=abc",
+            "password=x",
+            "'secret': 'v'",
+            '"api_key": "v"',
+            "Cookie=abc",
+        ]
+    ),
+)
+def test_detector_is_superset_for_credentials(prefix: str, suffix: str, credential: str) -> None:
+    text = prefix + credential + suffix
+    if mask_string(text) != text:
+        for ensure_ascii in (False, True):
+            data = json.dumps([text], ensure_ascii=ensure_ascii).encode()
+            assert json_may_contain_secret_value(data), data
+
+
+def test_to_json_masks_credentials_in_captured_values() -> None:
+    text, _ = to_json({"dsn": "postgresql://app:pw@db/x", "q": "https://h/?token=t1"})
+    assert json.loads(text) == {"dsn": "postgresql://app:***@db/x", "q": "https://h/?token=***"}
+
+
+# --------------------------------------------------------------------------------------
+# mask_text, mask_json_text, display_mask
+# --------------------------------------------------------------------------------------
+
+
+def test_mask_text_for_exceptions_and_unprintable_objects() -> None:
+    assert mask_text(RuntimeError("key " + OPENAI_KEY)) == "key sk-***"
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    assert mask_text(Unprintable()) == "<unprintable>"
+
+
+def test_mask_json_text_is_structural_and_keeps_clean_text() -> None:
+    assert mask_json_text('{"password": 1234, "n": 1}') == '{"password":"***","n":1}'
+    clean = '{ "a" : [1, 2], "b": "text" }'
+    assert mask_json_text(clean) is clean
+    assert mask_json_text(f"not json {OPENAI_KEY}") == "not json sk-***"
+
+
+def test_display_mask_is_the_one_display_form() -> None:
+    assert display_mask(OPENAI_KEY) == "****" + OPENAI_KEY[-4:]
+    assert display_mask("short-secret") == "****"
+    assert display_mask("") == ""
+    assert display_mask(None) == ""
+
+
+# --------------------------------------------------------------------------------------
+# exceptions recorded by the decorators
+# --------------------------------------------------------------------------------------
+
+
+def test_exception_message_and_traceback_are_masked(exported: Exported) -> None:
+    @fluxloop.agent
+    def run() -> None:
+        raise RuntimeError(f"key {OPENAI_KEY} dsn postgresql://u:pw@h/db")
+
+    with pytest.raises(RuntimeError) as info:
+        run()
+    assert OPENAI_KEY in str(info.value)  # what the user's code sees is untouched
+    span = exported.named("invoke_agent run")
+    assert span.status.description == "RuntimeError: key sk-*** dsn postgresql://u:***@h/db"
+    (event,) = span.events
+    attributes = dict(event.attributes or {})
+    assert attributes["exception.type"] == "RuntimeError"
+    assert attributes["exception.message"] == "key sk-*** dsn postgresql://u:***@h/db"
+    stack = str(attributes["exception.stacktrace"])
+    assert stack.startswith("Traceback") and "sk-***" in stack
+    assert OPENAI_KEY not in stack and ":pw@" not in stack
+
+
+def test_other_instrumentations_exceptions_are_masked_on_export(tmp_path: Path) -> None:
+    """A span FluxLoop did not record (``Span.record_exception`` called by another library)
+    goes through the processor's prepare hook: its exception event and status are masked."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    processor = FluxLoopSpanProcessor(
+        JsonlFileSpanExporter(tmp_path), prepare=SpanResolver(SerializeOptions())
+    )
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("third.party")
+    try:
+        with tracer.start_as_current_span("call upstream") as span:
+            try:
+                raise RuntimeError(f"rejected {OPENAI_KEY} at postgresql://u:pw@h/db")
+            except RuntimeError as exc:
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"bad key {AWS_ID}"))
+        processor.force_flush()
+    finally:
+        provider.shutdown()
+    text = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert "sk-***" in text and ":***@h" in text
+    for secret in (OPENAI_KEY, AWS_ID, ":pw@"):
+        assert secret not in text
