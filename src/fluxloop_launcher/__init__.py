@@ -40,4 +40,7 @@ def main() -> None:
         from fluxloop.cli import main as cli_main
     except KeyboardInterrupt:
         _exit_interrupted()
-    cli_main()
+    try:
+        cli_main()
+    except KeyboardInterrupt:  # only in the few instructions before the CLI's own handling
+        _exit_interrupted()

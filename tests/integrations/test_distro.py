@@ -241,3 +241,23 @@ def test_config_env_lists_instrumentations(tmp_path: Path) -> None:
     done = fl("config", "env", cwd=tmp_path, env=env)
     row = next(line for line in done.stdout.splitlines() if "fluxloop_langchain" in line)
     assert "disabled" in row
+
+
+def test_under_the_upstream_configurator_decorated_spans_are_written_once(
+    tmp_path: Path,
+) -> None:
+    """opentelemetry-distro's configurator set up the provider with OTEL_TRACES_EXPORTER: it
+    exports the spans; FluxLoop's decorators must not add a second exporter (they did: every
+    span twice)."""
+    run_instrumented(
+        tmp_path,
+        DECORATED.format(configure="", runs=5),
+        {
+            "OTEL_PYTHON_DISTRO": "distro",
+            "OTEL_PYTHON_CONFIGURATOR": "configurator",
+            "OTEL_TRACES_EXPORTER": "fluxloop_jsonl",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+        },
+    )
+    assert_each_once(records(tmp_path, "observations"), 20)

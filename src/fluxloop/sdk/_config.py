@@ -55,7 +55,8 @@ class SDKConfig:
     sampler: Any = None
     tracer_provider: Any = None
     set_global: bool = True
-    #: the span exporters OTEL_TRACES_EXPORTER named (when it chose the storage)
+    #: the span exporters the OTEL_* variables named (when they chose the storage; ``none``
+    #: included): a provider FluxLoop does not own exports them already (see ``_runtime``)
     exporters: tuple[str, ...] = ()
     #: the metric exporters (OTEL_METRICS_EXPORTER); None: those matching the storage
     metrics_exporter: tuple[str, ...] | None = None
@@ -177,8 +178,8 @@ def _storage(value: object, key: str) -> str | tuple[str, ...]:
     (a tuple, see :func:`resolve`); an OTLP endpoint variable alone means ``otlp``."""
     if key == "OTEL_TRACES_EXPORTER":
         return _TRACES_EXPORTERS(value, key) or ()
-    if key in _ENDPOINT_ENV:
-        return "otlp" if _url(value, key) else "file"
+    if key in _ENDPOINT_ENV:  # what the standard variables mean: OTLP there
+        return ("otlp",) if _url(value, key) else "file"
     return _choice("file", "http", "otlp", "console", "none")(value, key)
 
 

@@ -73,7 +73,9 @@ def span_exporter_names(config: SDKConfig) -> tuple[str, ...]:
     """The span exporters of ``config``: OTEL_TRACES_EXPORTER's list, else the storage's one."""
     if not config.enabled:
         return ()
-    return config.exporters or _STORAGE_EXPORTERS.get(config.storage, ())
+    if config.exporters:
+        return tuple(n for n in config.exporters if n != "none")
+    return _STORAGE_EXPORTERS.get(config.storage, ())
 
 
 class Prepare:
@@ -187,7 +189,7 @@ def metric_exporter_names(config: SDKConfig) -> tuple[str, ...]:
     if not config.enabled:
         return ()
     if config.metrics_exporter is not None:
-        return config.metrics_exporter
+        return tuple(n for n in config.metrics_exporter if n != "none")
     names: list[str] = []
     for name in span_exporter_names(config):
         if name == "fluxloop_jsonl":

@@ -333,6 +333,7 @@ class MetricsPipeline:
             if isinstance(current, MeterProvider):
                 self._retire()
                 self.metrics.bind(_SdkInstruments(current.get_meter("fluxloop")).record)
+                self._start_timer()  # drains even when no FluxLoop processor exports
                 return
             if self.histograms is not None and key == self._key:
                 return

@@ -61,8 +61,8 @@ def installed_exporters(signal: str) -> frozenset[str]:
 
 
 def exporter_names(signal: str) -> Callable[[object, str], tuple[str, ...] | None]:
-    """A converter for ``OTEL_{SIGNAL}_EXPORTER``: a comma list of exporter names; ``none`` alone
-    means no exporter (the empty tuple)."""
+    """A converter for ``OTEL_{SIGNAL}_EXPORTER``: a comma list of exporter names (``none``
+    stands for no exporter)."""
 
     def convert(value: object, key: str) -> tuple[str, ...] | None:
         if value is None:  # configure(metrics_exporter=None): back to the default
@@ -74,13 +74,14 @@ def exporter_names(signal: str) -> Callable[[object, str], tuple[str, ...] | Non
         if unknown or not names:
             expected = "a comma list of " + ", ".join(sorted(known))
             raise ConfigError.for_value(key, expected, value)
-        return tuple(n for n in names if n != "none")
+        return names  # "none" kept: it says OTEL_TRACES_EXPORTER chose (nothing)
 
     return convert
 
 
 def storage_for(names: tuple[str, ...]) -> str:
     """The ``storage`` that one exporter name stands for, or ``otel`` for a list."""
+    names = tuple(n for n in names if n != "none")
     if not names:
         return "none"
     if len(names) == 1:

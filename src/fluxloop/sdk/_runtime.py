@@ -270,10 +270,16 @@ def _apply(config: SDKConfig) -> None:
 
     router.add_observer(CAPTURE_PROCESSOR)
     metrics_on = _configure_metrics(config, provider, router)
-    processors = build_processors(
-        config,
-        enrich=enricher(config),
-        drain=METRICS.metrics.drain if metrics_on else None,
+    # A provider set up by someone else (the app, another OpenTelemetry configurator) already
+    # exports what the OTEL_* variables name: exporting there too would write every span twice.
+    processors = (
+        build_processors(
+            config,
+            enrich=enricher(config),
+            drain=METRICS.metrics.drain if metrics_on else None,
+        )
+        if owned or not config.exporters
+        else []
     )
     router.resolver = deferred.SpanResolver(serialize_options(config))
     for old in router.set_pipeline(processors, None if owned else config.sample_rate):
