@@ -49,17 +49,26 @@ def test_files_moved_mid_stream_lose_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     collector = start_collector(out)
     when = time.time_ns()
-    batches, size = 150, 40
+    size = 40
     sent = threading.Event()
+    rotated = threading.Event()
     errors: list[str] = []
+    batches = 0
 
     def send() -> None:
-        for index in range(batches):
+        # keeps sending until every rotation is done, then 20 batches more, so spans arrive
+        # before, between and after the moves however fast or slow the machine is
+        nonlocal batches
+        after_rotations = 0
+        while after_rotations < 20:
             status, _, body = post(
-                f"{collector.url}/v1/traces", batch(1 + index * size, size, when), PROTOBUF
+                f"{collector.url}/v1/traces", batch(1 + batches * size, size, when), PROTOBUF
             )
             if status != 200:
                 errors.append(f"{status} {body[:200]!r}")
+            batches += 1
+            if rotated.is_set():
+                after_rotations += 1
             time.sleep(0.002)
         sent.set()
 
@@ -74,6 +83,7 @@ def test_files_moved_mid_stream_lose_nothing(tmp_path: Path) -> None:
             if hangup:
                 collector.proc.send_signal(signal.SIGHUP)
             rotations += 1
+        rotated.set()
         sender.join(timeout=120)
         assert sent.is_set() and not errors, errors
         ids = span_ids(out)
