@@ -244,6 +244,37 @@ def _call_args(value: Any) -> Any:
     return value
 
 
+_OPENINFERENCE_TOKENS = (
+    ("llm.token_count.prompt", "prompt_tokens"),
+    ("llm.token_count.completion", "completion_tokens"),
+    ("llm.token_count.total", "total_tokens"),
+)
+_TRACELOOP_TOKENS = (
+    ("gen_ai.usage.prompt_tokens", "prompt_tokens"),
+    ("gen_ai.usage.completion_tokens", "completion_tokens"),
+    ("llm.usage.total_tokens", "total_tokens"),
+)
+
+
+def _take_token_counts(
+    attrs: dict[str, Any], mapped: Mapped, keys: tuple[tuple[str, str], ...]
+) -> bool:
+    """Move the valid counts among ``keys`` (attribute, slot) into ``mapped``'s empty slots.
+
+    Returns whether any was found; a value that is not a count stays in ``attrs`` with a note.
+    """
+    found = False
+    for key, slot in keys:
+        if key in attrs:
+            value = _int(attrs[key], key, mapped)
+            if value is not None:
+                attrs.pop(key)
+                found = True
+                if getattr(mapped, slot) is None:
+                    setattr(mapped, slot, value)
+    return found
+
+
 def _int(value: Any, key: str, mapped: Mapped) -> int | None:
     if value is None:
         return None
@@ -490,18 +521,8 @@ def _openinference(attrs: dict[str, Any], mapped: Mapped) -> None:
     provider = attrs.get("llm.provider") or attrs.get("llm.system")
     if provider is not None:
         mapped.metadata.setdefault("provider", _text(provider))
-    for key, slot in (
-        ("llm.token_count.prompt", "prompt_tokens"),
-        ("llm.token_count.completion", "completion_tokens"),
-        ("llm.token_count.total", "total_tokens"),
-    ):
-        if key in attrs:
-            value = _int(attrs[key], key, mapped)
-            if value is not None:
-                attrs.pop(key)
-                present = True
-                if getattr(mapped, slot) is None:
-                    setattr(mapped, slot, value)
+    if _take_token_counts(attrs, mapped, _OPENINFERENCE_TOKENS):
+        present = True
     tool = attrs.get("tool.name")
     if tool is not None and mapped.type == "tool":
         mapped.name = mapped.name or _text(attrs.pop("tool.name"))
@@ -564,18 +585,8 @@ def _traceloop(attrs: dict[str, Any], mapped: Mapped) -> None:
         present = True
         if mapped.output is _MISSING:
             mapped.output = completions
-    for key, slot in (
-        ("gen_ai.usage.prompt_tokens", "prompt_tokens"),
-        ("gen_ai.usage.completion_tokens", "completion_tokens"),
-        ("llm.usage.total_tokens", "total_tokens"),
-    ):
-        if key in attrs:
-            value = _int(attrs[key], key, mapped)
-            if value is not None:
-                attrs.pop(key)
-                present = True
-                if getattr(mapped, slot) is None:
-                    setattr(mapped, slot, value)
+    if _take_token_counts(attrs, mapped, _TRACELOOP_TOKENS):
+        present = True
     association = "traceloop.association.properties."
     for key in mapped.keys.get(association, ()):
         present = True
