@@ -21,8 +21,16 @@ from .conftest import make_spans, wait_until
 class RecordingExporter(SpanExporter):
     """Counts exported spans; optionally slow, failing or raising; records the export threads."""
 
-    def __init__(self, *, delay: float = 0.0, fail: bool = False, raises: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        fail: bool = False,
+        raises: bool = False,
+        gate: threading.Event | None = None,
+    ) -> None:
         self.delay = delay
+        self.gate = gate
         self.fail = fail
         self.raises = raises
         self.span_ids: list[int] = []
@@ -32,6 +40,8 @@ class RecordingExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         self.threads.add(threading.current_thread().name)
+        if self.gate is not None:
+            self.gate.wait()
         if self.delay:
             time.sleep(self.delay)
         if self.raises:
@@ -79,9 +89,13 @@ def test_zero_drops_100k_tight_loop_jsonl(tmp_path: Path) -> None:
 
 
 def test_zero_drops_100k_tight_loop_slow_exporter() -> None:
-    exporter = RecordingExporter(delay=0.02)  # ~25k spans/s: a slow collector
+    # a collector that takes no span until the loop is over: the queue must overflow whatever
+    # the machine's speed, so the overflow going to the spool is asserted, not timed
+    gate = threading.Event()
+    exporter = RecordingExporter(delay=0.02, gate=gate)
     processor = FluxLoopSpanProcessor(exporter)
     elapsed = tight_loop(processor, 100_000)
+    gate.set()
     assert processor.force_flush(120_000) is True
     processor.shutdown()
     print(

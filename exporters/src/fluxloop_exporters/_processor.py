@@ -241,10 +241,7 @@ class FluxLoopSpanProcessor(SpanProcessor):
     def _make_room(self, size: int) -> bool:
         """Called when the queue is above the high-water mark: wake the spiller; if the queue is
         full, wait (bounded) for room. False if there is still no room."""
-        if self._spill_enabled and self._spill_pays_off():
-            if self._spiller is None:
-                self._start_spiller()
-            self._spill_wake.set()
+        self._spill_if_it_pays_off()
         if size < self.max_queue_size:
             return True
         current = threading.current_thread()
@@ -260,7 +257,16 @@ class FluxLoopSpanProcessor(SpanProcessor):
             if len(self._queue) < self.max_queue_size:
                 break
             self._room.wait(min(remaining, 0.01))
+            # an export that was young when the wait began may be stuck by now (a hanging
+            # collector): from then on the spill, not this producer's wait, makes the room
+            self._spill_if_it_pays_off()
         return True
+
+    def _spill_if_it_pays_off(self) -> None:
+        if self._spill_enabled and self._spill_pays_off():
+            if self._spiller is None:
+                self._start_spiller()
+            self._spill_wake.set()
 
     def _spill_pays_off(self) -> bool:
         """Spilling moves work, it does not remove it: writing a span to disk (and reading it
