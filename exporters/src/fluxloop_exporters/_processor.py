@@ -278,13 +278,13 @@ class FluxLoopSpanProcessor(SpanProcessor):
         now = time.monotonic()
         if now < self._spool_broken_until:
             return False
+        if not getattr(self.exporter, "spill_pays_off", True):
+            # the exporter knows it is as cheap as the spill; neither its measured cost nor a
+            # long export can tell: on a busy machine both include waiting for the GIL
+            return False
         started = self._export_started
         if started and now - started > _STUCK_EXPORT_S:
             return True
-        if not getattr(self.exporter, "spill_pays_off", True):
-            # the exporter knows it is as cheap as the spill; the measured cost cannot tell:
-            # in a tight loop it includes waiting for the GIL the producers hold
-            return False
         return self._export_cost > _SPILL_ADVANTAGE * (self._spill_cost or _DEFAULT_SPILL_COST_S)
 
     def _start_spiller(self) -> None:
