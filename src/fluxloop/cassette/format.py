@@ -16,13 +16,12 @@ temporary file in the same directory, flushed to disk and renamed over the casse
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from fluxloop._files import atomic_write
 
 from .errors import CassetteError
 
@@ -133,18 +132,6 @@ def write_cassette(
     path: Path, header: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]
 ) -> None:
     """Write the whole cassette atomically: a temporary file, fsync, rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(_line({HEADER_KEY: FORMAT_VERSION, **header}))
-            ordered = sorted(entries, key=lambda e: (str(e["run"]), int(e["call"])))
-            for entry in ordered:
-                fh.write(_line(entry))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    ordered = sorted(entries, key=lambda e: (str(e["run"]), int(e["call"])))
+    lines = [_line({HEADER_KEY: FORMAT_VERSION, **header}), *(_line(e) for e in ordered)]
+    atomic_write(path, b"".join(lines), mode=0o600, fsync=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from fluxloop._files import atomic_write
 
 from .errors import CassetteError
 from .format import entry_id, read_cassette, write_cassette
@@ -140,16 +140,9 @@ class Cassette:
         scopes = self.read_usage()
         for scope, ids in used.items():
             scopes[scope] = {"at": _now(), "used": sorted(ids)}
-        target = usage_path(self.path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"scopes": scopes}, fh, indent=1, sort_keys=True)
-            os.replace(tmp, target)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        text = json.dumps({"scopes": scopes}, indent=1, sort_keys=True)
+        with contextlib.suppress(OSError):  # usage only informs `prune`; never fail a run on it
+            atomic_write(usage_path(self.path), text, mode=0o600)
 
     def unused(self) -> list[dict[str, Any]]:
         """Entries of a scope some session used, that that session did not use."""
