@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.project.config import ReplaySettings
+from fluxloop.project.yamlio import display_path
 from fluxloop.sdk._recording import (
     MASK,
     RecordedCall,
@@ -65,9 +67,6 @@ from fluxloop.sdk._recording import (
     split_path,
 )
 from fluxloop.sdk._serialize import SerializeOptions, to_json
-
-from .config import ReplaySettings
-from .yamlio import display_path
 
 __all__ = [
     "AttrDict",
