@@ -146,6 +146,7 @@ def experiment(
     Exit status: 0 all runs succeeded (or success_threshold met), 1 below the threshold,
     2 configuration error, 130 interrupted (partial results written; resume with --resume).
     """
+    from fluxloop.generation.simulated_user import LLMSimulatedUser
     from fluxloop.project.config import load_config
     from fluxloop.runner.engine import RunOptions, run_experiment
     from fluxloop.runner.multiturn import apply_overrides as apply_multi_turn_overrides
@@ -228,7 +229,7 @@ def experiment(
         cassette=cassette,
         cassette_timing=cassette_timing,
     )
-    outcome = run_experiment(config, options, reporter=reporter)
+    outcome = run_experiment(config, options, reporter=reporter, simulated_users=LLMSimulatedUser)
     if outcome.dry_run:
         return
     if quiet:

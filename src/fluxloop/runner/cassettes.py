@@ -16,7 +16,7 @@ from typing import Any
 from fluxloop.cassette import CassetteSession, resolve_settings
 from fluxloop.project.config import ExperimentConfig
 
-from .progress import ProgressReporter
+from .events import ProgressReporter
 from .records import PlannedRun, RunRecord
 
 __all__ = ["RunCassette"]

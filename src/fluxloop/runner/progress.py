@@ -11,7 +11,9 @@ import contextlib
 import math
 import sys
 import time
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
+
+from .events import NullProgress, ProgressReporter
 
 __all__ = [
     "NullProgress",
@@ -33,30 +35,6 @@ def format_duration(seconds: float) -> str:
         return f"{minutes}m {secs:02d}s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours}h {minutes:02d}m"
-
-
-class ProgressReporter(Protocol):
-    def start(self, total: int, done: int = 0, failed: int = 0) -> None: ...
-
-    def advance(self, success: bool) -> None: ...
-
-    def info(self, message: str) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class NullProgress:
-    def start(self, total: int, done: int = 0, failed: int = 0) -> None:
-        pass
-
-    def advance(self, success: bool) -> None:
-        pass
-
-    def info(self, message: str) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 class _Counts:

@@ -16,9 +16,11 @@ from fluxloop.project.inputs import InputItem
 from fluxloop.project.targets import resolve_target, target_environment
 
 from .cassettes import RunCassette
-from .engine import PlannedRun, RunExecutor, RunRecord, item_keys
-from .progress import NullProgress
+from .events import NullProgress
+from .planning import item_keys
+from .records import PlannedRun, RunRecord
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
+from .worker import RunExecutor
 
 __all__ = ["SingleResult", "format_tree", "run_single"]
 

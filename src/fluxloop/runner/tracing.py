@@ -110,13 +110,11 @@ def traced(func: Callable[..., Any], name: str) -> Callable[..., Any]:
 
 
 def observations_and_traces(
-    cap: RunCapture, earlier_spans: Sequence[Any] = ()
+    spans: Sequence[Any], earlier_spans: Sequence[Any] = ()
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Contract records of a capture, observations ordered by start time (parents first).
-
-    ``earlier_spans`` (failed attempts of a retried run, each its own trace) come first.
-    """
-    spans = sorted([*earlier_spans, *cap.spans], key=lambda s: s.start_time or 0)
+    """Contract records of a run's captured spans, observations ordered by start time (parents
+    first); ``earlier_spans`` are those of its retried attempts (each its own trace)."""
+    spans = sorted([*earlier_spans, *spans], key=lambda s: s.start_time or 0)
     if not spans:
         return [], []
     observations: list[dict[str, Any]] = []

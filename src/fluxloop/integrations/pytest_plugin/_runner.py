@@ -149,6 +149,7 @@ def run_experiment_in_process(
     raise the runner's :class:`fluxloop.ConfigError`; failed runs do not raise (use
     :meth:`FluxLoopTestResult.require_success`).
     """
+    from fluxloop.generation.simulated_user import LLMSimulatedUser
     from fluxloop.project.config import build_experiment_config, discover_config, load_raw_config
     from fluxloop.runner.engine import RunOptions, run_experiment
 
@@ -194,7 +195,9 @@ def run_experiment_in_process(
                     apply_overrides(raw.data, config_overrides)
                 config = build_experiment_config(raw)
                 with _isolated_imports(config.runner.target.partition(":")[0]):
-                    outcome["value"] = run_experiment(config, run_options)
+                    outcome["value"] = run_experiment(
+                        config, run_options, simulated_users=LLMSimulatedUser
+                    )
         except BaseException as exc:  # re-raised in the test's thread
             outcome["error"] = exc
 
