@@ -37,7 +37,7 @@ from fluxloop._files import atomic_write
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
-from fluxloop.sdk._config import read_dotenv
+from fluxloop.sdk import read_dotenv
 
 from ._jsonl import WARNINGS, dump_line, iter_jsonl, masked_text, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config

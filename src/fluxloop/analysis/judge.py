@@ -45,7 +45,7 @@ from fluxloop.llm.models import (
 )
 from fluxloop.llm.retry import backoff_delay, is_fatal, is_transient, status_of
 from fluxloop.llm.text import extract_json, message_text
-from fluxloop.sdk._genai import infer_provider as infer_model_provider
+from fluxloop.sdk import infer_provider as infer_model_provider
 
 from ._jsonl import dump_line, loads, warn
 from .experiment import Run

@@ -244,7 +244,7 @@ def _scan_code(project_dir: Path) -> tuple[list[str], bool]:
 
 def _summarise_recording(state: RecordState, path: Path) -> None:
     from fluxloop.errors import FluxLoopError
-    from fluxloop.sdk._recording import load_recording
+    from fluxloop.sdk import load_recording
 
     state.recording_exists = path.is_file()
     if not state.recording_exists:

@@ -119,20 +119,10 @@ def _isolated_imports(module: str) -> Iterator[None]:
 @contextmanager
 def _sdk_configuration_restored() -> Iterator[None]:
     """The runner configures the SDK for itself; put the previous configuration back after."""
-    import fluxloop
-    from fluxloop.sdk import _runtime
+    from fluxloop.sdk import configuration_restored
 
-    was_configured = _runtime.RUNTIME.configured
-    explicit = dict(_runtime._explicit)
-    try:
+    with configuration_restored():
         yield
-    finally:
-        try:
-            fluxloop.reset_config()
-            if was_configured:
-                fluxloop.configure(**explicit)
-        except Exception:  # pragma: no cover - never hide the test's own outcome
-            pass
 
 
 def run_experiment_in_process(
