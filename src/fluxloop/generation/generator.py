@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluxloop.runner.config import Persona
+from fluxloop.project.config import Persona
 
 from .llm import (
     ChatClient,

@@ -42,7 +42,7 @@ from fluxloop.llm.retry import (
     status_of,
 )
 from fluxloop.llm.text import json_values, message_text
-from fluxloop.runner.yamlio import atomic_write_text
+from fluxloop.project.yamlio import atomic_write_text
 
 from .settings import LLMSettings
 

@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fluxloop.cassette import CassetteSession, ReturnedTape, ShippedTape, resolve_settings
+from fluxloop.project.config import ExperimentConfig
 
-from .config import ExperimentConfig
 from .progress import ProgressReporter
 from .records import PlannedRun, RunRecord
 

@@ -63,9 +63,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fluxloop_semconv import attributes as attr
 
 from fluxloop.errors import ConfigError
+from fluxloop.project.config import ExperimentConfig, Persona
 
 from .binding import RunContext, apply_template
-from .config import ExperimentConfig, Persona
 
 if TYPE_CHECKING:
     from .engine import PlannedRun, RunExecutor, RunRecord

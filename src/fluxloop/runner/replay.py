@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.project.config import ReplaySettings
+from fluxloop.project.yamlio import display_path
 from fluxloop.sdk import (
     MASK,
     RecordedCall,
@@ -66,9 +68,6 @@ from fluxloop.sdk import (
     split_path,
     to_json,
 )
-
-from .config import ReplaySettings
-from .yamlio import display_path
 
 __all__ = [
     "AttrDict",

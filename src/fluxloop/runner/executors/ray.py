@@ -35,7 +35,7 @@ from typing import Any
 
 from fluxloop.cassette import ReturnedTape, ShippedTape
 from fluxloop.errors import ConfigError
-from fluxloop.runner.config import ExecutorSettings
+from fluxloop.project.config import ExecutorSettings
 from fluxloop.runner.records import PlannedRun, RunRecord
 
 from .base import Executor, LostRun, RemoteJob, RunWorker
