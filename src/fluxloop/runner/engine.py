@@ -1329,12 +1329,8 @@ def run_experiment(
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
         experiment.executor.cassette = cassette
-        if cassette is not None and experiment.execution.remote:
-            raise ConfigError(
-                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
-                "lives in this process); run with --executor local or --cassette off",
-                key="cassette",
-            )
+        if experiment.execution.remote:  # each run takes its tape to its worker and back
+            experiment.execution.tapes = cassette
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         with deferred_interrupts(reraise=False) as held:  # a directory is whole or absent
             directory = experiment.open_directory()
