@@ -25,8 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: breach key (as ``ImportGraph.violations()`` names it) -> who removes it
 KNOWN_VIOLATIONS: dict[str, str] = {
-    # the project model still lives in runner/ (config, inputs, yamlio, replay's recording reader)
-    "generation -> runner": "project",
     # the warnings list the analysis keeps (issue #15 D: warnings per evaluation)
     "cli -> fluxloop.analysis._jsonl": "core",
 }

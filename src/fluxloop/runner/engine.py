@@ -22,10 +22,9 @@ import sys
 from typing import TextIO
 
 import fluxloop
-from fluxloop.errors import ConfigError
 from fluxloop.project.config import ExperimentConfig
 from fluxloop.project.targets import target_environment
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .binding import Binder
 from .cassettes import RunCassette
@@ -125,12 +124,8 @@ def run_experiment(
             simulated_users=simulated_users,
         )
         experiment.executor.cassette = cassette
-        if cassette is not None and experiment.execution.remote:
-            raise ConfigError(
-                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
-                "lives in this process); run with --executor local or --cassette off",
-                key="cassette",
-            )
+        if experiment.execution.remote:  # each run takes its tape to its worker and back
+            experiment.execution.tapes = cassette
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         with deferred_interrupts(reraise=False) as held:  # a directory is whole or absent
             directory = experiment.open_directory()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InterruptedRunError, StorageError, ThresholdError
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .aborts import aborted_error
 from .planning import ExperimentPlan

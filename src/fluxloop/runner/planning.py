@@ -14,7 +14,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.project.config import ExperimentConfig
 from fluxloop.project.inputs import InputItem, InputSet, load_inputs
 from fluxloop.project.targets import Target
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .binding import Binder
 from .multiturn import multi_turn_settings
