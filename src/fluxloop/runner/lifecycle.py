@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import signal
 import threading
 import time
@@ -126,7 +125,7 @@ class Experiment:
             return RayExecutor(
                 job,
                 settings,
-                lost=functools.partial(RunExecutor.lost, self.executor),
+                lost=self.executor.lost,
                 parallel=self.plan.parallel,
                 max_retries=self.config.runner.max_retries,
                 retry_delay=self.config.runner.retry_delay,
