@@ -22,7 +22,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
-from .validation import Problem, ValidationReport, validate_config
+from .problems import Problem, ValidationReport, validate_config
 from .yamlio import Located, display_path, load_yaml_file
 
 __all__ = [
