@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -35,6 +35,7 @@ from .yamlpos import Located, join_key
 
 __all__ = [
     "ConfigProblems",
+    "ConfigRule",
     "Problem",
     "ValidationReport",
     "found_text",
@@ -94,6 +95,10 @@ class ValidationReport:
     def raise_for_problems(self) -> None:
         if self.problems:
             raise ConfigProblems(self.problems)
+
+
+#: a capability's own check of the merged mapping: ``(key, message)`` for each problem
+ConfigRule = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
 
 
 def suggest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
@@ -402,13 +407,19 @@ def validate_config(
     *,
     require_target: bool = True,
     default_file: str | None = None,
+    rules: Sequence[ConfigRule] = (),
 ) -> ValidationReport:
-    """Check a merged config mapping against the schema and the rules spanning several keys."""
+    """Check a merged config mapping against the schema and the rules spanning several keys.
+
+    ``rules``: a capability's own checks (``generate inputs``' strategy names), reported with
+    the others so every problem shows at once."""
     report = schema_report(data, lines, default_file=default_file)
     if isinstance(data, dict):
-        _Rules(_Mapper(FluxLoopConfig, lines or {}, default_file, report)).check(
-            data, require_target=require_target
-        )
+        mapper = _Mapper(FluxLoopConfig, lines or {}, default_file, report)
+        _Rules(mapper).check(data, require_target=require_target)
+        for rule in rules:
+            for key, message in rule(data):
+                mapper.error(key, message)
     return report
 
 
