@@ -31,7 +31,7 @@ from .schema import (
     FluxLoopConfig,
     evaluator_type,
 )
-from .yamlpos import Located, join_key
+from .yaml import Located, join_key, suggest
 
 __all__ = [
     "ConfigProblems",
@@ -40,7 +40,6 @@ __all__ = [
     "ValidationReport",
     "found_text",
     "schema_report",
-    "suggest",
     "validate_config",
 ]
 
@@ -99,12 +98,6 @@ class ValidationReport:
 
 #: a capability's own check of the merged mapping: ``(key, message)`` for each problem
 ConfigRule = Callable[[Mapping[str, Any]], Iterable[tuple[str, str]]]
-
-
-def suggest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
-    """`` (did you mean 'x'?)`` for the nearest known name, or ``''``."""
-    match = difflib.get_close_matches(str(name), list(choices), n=1, cutoff=cutoff)
-    return f" (did you mean {match[0]!r}?)" if match else ""
 
 
 def _type_name(value: object) -> str:
