@@ -32,7 +32,7 @@ from typing import Any, BinaryIO
 
 from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .artifacts import (
     CONFIG_FILE,
