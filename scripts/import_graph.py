@@ -56,7 +56,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 RANK = {layer: rank for rank, layers in enumerate(LAYERS) for layer in layers}
 
-_BASE = {"errors", "_files"}
+_BASE = {"errors", "_files", "_stats"}
 _FACADE = {"models", "schemas", "__main__"}
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .yamlio import atomic_write_text
+from fluxloop._files import atomic_write
 
 __all__ = [
     "DOTENV_MODE",
@@ -130,5 +130,5 @@ def set_dotenv_value(path: Path, key: str, value: str, *, overwrite: bool = True
         if lines and not lines[-1].endswith("\n"):
             lines[-1] += "\n"
         lines.append(new_line)
-    atomic_write_text(path, "".join(lines), mode=DOTENV_MODE)
+    atomic_write(path, "".join(lines), mode=DOTENV_MODE)
     return True

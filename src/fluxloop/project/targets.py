@@ -23,7 +23,7 @@ from typing import Any, Literal
 from fluxloop.errors import ConfigError, TargetError
 
 from .envfiles import applied_environ
-from .yamlio import display_path
+from .yaml import display_path
 
 __all__ = [
     "Target",

@@ -34,8 +34,9 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError, StorageError
-from fluxloop.project.yamlio import atomic_write_text, display_path
+from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
 
 __all__ = [
@@ -114,7 +115,7 @@ def masked_line(record: object) -> bytes:
 def write_json_atomic(path: Path, data: object) -> None:
     """``data`` as indented JSON, secrets masked, replacing ``path`` atomically."""
     text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
-    atomic_write_text(path, text + "\n")
+    atomic_write(path, text + "\n")
 
 
 def cannot_write(path: Path, exc: OSError) -> StorageError:
@@ -303,7 +304,7 @@ class ArtifactWriter:
             default_flow_style=False,
         )
         try:
-            atomic_write_text(self.directory / CONFIG_FILE, header + text)
+            atomic_write(self.directory / CONFIG_FILE, header + text)
         except OSError as exc:
             raise cannot_write(self.directory / CONFIG_FILE, exc) from None
 

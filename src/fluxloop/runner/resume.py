@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fluxloop.errors import InputError
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .artifacts import (
     CONFIG_FILE,

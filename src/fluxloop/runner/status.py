@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 from fluxloop.errors import ConfigError, InputError
 from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.project.envfiles import dotenv_chain
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import display_mask
 
 from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE

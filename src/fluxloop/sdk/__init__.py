@@ -7,7 +7,8 @@ direction test, ``tests/test_import_direction.py``, keeps other packages out of 
   and the original SDK's models and schema names (:mod:`fluxloop.models`, :mod:`fluxloop.schemas`);
 * what FluxLoop's own layers build on: :func:`capture_run` for the experiment runner and the
   pytest plugin, the runtime and span helpers for the LangChain integration, the serializer,
-  the GenAI message and usage helpers, the settings resolver and the recording reader.
+  the GenAI message and usage helpers, the settings resolver and the recording format (its
+  reader is :mod:`fluxloop.project.recording`).
 """
 
 from __future__ import annotations
@@ -28,21 +29,14 @@ from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_m
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
 from fluxloop.sdk._recording import (
     MASK,
-    RecordedCall,
-    RecordingNotFoundError,
+    RECORDING_VERSION,
     disable_recording,
     enable_recording,
-    extract_at_path,
-    find_markers,
-    format_path,
-    load_recording,
-    masked_paths,
     parse_marker,
     record_call_args,
-    set_at_path,
     set_recording_options,
-    split_path,
 )
+from fluxloop.sdk._recording import line_options as recording_line_options
 from fluxloop.sdk._runtime import (
     INSTRUMENTATION_NAME,
     VERSION,
@@ -143,16 +137,9 @@ __all__ = [
     # settings (runner, analysis)
     "read_dotenv",
     "resolve_config",
-    # the recording reader and dot paths (runner's replay, generation, the CLI)
+    # the recording format, for its reader (fluxloop.project.recording)
     "MASK",
-    "RecordedCall",
-    "RecordingNotFoundError",
-    "extract_at_path",
-    "find_markers",
-    "format_path",
-    "load_recording",
-    "masked_paths",
+    "RECORDING_VERSION",
     "parse_marker",
-    "set_at_path",
-    "split_path",
+    "recording_line_options",
 ]
