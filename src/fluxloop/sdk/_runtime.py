@@ -33,7 +33,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._backends import enricher
 from fluxloop.sdk._capture import CAPTURE_KEY, CAPTURE_PROCESSOR, RunCapture
-from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, resolve
 from fluxloop.sdk._exporting import (
     build_metric_exporters,
     build_processors,
@@ -52,6 +52,7 @@ from fluxloop.sdk._pipeline import (
 )
 from fluxloop.sdk._recording_state import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
+from fluxloop.sdk.envfile import apply_environ, read_dotenv
 
 logger = logging.getLogger("fluxloop")
 
@@ -275,9 +276,7 @@ def load_env(
     if target.is_dir():
         target = target / ".env"
     values = read_dotenv(target)
-    for key, value in values.items():
-        if override or key not in os.environ:
-            os.environ[key] = value
+    apply_environ(values, override=override)
     if refresh_config:
         with _lock:
             if RUNTIME.configured:
