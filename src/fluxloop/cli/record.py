@@ -54,7 +54,8 @@ def set_env_value(path: Path, key: str, value: str) -> None:
     """Set ``key=value`` in a ``.env`` file keeping every other line; a commented-out
     ``# KEY=...`` line is switched on in place rather than appending a second one."""
     from fluxloop._files import atomic_write
-    from fluxloop.project.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
+    from fluxloop.project.envfiles import DOTENV_MODE, set_dotenv_value
+    from fluxloop.sdk.envfile import parse_dotenv
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -102,7 +103,7 @@ def _resolve(value: str, base: Path) -> Path:
 def _configured_file(project_dir: Path, source: Any | None) -> Path | None:
     """The recording file the config or ``.env`` already names."""
     from fluxloop.project.config import load_raw_config
-    from fluxloop.project.envfiles import read_dotenv
+    from fluxloop.sdk.envfile import read_dotenv
 
     if source is not None:
         try:

@@ -21,8 +21,8 @@ from types import ModuleType
 from typing import Any, Literal
 
 from fluxloop.errors import ConfigError, TargetError
+from fluxloop.sdk.envfile import applied_environ
 
-from .envfiles import applied_environ
 from .yaml import display_path
 
 __all__ = [

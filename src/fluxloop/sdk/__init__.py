@@ -14,7 +14,7 @@ direction test, ``tests/test_import_direction.py``, keeps other packages out of 
 from __future__ import annotations
 
 from fluxloop.sdk._capture import RunCapture
-from fluxloop.sdk._config import SDKConfig, read_dotenv
+from fluxloop.sdk._config import SDKConfig
 from fluxloop.sdk._config import resolve as resolve_config
 from fluxloop.sdk._context import (
     FluxLoopContext,
@@ -49,6 +49,7 @@ from fluxloop.sdk._runtime import (
     current_runtime,
     flush,
     get_config,
+    install_meter_provider,
     is_configured,
     load_env,
     reset_config,
@@ -68,6 +69,7 @@ from fluxloop.sdk._schemas import (
 from fluxloop.sdk._serialize import SerializeOptions, to_json
 from fluxloop.sdk._spans import record_failure, span_attributes, start_span
 from fluxloop.sdk._threads import ContextThreadPoolExecutor, propagate_context, run_in_executor
+from fluxloop.sdk.envfile import read_dotenv
 
 __all__ = [
     # the user API (fluxloop, fluxloop.models, fluxloop.schemas)
@@ -97,6 +99,7 @@ __all__ = [
     "event",
     "flush",
     "get_config",
+    "install_meter_provider",
     "get_current_context",
     "get_current_trace",
     "instrument",
