@@ -48,7 +48,7 @@ from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, Thre
 from fluxloop.project.config import ExecutorSettings, ExperimentConfig, relocate
 from fluxloop.project.inputs import InputItem, InputSet, load_inputs
 from fluxloop.project.targets import Target, resolve_target, target_environment
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .aborts import aborted_error
 from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
