@@ -18,9 +18,8 @@ from typing import Any
 import duckdb
 
 from fluxloop.analysis.experiment import ObservationIndex, load_experiment, norm_id
+from fluxloop.analysis.tree import span_tree
 from fluxloop.errors import FluxLoopError
-
-from .spans import waterfall
 
 __all__ = ["RunDetails"]
 
@@ -135,7 +134,7 @@ class RunDetails:
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The run's spans in waterfall order, and notices about unreadable input."""
         records, notice = self._observations(directory, observation_paths).get(trace_id)
-        return waterfall(records), [notice] if notice else []
+        return span_tree(records), [notice] if notice else []
 
     def run(
         self,
