@@ -56,9 +56,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 RANK = {layer: rank for rank, layers in enumerate(LAYERS) for layer in layers}
 
-_BASE = {"errors", "_files"}
+_BASE = {"errors", "_files", "_stats"}
 _FACADE = {"models", "schemas", "__main__"}
-_PROJECT = {"_yamlpos"}  # YAML with line numbers: the project layer's (issue #15, point 1)
 
 
 def layer_of(module: str) -> str:
@@ -74,8 +73,6 @@ def layer_of(module: str) -> str:
         return "sdk"
     if parts[1] in _BASE:
         return "base"
-    if parts[1] in _PROJECT:
-        return "project"
     if parts[1] == "integrations" and len(parts) > 2 and parts[2] == "pytest_plugin":
         return "pytest_plugin"
     return parts[1]

@@ -12,13 +12,20 @@ Text files the analysis writes are masked once more as a whole (:func:`masked_te
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from fluxloop_exporters.jsoncodec import dumps_line as dump_line
+from fluxloop_exporters.jsoncodec import dumps_pretty, loads
+
+from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
 from fluxloop.sdk.masking import (
     fast_key_scan,
@@ -28,31 +35,42 @@ from fluxloop.sdk.masking import (
 )
 
 __all__ = [
+    "collect_warnings",
     "dump_line",
     "dumps_pretty",
     "iter_jsonl",
     "loads",
     "masked_text",
     "read_json",
+    "warn",
     "where",
 ]
 
 _log = logging.getLogger("fluxloop.analysis")
 
-try:  # the `fast` extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised when orjson is absent
-    _orjson = None  # type: ignore[assignment]
+#: The warnings of the command running in this context (one parse, one evaluation), or None.
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("fluxloop_analysis_warnings", default=None)
+MAX_WARNINGS = 1000
 
-loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
 
-#: warnings about skipped input are collected here as well as logged, so commands can print them
-WARNINGS: list[str] = []
+@contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """A fresh list that receives every :func:`warn` made in this context (asyncio tasks started
+    in it included) until the block ends: one command's warnings, so a long-lived process (the
+    pytest plugin, a notebook) never carries one evaluation's warnings into the next."""
+    collected: list[str] = []
+    token = _COLLECTED.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTED.reset(token)
 
 
 def warn(message: str) -> None:
-    if len(WARNINGS) < 1000:
-        WARNINGS.append(message)
+    """Note skipped or doubtful input for the command in progress (and the debug log)."""
+    collected = _COLLECTED.get()
+    if collected is not None and len(collected) < MAX_WARNINGS:
+        collected.append(message)
     _log.debug(message)
 
 
@@ -63,12 +81,6 @@ def where(path: Path, line: int | None = None) -> str:
     except (ValueError, OSError):
         shown = str(path)
     return f"{shown}:{line}" if line is not None else shown
-
-
-def _default(value: object) -> object:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
 
 
 def _masked(record: Any, raw: bytes) -> Any:
@@ -82,77 +94,43 @@ def masked_text(text: str) -> str:
     return mask_string(text)
 
 
-def dump_line(record: object) -> bytes:
-    """One compact JSON line (with the newline)."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(record, default=_default, option=_orjson.OPT_NON_STR_KEYS) + b"\n"
-        except (TypeError, _orjson.JSONEncodeError):
-            pass
-    text = json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":"))
-    return text.encode("utf-8") + b"\n"
-
-
-def dumps_pretty(value: object) -> str:
-    """Indented JSON for humans (Markdown code blocks, per-trace JSON files)."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(
-                value, default=_default, option=_orjson.OPT_INDENT_2 | _orjson.OPT_NON_STR_KEYS
-            ).decode("utf-8")
-        except (TypeError, _orjson.JSONEncodeError):
-            pass
-    return json.dumps(value, ensure_ascii=False, indent=2, default=_default)
-
-
 def iter_jsonl(
     path: Path, *, start: int = 0, end: int | None = None, validate_torn: bool = True
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """Yield ``(line_number, byte_offset, record)`` for each non-blank line of ``path``.
 
-    Only one line is held at a time. ``start``/``end`` restrict reading to a byte range (line
-    numbers are then relative to ``start`` and only used internally).
+    Only one line is held at a time (:func:`fluxloop._files.read_jsonl`). ``start``/``end``
+    restrict reading to a byte range (line numbers are then relative to ``start`` and only used
+    internally). Lines appended while reading are not read.
     """
     try:
         size = os.path.getsize(path)
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        lines = read_jsonl(path, start=start, end=size if end is None else end)
+        first = next(lines, None)
     except FileNotFoundError:
         raise InputError(f"{where(path)}: file not found") from None
     except OSError as exc:
         raise InputError(f"{where(path)}: cannot read: {exc.strerror or exc}") from None
-    with fh:
-        if start:
-            fh.seek(start)
-        offset = start
-        number = 0
-        limit = size if end is None else end
-        while offset < limit:
-            raw = fh.readline()
-            if not raw:
-                break
-            number += 1
-            here = offset
-            offset += len(raw)
-            if not raw.strip():
-                continue
-            try:
-                record = loads(raw)
-            except ValueError as exc:
-                if validate_torn and not raw.endswith(b"\n") and offset >= size:
-                    warn(f"{where(path, number)}: skipped a torn last line (an interrupted write)")
-                    return
-                detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
-                raise InputError(
-                    f"{where(path, number)}: malformed JSON line: {detail}",
-                    where=where(path, number),
-                    expected="one JSON object per line",
-                ) from None
-            if not isinstance(record, dict):
-                raise InputError(
-                    f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
-                    where=where(path, number),
-                )
-            yield number, here, _masked(record, raw)
+    if first is None:
+        return
+    for line in itertools.chain((first,), lines):
+        number = line.number
+        if line.error is not None:
+            if validate_torn and not line.complete and line.offset + len(line.raw) >= size:
+                warn(f"{where(path, number)}: skipped a torn last line (an interrupted write)")
+                return
+            raise InputError(
+                f"{where(path, number)}: malformed JSON line: {line.error}",
+                where=where(path, number),
+                expected="one JSON object per line",
+            )
+        record = line.value
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
+                where=where(path, number),
+            )
+        yield number, line.offset, _masked(record, line.raw)
 
 
 def read_json(path: Path) -> Any:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from fluxloop.analysis.tree import span_tree
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 from fluxloop.runner.progress import NullProgress, ProgressReporter
 
 __all__ = [

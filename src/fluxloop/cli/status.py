@@ -79,7 +79,7 @@ def experiments(
     as_json: bool,
 ) -> None:
     """List recent experiments with their results (read from summary.json)."""
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.status import format_date, list_experiments
 
     from .render import format_table
@@ -166,7 +166,7 @@ def traces(
     """List the latest traces of an experiment (default: the most recent experiment), or of a
     `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.status import find_experiment, recent_traces
 
     from .render import format_table

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from fluxloop._files import atomic_write as atomic_write_text
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.llm.models import (
     PROVIDERS,
@@ -42,7 +43,6 @@ from fluxloop.llm.retry import (
     status_of,
 )
 from fluxloop.llm.text import json_values, message_text
-from fluxloop.project.yamlio import atomic_write_text
 
 from .settings import LLMSettings
 

@@ -30,7 +30,7 @@ from typing import Any
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.project.config import ExperimentConfig, Persona
 from fluxloop.project.validation import ConfigProblems, Problem
-from fluxloop.project.yamlio import display_path, join_key
+from fluxloop.project.yaml import display_path, join_key
 
 from .strategies import (
     BUILTIN_STRATEGIES,

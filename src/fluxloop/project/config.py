@@ -23,7 +23,7 @@ from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
 from .validation import Problem, ValidationReport, validate_config
-from .yamlio import Located, display_path, load_yaml_file
+from .yaml import Located, display_path, load_yaml_file
 
 __all__ = [
     "SECTION_FILES",

@@ -16,7 +16,7 @@ from typing import Any
 
 from fluxloop.errors import ConfigError
 
-from .yamlio import Located, join_key
+from .yaml import Located, join_key
 
 __all__ = [
     "ConfigProblems",
