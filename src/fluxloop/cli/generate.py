@@ -128,11 +128,14 @@ def inputs(
     configuration error (including a missing API key or an existing file without --overwrite).
     """
     from fluxloop.generation.api import GenerateOptions, generate_inputs
+    from fluxloop.generation.settings import generation_rules
     from fluxloop.project.config import load_config
 
     from .render import LiveProgress, generation_summary_lines
 
-    config = load_config(config_path, project, root, require_target=False)
+    config = load_config(
+        config_path, project, root, require_target=False, rules=(generation_rules,)
+    )
     options = GenerateOptions(
         output=output,
         limit=limit,
