@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.llm.client import LLMClient
 from fluxloop.runner.config import ExperimentConfig
 from fluxloop.runner.inputs import DEFAULT_INPUTS_FILE
 from fluxloop.runner.yamlio import atomic_write_text, display_path, safe_load
@@ -33,9 +34,9 @@ from .generator import (
     fair_order,
     generate,
     generate_deterministic,
+    llm_client,
     plan_groups,
 )
-from .llm import ChatClient, UsageMeter
 from .output import render_inputs_file
 from .progress import LiveProgress, usage_line
 from .recording import DEFAULT_OVERRIDE_PATH, recorded_bases
@@ -206,7 +207,7 @@ def generate_inputs(
     config: ExperimentConfig,
     options: GenerateOptions,
     *,
-    client: ChatClient | None = None,
+    client: LLMClient | None = None,
     stream: TextIO | None = None,
 ) -> GenerateOutcome:
     section = config.raw.get("cassette")
@@ -267,7 +268,7 @@ def generate_inputs(
     progress: LiveProgress | None = None
     if settings.mode == "llm":
         if client is None:
-            client = ChatClient(settings.llm, cache_dir=settings.cache_dir, meter=UsageMeter())
+            client = llm_client(settings)
         _ = client.model  # build it now: a missing key or package is a config error (exit 2)
         progress = LiveProgress(
             f"generate ({settings.llm.label})",

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import TextIO
 
-from .llm import UsageMeter
+from fluxloop.llm.usage import UsageMeter
 
 __all__ = ["LiveProgress", "usage_line"]
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.llm.settings import LLMSettings
 from fluxloop.runner.config import ExperimentConfig, Persona
 from fluxloop.runner.validation import ConfigProblems, Problem
 from fluxloop.runner.yamlio import display_path, join_key
@@ -53,56 +54,6 @@ DEFAULT_MODELS = {
     "anthropic": "claude-3-5-haiku-latest",
     "gemini": "gemini-2.5-flash",
 }
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """How to reach a chat model (shared by generation and the multi-turn supervisor)."""
-
-    provider: str = "openai"
-    model: str | None = None
-    api_key: str | None = None
-    api_key_source: str | None = None
-    base_url: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    timeout: float = 60.0
-    max_retries: int = 3
-    parse_retries: int = 2
-    retry_delay: float = 1.0
-    max_retry_delay: float = 60.0
-    concurrency: int = 4
-    reasoning_effort: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    search_paths: tuple[Path, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider}/{self.model}" if self.model else self.provider
-
-    @property
-    def is_factory(self) -> bool:
-        return ":" in self.provider
-
-    def cache_identity(self) -> dict[str, Any]:
-        """What makes two calls the same call (the API key is not part of it)."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "base_url": self.base_url,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "reasoning_effort": self.reasoning_effort,
-            "extra": dict(self.extra),
-        }
 
 
 @dataclass(frozen=True)
