@@ -85,7 +85,7 @@ def run(): fluxloop.record_call_args(target="m:f", payload=Endless())
 """,
     "8 billion laughs 9**7 (setting.yaml)": """
 from pathlib import Path
-from fluxloop.runner.config import discover_config, load_raw_config
+from fluxloop.project.config import discover_config, load_raw_config
 lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
 for i in range(1, 7):
     prev = f"*a{i-1}"

@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 
 import fluxloop
-from fluxloop.runner.config import load_config
+from fluxloop.project.config import load_config
 from fluxloop.runner.engine import RunOptions, run_experiment
 from fluxloop.runner.progress import NullProgress
 

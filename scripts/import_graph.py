@@ -3,8 +3,10 @@
     python scripts/import_graph.py            # layer -> layer edges with their import counts
     python scripts/import_graph.py --modules  # also module cycles, local imports, private reach-ins
 
-The direction it should show (README, "Architecture"): cli, pytest plugin -> runner / generation /
-analysis / collector / ui / cassette -> project / llm -> sdk -> exporters -> semconv.
+The direction it should show (README, "Architecture"; ``LAYERS`` below): semconv < exporters <
+base < sdk < integrations < project, llm < cassette < runner, generation, analysis, collector < ui
+< pytest_plugin < cli < fluxloop_cli, launcher; no private module reached from outside its
+package; no module cycles, function-level imports included.
 tests/test_import_direction.py enforces it with this same scanner.
 """
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-_OURS = {"fluxloop", "fluxloop_exporters", "fluxloop_semconv", "fluxloop_cli"}
+_OURS = {"fluxloop", "fluxloop_exporters", "fluxloop_semconv", "fluxloop_cli", "fluxloop_launcher"}
 SOURCE_ROOTS = (ROOT / "src", ROOT / "exporters" / "src", ROOT / "semconv" / "src")
 
 
@@ -36,18 +38,54 @@ class Import:
         return f"{self.module}:{self.line}"
 
 
+#: The layers, bottom to top. A module may import its own layer and any layer of a lower rank;
+#: layers sharing a rank (runner, generation, analysis, collector) never import each other.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("semconv",),
+    ("exporters",),
+    ("base",),  # fluxloop.errors, fluxloop._files
+    ("sdk",),  # fluxloop.sdk and the public facade: fluxloop, fluxloop.models, fluxloop.schemas
+    ("integrations",),  # langchain, langgraph, distro, instrumentor (not the pytest plugin)
+    ("project", "llm"),
+    ("cassette",),
+    ("runner", "generation", "analysis", "collector"),
+    ("ui",),
+    ("pytest_plugin",),  # its template is written by ``fluxloop init``
+    ("cli",),
+    ("fluxloop_cli", "launcher"),  # entry points: the original's import paths, the console script
+)
+RANK = {layer: rank for rank, layers in enumerate(LAYERS) for layer in layers}
+
+_BASE = {"errors", "_files", "_stats"}
+_FACADE = {"models", "schemas", "__main__"}
+
+
 def layer_of(module: str) -> str:
     """The layer a module belongs to (``fluxloop.runner.engine`` -> ``runner``)."""
     parts = module.split(".")
-    if parts[0] in {"fluxloop_exporters", "fluxloop_semconv", "fluxloop_cli", "fluxloop_launcher"}:
+    if parts[0] == "fluxloop_launcher":
+        return "launcher"
+    if parts[0] == "fluxloop_cli":
+        return "fluxloop_cli"
+    if parts[0] in {"fluxloop_exporters", "fluxloop_semconv"}:
         return parts[0].removeprefix("fluxloop_")
-    if len(parts) == 1:
-        return "fluxloop"
+    if len(parts) == 1 or parts[1] in _FACADE:
+        return "sdk"
+    if parts[1] in _BASE:
+        return "base"
     if parts[1] == "integrations" and len(parts) > 2 and parts[2] == "pytest_plugin":
         return "pytest_plugin"
-    if parts[1] in {"errors", "models", "schemas", "_files", "_yamlpos", "__init__", "__main__"}:
-        return "core" if parts[1] != "__init__" else "fluxloop"
     return parts[1]
+
+
+def private_owner(module: str) -> str | None:
+    """The package a private module belongs to (``fluxloop.sdk._runtime`` -> ``fluxloop.sdk``),
+    or None for a public module. Only that package (in the same layer) may import it."""
+    parts = module.split(".")
+    for index, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:index])
+    return None
 
 
 def _module_name(path: Path, root: Path) -> str:
@@ -147,16 +185,58 @@ class ImportGraph:
         return [found for found in self.imports if found.function_level]
 
     def private_reach_ins(self) -> list[Import]:
-        """Imports of another layer's private (``_``-prefixed) module or package."""
+        """Imports of a private (``_``) module from outside the package that owns it, or from
+        another layer (``fluxloop._files`` belongs to ``fluxloop``: every FluxLoop module may
+        import it; ``fluxloop.sdk._runtime`` only the SDK's own modules)."""
         reach_ins = []
         for found in self.imports:
-            source, target = layer_of(found.module), layer_of(found.target)
-            if source == target or target in {"core", "fluxloop"}:
+            owner = private_owner(found.target)
+            if owner is None:
                 continue
-            private = [part for part in found.target.split(".")[1:] if part.startswith("_")]
-            if private:
+            inside = found.module == owner or found.module.startswith(owner + ".")
+            same_layer = layer_of(found.module) == layer_of(found.target)
+            if not inside or (not same_layer and "." in owner):
                 reach_ins.append(found)
         return reach_ins
+
+    def upward_imports(self) -> list[Import]:
+        """Imports of a higher layer, or of another layer of the same rank."""
+        upward = []
+        for found in self.imports:
+            source, target = layer_of(found.module), layer_of(found.target)
+            if source != target and RANK.get(target, -1) >= RANK.get(source, -1):
+                upward.append(found)
+        return upward
+
+    def violations(self) -> dict[str, list[str]]:
+        """Every breach of the three rules, keyed for an allow-list, with its ``module:line``s.
+
+        Keys: ``"generation -> runner"`` (an import pointing up or sideways, by layer),
+        ``"cli -> fluxloop.analysis._jsonl"`` (a private module reached from outside its
+        package), ``"cycle: a, b"`` (a module cycle, function-level imports included).
+        """
+        found: dict[str, list[str]] = {}
+        for imp in self.upward_imports():
+            key = f"{layer_of(imp.module)} -> {layer_of(imp.target)}"
+            found.setdefault(key, []).append(f"{imp.where} {imp.target}")
+        for imp in self.private_reach_ins():
+            key = f"{layer_of(imp.module)} -> {imp.target}"
+            found.setdefault(key, []).append(imp.where)
+        for group in self.module_cycles():
+            found["cycle: " + ", ".join(group)] = self.cycle_edges(group)
+        return {key: list(dict.fromkeys(rows)) for key, rows in sorted(found.items())}
+
+    def cycle_edges(self, group: list[str]) -> list[str]:
+        """The imports that make up the cycle ``group`` (``module:line target``)."""
+        members = set(group)
+        return [
+            f"{imp.where} {imp.target}" + (" (function-level)" if imp.function_level else "")
+            for imp in self.imports
+            if imp.module in members
+            and imp.target in members
+            and imp.target != imp.module
+            and not imp.type_checking
+        ]
 
     def module_cycles(self, *, function_level: bool = True) -> list[list[str]]:
         """Strongly connected groups of modules, TYPE_CHECKING imports aside.
@@ -226,16 +306,30 @@ def _unique(imports: list[Import]) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--modules", action="store_true", help="cycles, local imports, reach-ins")
+    parser.add_argument(
+        "--modules", action="store_true", help="also cycles, local imports, reach-ins, breaches"
+    )
     args = parser.parse_args()
     graph = ImportGraph.scan()
-    for (source, target), count in sorted(graph.layer_edges().items()):
-        print(f"{source:>14} -> {target:<14} {count:4d}")
+    print("layers, bottom to top: " + " < ".join(", ".join(rank) for rank in LAYERS) + "\n")
+    upward = {(layer_of(i.module), layer_of(i.target)) for i in graph.upward_imports()}
+    for (source, target), count in sorted(
+        graph.layer_edges().items(), key=lambda item: (-RANK.get(item[0][0], 99), item[0])
+    ):
+        mark = "  <- points up or sideways" if (source, target) in upward else ""
+        print(f"{source:>14} -> {target:<14} {count:4d}{mark}")
+    cycles = graph.module_cycles()
+    summary = (
+        f"\n{len(graph.layer_edges())} layer edges ({len(upward)} pointing up or sideways), "
+        f"{len(cycles)} module cycles, {len(_unique(graph.private_reach_ins()))} private reach-ins"
+    )
+    print(summary)
     if args.modules:
         sections = (
-            ("module cycles", [" -> ".join(group) for group in graph.module_cycles()]),
+            ("module cycles", [" -> ".join(group) for group in cycles]),
             ("function-level imports", _unique(graph.function_level_imports())),
             ("private reach-ins", _unique(graph.private_reach_ins())),
+            ("imports pointing up or sideways", _unique(graph.upward_imports())),
         )
         for title, rows in sections:
             print(f"\n{title}: {len(rows)}")

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import fluxloop
-from fluxloop.runner.config import ExperimentConfig, load_config
+from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.runner.engine import ExperimentOutcome, RunOptions, run_experiment
 
 
@@ -80,3 +81,10 @@ def project_in(root: Path) -> Iterator[Project]:
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.fixture(name="project")
+def project_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    """A tiny project in ``tmp_path`` (also the working directory), driven in-process."""
+    monkeypatch.chdir(tmp_path)
+    yield from project_in(tmp_path)

@@ -7,6 +7,6 @@ OpenTelemetry spans rather than a parallel storage format.
 
 from __future__ import annotations
 
-from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
+from fluxloop.sdk import ObservationData, ObservationLevel, ObservationType, TraceData
 
 __all__ = ["ObservationData", "ObservationLevel", "ObservationType", "TraceData"]

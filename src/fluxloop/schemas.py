@@ -10,7 +10,7 @@ values. ``ObservationType`` and ``ObservationLevel`` are the same objects as in
 
 from __future__ import annotations
 
-from fluxloop.sdk._schemas import (
+from fluxloop.sdk import (
     ExperimentConfig,
     Observation,
     ObservationLevel,

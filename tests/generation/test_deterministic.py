@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fluxloop.runner.inputs import parse_inputs_data
+from fluxloop.project.inputs import parse_inputs_data
 
 from .conftest import edit_yaml, fl, load_yaml
 

@@ -15,7 +15,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.integrations.pytest_plugin import CLIResult, FluxLoopTestResult, SpanRecorder
 from fluxloop.integrations.pytest_plugin._runner import apply_overrides
 from fluxloop.integrations.pytest_plugin.template import render_template, write_template
-from fluxloop.runner.scaffold import create_project
+from fluxloop.project.scaffold import create_project
 from fluxloop.sdk import _runtime
 
 FAILING_AGENT = """

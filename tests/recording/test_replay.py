@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from fluxloop.errors import ConfigError, InputError
-from fluxloop.runner.config import load_config
+from fluxloop.project.config import load_config
 from fluxloop.runner.replay import RecordingNotFoundError, load_replay
 
 from .conftest import Project, read_lines, run_lines

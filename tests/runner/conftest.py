@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from tests.projects import Project, project_fixture, read_jsonl
 
-import pytest
-
-from tests.projects import Project, project_in, read_jsonl
-
-__all__ = ["Project", "read_jsonl"]
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    monkeypatch.chdir(tmp_path)
-    yield from project_in(tmp_path)
+__all__ = ["Project", "project_fixture", "read_jsonl"]

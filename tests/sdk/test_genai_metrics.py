@@ -12,6 +12,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from fluxloop_semconv.metrics import METRIC_DEFINITIONS
+
 from tests.cli_process import clean_env
 
 APP = """
@@ -125,6 +127,13 @@ def test_decorators_record_the_genai_metrics(tmp_path: Path) -> None:
         "error.type",
     }
     assert set().union(*(m["attributes"] for m in lines)) <= allowed
+    # and each metric is the registry's (semconv/registry/gen-ai-metrics.yaml): name, unit, buckets,
+    # and only the attributes its definition lists
+    for line in lines:
+        definition = METRIC_DEFINITIONS[line["name"]]
+        assert line["unit"] == definition.unit
+        assert line["explicit_bounds"] == list(definition.bucket_boundaries)
+        assert set(line["attributes"]) <= {name for name, _ in definition.attributes}
 
 
 def test_metrics_off_and_the_applications_meter_provider(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import json
 import logging
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +30,14 @@ from fluxloop.sdk.masking import (
 )
 
 __all__ = [
+    "collect_warnings",
     "dump_line",
     "dumps_pretty",
     "iter_jsonl",
     "loads",
     "masked_text",
     "read_json",
+    "warn",
     "where",
 ]
 
@@ -46,13 +50,29 @@ except ImportError:  # pragma: no cover - exercised when orjson is absent
 
 loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
 
-#: warnings about skipped input are collected here as well as logged, so commands can print them
-WARNINGS: list[str] = []
+#: The warnings of the command running in this context (one parse, one evaluation), or None.
+_COLLECTED: ContextVar[list[str] | None] = ContextVar("fluxloop_analysis_warnings", default=None)
+MAX_WARNINGS = 1000
+
+
+@contextmanager
+def collect_warnings() -> Iterator[list[str]]:
+    """A fresh list that receives every :func:`warn` made in this context (asyncio tasks started
+    in it included) until the block ends: one command's warnings, so a long-lived process (the
+    pytest plugin, a notebook) never carries one evaluation's warnings into the next."""
+    collected: list[str] = []
+    token = _COLLECTED.set(collected)
+    try:
+        yield collected
+    finally:
+        _COLLECTED.reset(token)
 
 
 def warn(message: str) -> None:
-    if len(WARNINGS) < 1000:
-        WARNINGS.append(message)
+    """Note skipped or doubtful input for the command in progress (and the debug log)."""
+    collected = _COLLECTED.get()
+    if collected is not None and len(collected) < MAX_WARNINGS:
+        collected.append(message)
     _log.debug(message)
 
 

@@ -1,6 +1,6 @@
 """Evaluation-config YAML: :class:`LocatedYaml` errors with ``file:line``, and name suggestions.
 
-Loading with positions is :mod:`fluxloop._yamlpos` (shared with the runner); this module adds
+Loading with positions is :mod:`fluxloop.project.yamlpos` (shared with the runner); this module adds
 only the analysis-side conveniences on top.
 """
 
@@ -10,8 +10,8 @@ import difflib
 from collections.abc import Iterable
 from pathlib import Path
 
-from fluxloop._yamlpos import YamlDoc, load_yaml_file
 from fluxloop.errors import ConfigError
+from fluxloop.project.yamlpos import YamlDoc, load_yaml_file
 
 __all__ = ["LocatedYaml", "load_yaml", "suggest"]
 

@@ -38,9 +38,9 @@ from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
 from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
-from fluxloop.sdk._config import read_dotenv
+from fluxloop.sdk import read_dotenv
 
-from ._jsonl import WARNINGS, dump_line, iter_jsonl, masked_text, warn, where
+from ._jsonl import collect_warnings, dump_line, iter_jsonl, masked_text, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
 from .experiment import (
     Experiment,
@@ -589,6 +589,9 @@ class EvaluationResult:
     summary: dict[str, Any]
     passed: bool
     files: dict[str, Path]
+    #: what this evaluation skipped or doubted (torn lines, unknown config keys, failing
+    #: evaluators); ``summary["warnings"]`` keeps the first 50
+    warnings: list[str] = field(default_factory=list)
 
     def failed_gates(self) -> list[dict[str, Any]]:
         return [g for g in self.summary["gates"] if not g["passed"]]
@@ -657,6 +660,39 @@ def evaluate_experiment(
     """Evaluate an experiment directory (or a collector / import directory of traces, whose runs
     ``selection`` chooses); writes the evaluation files and returns the summary.
     Raises ConfigError/InputError (exit 2) on bad input; the caller decides about the gate."""
+    with collect_warnings() as warnings:
+        return _evaluate(
+            experiment_dir,
+            config=config,
+            output=output,
+            overwrite=overwrite,
+            per_trace=per_trace,
+            no_llm=no_llm,
+            fail_under=fail_under,
+            llm_api_key=llm_api_key,
+            selection=selection,
+            cassette=cassette,
+            cassette_timing=cassette_timing,
+            warnings=warnings,
+        )
+
+
+def _evaluate(
+    experiment_dir: str | os.PathLike[str],
+    *,
+    config: str | os.PathLike[str] | None = None,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    per_trace: str | os.PathLike[str] | None = None,
+    no_llm: bool = False,
+    fail_under: float | None = None,
+    llm_api_key: str | None = None,
+    selection: Selection | None = None,
+    cassette: str | None = None,
+    cassette_timing: str | None = None,
+    warnings: list[str],
+) -> EvaluationResult:
+    """:func:`evaluate_experiment`, its warnings collected in ``warnings``."""
     experiment = load_directory(experiment_dir, selection)
     cfg_path, how = find_config(experiment.path, Path(config) if config is not None else None)
     cfg = load_evaluation_config(
@@ -735,8 +771,9 @@ def evaluate_experiment(
     summary = _summary(
         experiment, cfg, acc, client, elapsed, fail_under, no_llm, out_dir / "per_input.jsonl"
     )
+    summary["warnings"] = warnings[:50]
     files = _write_outputs(experiment, cfg, acc, summary, out_dir)
-    return EvaluationResult(out_dir, summary, bool(summary["passed"]), files)
+    return EvaluationResult(out_dir, summary, bool(summary["passed"]), files, warnings)
 
 
 async def _run_all(
@@ -896,7 +933,7 @@ def _summary(
             "skipped": no_llm,
             "concurrency": cfg.limits.concurrency,
         },
-        "warnings": list(WARNINGS[:50]),
+        "warnings": [],  # the evaluation's, set by _evaluate
     }
 
 

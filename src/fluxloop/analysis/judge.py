@@ -46,7 +46,7 @@ from fluxloop.llm.factory import make_chat_model
 from fluxloop.llm.models import PROVIDER_KEY_VARS, PROVIDERS, UNIVERSAL_KEY_VAR, import_attr
 from fluxloop.llm.settings import CallPolicy, LLMSettings
 from fluxloop.llm.text import MalformedOutput, extract_json
-from fluxloop.sdk._genai import infer_provider as infer_model_provider
+from fluxloop.sdk import infer_provider as infer_model_provider
 
 from ._jsonl import warn
 from .experiment import Run

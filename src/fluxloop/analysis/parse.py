@@ -24,7 +24,7 @@ from typing import Any
 
 from fluxloop.errors import InputError
 
-from ._jsonl import dump_line, dumps_pretty, loads, masked_text, where
+from ._jsonl import collect_warnings, dump_line, dumps_pretty, loads, masked_text, where
 from .experiment import Experiment, Run, iter_traces
 from .timeline import Step, build_timeline
 from .traces_dir import Selection, load_directory
@@ -355,7 +355,21 @@ def parse_experiment(
     selection: Selection | None = None,
 ) -> ParseResult:
     """Write per-trace timelines for every run of an experiment (or of a collector / import
-    directory of traces, whose runs ``selection`` chooses); returns what was written."""
+    directory of traces, whose runs ``selection`` chooses); returns what was written (and the
+    warnings about skipped input, in ``warnings``)."""
+    with collect_warnings() as warnings:
+        result = _parse(experiment_dir, output, fmt, overwrite, selection)
+    result.warnings = warnings
+    return result
+
+
+def _parse(
+    experiment_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str] | None,
+    fmt: str,
+    overwrite: bool,
+    selection: Selection | None,
+) -> ParseResult:
     if fmt not in ("md", "json"):
         raise InputError(f"--format: expected md or json, found {fmt!r}")
     experiment: Experiment = load_directory(experiment_dir, selection)

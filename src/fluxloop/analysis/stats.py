@@ -1,24 +1,13 @@
-"""Small statistics: percentiles, pass@k and pass^k."""
+"""Small statistics: pass@k, pass^k and the mean; the one percentile is :mod:`fluxloop._stats`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+from fluxloop._stats import percentile
+
 __all__ = ["mean", "pass_at_k", "pass_hat_k", "percentile"]
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated percentile (``q`` in 0..100) of unsorted values; None when empty."""
-    if not values:
-        return None
-    data = sorted(values)
-    if len(data) == 1:
-        return data[0]
-    rank = (len(data) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(data) - 1)
-    return data[low] + (data[high] - data[low]) * (rank - low)
 
 
 def mean(values: Sequence[float]) -> float | None:

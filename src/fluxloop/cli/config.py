@@ -42,8 +42,8 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     """Print the configuration (merged for configs/*.yaml, secrets masked)."""
     import yaml
 
-    from fluxloop.runner.config import discover_config, load_raw_config
-    from fluxloop.runner.yamlio import display_path
+    from fluxloop.project.config import discover_config, load_raw_config
+    from fluxloop.project.yamlio import display_path
     from fluxloop.sdk.masking import mask_secrets
 
     single_file: Path | None = None
@@ -104,10 +104,10 @@ def _generation_row(config: Any) -> str:
 @click.option("--show-values", "-s", is_flag=True, help="Show secret values unmasked.")
 def env(project: str | None, root: str | None, show_values: bool) -> None:
     """Show the environment variables FluxLoop reads, their values and where they come from."""
-    from fluxloop.runner.config import resolve_project_dir
+    from fluxloop.project.config import resolve_project_dir
+    from fluxloop.project.yamlio import display_path
     from fluxloop.runner.configtools import env_rows
     from fluxloop.runner.report import format_table
-    from fluxloop.runner.yamlio import display_path
 
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
@@ -156,9 +156,9 @@ def set_(
     key: str, value: str, config_path: str | None, project: str | None, root: str | None
 ) -> None:
     """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
-    from fluxloop.runner.config import discover_config
+    from fluxloop.project.config import discover_config
+    from fluxloop.project.yamlio import display_path
     from fluxloop.runner.configtools import set_config_value
-    from fluxloop.runner.yamlio import display_path
 
     target_file: str | None = None
     source_path = config_path
@@ -206,10 +206,10 @@ def set_llm(
     root: str | None,
 ) -> None:
     """Store PROVIDER's API_KEY in .env and use it for LLM input generation."""
-    from fluxloop.runner.config import discover_config
+    from fluxloop.project.config import discover_config
+    from fluxloop.project.yamlio import display_path
     from fluxloop.runner.configtools import LLM_PROVIDERS
     from fluxloop.runner.configtools import set_llm as do_set_llm
-    from fluxloop.runner.yamlio import display_path
     from fluxloop.sdk.masking import display_mask
 
     source = discover_config(config_path, project, root)

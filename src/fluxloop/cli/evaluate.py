@@ -80,7 +80,6 @@ def experiment(
 ) -> None:
     """Evaluate EXPERIMENT_DIR (or a `collector serve` / `import otlp` output directory, whose
     root traces are the runs); exit code 1 when a gate fails."""
-    from fluxloop.analysis._jsonl import WARNINGS
     from fluxloop.analysis.evaluate import evaluate_experiment
     from fluxloop.analysis.report import fmt_gate, pct
     from fluxloop.errors import ThresholdError
@@ -98,7 +97,7 @@ def experiment(
         cassette_timing=cassette_timing,
         selection=selection_from(**selection),  # type: ignore[arg-type]
     )
-    for message in WARNINGS:
+    for message in result.warnings:
         warn(message)
     summary = result.summary
     overall = summary["overall"]

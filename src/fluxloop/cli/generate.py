@@ -128,7 +128,7 @@ def inputs(
     configuration error (including a missing API key or an existing file without --overwrite).
     """
     from fluxloop.generation.api import GenerateOptions, generate_inputs, summary_lines
-    from fluxloop.runner.config import load_config
+    from fluxloop.project.config import load_config
 
     config = load_config(config_path, project, root, require_target=False)
     options = GenerateOptions(

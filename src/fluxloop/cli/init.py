@@ -54,8 +54,8 @@ def project(
 ) -> None:
     """Scaffold fluxloop/NAME/ with a runnable example agent."""
     from fluxloop.errors import ConfigError
-    from fluxloop.runner.scaffold import create_project
-    from fluxloop.runner.yamlio import display_path
+    from fluxloop.project.scaffold import create_project
+    from fluxloop.project.yamlio import display_path
 
     root = root_opt or root_arg or Path("fluxloop")
     if name is None:
@@ -106,8 +106,8 @@ def project(
 @click.option("--force", "-f", is_flag=True, help="Overwrite an existing file.")
 def agent(name: str, template: str, directory: Path | None, force: bool) -> None:
     """Create NAME.py from a runnable template."""
-    from fluxloop.runner.scaffold import create_agent
-    from fluxloop.runner.yamlio import display_path
+    from fluxloop.project.scaffold import create_agent
+    from fluxloop.project.yamlio import display_path
 
     result = create_agent(name, directory=directory, template=template, force=force)
     echo(f"Created {display_path(result.path)} (template: {template})")
@@ -137,8 +137,8 @@ def pytest_template(project_root: Path, tests_dir: str, filename: str, force: bo
     """Create a pytest smoke test that runs the experiment with the fluxloop_runner fixture."""
     from fluxloop.errors import ConfigError
     from fluxloop.integrations.pytest_plugin.template import write_template
-    from fluxloop.runner.config import discover_config
-    from fluxloop.runner.yamlio import display_path
+    from fluxloop.project.config import discover_config
+    from fluxloop.project.yamlio import display_path
 
     root = project_root.resolve()
     discover_config(cwd=root)  # a clear error when this is not a FluxLoop project

@@ -44,7 +44,6 @@ def experiment(
 
     EXPERIMENT_DIR may also be a `collector serve` or `import otlp` output directory: its root
     traces are the runs."""
-    from fluxloop.analysis._jsonl import WARNINGS
     from fluxloop.analysis.parse import parse_experiment
 
     result = parse_experiment(
@@ -54,7 +53,7 @@ def experiment(
         overwrite=overwrite,
         selection=selection_from(**selection),  # type: ignore[arg-type]
     )
-    for message in WARNINGS:
+    for message in result.warnings:
         warn(message)
     failed = f", {result.failed} failed" if result.failed else ""
     echo(

@@ -53,8 +53,8 @@ _AGENT_DECORATOR = re.compile(r"^\s*@\s*(?:fluxloop\.)?agent\b", re.MULTILINE)
 def set_env_value(path: Path, key: str, value: str) -> None:
     """Set ``key=value`` in a ``.env`` file keeping every other line; a commented-out
     ``# KEY=...`` line is switched on in place rather than appending a second one."""
-    from fluxloop.runner.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
-    from fluxloop.runner.yamlio import atomic_write_text
+    from fluxloop.project.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
+    from fluxloop.project.yamlio import atomic_write_text
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -75,7 +75,7 @@ def _project(
 ) -> tuple[Path, Any | None]:
     """The project directory and its config source (None when the project has no config)."""
     from fluxloop.errors import ConfigError
-    from fluxloop.runner.config import discover_config, resolve_project_dir
+    from fluxloop.project.config import discover_config, resolve_project_dir
 
     if config_path is not None:
         source = discover_config(config_path, project, root)
@@ -101,8 +101,8 @@ def _resolve(value: str, base: Path) -> Path:
 
 def _configured_file(project_dir: Path, source: Any | None) -> Path | None:
     """The recording file the config or ``.env`` already names."""
-    from fluxloop.runner.config import load_raw_config
-    from fluxloop.runner.envfiles import read_dotenv
+    from fluxloop.project.config import load_raw_config
+    from fluxloop.project.envfiles import read_dotenv
 
     if source is not None:
         try:
@@ -244,7 +244,7 @@ def _scan_code(project_dir: Path) -> tuple[list[str], bool]:
 
 def _summarise_recording(state: RecordState, path: Path) -> None:
     from fluxloop.errors import FluxLoopError
-    from fluxloop.sdk._recording import load_recording
+    from fluxloop.sdk import load_recording
 
     state.recording_exists = path.is_file()
     if not state.recording_exists:
@@ -268,8 +268,8 @@ def recording_state(
     config_path: str | None = None, project: str | None = None, root: str | None = None
 ) -> RecordState:
     """The effective recording and replay settings of a project (read-only)."""
-    from fluxloop.runner.config import load_raw_config
-    from fluxloop.runner.envfiles import dotenv_chain
+    from fluxloop.project.config import load_raw_config
+    from fluxloop.project.envfiles import dotenv_chain
 
     project_dir, source = _project(config_path, project, root)
     env_file = project_dir / ".env"
@@ -368,7 +368,7 @@ def _config_option(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def _print_toggle(result: ToggleResult) -> None:
-    from fluxloop.runner.yamlio import display_path
+    from fluxloop.project.yamlio import display_path
 
     state = "enabled" if result.enabled else "disabled"
     echo(f"Recording {state}")

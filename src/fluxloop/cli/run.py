@@ -146,7 +146,7 @@ def experiment(
     Exit status: 0 all runs succeeded (or success_threshold met), 1 below the threshold,
     2 configuration error, 130 interrupted (partial results written; resume with --resume).
     """
-    from fluxloop.runner.config import load_config
+    from fluxloop.project.config import load_config
     from fluxloop.runner.engine import RunOptions, run_experiment
     from fluxloop.runner.multiturn import apply_overrides as apply_multi_turn_overrides
     from fluxloop.runner.multiturn import summary_line as multi_turn_line
@@ -296,8 +296,8 @@ def single(
     """Call TARGET ("module:function") once with INPUT; print the output and the span tree."""
     import os
 
-    from fluxloop.runner.config import load_config
-    from fluxloop.runner.envfiles import dotenv_chain
+    from fluxloop.project.config import load_config
+    from fluxloop.project.envfiles import dotenv_chain
     from fluxloop.runner.single import format_tree, run_single
 
     spec = target if ":" in target else f"{target}:{function}"

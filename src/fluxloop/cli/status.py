@@ -22,7 +22,7 @@ def _output_dir(
     config_path: str | None, project: str | None, root: str | None, output: Path | None
 ) -> Path:
     from fluxloop.errors import ConfigError
-    from fluxloop.runner.config import load_config, resolve_project_dir
+    from fluxloop.project.config import load_config, resolve_project_dir
 
     if output is not None:
         return output
@@ -78,9 +78,9 @@ def experiments(
     as_json: bool,
 ) -> None:
     """List recent experiments with their results (read from summary.json)."""
+    from fluxloop.project.yamlio import display_path
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import format_date, list_experiments
-    from fluxloop.runner.yamlio import display_path
 
     directory = _output_dir(config_path, project, root, output)
     found = list_experiments(directory)
@@ -164,9 +164,9 @@ def traces(
     """List the latest traces of an experiment (default: the most recent experiment), or of a
     `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
+    from fluxloop.project.yamlio import display_path
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import find_experiment, recent_traces
-    from fluxloop.runner.yamlio import display_path
 
     if experiment_id and is_traces_directory(Path(experiment_id).expanduser()):
         experiment = Path(experiment_id).expanduser()

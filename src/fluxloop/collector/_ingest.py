@@ -33,7 +33,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 
-from fluxloop.sdk._serialize import SerializeOptions, to_json
+from fluxloop.sdk import SerializeOptions, to_json
 from fluxloop.sdk.masking import (
     REDACTED,
     is_secret_key,

@@ -20,9 +20,9 @@ from typing import Any, TextIO
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.llm.client import LLMClient
-from fluxloop.runner.config import ExperimentConfig
-from fluxloop.runner.inputs import DEFAULT_INPUTS_FILE
-from fluxloop.runner.yamlio import atomic_write_text, display_path, safe_load
+from fluxloop.project.config import ExperimentConfig
+from fluxloop.project.inputs import DEFAULT_INPUTS_FILE
+from fluxloop.project.yamlio import atomic_write_text, display_path, safe_load
 
 from .generator import (
     BaseInput,

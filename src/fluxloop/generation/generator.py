@@ -27,7 +27,7 @@ from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.client import LLMCallError, LLMClient, LLMFatalError
 from fluxloop.llm.text import MalformedOutput
 from fluxloop.llm.usage import UsageMeter
-from fluxloop.runner.config import Persona
+from fluxloop.project.config import Persona
 
 from .llm import parse_variations
 from .settings import GenerationSettings

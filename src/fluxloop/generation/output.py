@@ -16,7 +16,7 @@ Layout::
       parent: How do I get started?
       metadata: {expected_intent: help}
 
-The runner (:mod:`fluxloop.runner.inputs`) reads ``inputs:``; every other key of an entry becomes
+The runner (:mod:`fluxloop.project.inputs`) reads ``inputs:``; every other key of an entry becomes
 run metadata. Deterministic files carry no timestamp, so the same config and seed give the same
 bytes.
 """

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fluxloop.errors import InputError
+from fluxloop.project.yamlio import display_path
 from fluxloop.runner.replay import RecordedCall, extract_at_path, load_recording
-from fluxloop.runner.yamlio import display_path
 
 __all__ = [
     "DEFAULT_OVERRIDE_PATH",

@@ -29,9 +29,9 @@ from typing import Any
 
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.llm.settings import LLMSettings
-from fluxloop.runner.config import ExperimentConfig, Persona
-from fluxloop.runner.validation import ConfigProblems, Problem
-from fluxloop.runner.yamlio import display_path, join_key
+from fluxloop.project.config import ExperimentConfig, Persona
+from fluxloop.project.validation import ConfigProblems, Problem
+from fluxloop.project.yamlio import display_path, join_key
 
 from .strategies import (
     BUILTIN_STRATEGIES,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fluxloop.runner.config import Persona
+from fluxloop.project.config import Persona
 
 __all__ = [
     "BUILTIN_STRATEGIES",

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_messages
+from fluxloop.sdk import Usage, extract_usage, infer_provider, to_genai_messages
 
 #: ``ls_provider`` / ``_llm_type`` values of LangChain integrations -> ``gen_ai.provider.name``.
 _PROVIDERS: dict[str, str] = {

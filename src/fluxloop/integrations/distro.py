@@ -32,7 +32,7 @@ from opentelemetry.instrumentation.dependencies import get_dist_dependency_confl
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-from fluxloop.sdk._runtime import configure_from_environment
+from fluxloop.sdk import configure_from_environment
 
 __all__ = ["FluxLoopConfigurator", "FluxLoopDistro", "Instrumentation", "instrumentations"]
 

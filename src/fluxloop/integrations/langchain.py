@@ -83,10 +83,17 @@ from opentelemetry.trace import Span, SpanContext, Status, StatusCode
 from opentelemetry.util import types
 
 from fluxloop.integrations import _langchain_data as data
-from fluxloop.sdk._conventions import Convention, build_convention
-from fluxloop.sdk._runtime import INSTRUMENTATION_NAME, Runtime, current_runtime
-from fluxloop.sdk._serialize import to_json
-from fluxloop.sdk._spans import record_failure, span_attributes, start_span
+from fluxloop.sdk import (
+    INSTRUMENTATION_NAME,
+    Convention,
+    Runtime,
+    build_convention,
+    current_runtime,
+    record_failure,
+    span_attributes,
+    start_span,
+    to_json,
+)
 
 __all__ = [
     "SUPPRESS_LANGUAGE_MODEL_KEY",

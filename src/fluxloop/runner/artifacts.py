@@ -35,9 +35,8 @@ from typing import Any, BinaryIO
 import yaml
 
 from fluxloop.errors import ConfigError, StorageError
+from fluxloop.project.yamlio import atomic_write_text, display_path
 from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
-
-from .yamlio import atomic_write_text, display_path
 
 __all__ = [
     "CONFIG_FILE",

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Persona
+from fluxloop.project.config import Persona
 
 __all__ = ["INPUT_PARAM_NAMES", "Binder", "RunContext", "apply_template"]
 

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fluxloop.cassette import CassetteSession, resolve_settings
+from fluxloop.project.config import ExperimentConfig
 
-from .config import ExperimentConfig
 from .progress import ProgressReporter
 from .records import PlannedRun, RunRecord
 

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fluxloop.errors import ConfigError
-from fluxloop.sdk.masking import display_mask, is_secret_key
-
-from .config import (
+from fluxloop.project.config import (
     ConfigSource,
     ExperimentConfig,
     build_experiment_config,
@@ -19,13 +17,14 @@ from .config import (
     discover_config,
     load_raw_config,
 )
-from .envfiles import dotenv_chain, set_dotenv_value
-from .validation import ConfigProblems, Problem, validate_config
-from .yamledit import parse_cli_value, set_yaml_value
-from .yamlio import atomic_write_text, display_path, load_yaml_text
+from fluxloop.project.envfiles import dotenv_chain, set_dotenv_value
+from fluxloop.project.validation import ConfigProblems, Problem, validate_config
+from fluxloop.project.yamledit import parse_cli_value, set_yaml_value
+from fluxloop.project.yamlio import atomic_write_text, display_path, load_yaml_text
+from fluxloop.sdk.masking import display_mask, is_secret_key
 
 if TYPE_CHECKING:
-    from .targets import Target
+    from fluxloop.project.targets import Target
 
 __all__ = [
     "ENV_VARS",
@@ -241,8 +240,9 @@ def resolve_configured_target(config: ExperimentConfig, *, check_replay: bool = 
     With ``check_replay``, the replay recording (when enabled) is loaded too, so its errors show.
     Raises :class:`ConfigError` (``TargetError``) when the target cannot be resolved.
     """
+    from fluxloop.project.targets import resolve_target, target_environment
+
     from .replay import load_replay
-    from .targets import resolve_target, target_environment
 
     runner = config.runner
     with target_environment(
@@ -273,7 +273,7 @@ def validate_project(
     (e.g. input generation): each returns a one-line description for the summary or raises
     :class:`ConfigError` with its problems, which are reported with the others.
     """
-    from .inputs import load_inputs
+    from fluxloop.project.inputs import load_inputs
 
     source = discover_config(config_path, project, root)
     raw = load_raw_config(source)

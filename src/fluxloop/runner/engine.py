@@ -45,16 +45,18 @@ from typing import Any, TextIO
 from fluxloop_semconv import attributes as attr
 
 from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, ThresholdError
+from fluxloop.project.config import ExecutorSettings, ExperimentConfig, relocate
+from fluxloop.project.inputs import InputItem, InputSet, load_inputs
+from fluxloop.project.targets import Target, resolve_target, target_environment
+from fluxloop.project.yamlio import display_path
 
 from .aborts import aborted_error
 from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
 from .binding import Binder, RunContext, apply_template
 from .cassettes import RunCassette
-from .config import ExecutorSettings, ExperimentConfig, relocate
 from .executors import Executor
 from .executors.local import AsyncioExecutor
 from .executors.ray import RayExecutor
-from .inputs import InputItem, InputSet, load_inputs
 from .interrupts import deferred_interrupts
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
@@ -64,7 +66,6 @@ from .records import PlannedRun, RunRecord
 from .replay import CallbackCollector, ReplayPlan, load_replay
 from .resume import ResumeState, error_entry, input_digest, scan_experiment
 from .stats import RunStats
-from .targets import Target, resolve_target, target_environment
 from .tracing import (
     CONTRACT_VERSION,
     FLUSH_TIMEOUT_SECONDS,
@@ -74,7 +75,6 @@ from .tracing import (
     start_capture,
     traced,
 )
-from .yamlio import display_path
 
 __all__ = [
     "ExperimentOutcome",

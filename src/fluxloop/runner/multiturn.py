@@ -65,9 +65,9 @@ from fluxloop_semconv import attributes as attr
 from fluxloop.errors import ConfigError
 from fluxloop.llm.client import LLMClient
 from fluxloop.llm.text import MalformedOutput, parse_json_object
+from fluxloop.project.config import ExperimentConfig, Persona
 
 from .binding import RunContext, apply_template
-from .config import ExperimentConfig, Persona
 
 if TYPE_CHECKING:
     from .engine import PlannedRun, RunExecutor, RunRecord

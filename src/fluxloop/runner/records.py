@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .inputs import InputItem
+from fluxloop.project.inputs import InputItem
 
 __all__ = ["PlannedRun", "RunRecord"]
 

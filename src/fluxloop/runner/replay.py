@@ -51,10 +51,13 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError, InputError
-from fluxloop.sdk._recording import (
+from fluxloop.project.config import ReplaySettings
+from fluxloop.project.yamlio import display_path
+from fluxloop.sdk import (
     MASK,
     RecordedCall,
     RecordingNotFoundError,
+    SerializeOptions,
     extract_at_path,
     find_markers,
     format_path,
@@ -63,11 +66,8 @@ from fluxloop.sdk._recording import (
     parse_marker,
     set_at_path,
     split_path,
+    to_json,
 )
-from fluxloop.sdk._serialize import SerializeOptions, to_json
-
-from .config import ReplaySettings
-from .yamlio import display_path
 
 __all__ = [
     "AttrDict",
@@ -276,7 +276,7 @@ def _traced_delivery(param: str, kind: str) -> Callable[[Any], None]:
         return None
 
     try:
-        from fluxloop.sdk._decorators import trace
+        from fluxloop.sdk import trace
 
         return trace(
             name=param,

@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fluxloop.project.yamlio import display_path
+
 from .progress import format_duration
-from .yamlio import display_path
 
 __all__ = ["format_table", "summary_lines"]
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fluxloop.errors import InputError
+from fluxloop.project.yamlio import display_path
 
 from .artifacts import (
     CONFIG_FILE,
@@ -43,7 +44,6 @@ from .artifacts import (
     dumps,
 )
 from .stats import RunStats
-from .yamlio import display_path
 
 __all__ = [
     "CORRUPT_SUFFIX",

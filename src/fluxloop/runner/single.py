@@ -10,13 +10,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from fluxloop.project.config import ConfigSource, ExperimentConfig, Persona, RunnerSettings
+from fluxloop.project.envfiles import dotenv_chain
+from fluxloop.project.inputs import InputItem
+from fluxloop.project.targets import resolve_target, target_environment
+
 from .cassettes import RunCassette
-from .config import ConfigSource, ExperimentConfig, Persona, RunnerSettings
 from .engine import PlannedRun, RunExecutor, RunRecord, item_keys
-from .envfiles import dotenv_chain
-from .inputs import InputItem
 from .progress import NullProgress
-from .targets import resolve_target, target_environment
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
 
 __all__ = ["SingleResult", "format_tree", "run_single"]

@@ -11,33 +11,26 @@ import math
 import random
 from array import array
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from fluxloop._stats import percentile
 
 __all__ = [
     "PERSONA_RESERVOIR_SIZE",
     "RESERVOIR_SIZE",
     "LatencyStats",
     "RunStats",
-    "percentile",
 ]
 
 RESERVOIR_SIZE = 10_000
 PERSONA_RESERVOIR_SIZE = 2_000
 
 
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile (``q`` in 0..100) of an already sorted list."""
-    if not sorted_values:
-        return 0.0
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    pos = (len(sorted_values) - 1) * q / 100.0
-    low = math.floor(pos)
-    high = min(low + 1, len(sorted_values) - 1)
-    frac = pos - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * frac
+def _ms(value: float | None) -> float:
+    """A duration for ``summary.json``, whose schema documents 0 when no run succeeded."""
+    return 0.0 if value is None else round(value, 3)
 
 
 @dataclass
@@ -73,10 +66,10 @@ class LatencyStats:
             "mean": round(self.mean, 3),
             "min": round(self.minimum, 3) if self.count else 0.0,
             "max": round(self.maximum, 3),
-            "p50": round(percentile(ordered, 50), 3),
-            "p90": round(percentile(ordered, 90), 3),
-            "p95": round(percentile(ordered, 95), 3),
-            "p99": round(percentile(ordered, 99), 3),
+            "p50": _ms(percentile(ordered, 50, is_sorted=True)),
+            "p90": _ms(percentile(ordered, 90, is_sorted=True)),
+            "p95": _ms(percentile(ordered, 95, is_sorted=True)),
+            "p99": _ms(percentile(ordered, 99, is_sorted=True)),
             "exact": self.count <= self.capacity,
         }
 

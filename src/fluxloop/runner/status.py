@@ -15,13 +15,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from fluxloop.errors import ConfigError, InputError
+from fluxloop.project.config import ExperimentConfig, load_config
+from fluxloop.project.envfiles import dotenv_chain
+from fluxloop.project.yamlio import display_path
 from fluxloop.sdk.masking import display_mask
 
 from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
-from .config import ExperimentConfig, load_config
-from .envfiles import dotenv_chain
 from .provenance import package_version
-from .yamlio import display_path
 
 __all__ = [
     "CheckRow",
@@ -387,7 +387,7 @@ def check_project(
                 rows.append(CheckRow("Target", "✗", str(exc)))
         else:
             rows.append(CheckRow("Target", "?", f"{config.runner.target} (--verbose imports it)"))
-        from .inputs import load_inputs
+        from fluxloop.project.inputs import load_inputs
 
         try:
             inputs = load_inputs(config)

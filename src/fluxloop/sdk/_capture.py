@@ -1,6 +1,8 @@
 """Per-run, in-memory capture of spans (what the experiment runner and the pytest plugin use).
 
-``with capture_run({...}) as cap:`` stamps the given attributes on every span started in the
+:class:`RunCapture` holds one run's spans and :data:`CAPTURE_PROCESSOR` routes them to it;
+``with capture_run({...}) as cap:`` (:mod:`fluxloop.sdk._runtime`, which installs the processor)
+stamps the given attributes on every span started in the
 current context (the same thread or asyncio task, and worker threads that copy the context)
 and collects the spans as they end, so a runner never re-reads shared trace files.
 """
@@ -8,18 +10,16 @@ and collects the spans as they end, so a runner never re-reads shared trace file
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from fluxloop.sdk._deferred import resolve_spans
-from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
 from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions
 
-_CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
+CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
 
 
 class RunCapture:
@@ -96,7 +96,7 @@ class _CaptureProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
         if not self.active:  # no capture_run anywhere: skip the context lookup
             return
-        capture = otel_context.get_value(_CAPTURE_KEY, parent_context)
+        capture = otel_context.get_value(CAPTURE_KEY, parent_context)
         if isinstance(capture, RunCapture) and span.context is not None:
             self._owners[span.context.span_id] = capture
 
@@ -115,22 +115,3 @@ class _CaptureProcessor(SpanProcessor):
 
 
 CAPTURE_PROCESSOR = _CaptureProcessor()
-
-
-@contextmanager
-def capture_run(attributes: Mapping[str, Any] | None = None) -> Iterator[RunCapture]:
-    """Collect every span started in this context, stamping ``attributes`` on each."""
-    from fluxloop.sdk._runtime import current_runtime
-
-    runtime = current_runtime()  # make sure a provider with the capture processor is installed
-    capture = RunCapture(attributes or {}, runtime.serialize_options)
-    scoped = {**(SCOPED_ATTRIBUTES.get() or {}), **capture.attributes}
-    attr_token = SCOPED_ATTRIBUTES.set(scoped)
-    ctx_token = otel_context.attach(otel_context.set_value(_CAPTURE_KEY, capture))
-    CAPTURE_PROCESSOR.opened()
-    try:
-        yield capture
-    finally:
-        CAPTURE_PROCESSOR.closed()
-        otel_context.detach(ctx_token)
-        SCOPED_ATTRIBUTES.reset(attr_token)

@@ -40,6 +40,7 @@ from importlib.metadata import version as distribution_version
 from typing import Any
 
 from fluxloop_semconv import attributes as attr
+from fluxloop_semconv import metrics as semconv_metrics
 from opentelemetry import metrics as otel_metrics
 from opentelemetry.metrics import Meter
 from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
@@ -70,25 +71,26 @@ __all__ = [
     "MetricsPipeline",
 ]
 
-#: Explicit bucket boundaries the GenAI conventions advise for durations (s) and token counts.
-DURATION_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56)
-DURATION_BUCKETS += (5.12, 10.24, 20.48, 40.96, 81.92)
-TOKEN_BUCKETS: tuple[float, ...] = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144)
-TOKEN_BUCKETS += (1048576, 4194304, 16777216, 67108864)
+# Names, units, descriptions and bucket boundaries come from the registry (semconv/registry/
+# gen-ai-metrics.yaml), generated into fluxloop_semconv.metrics.
+_RECORDED = (
+    semconv_metrics.GEN_AI_CLIENT_OPERATION_DURATION,
+    semconv_metrics.GEN_AI_CLIENT_TOKEN_USAGE,
+    semconv_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK,
+    semconv_metrics.GEN_AI_INVOKE_AGENT_DURATION,
+    semconv_metrics.GEN_AI_EXECUTE_TOOL_DURATION,
+)
+DURATION = semconv_metrics.GEN_AI_CLIENT_OPERATION_DURATION.name
+TOKENS = semconv_metrics.GEN_AI_CLIENT_TOKEN_USAGE.name
+FIRST_CHUNK = semconv_metrics.GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK.name
+AGENT = semconv_metrics.GEN_AI_INVOKE_AGENT_DURATION.name
+TOOL = semconv_metrics.GEN_AI_EXECUTE_TOOL_DURATION.name
+DURATION_BUCKETS = semconv_metrics.GEN_AI_CLIENT_OPERATION_DURATION.bucket_boundaries
+TOKEN_BUCKETS = semconv_metrics.GEN_AI_CLIENT_TOKEN_USAGE.bucket_boundaries
 
-DURATION = "gen_ai.client.operation.duration"
-TOKENS = "gen_ai.client.token.usage"
-FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
-AGENT = "gen_ai.invoke_agent.duration"
-TOOL = "gen_ai.execute_tool.duration"
-
-#: name -> (unit, description, bucket boundaries)
+#: name -> (unit, description, bucket boundaries), for every instrument FluxLoop records
 INSTRUMENTS: Mapping[str, tuple[str, str, tuple[float, ...]]] = {
-    DURATION: ("s", "GenAI operation duration.", DURATION_BUCKETS),
-    TOKENS: ("{token}", "Number of input and output tokens used.", TOKEN_BUCKETS),
-    FIRST_CHUNK: ("s", "Time to receive the first chunk of a streamed response.", DURATION_BUCKETS),
-    AGENT: ("s", "The end-to-end duration of a single agent invocation.", DURATION_BUCKETS),
-    TOOL: ("s", "The duration of a single tool execution.", DURATION_BUCKETS),
+    metric.name: (metric.unit, metric.description, metric.bucket_boundaries) for metric in _RECORDED
 }
 
 #: Tracers whose spans feed the metrics: the SDK's decorators and the LangChain integration.

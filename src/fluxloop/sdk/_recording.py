@@ -45,7 +45,6 @@ import json
 import logging
 import os
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence, Set
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -54,7 +53,12 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from fluxloop_semconv import attributes as attr
+
 from fluxloop.errors import InputError
+from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
+from fluxloop.sdk._recording_state import STATE
+from fluxloop.sdk._runtime import configure, current_runtime
 from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json
 from fluxloop.sdk.masking import REDACTED, is_secret_key, mask_string
 
@@ -117,25 +121,7 @@ _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 # state
 
 
-class _State:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.write_lock = threading.Lock()
-        self.counters: dict[str, int] = {}
-        self.auto_increment = True
-        self.warned: set[str] = set()
-
-
-_STATE = _State()
-
-
-def _after_fork() -> None:  # pragma: no cover - exercised in forked children
-    _STATE.lock = threading.Lock()
-    _STATE.write_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+_STATE = STATE
 
 
 #: Set while a decorated agent call may record its arguments automatically; an explicit
@@ -161,12 +147,6 @@ def auto_record(target: str, arguments: Callable[[], Mapping[str, Any]]) -> Iter
                 record_arguments(target, None, arguments())
             except Exception:  # arguments() is FluxLoop code; record_call_args never raises
                 logger.debug("fluxloop: automatic argument recording failed", exc_info=True)
-
-
-def restart_counters() -> None:
-    """Start every target's automatic iteration number at 0 again (``reset_config()``)."""
-    with _STATE.lock:
-        _STATE.counters.clear()
 
 
 def _reset_state() -> None:
@@ -195,8 +175,6 @@ def enable_recording(recording_file: str | os.PathLike[str] | None = None) -> No
     Without ``recording_file`` the configured file is kept (default
     ``recordings/args_recording.jsonl``, relative to the current directory).
     """
-    from fluxloop.sdk._runtime import configure
-
     settings: dict[str, Any] = {"record_args": True}
     if recording_file is not None:
         settings["recording_file"] = recording_file
@@ -205,8 +183,6 @@ def enable_recording(recording_file: str | os.PathLike[str] | None = None) -> No
 
 def disable_recording() -> None:
     """Turn argument recording off (``configure(record_args=False)``)."""
-    from fluxloop.sdk._runtime import configure
-
     configure(record_args=False)
 
 
@@ -454,10 +430,6 @@ def _append(path: Path, data: bytes) -> None:
 
 def _inside_experiment_run() -> bool:
     try:
-        from fluxloop_semconv import attributes as attr
-
-        from fluxloop.sdk._pipeline import SCOPED_ATTRIBUTES
-
         scoped = SCOPED_ATTRIBUTES.get()
         return bool(scoped) and attr.FLUXLOOP_EXPERIMENT_ID in scoped  # type: ignore[operator]
     except Exception:
@@ -506,8 +478,6 @@ def record_call_args(
 def record_arguments(target: str | None, iteration: int | None, kwargs: Mapping[str, Any]) -> None:
     """:func:`record_call_args` with the arguments as a mapping (any parameter names)."""
     try:
-        from fluxloop.sdk._runtime import current_runtime
-
         frame = _AUTO_FRAME.get()
         if frame is not None:
             frame[0] = True

@@ -1,4 +1,5 @@
-"""The SDK's runtime state: ``configure()``, its lazy default, ``flush()`` and ``shutdown()``.
+"""The SDK's runtime state: ``configure()``, its lazy default, ``flush()``, ``shutdown()`` and
+``capture_run()`` (a run's spans, collected by the processor every provider gets).
 
 The decorators read :data:`RUNTIME` on every call, so everything on it is precomputed here:
 the tracer, the enabled flag, the serializer options. ``configure()`` is optional: the first
@@ -10,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.trace import Span as SDKSpan
 from opentelemetry.sdk.trace import SpanProcessor, SynchronousMultiSpanProcessor, TracerProvider
@@ -30,6 +32,7 @@ from opentelemetry.sdk.trace.sampling import (
 from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._backends import enricher
+from fluxloop.sdk._capture import CAPTURE_KEY, CAPTURE_PROCESSOR, RunCapture
 from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
 from fluxloop.sdk._exporting import (
     build_metric_exporters,
@@ -40,8 +43,14 @@ from fluxloop.sdk._exporting import (
 )
 from fluxloop.sdk._legacy import warn_legacy_names
 from fluxloop.sdk._metrics import PIPELINE as METRICS
-from fluxloop.sdk._pipeline import Router, attach_router, choose_provider, make_sampler
-from fluxloop.sdk._recording import restart_counters
+from fluxloop.sdk._pipeline import (
+    SCOPED_ATTRIBUTES,
+    Router,
+    attach_router,
+    choose_provider,
+    make_sampler,
+)
+from fluxloop.sdk._recording_state import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
 
 logger = logging.getLogger("fluxloop")
@@ -96,6 +105,48 @@ def current_runtime() -> Runtime:
     if not RUNTIME.configured:
         _configure_lazily()
     return RUNTIME
+
+
+def is_configured() -> bool:
+    """Whether FluxLoop is set up in this context: configured (by ``configure()`` or a first
+    decorated call) or a :class:`FluxLoopClient` made current with ``client.use()``."""
+    return RUNTIME.configured or CLIENT_RUNTIME.get() is not None
+
+
+@contextmanager
+def configuration_restored() -> Iterator[None]:
+    """Put the global configuration back as it was once the block ends: unconfigured, or
+    configured with the same ``configure()`` arguments (the pytest plugin runs experiments in
+    the test process, and they configure the SDK for themselves). Never raises on the way out."""
+    with _lock:
+        was_configured = RUNTIME.configured
+        explicit = dict(_explicit)
+    try:
+        yield
+    finally:
+        try:
+            reset_config()
+            if was_configured:
+                configure(**explicit)
+        except Exception:  # never hide the block's own outcome
+            logger.warning("fluxloop: could not restore the configuration", exc_info=True)
+
+
+@contextmanager
+def capture_run(attributes: Mapping[str, Any] | None = None) -> Iterator[RunCapture]:
+    """Collect every span started in this context, stamping ``attributes`` on each."""
+    runtime = current_runtime()  # make sure a provider with the capture processor is installed
+    capture = RunCapture(attributes or {}, runtime.serialize_options)
+    scoped = {**(SCOPED_ATTRIBUTES.get() or {}), **capture.attributes}
+    attr_token = SCOPED_ATTRIBUTES.set(scoped)
+    ctx_token = otel_context.attach(otel_context.set_value(CAPTURE_KEY, capture))
+    CAPTURE_PROCESSOR.opened()
+    try:
+        yield capture
+    finally:
+        CAPTURE_PROCESSOR.closed()
+        otel_context.detach(ctx_token)
+        SCOPED_ATTRIBUTES.reset(attr_token)
 
 
 def configure_from_environment() -> SDKConfig:
@@ -266,8 +317,6 @@ def _apply(config: SDKConfig) -> None:
     if _router is not None and _router is not router:
         for processor in _router.set_pipeline((), None):
             _close(processor)
-    from fluxloop.sdk._capture import CAPTURE_PROCESSOR
-
     router.add_observer(CAPTURE_PROCESSOR)
     metrics_on = _configure_metrics(config, provider, router)
     # A provider set up by someone else (the app, another OpenTelemetry configurator) already
@@ -417,8 +466,6 @@ class FluxLoopClient:
             sampler=make_sampler(self.config), shutdown_on_exit=True
         )
         self._router = attach_router(self.tracer_provider)
-        from fluxloop.sdk._capture import CAPTURE_PROCESSOR
-
         self._router.add_observer(CAPTURE_PROCESSOR)
         self._router.resolver = deferred.SpanResolver(serialize_options(self.config))
         self._router.set_pipeline(build_processors(self.config), None)

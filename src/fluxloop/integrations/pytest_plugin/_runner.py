@@ -119,20 +119,10 @@ def _isolated_imports(module: str) -> Iterator[None]:
 @contextmanager
 def _sdk_configuration_restored() -> Iterator[None]:
     """The runner configures the SDK for itself; put the previous configuration back after."""
-    import fluxloop
-    from fluxloop.sdk import _runtime
+    from fluxloop.sdk import configuration_restored
 
-    was_configured = _runtime.RUNTIME.configured
-    explicit = dict(_runtime._explicit)
-    try:
+    with configuration_restored():
         yield
-    finally:
-        try:
-            fluxloop.reset_config()
-            if was_configured:
-                fluxloop.configure(**explicit)
-        except Exception:  # pragma: no cover - never hide the test's own outcome
-            pass
 
 
 def run_experiment_in_process(
@@ -159,7 +149,7 @@ def run_experiment_in_process(
     raise the runner's :class:`fluxloop.ConfigError`; failed runs do not raise (use
     :meth:`FluxLoopTestResult.require_success`).
     """
-    from fluxloop.runner.config import build_experiment_config, discover_config, load_raw_config
+    from fluxloop.project.config import build_experiment_config, discover_config, load_raw_config
     from fluxloop.runner.engine import RunOptions, run_experiment
 
     root = Path(project_root).expanduser().resolve() if project_root is not None else Path.cwd()
@@ -322,7 +312,7 @@ def _config_with_overrides(
 ) -> Path:
     """The merged config with ``overrides`` applied, written beside the project's config so
     relative paths keep resolving against the project directory."""
-    from fluxloop.runner.config import discover_config, load_raw_config
+    from fluxloop.project.config import discover_config, load_raw_config
 
     source = discover_config(config_arg, cwd=root)
     raw = load_raw_config(source)

@@ -124,10 +124,9 @@ def recording() -> Iterator[SpanRecorder]:
     written) for the duration and reset afterwards; an existing configuration is kept.
     """
     import fluxloop
-    from fluxloop.sdk import capture_run
-    from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME
+    from fluxloop.sdk import capture_run, is_configured
 
-    configured_here = not RUNTIME.configured and CLIENT_RUNTIME.get() is None
+    configured_here = not is_configured()
     if configured_here:
         fluxloop.configure(storage="none")
     try:

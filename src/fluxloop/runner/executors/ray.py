@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from fluxloop.errors import ConfigError
-from fluxloop.runner.config import ExecutorSettings
+from fluxloop.project.config import ExecutorSettings
 from fluxloop.runner.records import PlannedRun, RunRecord
 
 from .base import Executor, LostRun, RemoteJob, RunWorker

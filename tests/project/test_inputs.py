@@ -5,11 +5,10 @@ from __future__ import annotations
 import pytest
 
 from fluxloop.errors import InputError
+from fluxloop.project.config import Persona
+from fluxloop.project.inputs import load_inputs
 from fluxloop.runner.binding import Binder, RunContext, apply_template
-from fluxloop.runner.config import Persona
-from fluxloop.runner.inputs import load_inputs
-
-from .conftest import Project
+from tests.projects import Project
 
 BASE = {
     "runner": {"target": "m:f"},

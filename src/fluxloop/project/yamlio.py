@@ -1,7 +1,7 @@
 """YAML reading with line numbers, and atomic text writes.
 
-The YAML-with-positions loading lives in :mod:`fluxloop._yamlpos` (shared with analysis) and is
-re-exported here for the runner and generation: ``load_yaml_file`` parses once and keeps, for
+The YAML-with-positions loading lives in :mod:`fluxloop.project.yamlpos` (shared with analysis)
+and is re-exported here for the runner and generation: ``load_yaml_file`` parses once and keeps, for
 every key path, the line where the key was written, so validation can say
 ``setting.yaml:7: runner.timeout_seconds: ...``.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fluxloop._files import atomic_write
-from fluxloop._yamlpos import (
+from fluxloop.project.yamlpos import (
     Located,
     YamlDoc,
     display_path,

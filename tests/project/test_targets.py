@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fluxloop.errors import TargetError
-from fluxloop.runner.targets import resolve_target, target_environment
-
-from .conftest import Project
+from fluxloop.project.targets import resolve_target, target_environment
+from tests.projects import Project
 
 CODE = """
 class Agent:

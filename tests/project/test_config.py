@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from fluxloop.errors import ConfigError
-from fluxloop.runner.config import discover_config, load_config, resolve_project_dir
-from fluxloop.runner.validation import ConfigProblems
-
-from .conftest import Project
+from fluxloop.project.config import discover_config, load_config, resolve_project_dir
+from fluxloop.project.validation import ConfigProblems
+from tests.projects import Project
 
 # The seeds' config examples, verbatim.
 SEED_MODE1 = """\
@@ -300,7 +299,7 @@ def test_guards_max_duration_sets_the_timeout(project: Project) -> None:
 
 
 def test_env_applied_and_restored(project: Project) -> None:
-    from fluxloop.runner.targets import target_environment
+    from fluxloop.project.targets import target_environment
 
     os.environ.pop("FL_TEST_VAR", None)
     with target_environment(project.root, (), {"FL_TEST_VAR": "1"}, {"FL_DOTENV": "x"}):

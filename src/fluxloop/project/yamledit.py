@@ -14,8 +14,8 @@ from typing import Any
 
 import yaml
 
-from fluxloop._yamlpos import compose, safe_load
 from fluxloop.errors import ConfigError
+from fluxloop.project.yamlpos import compose, safe_load
 
 __all__ = ["get_path", "parse_cli_value", "render_scalar", "set_yaml_value"]
 

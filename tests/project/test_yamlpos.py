@@ -1,4 +1,4 @@
-"""Unit tests of fluxloop._yamlpos (YAML loading with key positions)."""
+"""Unit tests of fluxloop.project.yamlpos (YAML loading with key positions)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fluxloop._yamlpos import (
+from fluxloop.errors import ConfigError
+from fluxloop.project.yamlpos import (
     Located,
     YamlDoc,
     display_path,
@@ -14,7 +15,6 @@ from fluxloop._yamlpos import (
     load_yaml_file,
     load_yaml_text,
 )
-from fluxloop.errors import ConfigError
 
 TEXT = """\
 name: demo
@@ -141,7 +141,7 @@ def test_recursive_aliases_and_deep_nesting_are_one_line_errors() -> None:
 
 
 def test_every_yaml_read_goes_through_the_bounded_loader() -> None:
-    """No module but fluxloop._yamlpos parses YAML itself (so none can skip the bound)."""
+    """No module but fluxloop.project.yamlpos parses YAML itself (so none can skip the bound)."""
     import re
 
     root = Path(__file__).resolve().parents[1]
@@ -150,14 +150,14 @@ def test_every_yaml_read_goes_through_the_bounded_loader() -> None:
         str(path.relative_to(root))
         for base in ("src", "exporters/src")
         for path in (root / base).rglob("*.py")
-        if path.name != "_yamlpos.py" and pattern.search(path.read_text(encoding="utf-8"))
+        if path.name != "yamlpos.py" and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
 
 
 def test_safe_load_and_config_set_apply_the_bound() -> None:
-    from fluxloop._yamlpos import safe_load
-    from fluxloop.runner.yamledit import set_yaml_value
+    from fluxloop.project.yamledit import set_yaml_value
+    from fluxloop.project.yamlpos import safe_load
 
     with pytest.raises(ConfigError, match="aliases expand"):
         safe_load(billion_laughs(), "x.yaml")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fluxloop.errors import ConfigError
-from fluxloop.sdk._config import resolve as resolve_sdk
+from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
 from .validation import Problem, ValidationReport, validate_config
