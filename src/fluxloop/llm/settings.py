@@ -9,12 +9,22 @@ Generation and the simulated user read :class:`LLMSettings` from ``input_generat
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CallPolicy", "LLMSettings"]
+from .models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+
+__all__ = ["DEFAULT_MODELS", "CallPolicy", "LLMSettings", "llm_settings_from", "resolve_api_key"]
+
+#: the model of a provider when none is configured
+DEFAULT_MODELS = {
+    "openai": "gpt-4o-mini",
+    "anthropic": "claude-3-5-haiku-latest",
+    "gemini": "gemini-2.5-flash",
+}
 
 
 @dataclass(frozen=True)
@@ -110,3 +120,79 @@ class LLMSettings:
             max_retry_delay=self.max_retry_delay,
             parse_retries=self.parse_retries,
         )
+
+
+def resolve_api_key(
+    provider: str,
+    *,
+    explicit: str | None,
+    configured: str | None,
+    dotenv: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str | None, str | None]:
+    """``(key, where it came from)``: explicit > environment > .env > config file."""
+    if explicit:
+        return explicit, "--llm-api-key"
+    env = os.environ if environ is None else environ
+    names = (*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR)
+    for name in names:
+        if env.get(name):
+            return env[name], f"${name}"
+    for name in names:
+        if dotenv.get(name):
+            return dotenv[name], f"{name} in .env"
+    if configured:
+        return configured, "input_generation.llm.api_key"
+    return None, None
+
+
+def llm_settings_from(
+    section: Mapping[str, Any],
+    *,
+    dotenv: Mapping[str, str],
+    search_paths: Sequence[Path],
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LLMSettings:
+    """Build :class:`LLMSettings` from an ``llm``-like mapping (validated by the caller)."""
+    data: dict[str, Any] = {
+        **(defaults or {}),
+        **{k: v for k, v in section.items() if v is not None},
+    }
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    provider = str(data.get("provider") or "openai").strip()
+    if ":" not in provider:
+        provider = provider.lower()
+    model = data.get("model") or DEFAULT_MODELS.get(provider)
+    key, source = resolve_api_key(
+        provider,
+        explicit=(overrides or {}).get("api_key"),
+        configured=section.get("api_key"),
+        dotenv=dotenv,
+    )
+    concurrency = data.get("concurrency") or data.get("max_concurrency") or 4
+    extra = dict(data.get("model_kwargs") or {})
+    if data.get("text_verbosity"):
+        extra.setdefault("verbosity", data["text_verbosity"])
+    return LLMSettings(
+        provider=provider,
+        model=str(model) if model else None,
+        api_key=key,
+        api_key_source=source,
+        base_url=data.get("base_url") or data.get("api_base"),
+        temperature=data.get("temperature"),
+        top_p=data.get("top_p"),
+        frequency_penalty=data.get("frequency_penalty"),
+        presence_penalty=data.get("presence_penalty"),
+        max_tokens=data.get("max_tokens"),
+        seed=data.get("seed"),
+        timeout=float(data.get("request_timeout") or data.get("timeout") or 60.0),
+        max_retries=int(data["max_retries"]) if data.get("max_retries") is not None else 3,
+        parse_retries=int(data["parse_retries"]) if data.get("parse_retries") is not None else 2,
+        retry_delay=float(data["retry_delay"]) if data.get("retry_delay") is not None else 1.0,
+        max_retry_delay=float(data.get("max_retry_delay") or 60.0),
+        concurrency=max(1, int(concurrency)),
+        reasoning_effort=data.get("reasoning_effort"),
+        extra=extra,
+        search_paths=tuple(search_paths),
+    )

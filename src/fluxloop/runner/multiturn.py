@@ -64,6 +64,7 @@ from fluxloop_semconv import attributes as attr
 
 from fluxloop.errors import ConfigError
 from fluxloop.llm.client import LLMClient
+from fluxloop.llm.settings import llm_settings_from
 from fluxloop.llm.text import MalformedOutput, parse_json_object
 from fluxloop.project.config import ExperimentConfig, Persona
 
@@ -356,8 +357,6 @@ class LLMSupervisor:
     kind = "llm"
 
     def __init__(self, settings: MultiTurnSettings, config: ExperimentConfig) -> None:
-        from fluxloop.generation.settings import llm_settings_from
-
         sup = dict(settings.supervisor)
         sup["provider"] = settings.provider
         llm = llm_settings_from(
