@@ -25,13 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: breach key (as ``ImportGraph.violations()`` names it) -> who removes it
 KNOWN_VIOLATIONS: dict[str, str] = {
-    # the project model still lives in runner/ (config, inputs, yamlio, replay's recording reader)
-    "generation -> runner": "project",
-    # multi-turn reaches the simulated user in generation/ and the engine's internals
-    "runner -> generation": "runner-seams",
+    # multi-turn reaches the engine's internals
     "cycle: fluxloop.runner.engine, fluxloop.runner.multiturn": "runner-seams",
-    # the warnings list the analysis keeps (issue #15 D: warnings per evaluation)
-    "cli -> fluxloop.analysis._jsonl": "core",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fluxloop.errors import ConfigError
-from fluxloop.project.yamledit import parse_cli_value, set_yaml_value
+from fluxloop.project.yaml import parse_cli_value, set_yaml_value
 
 DOC = """\
 # top comment

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from fluxloop.errors import ConfigError, InputError
-from fluxloop.sdk._recording import (
+from fluxloop.project.recording import (
     RecordingNotFoundError,
     extract_at_path,
     find_markers,
     load_recording,
     masked_paths,
-    parse_marker,
     set_at_path,
     split_path,
 )
+from fluxloop.sdk import parse_marker
 
 # A line exactly as the original FluxLoop SDK wrote it (naive local timestamp, substring masking).
 ORIGINAL_LINE = (

@@ -19,8 +19,9 @@ import pydantic
 import pytest
 
 import fluxloop
+from fluxloop.project.recording import load_recording
 from fluxloop.sdk import _recording
-from fluxloop.sdk._recording import callable_marker, encode_kwargs, load_recording
+from fluxloop.sdk._recording import callable_marker, encode_kwargs
 
 from .conftest import read_lines
 

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cassette.agent_source import AGENT as MODEL_AGENT
+from tests.cassette.servers import FakeServer
 from tests.cli_process import fl, popen
 
 from .ray_cluster import RayCluster
@@ -106,9 +108,37 @@ async def handle(data, send):
 """
 
 
+#: A sitecustomize for the cluster's worker processes: while a run's environment sets
+#: CASSETTE_TEST_SOCKET_LOG (only the cassette test's runs do), every TCP/UDP connection
+#: attempt of the worker is logged there and refused; other runs are not affected.
+WORKER_SOCKET_GUARD = """
+import os
+import socket
+
+_connect, _connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+
+def _guard(original):
+    def connect(self, address):
+        log = os.environ.get("CASSETTE_TEST_SOCKET_LOG")
+        if log and self.family in (socket.AF_INET, socket.AF_INET6):
+            with open(log, "a") as fh:
+                fh.write(f"{os.getpid()} {address!r}\\n")
+            raise ConnectionRefusedError(f"socket guard: connection to {address!r}")
+        return original(self, address)
+    return connect
+
+
+socket.socket.connect = _guard(_connect)
+socket.socket.connect_ex = _guard(_connect_ex)
+"""
+
+
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[RayCluster]:
-    c = RayCluster()
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RayCluster]:
+    guard = tmp_path_factory.mktemp("worker_guard")
+    (guard / "sitecustomize.py").write_text(WORKER_SOCKET_GUARD, encoding="utf-8")
+    c = RayCluster({"PYTHONPATH": str(guard)})  # the workers inherit the nodes' environment
     try:
         c.start(nodes=2)
         yield c
@@ -486,3 +516,175 @@ def test_a_node_killed_mid_run_the_experiment_still_completes(
     finally:
         if extra_node in cluster.node_ports:
             cluster.kill_node(extra_node)
+
+
+# --------------------------------------------------------------------------------------------
+# cassettes: the tape goes to the workers and the new recordings come back
+
+OPENAI_KEY = "sk-test0123456789abcdefghijklmnop"
+ANTHROPIC_KEY = "sk-ant-api03-test0123456789abcdefghij"
+CITIES = ["Paris", "Rome", "Oslo", "Lima", "Kyiv"]
+
+
+def cassette_project(root: Path) -> Path:
+    """The cassette proof's agent (raw OpenAI and Anthropic SDKs, tool calls, streaming):
+    5 inputs x 2 personas x 2 iterations = 20 runs of 4 model calls."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "agent.py").write_text(MODEL_AGENT, encoding="utf-8")
+    config = {
+        "name": "trips",
+        "runner": {"target": "agent:run", "timeout_seconds": 60},
+        "personas": [{"name": "alice", "description": "a"}, {"name": "bob", "description": "b"}],
+        "base_inputs": [{"input": f"Weather in {city}"} for city in CITIES],
+        "iterations": 2,
+        "parallel_runs": 4,
+    }
+    (root / "setting.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return root
+
+
+def point_at(root: Path, openai: str, claude: str, **extra: str) -> None:
+    """The runs' environment, in the project's .env (a worker gets it with the job, not from
+    the driver's environment)."""
+    values = {
+        "OPENAI_BASE_URL": openai,
+        "ANTHROPIC_BASE_URL": claude,
+        "OPENAI_API_KEY": OPENAI_KEY,
+        "ANTHROPIC_API_KEY": ANTHROPIC_KEY,
+        **extra,
+    }
+    text = "".join(f"{k}={v}\n" for k, v in values.items())
+    (root / ".env").write_text(text, encoding="utf-8")
+
+
+def cassette_run(
+    root: Path, step: str, mode: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], Path]:
+    done = fl(
+        "run",
+        "experiment",
+        "--no-collector",
+        "--output-dir",
+        f"out/{step}",
+        "--cassette",
+        mode,
+        *args,
+        cwd=root,
+        env=env,
+        timeout=300,
+    )
+    dirs = sorted((root / "out" / step).glob("trips_*"))
+    assert dirs, done.stdout + done.stderr
+    return done, dirs[-1]
+
+
+def span_shapes(exp: Path) -> dict[str, list[str]]:
+    """Per run: its observations without ids and times (type, name, model, tokens, I/O)."""
+    run_of = {row["trace_id"]: row["run_key"] for row in lines(exp)}
+    shapes: dict[str, list[str]] = {key: [] for key in run_of.values()}
+    fields = ("type", "name", "model", "prompt_tokens", "completion_tokens", "total_tokens")
+    for text in (exp / "observations.jsonl").read_text(encoding="utf-8").splitlines():
+        obs = json.loads(text)
+        shape = {k: obs.get(k) for k in (*fields, "input", "output", "error")}
+        shapes[run_of[obs["trace_id"]]].append(json.dumps(shape, sort_keys=True))
+    return {key: sorted(value) for key, value in shapes.items()}
+
+
+def test_cassettes_record_replay_and_auto_on_ray_as_locally(
+    tmp_path: Path, cluster: RayCluster
+) -> None:
+    root = cassette_project(tmp_path / "p")
+    ray_args = ("--executor", "ray", "--ray-address", cluster.address)
+    cassette = root / "cassettes" / "trips.jsonl"
+    socket_log = tmp_path / "connections.log"
+    openai, claude = FakeServer("openai").start(), FakeServer("anthropic").start()
+    try:
+        # 1. record on the cluster: every call live, from workers on both nodes
+        point_at(root, openai.base_url, claude.base_url)
+        done, recorded = cassette_run(root, "record", "record", *ray_args)
+        assert done.returncode == 0, done.stderr
+        assert len(openai.requests) == 40 and len(claude.requests) == 40
+    finally:
+        openai.stop()
+        claude.stop()
+    rec_rows = {r["run_key"]: r for r in lines(recorded)}
+    assert len(rec_rows) == 20 and all(r["success"] for r in rec_rows.values())
+    assert len({r["executor"]["node_id"] for r in rec_rows.values()}) == 2
+    text = cassette.read_text(encoding="utf-8")
+    entries = [json.loads(x) for x in text.splitlines()[1:]]
+    assert len(entries) == 80 and {e["run"] for e in entries} == {f"run:{k}" for k in rec_rows}
+    assert OPENAI_KEY not in text and ANTHROPIC_KEY not in text  # masked in the workers
+    assert "authorization" not in text.lower() and "x-api-key" not in text.lower()
+    assert json.loads((recorded / "summary.json").read_text())["cassette"]["recorded"] == 80
+    before = cassette.read_bytes()
+
+    # 2. replay on the cluster with the servers gone: zero connection attempts in the workers
+    dead = {"openai": openai.base_url, "claude": claude.base_url}
+    point_at(root, dead["openai"], dead["claude"], CASSETTE_TEST_SOCKET_LOG=str(socket_log))
+    done, replayed = cassette_run(root, "replay", "replay", *ray_args)
+    assert done.returncode == 0, done.stderr
+    assert not socket_log.exists()
+    rep_rows = {r["run_key"]: r for r in lines(replayed)}
+    assert len({r["executor"]["node_id"] for r in rep_rows.values()}) == 2
+    for key, row in rec_rows.items():
+        assert rep_rows[key]["output"] == row["output"]
+        assert rep_rows[key]["token_usage"] == row["token_usage"]
+    assert span_shapes(replayed) == span_shapes(recorded)
+    assert cassette.read_bytes() == before  # replay never rewrites the cassette
+    ray_summary = json.loads((replayed / "summary.json").read_text())
+    assert ray_summary["cassette"]["replayed"] == 80 and ray_summary["cassette"]["missing"] == 0
+
+    # 3. the same replay on the local executor gives the same artifacts
+    done, local = cassette_run(
+        root, "local", "replay", env={"PYTHONPATH": cluster.env["PYTHONPATH"]}
+    )
+    assert done.returncode == 0, done.stderr
+    assert by_key(local) == by_key(replayed)
+    assert span_shapes(local) == span_shapes(replayed)
+    local_summary = json.loads((local / "summary.json").read_text())
+    assert local_summary["cassette"] == ray_summary["cassette"]
+    assert not socket_log.exists()  # the local run's process had the guard too
+
+    # 4. one run's prompt changes: in replay on the cluster only that run fails, with the line
+    point_at(
+        root,
+        dead["openai"],
+        dead["claude"],
+        CASSETTE_TEST_SOCKET_LOG=str(socket_log),
+        CHANGE_RUN="Weather in Rome|bob|1",
+    )
+    done, changed = cassette_run(root, "changed", "replay", *ray_args)
+    assert done.returncode == 1, done.stderr
+    assert not socket_log.exists()
+    failed = [r for r in lines(changed) if not r["success"]]
+    assert len(failed) == 1
+    (bad,) = failed
+    assert (bad["input"], bad["persona"], bad["iteration"]) == ("Weather in Rome", "bob", 1)
+    assert bad["error"]["type"] == "CassetteMiss"
+    message = bad["error"]["message"]
+    assert message.startswith(f"cassette {cassette}: no recording for run run:{bad['run_key']}")
+    assert message.endswith("re-record with --cassette auto") and message in done.stderr
+    for row in lines(changed):
+        if row["run_key"] != bad["run_key"]:
+            assert row["output"] == rec_rows[row["run_key"]]["output"]
+    assert cassette.read_bytes() == before
+
+    # 5. auto on the cluster re-records that run alone (servers back, on other ports)
+    again = (FakeServer("openai").start(), FakeServer("anthropic").start())
+    try:
+        point_at(root, again[0].base_url, again[1].base_url, CHANGE_RUN="Weather in Rome|bob|1")
+        done, _ = cassette_run(root, "auto", "auto", *ray_args)
+        assert done.returncode == 0, done.stderr
+        # the prompt change touches the two OpenAI calls; the Anthropic ones still match
+        assert len(again[0].requests) == 2 and len(again[1].requests) == 0
+    finally:
+        for server in again:
+            server.stop()
+    old, new = set(before.decode().splitlines()[1:]), set(text_entries(cassette))
+    assert len(new) == 80 and len(old - new) == 2 and len(new - old) == 2
+    assert {json.loads(x)["run"] for x in old ^ new} == {f"run:{bad['run_key']}"}
+    assert OPENAI_KEY not in cassette.read_text(encoding="utf-8")
+
+
+def text_entries(cassette: Path) -> list[str]:
+    return cassette.read_text(encoding="utf-8").splitlines()[1:]

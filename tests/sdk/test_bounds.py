@@ -16,6 +16,7 @@ import pytest
 from fluxloop_semconv import attributes as attr
 
 import fluxloop
+from fluxloop.project.recording import load_recording
 from fluxloop.sdk import _recording, _serialize
 from fluxloop.sdk._genai import MAX_MESSAGES, to_genai_messages
 from tests.sdk.conftest import Exported
@@ -244,7 +245,7 @@ def test_an_oversized_recorded_line_is_bounded_when_read(tmp_path: Path) -> None
     big = {"_version": "1", "target": "m:f", "kwargs": {"data": {"content": "y" * 8_000_000}}}
     path.write_text(json.dumps(big) + "\n")
     notes: list[str] = []
-    (call,) = _recording.load_recording(path, notes=notes)
+    (call,) = load_recording(path, notes=notes)
     assert len(json.dumps(call.kwargs)) <= _serialize.DEFAULT_OPTIONS.max_bytes
     assert call.kwargs["data"]["content"].startswith("yyyy")
     assert notes and "bounded" in notes[0]

@@ -8,7 +8,8 @@ import pytest
 
 import fluxloop
 from fluxloop.errors import ConfigError
-from fluxloop.sdk._config import read_dotenv, resolve
+from fluxloop.sdk._config import resolve
+from fluxloop.sdk.envfile import read_dotenv
 
 from .conftest import Exported
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.project.yaml import YamlDoc, load_yaml_file, suggest
 
 from ._jsonl import warn, where
-from ._yaml import LocatedYaml, load_yaml, suggest
 from .judge import BUILTIN_CRITERIA, JudgeLimits, JudgeSpec, _import_attr, infer_provider
 from .rules import CompiledRule, compile_rule
 
@@ -130,10 +130,10 @@ class EvaluationConfig:
     thresholds: dict[str, Any] = field(default_factory=dict)
     performance: dict[str, Any] = field(default_factory=dict)
     quality: list[str] = field(default_factory=list)
-    doc: LocatedYaml | None = None
+    doc: YamlDoc | None = None
 
     def where(self, key: str) -> str:
-        return self.doc.at(key) if self.doc is not None else self.source
+        return self.doc.where(key) if self.doc is not None else self.source
 
 
 DEFAULT_EVALUATORS: list[dict[str, Any]] = [
@@ -188,13 +188,13 @@ def find_config(experiment_dir: Path, explicit: Path | None) -> tuple[Path | Non
 
 def _quick_has_evaluation(path: Path) -> bool:
     try:
-        return _has_evaluation(load_yaml(path).data)
+        return _has_evaluation(load_yaml_file(path).data)
     except ConfigError:
         return True  # let the real load report the problem
 
 
 def _num(
-    doc: LocatedYaml,
+    doc: YamlDoc,
     key: str,
     value: Any,
     low: float | None = None,
@@ -215,17 +215,17 @@ def _num(
     return float(value)
 
 
-def _check_keys(doc: LocatedYaml, key: str, data: Mapping[str, Any], allowed: set[str]) -> None:
+def _check_keys(doc: YamlDoc, key: str, data: Mapping[str, Any], allowed: set[str]) -> None:
     for name in data:
         if name in allowed:
             continue
         hint = suggest(str(name), allowed)
         if hint:
             raise doc.error(f"{key}.{name}", f"unknown key{hint}")
-        warn(f"{doc.at(f'{key}.{name}')}: {key}.{name}: unknown key (ignored)")
+        warn(f"{doc.where(f'{key}.{name}')}: {key}.{name}: unknown key (ignored)")
 
 
-def _mapping(doc: LocatedYaml, key: str, value: Any) -> Mapping[str, Any]:
+def _mapping(doc: YamlDoc, key: str, value: Any) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -241,10 +241,10 @@ def load_evaluation_config(
     ``explicit``: the file was named with ``--config``, so it must define evaluators (an empty
     or unrelated file is an error, not a silent fall-back to the built-in defaults)."""
     if path is None:
-        doc = LocatedYaml(Path("<defaults>"), {"evaluators": DEFAULT_EVALUATORS}, {})
+        doc = YamlDoc(Path("<defaults>"), {"evaluators": DEFAULT_EVALUATORS}, {})
         base = Path.cwd()
     else:
-        doc = load_yaml(path)
+        doc = load_yaml_file(path)
         base = path.resolve().parent
         if base.name == "configs":
             base = base.parent
@@ -411,7 +411,7 @@ def _from_metrics(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _evaluator(
-    doc: LocatedYaml, key: str, spec: Any, cfg: EvaluationConfig, index: int
+    doc: YamlDoc, key: str, spec: Any, cfg: EvaluationConfig, index: int
 ) -> EvaluatorDef | None:
     if not isinstance(spec, Mapping):
         raise doc.error(key, f"expected a mapping with name and type, found {spec!r}")
@@ -474,7 +474,7 @@ def _evaluator(
 
 
 def _judge_spec(
-    doc: LocatedYaml, key: str, spec: Mapping[str, Any], name: str, cfg: EvaluationConfig
+    doc: YamlDoc, key: str, spec: Mapping[str, Any], name: str, cfg: EvaluationConfig
 ) -> JudgeSpec:
     judge = JudgeSpec(name=name, goal=cfg.goal)
     criteria = spec.get("criteria")
@@ -553,7 +553,7 @@ def _judge_spec(
         judge.model = model
     if judge.prompt_template is None and not judge.criteria and name not in BUILTIN_CRITERIA:
         warn(
-            f"{doc.at(key)}: {key}: llm_judge {name!r} has no criteria or prompt_template; "
+            f"{doc.where(key)}: {key}: llm_judge {name!r} has no criteria or prompt_template; "
             "using the default criterion (relevant and helpful)"
         )
     return judge

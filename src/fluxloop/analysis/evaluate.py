@@ -38,7 +38,7 @@ from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
 from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
-from fluxloop.sdk import read_dotenv
+from fluxloop.sdk.envfile import apply_environ, read_dotenv
 
 from ._jsonl import collect_warnings, dump_line, iter_jsonl, masked_text, warn, where
 from .config import EvaluationConfig, EvaluatorDef, find_config, load_evaluation_config
@@ -638,9 +638,8 @@ def _keys_from_project_env(directories: list[Path]) -> None:
             if candidate in seen:
                 continue
             seen.add(candidate)
-            for key, value in read_dotenv(candidate).items():
-                if key in names and value:
-                    os.environ.setdefault(key, value)
+            values = read_dotenv(candidate)
+            apply_environ({k: v for k, v in values.items() if k in names and v}, override=False)
 
 
 def evaluate_experiment(

@@ -30,7 +30,7 @@ from typing import Any
 
 from fluxloop.errors import InputError
 
-from ._jsonl import iter_jsonl, read_json, warn, where
+from ._jsonl import iter_jsonl, loads, read_json, warn, where
 
 __all__ = [
     "Experiment",
@@ -403,8 +403,6 @@ class ObservationIndex:
 
     @staticmethod
     def _tid_of(raw: bytes) -> str | None:
-        from ._jsonl import loads
-
         try:
             record = loads(raw)
         except ValueError:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._yaml import LocatedYaml, suggest
+from fluxloop.project.yaml import YamlDoc, suggest
+
 from .experiment import Run
 from .timeline import Step, tool_calls
 
@@ -445,7 +446,7 @@ ALIASES = {
 _COMMON = {"check", "name", "weight", "description"}
 
 
-def compile_rule(doc: LocatedYaml, key: str, spec: Any, base_dir: Path) -> CompiledRule:
+def compile_rule(doc: YamlDoc, key: str, spec: Any, base_dir: Path) -> CompiledRule:
     """Validate one ``{check: ...}`` mapping; errors carry ``file:line`` and a suggestion."""
     if isinstance(spec, str):
         spec = {"check": spec}
@@ -488,14 +489,12 @@ def _label(check: str, params: Mapping[str, Any]) -> str:
     return _short(f"{check}({inner})", 80)
 
 
-def _number(doc: LocatedYaml, key: str, value: Any) -> None:
+def _number(doc: YamlDoc, key: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise doc.error(key, f"expected a number, found {value!r}")
 
 
-def _prepare(
-    doc: LocatedYaml, key: str, check: str, params: dict[str, Any], base_dir: Path
-) -> None:
+def _prepare(doc: YamlDoc, key: str, check: str, params: dict[str, Any], base_dir: Path) -> None:
     for numeric in (
         "budget_ms",
         "max_ms",

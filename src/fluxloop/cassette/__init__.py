@@ -11,7 +11,8 @@ the ``httpx`` / ``httpx2`` transports the OpenAI and Anthropic SDKs use.
 * :mod:`~fluxloop.cassette.normalize`: masking and the request digest;
 * :mod:`~fluxloop.cassette.tape`: one run's matching and recording;
 * :mod:`~fluxloop.cassette.http` / :mod:`~fluxloop.cassette.langchain`: the interceptors;
-* :mod:`~fluxloop.cassette.settings` / :mod:`~fluxloop.cassette.session`: modes and use.
+* :mod:`~fluxloop.cassette.settings` / :mod:`~fluxloop.cassette.session`: modes and use;
+* :mod:`~fluxloop.cassette.remote`: a run's tape taken to another process and back.
 
 It depends on :mod:`fluxloop.sdk` (masking) and :mod:`fluxloop.llm` only.
 """
@@ -20,10 +21,11 @@ from __future__ import annotations
 
 from .errors import CassetteError, CassetteMiss
 from .format import FORMAT_VERSION, entry_id, read_cassette, write_cassette
+from .remote import ReturnedTape, ShippedTape
 from .session import CassetteSession, CassetteStats, use_cassette
 from .settings import ENV_DIR, ENV_MODE, ENV_TIMING, CassetteSettings, resolve_settings
 from .store import Cassette, cassette_path, scope_of
-from .tape import MODES, TIMINGS, Mode, Tape, Timing, current_tape
+from .tape import MODES, TIMINGS, Mode, Tape, TapeOutcome, Timing, current_tape
 
 __all__ = [
     "ENV_DIR",
@@ -39,7 +41,10 @@ __all__ = [
     "CassetteSettings",
     "CassetteStats",
     "Mode",
+    "ReturnedTape",
+    "ShippedTape",
     "Tape",
+    "TapeOutcome",
     "Timing",
     "cassette_path",
     "current_tape",

@@ -22,12 +22,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import http
 from .errors import CassetteMiss
 from .format import entry_id
+from .intercept import install_interceptors
+from .remote import ShippedTape
 from .settings import CassetteSettings
 from .store import Cassette, cassette_path
-from .tape import Tape
+from .tape import Tape, TapeOutcome, miss_line
 
 __all__ = ["CassetteSession", "CassetteStats", "use_cassette"]
 
@@ -75,12 +76,7 @@ class CassetteSession:
             return None
         path = cassette_path(settings.directory, name)
         cassette = Cassette.open(path, name=name, target=target)
-        http.install()
-        # imported on first use, not with the package: langchain-core takes a good part of
-        # a second to import, and the pytest plugin and the CLI import this package
-        from . import langchain
-
-        langchain.install()
+        install_interceptors()
         return cls(settings, cassette, scope)
 
     @property
@@ -97,27 +93,38 @@ class CassetteSession:
         with Tape(self, self.key(run_key)) as tape:
             yield tape
 
+    def recorded(self, run_key: str) -> list[dict[str, Any]]:
+        """The entries recorded for run ``run_key`` (its scoped key), in call order."""
+        return self.cassette.run(run_key)
+
+    def ship(self, run_key: str) -> ShippedTape:
+        """What run ``run_key`` needs of this cassette to execute in another process: the
+        settings and the run's recorded entries (none in ``record`` mode, where a tape never
+        replays). Its :class:`~fluxloop.cassette.remote.ReturnedTape` comes back to
+        :meth:`finish` through :meth:`ReturnedTape.resolve`."""
+        key = self.key(run_key)
+        entries = () if self.mode == "record" else tuple(self.recorded(key))
+        return ShippedTape(self.settings, self.cassette.path, key, entries)
+
     def miss_line(self, run: str, number: int, model: str | None, preview: str) -> str:
         """The one line a run fails with when a call has no recording."""
-        return (
-            f"cassette {self.cassette.path}: no recording for run {run}, call {number}, "
-            f"model {model or '?'}, last message {preview!r}; re-record with --cassette auto"
-        )
+        return miss_line(self.cassette.path, run, number, model, preview)
 
-    def finish(self, tape: Tape, *, complete: bool = True) -> None:
+    def finish(self, outcome: TapeOutcome) -> None:
         """Fold a finished run's tape into the cassette (its new calls only when the run is
         ``complete``: ended, successfully or not, rather than cancelled)."""
-        calls = sorted(tape.calls, key=lambda item: item[0])
+        calls = outcome.calls
+        rerecord = outcome.new > 0 and not outcome.misses and outcome.complete
         with self._lock:
-            self.stats.replayed += tape.hits
-            self.stats.recorded += tape.new
-            self.stats.missing += len(tape.misses)
-            self.stats.misses.extend(tape.misses)
-            if tape.new and not tape.misses and complete:
+            self.stats.replayed += outcome.hits
+            self.stats.recorded += outcome.new
+            self.stats.missing += len(outcome.misses)
+            self.stats.misses.extend(outcome.misses)
+            if rerecord:
                 self.stats.runs_recorded += 1
-        if tape.new and not tape.misses and complete:
-            self.cassette.replace_run(tape.run_key, [entry for _, entry in calls])
-            ids = {entry_id(e) for e in self.cassette.run(tape.run_key)}
+        if rerecord:
+            self.cassette.replace_run(outcome.run_key, [entry for _, entry in calls])
+            ids = {entry_id(e) for e in self.cassette.run(outcome.run_key)}
         else:
             ids = {entry_id(entry) for _, entry in calls if "run" in entry}
         with self._lock:

@@ -24,14 +24,15 @@ import threading
 import time
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .errors import CassetteMiss
 from .normalize import prepare
 
 if TYPE_CHECKING:
-    from .session import CassetteSession
+    from .settings import CassetteSettings
 
 __all__ = [
     "MODES",
@@ -39,10 +40,13 @@ __all__ = [
     "Call",
     "Mode",
     "Tape",
+    "TapeOutcome",
+    "TapeOwner",
     "Timing",
     "active_tape",
     "current_tape",
     "inside_call",
+    "miss_line",
     "wait_async",
     "wait_sync",
 ]
@@ -80,6 +84,49 @@ def inside_call() -> Iterator[None]:
         _INSIDE.reset(token)
 
 
+def miss_line(path: Path, run: str, number: int, model: str | None, preview: str) -> str:
+    """The one line a run fails with when a call has no recording in cassette ``path``."""
+    return (
+        f"cassette {path}: no recording for run {run}, call {number}, "
+        f"model {model or '?'}, last message {preview!r}; re-record with --cassette auto"
+    )
+
+
+@dataclass
+class TapeOutcome:
+    """What a finished run did with its tape (plain data: it may come from another process).
+
+    ``calls`` are the run's calls as ``(call number, entry)``, in call order: the recorded
+    entry a call replayed, or the new entry a live call made. ``complete`` is False for a run
+    cut short (cancelled, interrupted).
+    """
+
+    run_key: str
+    calls: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    hits: int = 0
+    new: int = 0
+    misses: list[str] = field(default_factory=list)
+    complete: bool = True
+
+
+class TapeOwner(Protocol):
+    """Where a tape gets its recordings and hands its outcome: the cassette session in this
+    process, or the part of it a run took to another process."""
+
+    @property
+    def settings(self) -> CassetteSettings: ...
+
+    def recorded(self, run_key: str) -> list[dict[str, Any]]:
+        """The entries recorded for run ``run_key``, in call order."""
+        ...
+
+    def miss_line(self, run: str, number: int, model: str | None, preview: str) -> str: ...
+
+    def finish(self, outcome: TapeOutcome) -> None:
+        """Take the outcome of a finished tape."""
+        ...
+
+
 @dataclass(frozen=True)
 class Call:
     """One model call on a tape: its number in the run, its request, and the recorded entry
@@ -96,11 +143,11 @@ class Call:
 class Tape:
     """The recorded calls of one run and what this run did with them."""
 
-    def __init__(self, session: CassetteSession, run_key: str) -> None:
+    def __init__(self, session: TapeOwner, run_key: str) -> None:
         self.session = session
         self.run_key = run_key
         self.mode: Mode = session.settings.mode
-        self.recorded = [] if self.mode == "record" else list(session.cassette.run(run_key))
+        self.recorded = [] if self.mode == "record" else list(session.recorded(run_key))
         self._index: dict[str, list[int]] = {}
         for i, entry in enumerate(self.recorded):
             self._index.setdefault(entry["digest"], []).append(i)
@@ -123,7 +170,14 @@ class Tape:
         _TAPE.reset(self._token)
         # a run cut short (cancelled, interrupted) keeps its previous recording: its new
         # calls are only half the conversation
-        self.session.finish(self, complete=exc_type is None)
+        self.session.finish(self.outcome(complete=exc_type is None))
+
+    def outcome(self, *, complete: bool = True) -> TapeOutcome:
+        """What this run did with its tape, its calls in call order."""
+        with self._lock:
+            calls = sorted(self.calls, key=lambda item: item[0])
+            misses = list(self.misses)
+        return TapeOutcome(self.run_key, calls, self.hits, self.new, misses, complete)
 
     # -- calls -------------------------------------------------------------------------------
 

@@ -43,7 +43,7 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     import yaml
 
     from fluxloop.project.config import discover_config, load_raw_config
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.sdk.masking import mask_secrets
 
     single_file: Path | None = None
@@ -105,7 +105,7 @@ def _generation_row(config: Any) -> str:
 def env(project: str | None, root: str | None, show_values: bool) -> None:
     """Show the environment variables FluxLoop reads, their values and where they come from."""
     from fluxloop.project.config import resolve_project_dir
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.configtools import env_rows
     from fluxloop.runner.report import format_table
 
@@ -157,7 +157,7 @@ def set_(
 ) -> None:
     """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
     from fluxloop.project.config import discover_config
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.configtools import set_config_value
 
     target_file: str | None = None
@@ -207,7 +207,7 @@ def set_llm(
 ) -> None:
     """Store PROVIDER's API_KEY in .env and use it for LLM input generation."""
     from fluxloop.project.config import discover_config
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.configtools import LLM_PROVIDERS
     from fluxloop.runner.configtools import set_llm as do_set_llm
     from fluxloop.sdk.masking import display_mask

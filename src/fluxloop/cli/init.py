@@ -55,7 +55,7 @@ def project(
     """Scaffold fluxloop/NAME/ with a runnable example agent."""
     from fluxloop.errors import ConfigError
     from fluxloop.project.scaffold import create_project
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
 
     root = root_opt or root_arg or Path("fluxloop")
     if name is None:
@@ -107,7 +107,7 @@ def project(
 def agent(name: str, template: str, directory: Path | None, force: bool) -> None:
     """Create NAME.py from a runnable template."""
     from fluxloop.project.scaffold import create_agent
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
 
     result = create_agent(name, directory=directory, template=template, force=force)
     echo(f"Created {display_path(result.path)} (template: {template})")
@@ -138,7 +138,7 @@ def pytest_template(project_root: Path, tests_dir: str, filename: str, force: bo
     from fluxloop.errors import ConfigError
     from fluxloop.integrations.pytest_plugin.template import write_template
     from fluxloop.project.config import discover_config
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
 
     root = project_root.resolve()
     discover_config(cwd=root)  # a clear error when this is not a FluxLoop project

@@ -53,8 +53,9 @@ _AGENT_DECORATOR = re.compile(r"^\s*@\s*(?:fluxloop\.)?agent\b", re.MULTILINE)
 def set_env_value(path: Path, key: str, value: str) -> None:
     """Set ``key=value`` in a ``.env`` file keeping every other line; a commented-out
     ``# KEY=...`` line is switched on in place rather than appending a second one."""
-    from fluxloop.project.envfiles import DOTENV_MODE, parse_dotenv, set_dotenv_value
-    from fluxloop.project.yamlio import atomic_write_text
+    from fluxloop._files import atomic_write
+    from fluxloop.project.envfiles import DOTENV_MODE, set_dotenv_value
+    from fluxloop.sdk.envfile import parse_dotenv
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -64,7 +65,7 @@ def set_env_value(path: Path, key: str, value: str) -> None:
         commented = re.compile(rf"^[ \t]*#[ \t]*(?:export[ \t]+)?{re.escape(key)}[ \t]*=.*$", re.M)
         match = commented.search(text)
         if match:
-            atomic_write_text(
+            atomic_write(
                 path, text[: match.start()] + f"{key}=" + text[match.end() :], mode=DOTENV_MODE
             )
     set_dotenv_value(path, key, value)
@@ -102,7 +103,7 @@ def _resolve(value: str, base: Path) -> Path:
 def _configured_file(project_dir: Path, source: Any | None) -> Path | None:
     """The recording file the config or ``.env`` already names."""
     from fluxloop.project.config import load_raw_config
-    from fluxloop.project.envfiles import read_dotenv
+    from fluxloop.sdk.envfile import read_dotenv
 
     if source is not None:
         try:
@@ -244,7 +245,7 @@ def _scan_code(project_dir: Path) -> tuple[list[str], bool]:
 
 def _summarise_recording(state: RecordState, path: Path) -> None:
     from fluxloop.errors import FluxLoopError
-    from fluxloop.sdk import load_recording
+    from fluxloop.project.recording import load_recording
 
     state.recording_exists = path.is_file()
     if not state.recording_exists:
@@ -368,7 +369,7 @@ def _config_option(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def _print_toggle(result: ToggleResult) -> None:
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
 
     state = "enabled" if result.enabled else "disabled"
     echo(f"Recording {state}")

@@ -78,7 +78,7 @@ def experiments(
     as_json: bool,
 ) -> None:
     """List recent experiments with their results (read from summary.json)."""
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import format_date, list_experiments
 
@@ -164,7 +164,7 @@ def traces(
     """List the latest traces of an experiment (default: the most recent experiment), or of a
     `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
-    from fluxloop.project.yamlio import display_path
+    from fluxloop.project.yaml import display_path
     from fluxloop.runner.report import format_table
     from fluxloop.runner.status import find_experiment, recent_traces
 

@@ -17,12 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from fluxloop._files import atomic_write
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
 from fluxloop.llm.client import LLMClient
 from fluxloop.project.config import ExperimentConfig
 from fluxloop.project.inputs import DEFAULT_INPUTS_FILE
-from fluxloop.project.yamlio import atomic_write_text, display_path, safe_load
+from fluxloop.project.yaml import display_path, safe_load
 
 from .generator import (
     BaseInput,
@@ -317,7 +318,7 @@ def generate_inputs(
             f"kept the previous {display_path(output)} as {display_path(backup)} "
             "(--overwrite replaces it without a backup, --no-overwrite refuses)"
         )
-    atomic_write_text(output, render_inputs_file(result, generated_at=generated_at))
+    atomic_write(output, render_inputs_file(result, generated_at=generated_at))
     outcome.written = True
     return outcome
 

@@ -7,7 +7,7 @@ A recording is JSON lines written by ``fluxloop.record_call_args``::
 
 The content at ``replay_args.override_param_path`` (dot path, integer segments index lists;
 default ``data.content``) of the chosen call (the last one by default) becomes the base input.
-Calls are read by the replay engine's reader (:func:`fluxloop.runner.replay.load_recording`),
+Calls are read by the replay engine's reader (:func:`fluxloop.project.recording.load_recording`),
 so a generated input's ``recording_index`` names the very call it replays into.
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from fluxloop.errors import InputError
-from fluxloop.project.yamlio import display_path
-from fluxloop.runner.replay import RecordedCall, extract_at_path, load_recording
+from fluxloop.project.recording import RecordedCall, extract_at_path, load_recording
+from fluxloop.project.yaml import display_path
 
 __all__ = [
     "DEFAULT_OVERRIDE_PATH",

@@ -22,7 +22,7 @@ from typing import Any
 from fluxloop.errors import InputError
 
 from .config import ExperimentConfig
-from .yamlio import Located, display_path, join_key, load_yaml_file
+from .yaml import Located, display_path, join_key, load_yaml_file
 
 __all__ = ["InputItem", "InputSet", "load_inputs", "parse_inputs_data"]
 

@@ -9,10 +9,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError
 
 from .envfiles import DOTENV_MODE
-from .yamlio import atomic_write_text, display_path
+from .yaml import display_path
 
 __all__ = [
     "AGENT_TEMPLATES",
@@ -54,7 +55,7 @@ def _write(
         result_kept.append(path)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, text, mode=DOTENV_MODE if path.name == ".env" else None)
+    atomic_write(path, text, mode=DOTENV_MODE if path.name == ".env" else None)
     result_created.append(path)
 
 

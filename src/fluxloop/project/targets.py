@@ -21,9 +21,9 @@ from types import ModuleType
 from typing import Any, Literal
 
 from fluxloop.errors import ConfigError, TargetError
+from fluxloop.sdk.envfile import applied_environ
 
-from .envfiles import applied_environ
-from .yamlio import display_path
+from .yaml import display_path
 
 __all__ = [
     "Target",

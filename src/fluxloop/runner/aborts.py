@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import StorageError
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 __all__ = ["aborted_error"]
 

@@ -6,6 +6,10 @@ ConfigError, exit 2, before anything runs) and runs each planned run through
 persona and iteration) around the whole run, multi-turn conversations and their simulated
 user included. A run that asked for a call the cassette does not hold (``replay``) fails with
 the miss line, even when the agent caught the exception and carried on.
+
+When runs execute in other processes (``--executor ray``), the executor asks :meth:`ship`
+for what a run takes along (its recorded entries) and hands :meth:`receive` what the run
+brought back; the cassette file stays here and is written here, as for a local run.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fluxloop.cassette import CassetteSession, resolve_settings
+from fluxloop.cassette import CassetteSession, ReturnedTape, ShippedTape, resolve_settings
 from fluxloop.project.config import ExperimentConfig
 
 from .progress import ProgressReporter
@@ -64,10 +68,22 @@ class RunCassette:
         """Run ``planned`` with its tape current; fail it on a missing recording."""
         with self.session.tape(planned.key) as tape:
             record = await execute(planned)
-        if tape.misses:
-            _fail(record, tape.misses[0])
-            self.reporter.info(f"[fluxloop] {tape.misses[0]}")
+        self._settle(record, tape.misses)
         return record
+
+    def ship(self, planned: PlannedRun) -> ShippedTape:
+        """What ``planned`` takes to the process that executes it."""
+        return self.session.ship(planned.key)
+
+    def receive(self, shipped: ShippedTape, returned: ReturnedTape, record: RunRecord) -> None:
+        """Fold in what a run executed elsewhere did with its tape; fail it on a miss."""
+        self.session.finish(returned.resolve(shipped))
+        self._settle(record, returned.misses)
+
+    def _settle(self, record: RunRecord, misses: list[str]) -> None:
+        if misses:
+            _fail(record, misses[0])
+            self.reporter.info(f"[fluxloop] {misses[0]}")
 
     def summary(self) -> dict[str, Any]:
         return self.session.summary()

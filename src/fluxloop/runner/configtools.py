@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError
 from fluxloop.project.config import (
     ConfigSource,
@@ -18,9 +19,8 @@ from fluxloop.project.config import (
     load_raw_config,
 )
 from fluxloop.project.envfiles import dotenv_chain, set_dotenv_value
-from fluxloop.project.validation import ConfigProblems, Problem, validate_config
-from fluxloop.project.yamledit import parse_cli_value, set_yaml_value
-from fluxloop.project.yamlio import atomic_write_text, display_path, load_yaml_text
+from fluxloop.project.problems import ConfigProblems, Problem, validate_config
+from fluxloop.project.yaml import display_path, load_yaml_text, parse_cli_value, set_yaml_value
 from fluxloop.sdk.masking import display_mask, is_secret_key
 
 if TYPE_CHECKING:
@@ -223,7 +223,7 @@ def set_config_value(
     ]
     if relevant:
         raise ConfigProblems(relevant)
-    atomic_write_text(path, edited)
+    atomic_write(path, edited)
     return path, value
 
 
@@ -371,5 +371,5 @@ def set_llm(
         ("input_generation.llm.model", chosen_model),
     ):
         text = set_yaml_value(text, key, value, label=display_path(config_path))
-    atomic_write_text(config_path, text)
+    atomic_write(config_path, text)
     return env_path, written, config_path, chosen_model

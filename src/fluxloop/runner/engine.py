@@ -48,7 +48,7 @@ from fluxloop.errors import ConfigError, InterruptedRunError, StorageError, Thre
 from fluxloop.project.config import ExecutorSettings, ExperimentConfig, relocate
 from fluxloop.project.inputs import InputItem, InputSet, load_inputs
 from fluxloop.project.targets import Target, resolve_target, target_environment
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .aborts import aborted_error
 from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
@@ -1329,12 +1329,8 @@ def run_experiment(
         )
         experiment = _Experiment(plan, options, target, replay, reporter, tracing)
         experiment.executor.cassette = cassette
-        if cassette is not None and experiment.execution.remote:
-            raise ConfigError(
-                "cassette: model-call cassettes do not work with --executor ray yet (the tape "
-                "lives in this process); run with --executor local or --cassette off",
-                key="cassette",
-            )
+        if experiment.execution.remote:  # each run takes its tape to its worker and back
+            experiment.execution.tapes = cassette
         experiment.execution.prepare()  # a bad executor setup fails before anything is written
         with deferred_interrupts(reraise=False) as held:  # a directory is whole or absent
             directory = experiment.open_directory()

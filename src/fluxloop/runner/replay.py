@@ -52,22 +52,19 @@ from typing import Any
 
 from fluxloop.errors import ConfigError, InputError
 from fluxloop.project.config import ReplaySettings
-from fluxloop.project.yamlio import display_path
-from fluxloop.sdk import (
-    MASK,
+from fluxloop.project.recording import (
     RecordedCall,
     RecordingNotFoundError,
-    SerializeOptions,
     extract_at_path,
     find_markers,
     format_path,
     load_recording,
     masked_paths,
-    parse_marker,
     set_at_path,
     split_path,
-    to_json,
 )
+from fluxloop.project.yaml import display_path
+from fluxloop.sdk import MASK, SerializeOptions, parse_marker, to_json
 
 __all__ = [
     "AttrDict",

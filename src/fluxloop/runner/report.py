@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fluxloop.project.yamlio import display_path
+from fluxloop.project.yaml import display_path
 
 from .progress import format_duration
 

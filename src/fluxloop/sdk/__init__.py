@@ -7,13 +7,14 @@ direction test, ``tests/test_import_direction.py``, keeps other packages out of 
   and the original SDK's models and schema names (:mod:`fluxloop.models`, :mod:`fluxloop.schemas`);
 * what FluxLoop's own layers build on: :func:`capture_run` for the experiment runner and the
   pytest plugin, the runtime and span helpers for the LangChain integration, the serializer,
-  the GenAI message and usage helpers, the settings resolver and the recording reader.
+  the GenAI message and usage helpers, the settings resolver and the recording format (its
+  reader is :mod:`fluxloop.project.recording`).
 """
 
 from __future__ import annotations
 
 from fluxloop.sdk._capture import RunCapture
-from fluxloop.sdk._config import SDKConfig, read_dotenv
+from fluxloop.sdk._config import SDKConfig
 from fluxloop.sdk._config import resolve as resolve_config
 from fluxloop.sdk._context import (
     FluxLoopContext,
@@ -28,21 +29,14 @@ from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_m
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
 from fluxloop.sdk._recording import (
     MASK,
-    RecordedCall,
-    RecordingNotFoundError,
+    RECORDING_VERSION,
     disable_recording,
     enable_recording,
-    extract_at_path,
-    find_markers,
-    format_path,
-    load_recording,
-    masked_paths,
     parse_marker,
     record_call_args,
-    set_at_path,
     set_recording_options,
-    split_path,
 )
+from fluxloop.sdk._recording import line_options as recording_line_options
 from fluxloop.sdk._runtime import (
     INSTRUMENTATION_NAME,
     VERSION,
@@ -55,6 +49,7 @@ from fluxloop.sdk._runtime import (
     current_runtime,
     flush,
     get_config,
+    install_meter_provider,
     is_configured,
     load_env,
     reset_config,
@@ -74,6 +69,7 @@ from fluxloop.sdk._schemas import (
 from fluxloop.sdk._serialize import SerializeOptions, to_json
 from fluxloop.sdk._spans import record_failure, span_attributes, start_span
 from fluxloop.sdk._threads import ContextThreadPoolExecutor, propagate_context, run_in_executor
+from fluxloop.sdk.envfile import read_dotenv
 
 __all__ = [
     # the user API (fluxloop, fluxloop.models, fluxloop.schemas)
@@ -103,6 +99,7 @@ __all__ = [
     "event",
     "flush",
     "get_config",
+    "install_meter_provider",
     "get_current_context",
     "get_current_trace",
     "instrument",
@@ -141,16 +138,9 @@ __all__ = [
     # settings (runner, analysis)
     "read_dotenv",
     "resolve_config",
-    # the recording reader and dot paths (runner's replay, generation, the CLI)
+    # the recording format, for its reader (fluxloop.project.recording)
     "MASK",
-    "RecordedCall",
-    "RecordingNotFoundError",
-    "extract_at_path",
-    "find_markers",
-    "format_path",
-    "load_recording",
-    "masked_paths",
+    "RECORDING_VERSION",
     "parse_marker",
-    "set_at_path",
-    "split_path",
+    "recording_line_options",
 ]

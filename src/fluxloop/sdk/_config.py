@@ -349,28 +349,6 @@ def parameter_names() -> tuple[str, ...]:
     return tuple(_BY_NAME)
 
 
-def read_dotenv(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Parse a ``.env`` file (KEY=VALUE lines, ``export``, quotes, comments); missing → {}."""
-    values: dict[str, str] = {}
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (FileNotFoundError, IsADirectoryError, PermissionError, UnicodeDecodeError):
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if value[:1] in {"'", '"'} and value.endswith(value[0]) and len(value) >= 2:
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        if key:
-            values[key] = value
-    return values
-
-
 def resolve(
     explicit: Mapping[str, object],
     environ: Mapping[str, str],

@@ -33,7 +33,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._backends import enricher
 from fluxloop.sdk._capture import CAPTURE_KEY, CAPTURE_PROCESSOR, RunCapture
-from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, read_dotenv, resolve
+from fluxloop.sdk._config import LEGACY_ENV, SDKConfig, resolve
 from fluxloop.sdk._exporting import (
     build_metric_exporters,
     build_processors,
@@ -52,6 +52,7 @@ from fluxloop.sdk._pipeline import (
 )
 from fluxloop.sdk._recording_state import restart_counters
 from fluxloop.sdk._serialize import SerializeOptions
+from fluxloop.sdk.envfile import apply_environ, read_dotenv
 
 logger = logging.getLogger("fluxloop")
 
@@ -156,6 +157,28 @@ def configure_from_environment() -> SDKConfig:
     return RUNTIME.config
 
 
+def install_meter_provider() -> bool:
+    """Install a global OpenTelemetry ``MeterProvider`` exporting where FluxLoop's GenAI metrics
+    go (``OTEL_METRICS_EXPORTER`` / the storage), as the distro's configurator does, so every
+    instrumentation's metrics are exported; False when metrics are off or an SDK provider is
+    already set. Never raises."""
+    _configure_lazily()
+    with _lock:
+        config, provider, router = RUNTIME.config, _provider, _router
+        names = metric_exporter_names(config)
+        if not names or provider is None or router is None or not config.enabled:
+            return False
+        try:
+            exporters = build_metric_exporters(config, names, lambda: _endpoints_up(router))
+            installed = METRICS.install_global_provider(exporters, provider.resource)
+            if installed:
+                _configure_metrics(config, provider, router)
+            return installed
+        except Exception:
+            logger.warning("fluxloop: could not install the meter provider", exc_info=True)
+            return False
+
+
 def _configure_lazily() -> None:
     with _lock:
         if RUNTIME.configured:
@@ -253,9 +276,7 @@ def load_env(
     if target.is_dir():
         target = target / ".env"
     values = read_dotenv(target)
-    for key, value in values.items():
-        if override or key not in os.environ:
-            os.environ[key] = value
+    apply_environ(values, override=override)
     if refresh_config:
         with _lock:
             if RUNTIME.configured:

@@ -9,9 +9,10 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
+from fluxloop.cassette import ReturnedTape, ShippedTape
 from fluxloop.runner.records import PlannedRun, RunRecord
 
-__all__ = ["Executor", "LostRun", "RemoteJob", "RunFunction", "RunWorker"]
+__all__ = ["Executor", "LostRun", "RemoteJob", "RunFunction", "RunTapes", "RunWorker"]
 
 #: Executes one planned run in this process and returns its record (the engine's RunExecutor).
 RunFunction = Callable[[PlannedRun], Awaitable[RunRecord]]
@@ -58,6 +59,19 @@ class RemoteJob(Protocol):
         ...
 
 
+class RunTapes(Protocol):
+    """The experiment's cassette, for runs that execute in other processes.
+
+    A remote executor takes :meth:`ship`'s answer along with the run, makes it current around
+    the run in the worker (:meth:`ShippedTape.play`) and hands what came back to
+    :meth:`receive` before it returns the record (which a miss fails).
+    """
+
+    def ship(self, planned: PlannedRun) -> ShippedTape: ...
+
+    def receive(self, shipped: ShippedTape, returned: ReturnedTape, record: RunRecord) -> None: ...
+
+
 class Executor(ABC):
     """Runs planned runs and hands back their records as they complete.
 
@@ -73,6 +87,9 @@ class Executor(ABC):
     name: str = "executor"
     #: Runs execute in other processes: the experiment accounts for what they did itself.
     remote: bool = False
+    #: The cassette, set by the experiment for a remote executor (a local one runs in the
+    #: process whose RunExecutor applies the cassette itself).
+    tapes: RunTapes | None = None
 
     @property
     @abstractmethod

@@ -12,6 +12,11 @@ A worker process builds the job once (environment, capture, target) and keeps it
 it executes; each run is captured by the SDK on the worker and returned whole with its record,
 and the driver writes the artifacts. A run whose worker or node dies is submitted again up to
 ``max_retries`` times (after ``retry_delay``, doubling), then recorded as failed with the cause.
+
+With a cassette, each run takes its recorded entries along as task data (Ray keeps a large
+argument in its object store) and plays them in the worker; the worker returns the run's new
+recordings with its record, and the driver writes the cassette (see
+:mod:`fluxloop.cassette.remote`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from fluxloop.cassette import ReturnedTape, ShippedTape
 from fluxloop.errors import ConfigError
 from fluxloop.project.config import ExecutorSettings
 from fluxloop.runner.records import PlannedRun, RunRecord
@@ -142,11 +148,20 @@ def _probe(key: str, box: list[Any]) -> str | None:
     return None
 
 
-def _execute(key: str, box: list[Any], planned: PlannedRun) -> tuple[RunRecord, dict[str, Any]]:
-    """One run in a worker process: its record and where it ran."""
+#: What a worker sends back for one run: its record, where it ran, and what it did with its
+#: tape (None without a cassette).
+Outcome = tuple[RunRecord, dict[str, Any], ReturnedTape | None]
+
+
+def _execute(key: str, box: list[Any], planned: PlannedRun, shipped: ShippedTape | None) -> Outcome:
+    """One run in a worker process (with its tape current, when it took one along)."""
     state = _state(key, box)
-    record = state.loop.run_until_complete(state.worker.execute(planned))
-    return record, _where()
+    if shipped is None:
+        record = state.loop.run_until_complete(state.worker.execute(planned))
+        return record, _where(), None
+    with shipped.play() as player:  # the loop's task copies the context: the tape follows
+        record = state.loop.run_until_complete(state.worker.execute(planned))
+    return record, _where(), player.returned
 
 
 class _RunActor:
@@ -161,8 +176,8 @@ class _RunActor:
         """Why the job could not be built here (None: ready)."""
         return self.failure
 
-    def execute(self, planned: PlannedRun) -> tuple[RunRecord, dict[str, Any]]:
-        return _execute(self.key, self.box, planned)
+    def execute(self, planned: PlannedRun, shipped: ShippedTape | None) -> Outcome:
+        return _execute(self.key, self.box, planned, shipped)
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,9 +372,9 @@ class RayExecutor(Executor):
     def submit(self, planned: PlannedRun) -> asyncio.Future[RunRecord]:
         return asyncio.ensure_future(self._run(planned))
 
-    async def _call(self, planned: PlannedRun) -> tuple[RunRecord, dict[str, Any]]:
+    async def _call(self, planned: PlannedRun, shipped: ShippedTape | None) -> Outcome:
         if not self._actors:
-            ref = self._remote.remote(self.job.key, self._box, planned)
+            ref = self._remote.remote(self.job.key, self._box, planned, shipped)
             return await self._await(ref)
         if self._idle is None:
             self._idle = asyncio.Queue()
@@ -368,7 +383,7 @@ class RayExecutor(Executor):
         actor = await self._idle.get()
         healthy = True
         try:
-            return await self._await(actor.execute.remote(planned))
+            return await self._await(actor.execute.remote(planned, shipped))
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -393,10 +408,10 @@ class RayExecutor(Executor):
         self._actors.append(fresh)
         self._idle.put_nowait(fresh)
 
-    async def _await(self, ref: Any) -> tuple[RunRecord, dict[str, Any]]:
+    async def _await(self, ref: Any) -> Outcome:
         self._in_flight.add(ref)
         try:
-            result: tuple[RunRecord, dict[str, Any]] = await asyncio.wrap_future(ref.future())
+            result: Outcome = await asyncio.wrap_future(ref.future())
             return result
         except asyncio.CancelledError:
             self._cancel_ref(ref)
@@ -413,10 +428,11 @@ class RayExecutor(Executor):
         exceptions = self._errors
         assert exceptions is not None
         lost: list[dict[str, Any]] = []
+        shipped = self.tapes.ship(planned) if self.tapes is not None else None
         while True:
             started = time.perf_counter()
             try:
-                record, where = await self._call(planned)
+                record, where, returned = await self._call(planned, shipped)
             except exceptions.RayTaskError as exc:
                 # the worker could not execute the run at all (e.g. a node that joined later
                 # cannot import the target): that run fails with the cause, the rest go on
@@ -433,6 +449,8 @@ class RayExecutor(Executor):
                         await asyncio.sleep(delay)
                     continue
                 return self.lost(planned, WorkerLostError(exc), lost)
+            if self.tapes is not None and shipped is not None and returned is not None:
+                self.tapes.receive(shipped, returned, record)
             line = record.line
             line["executor"] = where
             if lost:

@@ -1,4 +1,4 @@
-"""Unit tests of fluxloop.project.yamlpos (YAML loading with key positions)."""
+"""Unit tests of fluxloop.project.yaml: loading with key positions (editing: test_yamledit)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 
 from fluxloop.errors import ConfigError
-from fluxloop.project.yamlpos import (
+from fluxloop.project.yaml import (
     Located,
     YamlDoc,
     display_path,
     join_key,
     load_yaml_file,
     load_yaml_text,
+    suggest,
 )
 
 TEXT = """\
@@ -57,7 +58,15 @@ def test_locate_falls_back_to_nearest_parent(
     assert doc.where("evaluators[1].weight") == "s.yaml:9"
     assert doc.locate("missing.key") is None
     assert doc.where("missing.key") == "s.yaml"
+    error = doc.error("evaluators[1].weight", "expected a number")
+    assert str(error) == "s.yaml:9: evaluators[1].weight: expected a number"
+    assert (error.key, error.where) == ("evaluators[1].weight", "s.yaml:9")
     assert YamlDoc(tmp_path / "x.yaml", None).where("a") == "x.yaml"
+
+
+def test_suggest_names_the_nearest_choice() -> None:
+    assert suggest("contians", ["contains", "regex"]) == " (did you mean 'contains'?)"
+    assert suggest("zzz", ["contains", "regex"]) == ""
 
 
 def test_duplicate_keys_are_reported(tmp_path: Path) -> None:
@@ -141,23 +150,24 @@ def test_recursive_aliases_and_deep_nesting_are_one_line_errors() -> None:
 
 
 def test_every_yaml_read_goes_through_the_bounded_loader() -> None:
-    """No module but fluxloop.project.yamlpos parses YAML itself (so none can skip the bound)."""
+    """No module but fluxloop.project.yaml parses YAML itself (so none can skip the bound)."""
     import re
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
+    the_module = root / "src" / "fluxloop" / "project" / "yaml.py"
+    assert the_module.is_file()
     pattern = re.compile(r"yaml\.(safe_load|load|full_load|unsafe_load|compose)\b|SafeLoader\(")
     offenders = [
         str(path.relative_to(root))
         for base in ("src", "exporters/src")
         for path in (root / base).rglob("*.py")
-        if path.name != "yamlpos.py" and pattern.search(path.read_text(encoding="utf-8"))
+        if path != the_module and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
 
 
 def test_safe_load_and_config_set_apply_the_bound() -> None:
-    from fluxloop.project.yamledit import set_yaml_value
-    from fluxloop.project.yamlpos import safe_load
+    from fluxloop.project.yaml import safe_load, set_yaml_value
 
     with pytest.raises(ConfigError, match="aliases expand"):
         safe_load(billion_laughs(), "x.yaml")
