@@ -17,10 +17,10 @@ from urllib.parse import urlparse
 from fluxloop.errors import ConfigError, InputError
 from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.project.envfiles import dotenv_chain
+from fluxloop.project.layout import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import display_mask
 
-from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from .provenance import package_version
 
 __all__ = [
