@@ -28,8 +28,6 @@ KNOWN_VIOLATIONS: dict[str, str] = {
     # multi-turn reaches the simulated user in generation/ and the engine's internals
     "runner -> generation": "runner-seams",
     "cycle: fluxloop.runner.engine, fluxloop.runner.multiturn": "runner-seams",
-    # the warnings list the analysis keeps (issue #15 D: warnings per evaluation)
-    "cli -> fluxloop.analysis._jsonl": "core",
 }
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from fluxloop.errors import ConfigError
 from fluxloop.project.config import discover_config, load_config, resolve_project_dir
-from fluxloop.project.validation import ConfigProblems
+from fluxloop.project.problems import ConfigProblems
 from tests.projects import Project
 
 # The seeds' config examples, verbatim.

@@ -36,7 +36,7 @@ from fluxloop.project.layout import (
     TRACE_SUMMARY_FILE,
 )
 
-from ._jsonl import iter_jsonl, read_json, warn, where
+from ._jsonl import iter_jsonl, loads, read_json, warn, where
 
 __all__ = [
     "Experiment",
@@ -405,8 +405,6 @@ class ObservationIndex:
 
     @staticmethod
     def _tid_of(raw: bytes) -> str | None:
-        from ._jsonl import loads
-
         try:
             record = loads(raw)
         except ValueError:

@@ -133,11 +133,12 @@ def experiment(
 
 
 def _list_failures(per_trace: Path, limit: int = 50) -> None:
-    from fluxloop.analysis._jsonl import iter_jsonl
+    from fluxloop._files import read_jsonl
 
     shown = 0
-    for _, _, rec in iter_jsonl(per_trace):
-        if rec.get("passed") is not False:
+    for line in read_jsonl(per_trace):  # written by this evaluation: masked, whole lines
+        rec = line.value
+        if not isinstance(rec, dict) or rec.get("passed") is not False:
             continue
         if shown == limit:
             echo("  … more in per_trace.jsonl")

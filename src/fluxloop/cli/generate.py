@@ -128,9 +128,12 @@ def inputs(
     configuration error (including a missing API key or an existing file without --overwrite).
     """
     from fluxloop.generation.api import GenerateOptions, generate_inputs, summary_lines
+    from fluxloop.generation.settings import generation_rules
     from fluxloop.project.config import load_config
 
-    config = load_config(config_path, project, root, require_target=False)
+    config = load_config(
+        config_path, project, root, require_target=False, rules=(generation_rules,)
+    )
     options = GenerateOptions(
         output=output,
         limit=limit,

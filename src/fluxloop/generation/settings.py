@@ -29,7 +29,7 @@ from typing import Any
 
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.project.config import ExperimentConfig, Persona
-from fluxloop.project.validation import ConfigProblems, Problem
+from fluxloop.project.problems import ConfigProblems, Problem
 from fluxloop.project.yaml import display_path, join_key
 
 from .strategies import (
@@ -137,113 +137,24 @@ class GenerationSettings:
         return None
 
 
-_LLM_KEYS: dict[str, str] = {
-    "enabled": "bool",
-    "provider": "str",
-    "model": "str",
-    "api_key": "str",
-    "base_url": "str",
-    "api_base": "str",
-    "temperature": "num",
-    "top_p": "num",
-    "frequency_penalty": "num",
-    "presence_penalty": "num",
-    "max_tokens": "int",
-    "max_outputs": "int",
-    "request_timeout": "num",
-    "timeout": "num",
-    "max_retries": "int",
-    "parse_retries": "int",
-    "retry_delay": "num",
-    "max_retry_delay": "num",
-    "concurrency": "int",
-    "max_concurrency": "int",
-    "batch_size": "int",
-    "system_prompt": "str",
-    "user_prompt_template": "str",
-    "strategy_prompts": "dict",
-    "metadata": "dict",
-    "reasoning_effort": "str",
-    "text_verbosity": "str",
-    "seed": "int",
-    "cache": "bool",
-    "cache_dir": "str",
-    "model_kwargs": "dict",
-}
-_GEN_KEYS: dict[str, str] = {
-    "mode": "str",
-    "llm": "dict",
-    "strategies": "list",
-    "variation_count": "int",
-    "seed": "int",
-    "limit": "int",
-    "templates": "dict",
-    "dedupe": "bool",
-    "output": "str",
-    "cache": "bool",
-    "cache_dir": "str",
-    "concurrency": "int",
-}
-_KIND_TEXT = {
-    "bool": "true or false",
-    "str": "a string",
-    "num": "a number",
-    "int": "an integer",
-    "dict": "a mapping",
-    "list": "a list",
-}
-
-
-def _kind_ok(kind: str, value: object) -> bool:
-    if value is None:
-        return True
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "num":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "dict":
-        return isinstance(value, dict)
-    if kind == "list":
-        return isinstance(value, list)
-    return True  # pragma: no cover
-
-
 class _Checker:
-    def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
+    """The generation rules the schema cannot know: strategy names and template fields.
+
+    The shape of ``input_generation`` (keys, types, bounds) was checked with the whole
+    configuration by :mod:`fluxloop.project.problems` when it was loaded."""
+
+    def __init__(self, config: ExperimentConfig | None = None) -> None:
+        self.lines = config.lines if config is not None else {}
         self.problems: list[Problem] = []
-        self.default_file = display_path(config.source.primary)
+        self.default_file = display_path(config.source.primary) if config else None
 
     def error(self, key: str, message: str) -> None:
-        where = self.config.lines.get(key) or self.config.lines.get(key.rsplit(".", 1)[0])
+        where = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0])
         self.problems.append(Problem(key, message, where, self.default_file))
 
-    def section(self, prefix: str, value: object, keys: Mapping[str, str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(prefix, f"expected a mapping, found {type(value).__name__}")
-            return {}
-        for raw_key, child in value.items():
-            key = join_key(prefix, str(raw_key))
-            kind = keys.get(str(raw_key))
-            if kind is None:
-                close = difflib.get_close_matches(str(raw_key), list(keys), n=1, cutoff=0.75)
-                if close:
-                    self.error(key, f"unknown key (did you mean {join_key(prefix, close[0])!r}?)")
-                continue  # other unknown keys are tolerated (other tools' settings)
-            if not _kind_ok(kind, child):
-                found = repr(child) if not isinstance(child, (dict, list)) else type(child).__name__
-                self.error(key, f"expected {_KIND_TEXT[kind]}, found {found}")
-        return value
 
-    def positive(self, key: str, value: object, *, minimum: float = 1) -> None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
-            self.error(key, f"expected a number >= {minimum:g}, found {value!r}")
+def _section(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _strategy_list(
@@ -377,33 +288,28 @@ def llm_settings_from(
     )
 
 
-def load_generation_settings(
-    config: ExperimentConfig,
+def generation_rules(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The strategy and template problems of a config, as ``(key, message)``.
+
+    For :func:`fluxloop.project.config.load_config`'s ``rules``, so ``generate inputs``
+    reports them together with the schema's problems."""
+    checker = _Checker()
+    _choose(data, checker, mode=None, strategies=None, provider=None)
+    return [(p.key, p.message) for p in checker.problems]
+
+
+def _choose(
+    data: Mapping[str, Any],
+    checker: _Checker,
     *,
-    mode: str | None = None,
-    strategies: Sequence[str] | None = None,
-    limit: int | None = None,
-    seed: int | None = None,
-    variation_count: int | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    concurrency: int | None = None,
-    no_cache: bool = False,
-) -> GenerationSettings:
-    """Resolve the generation settings (command-line values first); ConfigProblems if invalid."""
-    data = config.raw
-    checker = _Checker(config)
-    gen = checker.section("input_generation", data.get("input_generation"), _GEN_KEYS)
-    llm_raw = checker.section("input_generation.llm", gen.get("llm"), _LLM_KEYS)
+    mode: str | None,
+    strategies: Sequence[str] | None,
+    provider: str | None,
+) -> tuple[str, list[str], dict[str, tuple[str, ...]]]:
+    """The mode, the strategy names and the custom templates (problems go to ``checker``)."""
+    gen = _section(data.get("input_generation"))
+    llm_raw = _section(gen.get("llm"))
     templates = _templates(gen.get("templates"), checker)
-    for key in ("variation_count", "limit", "concurrency"):
-        checker.positive(f"input_generation.{key}", gen.get(key))
-    for key in ("concurrency", "max_concurrency", "max_tokens"):
-        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key))
-    for key in ("max_retries", "parse_retries", "retry_delay"):
-        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key), minimum=0)
 
     chosen_mode = mode or gen.get("mode")
     if chosen_mode is None:
@@ -445,6 +351,33 @@ def load_generation_settings(
                 + " or use --mode llm)",
             )
 
+    return chosen_mode, names, templates
+
+
+def load_generation_settings(
+    config: ExperimentConfig,
+    *,
+    mode: str | None = None,
+    strategies: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    variation_count: int | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    no_cache: bool = False,
+) -> GenerationSettings:
+    """Resolve the generation settings (command-line values first); ConfigProblems if invalid."""
+    data = config.raw
+    checker = _Checker(config)
+    gen = _section(data.get("input_generation"))
+    llm_raw = _section(gen.get("llm"))
+    chosen_mode, names, templates = _choose(
+        data, checker, mode=mode, strategies=strategies, provider=provider
+    )
+    custom_prompt = data.get("custom_variation_prompt")
     count = variation_count or gen.get("variation_count") or data.get("variation_count") or 1
     if checker.problems:
         raise ConfigProblems(checker.problems)

@@ -13,7 +13,7 @@ import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +22,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
-from .validation import Problem, ValidationReport, validate_config
+from .problems import ConfigRule, Problem, ValidationReport, validate_config
 from .yaml import Located, display_path, load_yaml_file
 
 __all__ = [
@@ -214,7 +214,9 @@ class RawConfig:
     per_file: dict[Path, Any] = field(default_factory=dict)
     duplicates: list[tuple[str, Located, Located]] = field(default_factory=list)
 
-    def validate(self, *, require_target: bool = True) -> ValidationReport:
+    def validate(
+        self, *, require_target: bool = True, rules: Sequence[ConfigRule] = ()
+    ) -> ValidationReport:
         report = ValidationReport()
         for path, data in self.per_file.items():
             if data is not None and not isinstance(data, dict):
@@ -233,6 +235,7 @@ class RawConfig:
             self.lines,
             require_target=require_target,
             default_file=display_path(self.source.primary),
+            rules=rules,
         )
         for key, first, again in self.duplicates:
             report.problems.append(
@@ -522,9 +525,10 @@ def build_experiment_config(
     *,
     environ: Mapping[str, str] | None = None,
     require_target: bool = True,
+    rules: Sequence[ConfigRule] = (),
 ) -> ExperimentConfig:
     """Validate ``raw`` (raising :class:`ConfigProblems` with every problem) and resolve it."""
-    report = raw.validate(require_target=require_target)
+    report = raw.validate(require_target=require_target, rules=rules)
     report.raise_for_problems()
     data = raw.data
     project_dir = raw.source.project_dir
@@ -657,8 +661,11 @@ def load_config(
     require_target: bool = True,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    rules: Sequence[ConfigRule] = (),
 ) -> ExperimentConfig:
-    """Discover, load, merge, validate and resolve a configuration (the CLI's entry point)."""
+    """Discover, load, merge, validate and resolve a configuration (the CLI's entry point).
+
+    ``rules``: the calling capability's own checks, reported with the schema's problems."""
     source = discover_config(config, project, root, cwd)
     raw = load_raw_config(source)
-    return build_experiment_config(raw, environ=environ, require_target=require_target)
+    return build_experiment_config(raw, environ=environ, require_target=require_target, rules=rules)

@@ -19,7 +19,7 @@ from fluxloop.project.config import (
     load_raw_config,
 )
 from fluxloop.project.envfiles import dotenv_chain, set_dotenv_value
-from fluxloop.project.validation import ConfigProblems, Problem, validate_config
+from fluxloop.project.problems import ConfigProblems, Problem, validate_config
 from fluxloop.project.yaml import display_path, load_yaml_text, parse_cli_value, set_yaml_value
 from fluxloop.sdk.masking import display_mask, is_secret_key
 

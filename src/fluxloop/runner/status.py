@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from fluxloop._files import read_jsonl
 from fluxloop.errors import ConfigError, InputError
 from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.project.envfiles import dotenv_chain
@@ -68,17 +69,12 @@ def _pid_alive(pid: object) -> bool:
 def _count_lines(path: Path) -> tuple[int, int]:
     total = failed = 0
     try:
-        with path.open("rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    continue
-                try:
-                    line = json.loads(raw)
-                except ValueError:
-                    continue
-                total += 1
-                if isinstance(line, dict) and not line.get("success", True):
-                    failed += 1
+        for line in read_jsonl(path):
+            if not line.complete or line.error is not None:
+                continue
+            total += 1
+            if isinstance(line.value, dict) and not line.value.get("success", True):
+                failed += 1
     except OSError:
         pass
     return total, failed
@@ -249,23 +245,17 @@ def recent_traces(
     path = experiment / TRACE_SUMMARY_FILE
     if not path.is_file():
         return [], 0, 0
-    with path.open("rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                continue
-            try:
-                line = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(line, dict):
-                continue
-            total += 1
-            ok = bool(line.get("success", True))
-            if not ok:
-                failed += 1
-            if failed_only and ok:
-                continue
-            keep.append(line)
+    for read in read_jsonl(path):
+        line = read.value
+        if not read.complete or not isinstance(line, dict):
+            continue
+        total += 1
+        ok = bool(line.get("success", True))
+        if not ok:
+            failed += 1
+        if failed_only and ok:
+            continue
+        keep.append(line)
     return list(keep), total, failed
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluxloop._files import read_jsonl
 from fluxloop.project.layout import (
     ERRORS_FILE,
     OBSERVATIONS_FILE,
@@ -24,19 +25,7 @@ __all__ = ["CLIResult", "FluxLoopTestResult"]
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
-    records: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for raw in fh:
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                value = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                records.append(value)
-    return records
+    return [line.value for line in read_jsonl(path) if isinstance(line.value, dict)]
 
 
 @dataclass
