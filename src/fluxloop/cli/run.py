@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from fluxloop.errors import ConfigError, ThresholdError
+from fluxloop.project.layout import SUMMARY_FILE
 
 from ._common import RUN_DIR, config_options, echo, info, multi_turn_options, state, warn
 from .cassette import cassette_options
@@ -23,7 +24,7 @@ def run() -> None:
 
 def _invocation_from(resume: Path) -> dict[str, Any]:
     try:
-        data = json.loads((resume / "summary.json").read_text(encoding="utf-8"))
+        data = json.loads((resume / SUMMARY_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     inv = data.get("invocation") if isinstance(data, dict) else None

@@ -717,7 +717,11 @@ class RunJob:
             )
         )
         configure_tracing(
-            config.collector_url, config.collector_api_key, no_collector=self.no_collector
+            config.collector_url,
+            config.collector_api_key,
+            no_collector=self.no_collector,
+            auto_instrument=runner.auto_instrument,
+            hide_internal=runner.hide_internal,
         )
         target, replay = _prepare_target(config)
         if replay is not None and self.config.replay.recording_file is not None:
