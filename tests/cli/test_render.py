@@ -17,7 +17,7 @@ from fluxloop.cli.render import (
     make_progress,
     span_tree_lines,
 )
-from fluxloop.generation.llm import UsageMeter
+from fluxloop.llm.usage import UsageMeter
 from fluxloop.runner.progress import NullProgress
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.project.layout import CONFIG_FILE
 from fluxloop.project.yaml import YamlDoc, load_yaml_file, suggest
 
 from ._jsonl import warn, where
@@ -180,7 +181,7 @@ def find_config(experiment_dir: Path, explicit: Path | None) -> tuple[Path | Non
             candidate = directory / name
             if candidate.is_file() and _quick_has_evaluation(candidate):
                 return candidate, how
-    snapshot = exp / "config.yaml"
+    snapshot = exp / CONFIG_FILE
     if snapshot.is_file() and _quick_has_evaluation(snapshot):
         return snapshot, "experiment snapshot"
     return None, "built-in defaults (output_not_empty, success)"

@@ -1,4 +1,4 @@
-"""``fluxloop config show|validate|env|set|set-llm``."""
+"""``fluxloop config show|validate|schema|env|set|set-llm``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,28 @@ def _generation_row(config: Any) -> str:
 
     settings = load_generation_settings(config)
     return f"{settings.mode}; strategies {', '.join(settings.strategies)}"
+
+
+@config.command("schema")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the schema to this file instead of printing it.",
+)
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the configuration (for editors; see docs/configuration.md)."""
+    from fluxloop._files import atomic_write
+    from fluxloop.project.schema import json_schema_text
+    from fluxloop.project.yaml import display_path
+
+    text = json_schema_text()
+    if output is None:
+        echo(text.rstrip("\n"))
+        return
+    atomic_write(output, text)
+    info(f"Wrote {display_path(output)}")
 
 
 @config.command("env")

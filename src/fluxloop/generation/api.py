@@ -20,6 +20,7 @@ from typing import Any
 from fluxloop._files import atomic_write
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.llm.client import LLMClient
 from fluxloop.project.config import ExperimentConfig
 from fluxloop.project.inputs import DEFAULT_INPUTS_FILE
 from fluxloop.project.yaml import display_path, safe_load
@@ -34,9 +35,9 @@ from .generator import (
     fair_order,
     generate,
     generate_deterministic,
+    llm_client,
     plan_groups,
 )
-from .llm import ChatClient, UsageMeter
 from .output import render_inputs_file
 from .progress import GenerationProgress
 from .recording import DEFAULT_OVERRIDE_PATH, recorded_bases
@@ -206,7 +207,7 @@ def generate_inputs(
     config: ExperimentConfig,
     options: GenerateOptions,
     *,
-    client: ChatClient | None = None,
+    client: LLMClient | None = None,
     progress: GenerationProgress | None = None,
 ) -> GenerateOutcome:
     """Generate the inputs ``options`` ask for (or, with ``dry_run``, describe them); LLM work
@@ -268,7 +269,7 @@ def generate_inputs(
         )
     if settings.mode == "llm":
         if client is None:
-            client = ChatClient(settings.llm, cache_dir=settings.cache_dir, meter=UsageMeter())
+            client = llm_client(settings)
         _ = client.model  # build it now: a missing key or package is a config error (exit 2)
         if progress is not None:
             progress.start(f"generate ({settings.llm.label})", client.meter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .llm import UsageMeter
+from fluxloop.llm.usage import UsageMeter
 
 __all__ = ["GenerationProgress"]
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.project.config import ExperimentConfig
+from fluxloop.project.layout import SUMMARY_FILE
 
 __all__ = ["Invocation"]
 
@@ -53,7 +54,7 @@ class Invocation:
         """The invocation in ``directory``/summary.json; values of the wrong type (a hand-edited
         or older file) and an unreadable file count as not given."""
         try:
-            data = json.loads((directory / "summary.json").read_text(encoding="utf-8"))
+            data = json.loads((directory / SUMMARY_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return cls()
         raw = data.get("invocation") if isinstance(data, dict) else None

@@ -63,6 +63,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fluxloop_semconv import attributes as attr
 
 from fluxloop.errors import ConfigError
+from fluxloop.llm.client import LLMClient
+from fluxloop.llm.settings import llm_settings_from
+from fluxloop.llm.text import MalformedOutput, parse_json_object
 from fluxloop.project.config import ExperimentConfig, Persona
 
 from .binding import RunContext, apply_template
@@ -309,8 +312,6 @@ _GOAL_WORDS = re.compile(r"goal|satisf|resolv|complet|success|achiev|done", re.I
 
 
 def _decision_from(content: str) -> Decision:
-    from fluxloop.generation.llm import MalformedOutput, parse_json_object
-
     try:
         data = parse_json_object(content)
     except MalformedOutput:
@@ -350,14 +351,11 @@ def _decision_from(content: str) -> Decision:
 
 
 class LLMSupervisor:
-    """A simulated user played by a chat model (generation's bounded, retrying client)."""
+    """A simulated user played by a chat model (through the one LLM client, fluxloop.llm)."""
 
     kind = "llm"
 
     def __init__(self, settings: MultiTurnSettings, config: ExperimentConfig) -> None:
-        from fluxloop.generation.llm import ChatClient, UsageMeter
-        from fluxloop.generation.settings import llm_settings_from
-
         sup = dict(settings.supervisor)
         sup["provider"] = settings.provider
         llm = llm_settings_from(
@@ -372,7 +370,12 @@ class LLMSupervisor:
         )
         self.settings = settings
         self.label = llm.label
-        self.client = ChatClient(llm, meter=UsageMeter(), section="multi_turn.supervisor")
+        self.client = LLMClient.for_settings(
+            llm,
+            where="multi_turn.supervisor",
+            role="simulated user",
+            offline_hint="use a scripted supervisor (provider: mock)",
+        )
         _ = self.client.model  # a missing key or package is a config error, up front
 
     def _system(self, view: ConversationView) -> str:
