@@ -22,6 +22,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
+from .layout import CONFIG_FILE
 from .problems import ConfigRule, Problem, ValidationReport, validate_config
 from .yaml import Located, display_path, load_yaml_file
 
@@ -229,7 +230,7 @@ def discover_evaluation_config(
             candidate = directory / name
             if candidate.is_file() and _has_evaluation(candidate):
                 return candidate, how
-    snapshot = exp / "config.yaml"
+    snapshot = exp / CONFIG_FILE
     if snapshot.is_file() and _has_evaluation(snapshot):
         return snapshot, "experiment snapshot"
     return None, "built-in defaults (output_not_empty, success)"

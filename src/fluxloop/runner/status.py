@@ -18,10 +18,10 @@ from fluxloop._files import read_jsonl
 from fluxloop.errors import ConfigError, InputError
 from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.project.envfiles import dotenv_chain
+from fluxloop.project.layout import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import display_mask
 
-from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from .provenance import package_version
 
 __all__ = [
