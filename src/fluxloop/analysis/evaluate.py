@@ -36,6 +36,7 @@ from typing import Any
 from fluxloop._files import atomic_write
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
+from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.project.layout import (
     EVALUATION_DIR,
@@ -55,7 +56,7 @@ from .experiment import (
     iter_traces,
     run_from_summary,
 )
-from .judge import JudgeCache, JudgeClient, build_chat_model, cache_path_for
+from .judge import JudgeClient, build_chat_model, cache_path_for
 from .parse import safe_file_stem
 from .rules import RuleContext
 from .stats import mean, pass_at_k, pass_hat_k, percentile
@@ -746,7 +747,7 @@ def _evaluate(
         tape, name=experiment.name, target=str(target) if target else None, scope="judge"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = JudgeCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
+    cache = ResponseCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
     client = JudgeClient(cfg.limits, cache)
     started = time.perf_counter()
     fd, tmp_name = tempfile.mkstemp(prefix=".per_trace.", suffix=".tmp", dir=out_dir)

@@ -75,7 +75,8 @@ def validate(
 ) -> None:
     """Check the configuration; print every problem with file:line (exit 2 if any)."""
     from fluxloop.project.configtools import validate_project
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     summary = validate_project(
         config_path,
@@ -138,7 +139,8 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
     from fluxloop.project.config import resolve_project_dir
     from fluxloop.project.configtools import env_rows
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
@@ -164,7 +166,8 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
 def _echo_instrumentations() -> None:
     """The OpenTelemetry instrumentations ``opentelemetry-instrument`` would load."""
     from fluxloop.integrations.distro import instrumentations
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     found = instrumentations()
     echo("OpenTelemetry instrumentations (what `opentelemetry-instrument` activates)")

@@ -43,7 +43,8 @@ def check(config_path: str | None, project: str | None, root: str | None, verbos
     """Check installation, configuration, inputs, experiments, collector and keys."""
     from fluxloop.collector import check_health
     from fluxloop.project.status import check_project
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     report = check_project(config_path, project, root, verbose=verbose, health=check_health)
     echo("FluxLoop status")
@@ -80,7 +81,8 @@ def experiments(
     """List recent experiments with their results (read from summary.json)."""
     from fluxloop.project.status import format_date, list_experiments
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     directory = _output_dir(config_path, project, root, output)
     found = list_experiments(directory)
@@ -166,7 +168,8 @@ def traces(
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
     from fluxloop.project.status import find_experiment, recent_traces
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     if experiment_id and is_traces_directory(Path(experiment_id).expanduser()):
         experiment = Path(experiment_id).expanduser()
