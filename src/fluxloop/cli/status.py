@@ -42,8 +42,9 @@ def _output_dir(
 def check(config_path: str | None, project: str | None, root: str | None, verbose: bool) -> None:
     """Check installation, configuration, inputs, experiments, collector and keys."""
     from fluxloop.collector import check_health
-    from fluxloop.runner.report import format_table
-    from fluxloop.runner.status import check_project
+    from fluxloop.project.status import check_project
+
+    from .render import format_table
 
     report = check_project(config_path, project, root, verbose=verbose, health=check_health)
     echo("FluxLoop status")
@@ -78,9 +79,10 @@ def experiments(
     as_json: bool,
 ) -> None:
     """List recent experiments with their results (read from summary.json)."""
+    from fluxloop.project.status import format_date, list_experiments
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.report import format_table
-    from fluxloop.runner.status import format_date, list_experiments
+
+    from .render import format_table
 
     directory = _output_dir(config_path, project, root, output)
     found = list_experiments(directory)
@@ -164,9 +166,10 @@ def traces(
     """List the latest traces of an experiment (default: the most recent experiment), or of a
     `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
+    from fluxloop.project.status import find_experiment, recent_traces
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.report import format_table
-    from fluxloop.runner.status import find_experiment, recent_traces
+
+    from .render import format_table
 
     if experiment_id and is_traces_directory(Path(experiment_id).expanduser()):
         experiment = Path(experiment_id).expanduser()

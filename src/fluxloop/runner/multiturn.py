@@ -84,7 +84,6 @@ __all__ = [
     "apply_overrides",
     "conversation_driver",
     "multi_turn_settings",
-    "summary_line",
 ]
 
 DEFAULT_MAX_TURNS = 8
@@ -511,14 +510,11 @@ class ConversationDriver:
             "simulator_usage": _add_usage(self.supervisor.usage(), st.remote_usage),
         }
 
-    def progress_line(self) -> str:
-        return "[fluxloop] " + summary_line(self.summary())
-
     def _tick(self) -> None:
         now = time.monotonic()
         if self.reporter is not None and now - self._last_report >= self.report_interval:
             self._last_report = now
-            self.reporter.info(self.progress_line())
+            self.reporter.conversations(self.summary())
 
     # -- one agent turn --------------------------------------------------------------------------
 
@@ -879,26 +875,6 @@ def _add_usage(local: Mapping[str, int], remote: Mapping[str, int]) -> dict[str,
     for key, value in remote.items():
         total[key] = total.get(key, 0) + value
     return total
-
-
-def summary_line(summary: Mapping[str, Any]) -> str:
-    """One line about the conversations of an experiment (live and at the end)."""
-    conversations = int(summary.get("conversations") or 0)
-    turns = int(summary.get("turns") or 0)
-    avg = turns / conversations if conversations else 0.0
-    line = f"Multi-turn: {conversations} conversation(s), {turns} turn(s) (avg {avg:.1f})"
-    line += f", agent tokens {int(summary.get('agent_tokens') or 0):,}"
-    usage = summary.get("simulator_usage") or {}
-    if usage:
-        line += (
-            f", simulated user {usage.get('calls', 0)} call(s), "
-            f"{usage.get('total_tokens', 0):,} tokens"
-        )
-    reasons = summary.get("termination_reasons") or {}
-    if reasons:
-        ordered = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-        line += "; ended: " + ", ".join(f"{k} {v}" for k, v in ordered)
-    return line
 
 
 def conversation_driver(executor: RunExecutor) -> ConversationDriver | None:
