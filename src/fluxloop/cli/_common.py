@@ -165,7 +165,7 @@ class RunDirType(click.ParamType):  # type: ignore[type-arg]  # generic only sin
     name = "directory"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        from fluxloop.runner.status import resolve_run_dir
+        from fluxloop.project.status import resolve_run_dir
 
         return resolve_run_dir(Path(value))
 

@@ -67,7 +67,7 @@ def validate(
     config_path: str | None, project: str | None, root: str | None, no_import: bool
 ) -> None:
     """Check the configuration; print every problem with file:line (exit 2 if any)."""
-    from fluxloop.runner.configtools import validate_project
+    from fluxloop.project.configtools import validate_project
 
     from .render import format_table
 
@@ -77,12 +77,21 @@ def validate(
         root,
         check_target=not no_import,
         section_checks=[("Generation", _generation_row)],
+        target_checks=[_replay_check],
     )
     for warning in summary.warnings:
         warn(str(warning))
     echo("✓ Configuration is valid")
     for line in format_table([[k, v] for k, v in summary.rows]):
         echo("  " + line)
+
+
+def _replay_check(config: Any) -> None:
+    """The replay recording (when enabled) loaded the way ``run experiment`` loads it."""
+    from fluxloop.runner.replay import load_replay
+
+    if config.replay.enabled:
+        load_replay(config.replay, config.runner.target)
 
 
 def _generation_row(config: Any) -> str:
@@ -121,8 +130,8 @@ def schema(output: Path | None) -> None:
 def env(project: str | None, root: str | None, show_values: bool) -> None:
     """Show the environment variables FluxLoop reads, their values and where they come from."""
     from fluxloop.project.config import resolve_project_dir
+    from fluxloop.project.configtools import env_rows
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import env_rows
 
     from .render import format_table
 
@@ -175,8 +184,8 @@ def set_(
 ) -> None:
     """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
     from fluxloop.project.config import discover_config
+    from fluxloop.project.configtools import set_config_value
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import set_config_value
 
     target_file: str | None = None
     source_path = config_path
@@ -225,9 +234,9 @@ def set_llm(
 ) -> None:
     """Store PROVIDER's API_KEY in .env and use it for LLM input generation."""
     from fluxloop.project.config import discover_config
+    from fluxloop.project.configtools import LLM_PROVIDERS
+    from fluxloop.project.configtools import set_llm as do_set_llm
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import LLM_PROVIDERS
-    from fluxloop.runner.configtools import set_llm as do_set_llm
     from fluxloop.sdk.masking import display_mask
 
     source = discover_config(config_path, project, root)

@@ -41,7 +41,7 @@ def _output_dir(
 def check(config_path: str | None, project: str | None, root: str | None, verbose: bool) -> None:
     """Check installation, configuration, inputs, experiments, collector and keys."""
     from fluxloop.collector import check_health
-    from fluxloop.runner.status import check_project
+    from fluxloop.project.status import check_project
 
     from .render import format_table
 
@@ -77,8 +77,8 @@ def experiments(
     as_json: bool,
 ) -> None:
     """List recent experiments with their results (read from summary.json)."""
+    from fluxloop.project.status import format_date, list_experiments
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.status import format_date, list_experiments
 
     from .render import format_table
 
@@ -163,8 +163,8 @@ def traces(
     """List the latest traces of an experiment (default: the most recent experiment), or of a
     `collector serve` / `import otlp` output directory given as EXPERIMENT_ID."""
     from fluxloop.analysis.traces_dir import is_traces_directory, recent_runs
+    from fluxloop.project.status import find_experiment, recent_traces
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.status import find_experiment, recent_traces
 
     from .render import format_table
 

@@ -20,9 +20,11 @@ from fluxloop.project.config import ExperimentConfig, load_config
 from fluxloop.project.envfiles import dotenv_chain
 from fluxloop.project.layout import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from fluxloop.project.yaml import display_path
+from fluxloop.sdk import VERSION
 from fluxloop.sdk.masking import display_mask
 
-from .provenance import package_version
+from .configtools import resolve_configured_target
+from .inputs import load_inputs
 
 __all__ = [
     "CheckRow",
@@ -342,7 +344,7 @@ def check_project(
     here = (cwd or Path.cwd()).resolve()
     report = StatusReport()
     rows, recs = report.rows, report.recommendations
-    rows.append(CheckRow("FluxLoop", "✓", f"version {package_version('fluxloop') or 'unknown'}"))
+    rows.append(CheckRow("FluxLoop", "✓", f"version {VERSION}"))
     rows.append(CheckRow("Python", "✓", f"{platform.python_version()} ({sys.executable})"))
     config: ExperimentConfig | None = None
     project_dir = here
@@ -368,8 +370,6 @@ def check_project(
         if not config.runner.target:
             rows.append(CheckRow("Target", "✗", "runner.target is not set"))
         elif verbose:
-            from .configtools import resolve_configured_target
-
             try:
                 target = resolve_configured_target(config)
                 rows.append(CheckRow("Target", "✓", f"{config.runner.target} ({target.kind})"))
@@ -377,8 +377,6 @@ def check_project(
                 rows.append(CheckRow("Target", "✗", str(exc)))
         else:
             rows.append(CheckRow("Target", "?", f"{config.runner.target} (--verbose imports it)"))
-        from fluxloop.project.inputs import load_inputs
-
         try:
             inputs = load_inputs(config)
             rows.append(CheckRow("Inputs", "✓", f"{len(inputs.items)} from {inputs.source}"))
