@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import ConfigError
+from fluxloop.llm.models import import_attr
 from fluxloop.project.layout import CONFIG_FILE
 from fluxloop.project.yaml import YamlDoc, load_yaml_file, suggest
 
 from ._jsonl import warn, where
-from .judge import BUILTIN_CRITERIA, JudgeLimits, JudgeSpec, _import_attr, infer_provider
+from .judge import BUILTIN_CRITERIA, JudgeLimits, JudgeSpec, infer_provider
 from .rules import CompiledRule, compile_rule
 
 __all__ = ["EvaluationConfig", "EvaluatorDef", "find_config", "load_evaluation_config"]
@@ -451,7 +452,7 @@ def _evaluator(
         if not isinstance(target, str) or ":" not in target:
             raise doc.error(f"{key}.function", f"expected module:function, found {target!r}")
         try:
-            fn = _import_attr(target, [cfg.base_dir, Path.cwd()])
+            fn = import_attr(target, [cfg.base_dir, Path.cwd()])
         except (ImportError, AttributeError, ValueError) as exc:
             raise doc.error(f"{key}.function", f"cannot import {target!r}: {exc}") from None
         except Exception as exc:

@@ -43,7 +43,7 @@ from fluxloop.llm.client import (
     ModelDown,
 )
 from fluxloop.llm.factory import make_chat_model
-from fluxloop.llm.models import PROVIDER_KEY_VARS, PROVIDERS, UNIVERSAL_KEY_VAR, import_attr
+from fluxloop.llm.models import PROVIDER_KEY_VARS, PROVIDERS, UNIVERSAL_KEY_VAR
 from fluxloop.llm.settings import CallPolicy, LLMSettings
 from fluxloop.llm.text import MalformedOutput, extract_json
 from fluxloop.sdk import infer_provider as infer_model_provider
@@ -153,8 +153,6 @@ class JudgeVerdict:
 
 #: the providers a judge can name (``chat_model:`` reaches any other)
 _PROVIDERS = {name: PROVIDERS[name] for name in ("openai", "anthropic")}
-#: ``module:attr`` lookup (also used by the evaluation config for custom evaluators)
-_import_attr = import_attr
 
 
 def infer_provider(model: str | None) -> tuple[str | None, str | None]:
