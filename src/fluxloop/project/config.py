@@ -22,6 +22,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
+from .layout import CONFIG_FILE
 from .problems import ConfigRule, Problem, ValidationReport, validate_config
 from .yaml import Located, display_path, load_yaml_file
 
@@ -36,6 +37,7 @@ __all__ = [
     "RunnerSettings",
     "deep_merge",
     "discover_config",
+    "discover_evaluation_config",
     "load_config",
     "load_raw_config",
     "relocate",
@@ -191,6 +193,55 @@ def _discover_in(directory: Path) -> ConfigSource | None:
     if legacy.is_file():
         return ConfigSource(project_dir=directory, files=(legacy,), layout="single")
     return None
+
+
+#: where ``fluxloop evaluate`` looks for the evaluation section in a directory, in order
+EVALUATION_FILES = ("configs/evaluation.yaml", "evaluation.yaml", *SINGLE_FILES)
+
+
+def discover_evaluation_config(
+    experiment_dir: Path, explicit: Path | None
+) -> tuple[Path | None, str]:
+    """The evaluation config of an experiment and how it was found.
+
+    ``--config`` (a file, or a directory holding one of :data:`EVALUATION_FILES`) > the current
+    directory > the experiment's project (``<project>/experiments/<run>``) > the run's
+    ``config.yaml`` snapshot > ``None`` (the built-in evaluators).
+    """
+    if explicit is not None:
+        if explicit.is_dir():
+            for name in EVALUATION_FILES:
+                if (explicit / name).is_file():
+                    return explicit / name, "--config"
+            raise ConfigError(
+                f"{display_path(explicit)}: no configs/evaluation.yaml, evaluation.yaml or "
+                "setting.yaml in this directory"
+            )
+        if not explicit.exists():
+            raise ConfigError(f"{display_path(explicit)}: evaluation config not found")
+        return explicit, "--config"
+    exp = experiment_dir.resolve()
+    for directory, how in (
+        (Path.cwd(), "current directory"),
+        (exp.parent.parent, "project"),
+        (exp.parent, "project"),
+    ):
+        for name in EVALUATION_FILES:
+            candidate = directory / name
+            if candidate.is_file() and _has_evaluation(candidate):
+                return candidate, how
+    snapshot = exp / CONFIG_FILE
+    if snapshot.is_file() and _has_evaluation(snapshot):
+        return snapshot, "experiment snapshot"
+    return None, "built-in defaults (output_not_empty, success)"
+
+
+def _has_evaluation(path: Path) -> bool:
+    try:
+        data = load_yaml_file(path).data
+    except ConfigError:
+        return True  # let the real load report the problem
+    return isinstance(data, Mapping) and ("evaluators" in data or "metrics" in data)
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
