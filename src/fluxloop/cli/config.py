@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import echo, info, project_options, warn
+from ._common import config_option, echo, info, project_options, warn
 from ._output import unmasked
 
 __all__ = ["config"]
@@ -20,16 +20,9 @@ def config() -> None:
     """Show, validate and edit the configuration and the environment."""
 
 
-def _config_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--config",
-        "--file",
-        "-c",
-        "-f",
-        "config_path",
-        default=None,
-        help="A config file (setting.yaml, configs/*.yaml) or project directory.",
-    )(func)
+_config_option = config_option(
+    "--file", "-f", help="A config file (setting.yaml, configs/*.yaml) or project directory."
+)
 
 
 @config.command("show")
@@ -226,7 +219,7 @@ def set_(
     help="Config file to update (default: setting.yaml or configs/input.yaml).",
 )
 @click.option("--env-file", default=None, help="Environment file (default: the project's .env).")
-@click.option("--config", "-c", "config_path", default=None, hidden=True)
+@config_option(hidden=True)
 @project_options
 def set_llm(
     provider: str,

@@ -8,7 +8,7 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import RUN_DIR, echo, info, warn
+from ._common import RUN_DIR, config_option, echo, info, warn
 from ._selection import selection_from, selection_options
 from .cassette import cassette_options
 
@@ -22,12 +22,8 @@ def evaluate() -> None:
 
 @evaluate.command("experiment")
 @click.argument("experiment_dir", type=RUN_DIR)
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=None,
+@config_option(
+    path=True,
     help="evaluation.yaml, a setting.yaml with an evaluators: section, or a project directory "
     "(default: ./configs/evaluation.yaml, ./evaluation.yaml, ./setting.yaml, then the "
     "experiment's project, then its config.yaml snapshot).",

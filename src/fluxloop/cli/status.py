@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._common import echo, project_options
+from ._common import config_options, echo
 
 __all__ = ["status"]
 
@@ -36,8 +36,7 @@ def _output_dir(
 
 
 @status.command("check")
-@click.option("--config", "-c", "config_path", default=None, help="Config file or directory.")
-@project_options
+@config_options
 @click.option("--verbose", "-v", is_flag=True, help="Also import the target to check it.")
 def check(config_path: str | None, project: str | None, root: str | None, verbose: bool) -> None:
     """Check installation, configuration, inputs, experiments, collector and keys."""
@@ -59,8 +58,7 @@ def check(config_path: str | None, project: str | None, root: str | None, verbos
 
 
 @status.command("experiments")
-@click.option("--config", "-c", "config_path", default=None, help="Config file or directory.")
-@project_options
+@config_options
 @click.option(
     "--output",
     "-o",
@@ -143,8 +141,7 @@ def _short(value: Any, width: int = 40) -> str:
 
 @status.command("traces")
 @click.argument("experiment_id", required=False)
-@click.option("--config", "-c", "config_path", default=None, help="Config file or directory.")
-@project_options
+@config_options
 @click.option(
     "--output",
     "-o",

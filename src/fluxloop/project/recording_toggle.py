@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.sdk import DEFAULT_RECORDING_FILE
 from fluxloop.sdk.envfile import read_dotenv
 
 from .config import ConfigSource, discover_config, load_raw_config, resolve_project_dir
@@ -45,7 +46,8 @@ __all__ = [
 
 ENV_RECORD = "FLUXLOOP_RECORD_ARGS"
 ENV_FILE = "FLUXLOOP_RECORDING_FILE"
-DEFAULT_FILE = Path("recordings") / "args_recording.jsonl"
+DEFAULT_FILE = DEFAULT_RECORDING_FILE
+"""Where the SDK records when ``FLUXLOOP_RECORDING_FILE`` is not set (relative to a project)."""
 _TRUE = ("1", "true", "yes", "on", "y", "t")
 _SCAN_LIMIT = 3000
 _SKIP_DIRS = frozenset(
