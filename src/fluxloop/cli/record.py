@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._common import echo, info, project_options, warn
+from ._common import config_options, echo, info, warn
 
 if TYPE_CHECKING:
     from fluxloop.project.recording_toggle import ToggleResult
@@ -29,16 +29,6 @@ __all__ = ["record"]
 @click.group()
 def record() -> None:
     """Record real call arguments for replay (toggles .env and the config)."""
-
-
-def _config_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--config",
-        "-c",
-        "config_path",
-        default=None,
-        help="A config file (setting.yaml, configs/*.yaml) or project directory.",
-    )(func)
 
 
 def _print_toggle(result: ToggleResult) -> None:
@@ -74,8 +64,7 @@ def _print_toggle(result: ToggleResult) -> None:
     show_default=True,
     help="Also set replay_args.enabled and recording_file in the config.",
 )
-@_config_option
-@project_options
+@config_options
 def enable(
     file: str | None, replay: bool, config_path: str | None, project: str | None, root: str | None
 ) -> None:
@@ -103,8 +92,7 @@ def enable(
     is_flag=True,
     help="Also set replay_args.enabled: false (by default replay stays as it is).",
 )
-@_config_option
-@project_options
+@config_options
 def disable(
     disable_replay: bool, config_path: str | None, project: str | None, root: str | None
 ) -> None:
@@ -125,8 +113,7 @@ def disable(
 
 @record.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
-@_config_option
-@project_options
+@config_options
 def status(as_json: bool, config_path: str | None, project: str | None, root: str | None) -> None:
     """Show whether recording is on, the recording file and the replay settings."""
     from fluxloop.project.recording_toggle import DEFAULT_FILE, ENV_RECORD, recording_state

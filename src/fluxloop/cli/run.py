@@ -9,7 +9,16 @@ import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import RUN_DIR, config_options, echo, info, multi_turn_options, state, warn
+from ._common import (
+    RUN_DIR,
+    config_option,
+    config_options,
+    echo,
+    info,
+    multi_turn_options,
+    state,
+    warn,
+)
 from .cassette import cassette_options
 
 __all__ = ["run"]
@@ -220,13 +229,7 @@ def experiment(
     show_default=True,
     help="Function to call when TARGET is a module without ':function'.",
 )
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    default=None,
-    help="Use this config's runner settings (working directory, paths, env).",
-)
+@config_option(help="Use this config's runner settings (working directory, paths, env).")
 @click.option(
     "--working-directory",
     "-w",
