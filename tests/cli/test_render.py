@@ -190,3 +190,41 @@ def test_span_tree_shows_each_record_once_in_a_parent_cycle() -> None:
     records = [_obs("a", "b", 0), _obs("b", "a", 1)]
     lines = span_tree_lines(records)
     assert lines == ["span a  1000.0 ms", "└─ span b  1000.0 ms"]
+
+
+def test_status_tables() -> None:
+    from fluxloop.cli.render import experiments_table, traces_table
+    from fluxloop.project.status import ExperimentInfo
+
+    info = ExperimentInfo(
+        path=Path("/x/exp_1"),
+        name="exp",
+        date=None,
+        status="completed",
+        total=3,
+        planned=4,
+        successful=2,
+        failed=1,
+        success_rate=2 / 3,
+        avg_duration_ms=12.34,
+    )
+    assert experiments_table([info])[2].split() == [
+        "exp_1", "-", "completed", "3/4", "66.7%", "12.3", "ms", "-",
+    ]  # fmt: skip
+    assert info.as_dict()["planned_runs"] == 4
+    rows = traces_table(
+        [
+            {"trace_id": "a" * 32, "iteration": 0, "input": "hi", "output": "x" * 80},
+            {
+                "trace_id": "b",
+                "success": False,
+                "status": "timeout",
+                "error": {"type": "TimeoutError", "message": "slow"},
+                "duration_ms": 5.0,
+            },
+        ]
+    )
+    assert rows[2].startswith("aaaaaaaaaaaaaaaa  0")
+    assert rows[2].endswith("x" * 37 + "...")
+    assert rows[3].split()[:5] == ["b", "-", "timeout", "5.0", "ms"]
+    assert rows[3].endswith("TimeoutError: slow")

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fluxloop._files import atomic_write
+from fluxloop._files import atomic_write, read_jsonl
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
 from fluxloop.llm.cache import ResponseCache
@@ -602,6 +602,19 @@ class EvaluationResult:
 
     def failed_gates(self) -> list[dict[str, Any]]:
         return [g for g in self.summary["gates"] if not g["passed"]]
+
+    def failed_traces(self, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` per_trace.jsonl records that failed, and whether there are more
+        (streamed: the file holds every trace)."""
+        found: list[dict[str, Any]] = []
+        for line in read_jsonl(self.files["per_trace"]):  # this evaluation's: masked, whole
+            record = line.value
+            if not isinstance(record, dict) or record.get("passed") is not False:
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(record)
+        return found, False
 
 
 def _iter_per_trace_file(path: Path) -> Iterator[TraceBundle]:

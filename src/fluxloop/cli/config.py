@@ -35,23 +35,9 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     """Print the configuration (merged for configs/*.yaml, secrets masked)."""
     import yaml
 
-    from fluxloop.project.config import discover_config, load_raw_config
-    from fluxloop.project.yaml import display_path
-    from fluxloop.sdk.masking import mask_secrets
+    from fluxloop.project.configtools import shown_config
 
-    single_file: Path | None = None
-    if config_path is not None:
-        candidate = Path(config_path).expanduser()
-        if candidate.is_file() and candidate.parent.name == "configs":
-            single_file = candidate
-    source = discover_config(config_path, project, root)
-    raw = load_raw_config(source)
-    if single_file is not None:
-        data = raw.per_file.get(single_file.resolve()) or raw.per_file.get(single_file) or {}
-        label = display_path(single_file)
-    else:
-        data, label = raw.data, source.describe()
-    masked = mask_secrets(data)
+    masked, label = shown_config(config_path, project, root)
     if fmt == "json":
         echo(json.dumps(masked, indent=2, ensure_ascii=False, default=str))
     else:
@@ -183,20 +169,10 @@ def set_(
     key: str, value: str, config_path: str | None, project: str | None, root: str | None
 ) -> None:
     """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
-    from fluxloop.project.config import discover_config
-    from fluxloop.project.configtools import set_config_value
+    from fluxloop.project.configtools import set_config_value_in
     from fluxloop.project.yaml import display_path
 
-    target_file: str | None = None
-    source_path = config_path
-    if config_path is not None:
-        candidate = Path(config_path).expanduser()
-        if candidate.suffix in (".yaml", ".yml"):
-            target_file = config_path
-            if not candidate.exists():
-                source_path = None
-    source = discover_config(source_path, project, root)
-    path, typed = set_config_value(key, value, source=source, file=target_file)
+    path, typed = set_config_value_in(key, value, config_path, project, root)
     echo(f"Set {key} = {json.dumps(typed, default=str)} in {display_path(path)}")
 
 

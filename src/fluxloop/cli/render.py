@@ -22,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from fluxloop.analysis.report import fmt_gate, pct
 from fluxloop.analysis.tree import span_tree
 from fluxloop.project.yaml import display_path
 from fluxloop.runner.progress import NullProgress, ProgressReporter
@@ -30,13 +31,18 @@ __all__ = [
     "LiveProgress",
     "PlainProgress",
     "RichProgress",
+    "evaluation_summary_lines",
     "experiment_summary_lines",
+    "experiments_table",
+    "format_date",
     "format_duration",
+    "failure_lines",
     "format_table",
     "generation_summary_lines",
     "make_progress",
     "multi_turn_line",
     "span_tree_lines",
+    "traces_table",
     "usage_line",
 ]
 
@@ -422,6 +428,48 @@ def generation_summary_lines(outcome: Any) -> list[str]:
     return lines
 
 
+def evaluation_summary_lines(result: Any) -> list[str]:
+    """What ``evaluate experiment`` prints (a ``fluxloop.analysis.evaluate.EvaluationResult``):
+    the verdict, each evaluator, each gate and the judge's calls."""
+    summary = result.summary
+    overall = summary["overall"]
+    lines = [
+        f"Evaluation {'PASSED' if result.passed else 'FAILED'}: {overall['passed']}/"
+        f"{overall['evaluated']} traces passed ({pct(overall['pass_rate'])}), mean score "
+        f"{overall['mean_score'] if overall['mean_score'] is not None else 'n/a'}"
+    ]
+    for ev in summary["evaluators"]:
+        lines.append(
+            f"  {ev['name']} ({ev['type']}, weight {ev['weight']:g}): pass rate "
+            f"{pct(ev['pass_rate'])}, mean {ev['mean_score']}"
+            + (f", {ev['skipped']} skipped" if ev["skipped"] else "")
+            + (f", {ev['inconclusive']} inconclusive" if ev["inconclusive"] else "")
+        )
+    lines.extend(f"  {fmt_gate(gate)}" for gate in summary["gates"])
+    llm = summary["llm"]
+    if llm["calls"] or llm["cache_hits"]:
+        lines.append(
+            f"  judge: {llm['calls']} call(s), {llm['cache_hits']} cached, {llm['errors']} error(s)"
+        )
+    return lines
+
+
+def failure_lines(records: Iterable[Mapping[str, Any]], more: bool) -> list[str]:
+    """``evaluate experiment --verbose``: each failed trace and the evaluators that failed it."""
+    lines = []
+    for rec in records:
+        bad = [e for e in rec.get("evaluators", []) if e.get("passed") is False]
+        why = "; ".join(f"{e['name']}: {e['reason']}" for e in bad) or "below threshold"
+        text = " ".join(str(rec.get("input")).split())[:60]
+        lines.append(
+            f"  FAIL {rec.get('file', '').removesuffix('.md')} [{rec.get('persona') or '-'}] "
+            f"{text!r} score {rec.get('score')}: {why}"
+        )
+    if more:
+        lines.append("  … more in per_trace.jsonl")
+    return lines
+
+
 # -- tables and trees --------------------------------------------------------------------------
 
 
@@ -438,6 +486,65 @@ def format_table(rows: list[list[str]], headers: list[str] | None = None) -> lis
         if headers and n == 0:
             out.append("  ".join("-" * w for w in widths))
     return out
+
+
+def format_date(value: str | None) -> str:
+    """An ISO timestamp in local time (``2025-01-31 14:05:00``); ``-`` when missing."""
+    if not value:
+        return "-"
+    try:
+        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return value
+
+
+def experiments_table(found: Iterable[Any]) -> list[str]:
+    """``status experiments``: one row per ``fluxloop.project.status.ExperimentInfo``."""
+    rows = []
+    for e in found:
+        runs = f"{e.total}" + (f"/{e.planned}" if e.planned and e.planned != e.total else "")
+        rows.append(
+            [
+                e.path.name,
+                format_date(e.date),
+                e.status,
+                runs,
+                f"{e.success_rate:.1%}" if e.success_rate is not None else "-",
+                f"{e.avg_duration_ms:.1f} ms" if e.avg_duration_ms is not None else "-",
+                f"{e.p95_duration_ms:.1f} ms" if e.p95_duration_ms is not None else "-",
+            ]
+        )
+    return format_table(rows, ["Experiment", "Date", "Status", "Runs", "Success", "Avg", "p95"])
+
+
+def traces_table(lines: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``status traces``: one row per trace_summary line (output, or the error when failed)."""
+    rows = []
+    for line in lines:
+        ok = line.get("success", True)
+        error = line.get("error") if isinstance(line.get("error"), dict) else None
+        result = (
+            _short(line.get("output"), 40)
+            if ok
+            else _short(
+                f"{(error or {}).get('type', 'Error')}: {(error or {}).get('message', '')}", 40
+            )
+        )
+        duration = line.get("duration_ms")
+        rows.append(
+            [
+                str(line.get("trace_id", ""))[:16],
+                str(line.get("iteration", "")),
+                str(line.get("persona") or "-"),
+                "ok" if ok else str(line.get("status") or "error"),
+                f"{duration:.1f} ms" if isinstance(duration, (int, float)) else "-",
+                _short(line.get("input"), 30),
+                result,
+            ]
+        )
+    return format_table(
+        rows, ["Trace", "Iter", "Persona", "Status", "Duration", "Input", "Output / error"]
+    )
 
 
 def _short(value: Any, width: int = 60) -> str:

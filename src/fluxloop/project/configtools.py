@@ -23,7 +23,7 @@ from fluxloop.project.inputs import load_inputs
 from fluxloop.project.problems import ConfigProblems, Problem, validate_config
 from fluxloop.project.targets import Target, resolve_target, target_environment
 from fluxloop.project.yaml import display_path, load_yaml_text, parse_cli_value, set_yaml_value
-from fluxloop.sdk.masking import display_mask, is_secret_key
+from fluxloop.sdk.masking import display_mask, is_secret_key, mask_secrets
 
 __all__ = [
     "ENV_VARS",
@@ -34,7 +34,9 @@ __all__ = [
     "env_rows",
     "resolve_configured_target",
     "set_config_value",
+    "set_config_value_in",
     "set_llm",
+    "shown_config",
     "validate_project",
 ]
 
@@ -224,6 +226,45 @@ def set_config_value(
         raise ConfigProblems(relevant)
     atomic_write(path, edited)
     return path, value
+
+
+def set_config_value_in(
+    key: str,
+    raw_value: str,
+    config_path: str | None,
+    project: str | None = None,
+    root: str | None = None,
+) -> tuple[Path, Any]:
+    """:func:`set_config_value` where ``config set --config`` points: a ``.yaml`` path is the
+    file to edit (created when missing), anything else finds the project's config."""
+    target_file: str | None = None
+    source_path = config_path
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.suffix in (".yaml", ".yml"):
+            target_file = config_path
+            if not candidate.exists():
+                source_path = None
+    source = discover_config(source_path, project, root)
+    return set_config_value(key, raw_value, source=source, file=target_file)
+
+
+def shown_config(
+    config_path: str | None, project: str | None = None, root: str | None = None
+) -> tuple[Any, str]:
+    """The configuration ``config show`` prints, secrets masked, and where it comes from: the
+    merged configuration, or one ``configs/*.yaml`` file when ``config_path`` names it."""
+    single_file: Path | None = None
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.is_file() and candidate.parent.name == "configs":
+            single_file = candidate
+    source = discover_config(config_path, project, root)
+    raw = load_raw_config(source)
+    if single_file is not None:
+        data = raw.per_file.get(single_file.resolve()) or raw.per_file.get(single_file) or {}
+        return mask_secrets(data), display_path(single_file)
+    return mask_secrets(raw.data), source.describe()
 
 
 @dataclass

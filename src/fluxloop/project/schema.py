@@ -388,7 +388,17 @@ class _EvaluatorBase(Section):
 
 class RuleEvaluator(_EvaluatorBase):
     type: Literal["rule_based", "rule", "rules"]
-    rules: Annotated[list[Rule], Field(min_length=1), Expect("a non-empty list of {check: ...}")]
+    rules: Annotated[
+        list[
+            Annotated[
+                Annotated[Str, Tag("str")] | Annotated[Rule, Tag("mapping")],
+                Discriminator(shape),
+                Expect("a check name or {check: ...}"),
+            ]
+        ],
+        Field(min_length=1),
+        Expect("a non-empty list of {check: ...} rules"),
+    ]
 
 
 class JudgeEvaluator(_EvaluatorBase):
