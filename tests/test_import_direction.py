@@ -24,10 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 #: breach key (as ``ImportGraph.violations()`` names it) -> who removes it
-KNOWN_VIOLATIONS: dict[str, str] = {
-    # the warnings list the analysis keeps (issue #15 D: warnings per evaluation)
-    "cli -> fluxloop.analysis._jsonl": "core",
-}
+KNOWN_VIOLATIONS: dict[str, str] = {}
 
 
 def _load_script() -> ModuleType:

@@ -1,8 +1,15 @@
-"""Atomic file replacement: the one way FluxLoop rewrites a whole file.
+"""The one atomic file replacement and the one JSON Lines reader.
 
-A temporary file in the same directory, then ``os.replace`` over the target, so a reader or a
-kill -9 sees the old file or the new one, never half of either. Shared by the runner, analysis and
-the cassettes (which sit below the runner), hence a top-level private module.
+:func:`atomic_write`: a temporary file in the same directory, then ``os.replace`` over the
+target, so a reader or a kill -9 sees the old file or the new one, never half of either.
+
+:func:`read_jsonl`: a JSONL file streamed one line at a time, each line parsed with the one JSON
+codec (:mod:`fluxloop_exporters.jsoncodec`) and handed over with its line number, byte offset
+and, when it does not parse, why; the caller decides what a bad line means (an error naming
+``file:line``, a skip, a line set aside).
+
+Shared by the runner, analysis, the CLI, the pytest plugin and the cassettes (which sit below the
+runner), hence a top-level private module.
 """
 
 from __future__ import annotations
@@ -10,9 +17,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write"]
+from fluxloop_exporters.jsoncodec import loads
+
+__all__ = ["JsonLine", "atomic_write", "read_jsonl"]
 
 
 def atomic_write(
@@ -44,3 +56,70 @@ def atomic_write(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+@dataclass(frozen=True, slots=True)
+class JsonLine:
+    """One line of a JSON Lines file."""
+
+    number: int
+    """1-based, counting every line (blank ones too) from where the read started."""
+    offset: int
+    """Byte offset of the line's first byte in the file."""
+    raw: bytes
+    """The line as read, with its newline when it has one."""
+    value: Any
+    """The parsed JSON value (``None`` when :attr:`error` is set)."""
+    error: str | None
+    """Why the line is not JSON (the decoder's first message line), or None."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the line ends in a newline; only the last line of a file can lack one (a
+        write cut short, or a file being appended to)."""
+        return self.raw.endswith(b"\n")
+
+    @property
+    def blank(self) -> bool:
+        return not self.raw.strip()
+
+
+def read_jsonl(
+    path: Path, *, start: int = 0, end: int | None = None, blank: bool = False
+) -> Iterator[JsonLine]:
+    """The lines of ``path``, one in memory at a time, each parsed.
+
+    Never raises for the content: a line that is not JSON comes with :attr:`JsonLine.error`
+    set. Raises :class:`OSError` (``FileNotFoundError`` included) when the file cannot be read.
+    ``start`` / ``end`` restrict the read to a byte range (whole lines from ``start``: lines are
+    then numbered from there). Blank lines are skipped unless ``blank`` (they then come with an
+    error, as they are not JSON).
+    """
+    with open(path, "rb") as fh:
+        if start:
+            fh.seek(start)
+        offset = start
+        number = 0
+        while end is None or offset < end:
+            raw = fh.readline()
+            if not raw:
+                return
+            number += 1
+            here = offset
+            offset += len(raw)
+            if not raw.strip():
+                if blank:
+                    yield JsonLine(number, here, raw, None, "blank line")
+                continue
+            try:
+                value = loads(raw)
+            except ValueError as exc:
+                text = str(exc)
+                yield JsonLine(
+                    number, here, raw, None, text.splitlines()[0] if text else "invalid JSON"
+                )
+                continue
+            except RecursionError:
+                yield JsonLine(number, here, raw, None, "nested too deeply")
+                continue
+            yield JsonLine(number, here, raw, value, None)

@@ -18,6 +18,7 @@ def test_all_is_pinned() -> None:
         "encode_observation",
         "encode_records",
         "encode_trace",
+        "jsoncodec",
         "load_schema",
         "normalize_id",
         "observation_type",

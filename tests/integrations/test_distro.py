@@ -220,6 +220,43 @@ def test_metrics_are_written_at_exit(tmp_path: Path) -> None:
     assert duration["explicit_bounds"][:3] == [0.01, 0.02, 0.04]
 
 
+OWN_METRICS = """
+from opentelemetry import metrics
+
+import fluxloop
+
+# an instrumentation's (or the app's) own metrics, through the global MeterProvider
+orders = metrics.get_meter("shop").create_counter("shop.orders", unit="{order}")
+
+@fluxloop.prompt(model="gpt-4o-mini")
+def answer(question: str) -> dict:
+    return {"content": "ok", "usage": {"input_tokens": 3, "output_tokens": 2}}
+
+for _ in range(4):
+    orders.add(1, {"region": "eu"})
+    answer("hi")
+"""
+
+
+def test_instrumentations_metrics_go_where_fluxloops_go(tmp_path: Path) -> None:
+    run_instrumented(tmp_path, OWN_METRICS)
+    metrics = records(tmp_path, "metrics")
+    orders = [m for m in metrics if m["name"] == "shop.orders"]
+    assert sum(m["value"] for m in orders) == 4
+    assert orders[0]["attributes"] == {"region": "eu"}
+    assert orders[0]["resource"]["service.name"]
+    durations = [m for m in metrics if m["name"] == "gen_ai.client.operation.duration"]
+    assert sum(m["count"] for m in durations) == 4  # once each: not also by FluxLoop's own path
+    tokens = [m for m in metrics if m["name"] == "gen_ai.client.token.usage"]
+    assert sum(m["sum"] for m in tokens) == 20
+
+
+def test_no_meter_provider_when_metrics_are_off(tmp_path: Path) -> None:
+    run_instrumented(tmp_path, OWN_METRICS, {"OTEL_METRICS_EXPORTER": "none"})
+    assert records(tmp_path, "metrics") == []
+    assert records(tmp_path, "observations")  # the spans still go
+
+
 def test_instrumentations_lists_the_installed_instrumentors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

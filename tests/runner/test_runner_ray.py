@@ -98,6 +98,18 @@ def chat(message: str, messages: list, conversation_state: dict) -> str:
     return f"reply {context['seen']} to {message!r} after {len(messages)} message(s)"
 """
 
+CHAIN = """
+from langchain_core.runnables import RunnableLambda
+
+CHAIN = RunnableLambda(lambda text: text.upper(), name="Upper") | RunnableLambda(
+    lambda text: text + "!", name="Bang"
+)
+
+
+def run(input_text: str) -> str:
+    return CHAIN.invoke(input_text)
+"""
+
 HANDLER = """
 import asyncio
 
@@ -151,6 +163,7 @@ def make_project(root: Path, target: str, inputs: list[Any], **extra: Any) -> Pa
     (root / "agent.py").write_text(AGENT, encoding="utf-8")
     (root / "chat.py").write_text(CHAT, encoding="utf-8")
     (root / "handler.py").write_text(HANDLER, encoding="utf-8")
+    (root / "chain.py").write_text(CHAIN, encoding="utf-8")
     (root / ".env").write_text(f"OPENAI_API_KEY={SECRET_KEY}\n", encoding="utf-8")
     runner: dict[str, Any] = {
         "target": target,
@@ -313,6 +326,27 @@ def test_multi_turn_behaves_as_locally(tmp_path: Path, cluster: RayCluster) -> N
     local_mt = json.loads((local_exp / "summary.json").read_text())["multi_turn"]
     ray_mt = json.loads((ray_exp / "summary.json").read_text())["multi_turn"]
     assert ray_mt == local_mt and ray_mt["conversations"] == 4 and ray_mt["turns"] == 12
+
+
+def observation_names(exp: Path) -> Counter[str]:
+    text = (exp / "observations.jsonl").read_text(encoding="utf-8")
+    return Counter(json.loads(x)["name"] for x in text.splitlines())
+
+
+def test_langchain_auto_instrumentation_follows_the_config_as_locally(
+    tmp_path: Path, cluster: RayCluster
+) -> None:
+    """The workers capture LangChain runs unless ``runner.auto_instrument: false``."""
+    names = {}
+    for auto in (True, False):
+        local_exp, ray_exp = same_as_local(
+            tmp_path / str(auto), cluster, "chain:run", ["a", "b"], runner={"auto_instrument": auto}
+        )
+        names[auto] = observation_names(ray_exp)
+        assert names[auto] == observation_names(local_exp)
+        assert {r["output"] for r in lines(ray_exp)} == {"A!", "B!"}
+    assert names[True]["Upper"] == names[True]["Bang"] == 2
+    assert set(names[False]) == {"run"}  # the runner's own agent span only
 
 
 def test_replay_behaves_as_locally(tmp_path: Path, cluster: RayCluster) -> None:

@@ -5,8 +5,12 @@ factory with a durable local spool.
 Usable without the rest of FluxLoop: ``OTEL_TRACES_EXPORTER=fluxloop_jsonl``,
 ``OTEL_METRICS_EXPORTER=fluxloop_jsonl`` and ``OTEL_LOGS_EXPORTER=fluxloop_jsonl`` make any
 OpenTelemetry app write the FluxLoop contract under ``$FLUXLOOP_BASE_PATH`` (default ``./traces``).
+
+:mod:`fluxloop_exporters.jsoncodec` is the JSON encoder and decoder (orjson when installed, the
+standard library otherwise) that the rest of FluxLoop shares.
 """
 
+from . import jsoncodec
 from ._contract import (
     CONTRACT_VERSION,
     encode_observation,
@@ -37,6 +41,7 @@ __all__ = [
     "encode_observation",
     "encode_records",
     "encode_trace",
+    "jsoncodec",
     "load_schema",
     "normalize_id",
     "observation_type",

@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["backend", "dumps_line", "loads", "set_backend"]
+__all__ = ["backend", "dumps_line", "dumps_pretty", "loads", "set_backend"]
 # ``dumps_line`` and ``loads`` are module attributes rebound by ``set_backend``.
 
 _orjson: Any
@@ -30,6 +30,12 @@ def _default(obj: Any) -> Any:
         return list(obj)
     if isinstance(obj, bytes):
         return obj.decode("utf-8", "replace")
+    dump = getattr(obj, "model_dump", None)  # a pydantic model (the runner's records)
+    if callable(dump):
+        try:
+            return dump()
+        except Exception:
+            pass
     try:
         return str(obj)
     except Exception:
@@ -72,7 +78,7 @@ def _std_dumps_line(obj: Any) -> bytes:
 
 
 if _orjson is not None:
-    _OPTS = _orjson.OPT_APPEND_NEWLINE | _orjson.OPT_NON_STR_KEYS
+    _OPTS = _orjson.OPT_APPEND_NEWLINE | _orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY
     _ORJSON_ERRORS = (_orjson.JSONEncodeError, TypeError, ValueError, OverflowError)
 
     def _orjson_dumps_line(obj: Any) -> bytes:
@@ -102,6 +108,22 @@ def set_backend(name: str) -> None:
         dumps_line, loads, _backend = _std_dumps_line, json.loads, "stdlib"
     else:
         raise ValueError(f"unknown JSON backend {name!r}; expected 'orjson' or 'stdlib'")
+
+
+def dumps_pretty(obj: Any) -> str:
+    """``obj`` as indented JSON text for people (no trailing newline); never raises."""
+    if _backend == "orjson":
+        try:
+            pretty: bytes = _orjson.dumps(
+                obj, default=_default, option=_orjson.OPT_INDENT_2 | _orjson.OPT_NON_STR_KEYS
+            )
+            return pretty.decode("utf-8")
+        except _ORJSON_ERRORS:
+            pass
+    try:
+        return json.dumps(obj, ensure_ascii=False, indent=2, allow_nan=False, default=_default)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps(_sanitize(obj), ensure_ascii=False, indent=2, default=_default)
 
 
 def backend() -> str:

@@ -12,15 +12,20 @@ Text files the analysis writes are masked once more as a whole (:func:`masked_te
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from fluxloop_exporters.jsoncodec import dumps_line as dump_line
+from fluxloop_exporters.jsoncodec import dumps_pretty, loads
+
+from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
 from fluxloop.sdk.masking import (
     fast_key_scan,
@@ -42,13 +47,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger("fluxloop.analysis")
-
-try:  # the `fast` extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised when orjson is absent
-    _orjson = None  # type: ignore[assignment]
-
-loads: Callable[[bytes | str], Any] = _orjson.loads if _orjson is not None else json.loads
 
 #: The warnings of the command running in this context (one parse, one evaluation), or None.
 _COLLECTED: ContextVar[list[str] | None] = ContextVar("fluxloop_analysis_warnings", default=None)
@@ -85,12 +83,6 @@ def where(path: Path, line: int | None = None) -> str:
     return f"{shown}:{line}" if line is not None else shown
 
 
-def _default(value: object) -> object:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)
-
-
 def _masked(record: Any, raw: bytes) -> Any:
     if fast_key_scan(record) or json_may_contain_secret_value(raw):
         return mask_secrets(record)
@@ -102,77 +94,43 @@ def masked_text(text: str) -> str:
     return mask_string(text)
 
 
-def dump_line(record: object) -> bytes:
-    """One compact JSON line (with the newline)."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(record, default=_default, option=_orjson.OPT_NON_STR_KEYS) + b"\n"
-        except (TypeError, _orjson.JSONEncodeError):
-            pass
-    text = json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":"))
-    return text.encode("utf-8") + b"\n"
-
-
-def dumps_pretty(value: object) -> str:
-    """Indented JSON for humans (Markdown code blocks, per-trace JSON files)."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(
-                value, default=_default, option=_orjson.OPT_INDENT_2 | _orjson.OPT_NON_STR_KEYS
-            ).decode("utf-8")
-        except (TypeError, _orjson.JSONEncodeError):
-            pass
-    return json.dumps(value, ensure_ascii=False, indent=2, default=_default)
-
-
 def iter_jsonl(
     path: Path, *, start: int = 0, end: int | None = None, validate_torn: bool = True
 ) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """Yield ``(line_number, byte_offset, record)`` for each non-blank line of ``path``.
 
-    Only one line is held at a time. ``start``/``end`` restrict reading to a byte range (line
-    numbers are then relative to ``start`` and only used internally).
+    Only one line is held at a time (:func:`fluxloop._files.read_jsonl`). ``start``/``end``
+    restrict reading to a byte range (line numbers are then relative to ``start`` and only used
+    internally). Lines appended while reading are not read.
     """
     try:
         size = os.path.getsize(path)
-        fh = open(path, "rb")  # noqa: SIM115 - closed below
+        lines = read_jsonl(path, start=start, end=size if end is None else end)
+        first = next(lines, None)
     except FileNotFoundError:
         raise InputError(f"{where(path)}: file not found") from None
     except OSError as exc:
         raise InputError(f"{where(path)}: cannot read: {exc.strerror or exc}") from None
-    with fh:
-        if start:
-            fh.seek(start)
-        offset = start
-        number = 0
-        limit = size if end is None else end
-        while offset < limit:
-            raw = fh.readline()
-            if not raw:
-                break
-            number += 1
-            here = offset
-            offset += len(raw)
-            if not raw.strip():
-                continue
-            try:
-                record = loads(raw)
-            except ValueError as exc:
-                if validate_torn and not raw.endswith(b"\n") and offset >= size:
-                    warn(f"{where(path, number)}: skipped a torn last line (an interrupted write)")
-                    return
-                detail = str(exc).splitlines()[0] if str(exc) else "invalid JSON"
-                raise InputError(
-                    f"{where(path, number)}: malformed JSON line: {detail}",
-                    where=where(path, number),
-                    expected="one JSON object per line",
-                ) from None
-            if not isinstance(record, dict):
-                raise InputError(
-                    f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
-                    where=where(path, number),
-                )
-            yield number, here, _masked(record, raw)
+    if first is None:
+        return
+    for line in itertools.chain((first,), lines):
+        number = line.number
+        if line.error is not None:
+            if validate_torn and not line.complete and line.offset + len(line.raw) >= size:
+                warn(f"{where(path, number)}: skipped a torn last line (an interrupted write)")
+                return
+            raise InputError(
+                f"{where(path, number)}: malformed JSON line: {line.error}",
+                where=where(path, number),
+                expected="one JSON object per line",
+            )
+        record = line.value
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{where(path, number)}: expected a JSON object, found {type(record).__name__}",
+                where=where(path, number),
+            )
+        yield number, line.offset, _masked(record, line.raw)
 
 
 def read_json(path: Path) -> Any:

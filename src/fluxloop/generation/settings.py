@@ -27,9 +27,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.llm.models import PROVIDER_KEY_VARS
+from fluxloop.llm.settings import LLMSettings, llm_settings_from, resolve_api_key
 from fluxloop.project.config import ExperimentConfig, Persona
-from fluxloop.project.validation import ConfigProblems, Problem
+from fluxloop.project.problems import ConfigProblems, Problem
 from fluxloop.project.yaml import display_path, join_key
 
 from .strategies import (
@@ -48,61 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_STRATEGIES = ("rephrase", "verbose", "concise")
-DEFAULT_MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "gemini": "gemini-2.5-flash",
-}
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """How to reach a chat model (shared by generation and the multi-turn supervisor)."""
-
-    provider: str = "openai"
-    model: str | None = None
-    api_key: str | None = None
-    api_key_source: str | None = None
-    base_url: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    timeout: float = 60.0
-    max_retries: int = 3
-    parse_retries: int = 2
-    retry_delay: float = 1.0
-    max_retry_delay: float = 60.0
-    concurrency: int = 4
-    reasoning_effort: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    search_paths: tuple[Path, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider}/{self.model}" if self.model else self.provider
-
-    @property
-    def is_factory(self) -> bool:
-        return ":" in self.provider
-
-    def cache_identity(self) -> dict[str, Any]:
-        """What makes two calls the same call (the API key is not part of it)."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "base_url": self.base_url,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "reasoning_effort": self.reasoning_effort,
-            "extra": dict(self.extra),
-        }
 
 
 @dataclass(frozen=True)
@@ -137,113 +83,24 @@ class GenerationSettings:
         return None
 
 
-_LLM_KEYS: dict[str, str] = {
-    "enabled": "bool",
-    "provider": "str",
-    "model": "str",
-    "api_key": "str",
-    "base_url": "str",
-    "api_base": "str",
-    "temperature": "num",
-    "top_p": "num",
-    "frequency_penalty": "num",
-    "presence_penalty": "num",
-    "max_tokens": "int",
-    "max_outputs": "int",
-    "request_timeout": "num",
-    "timeout": "num",
-    "max_retries": "int",
-    "parse_retries": "int",
-    "retry_delay": "num",
-    "max_retry_delay": "num",
-    "concurrency": "int",
-    "max_concurrency": "int",
-    "batch_size": "int",
-    "system_prompt": "str",
-    "user_prompt_template": "str",
-    "strategy_prompts": "dict",
-    "metadata": "dict",
-    "reasoning_effort": "str",
-    "text_verbosity": "str",
-    "seed": "int",
-    "cache": "bool",
-    "cache_dir": "str",
-    "model_kwargs": "dict",
-}
-_GEN_KEYS: dict[str, str] = {
-    "mode": "str",
-    "llm": "dict",
-    "strategies": "list",
-    "variation_count": "int",
-    "seed": "int",
-    "limit": "int",
-    "templates": "dict",
-    "dedupe": "bool",
-    "output": "str",
-    "cache": "bool",
-    "cache_dir": "str",
-    "concurrency": "int",
-}
-_KIND_TEXT = {
-    "bool": "true or false",
-    "str": "a string",
-    "num": "a number",
-    "int": "an integer",
-    "dict": "a mapping",
-    "list": "a list",
-}
-
-
-def _kind_ok(kind: str, value: object) -> bool:
-    if value is None:
-        return True
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, str)
-    if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind == "num":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind == "dict":
-        return isinstance(value, dict)
-    if kind == "list":
-        return isinstance(value, list)
-    return True  # pragma: no cover
-
-
 class _Checker:
-    def __init__(self, config: ExperimentConfig) -> None:
-        self.config = config
+    """The generation rules the schema cannot know: strategy names and template fields.
+
+    The shape of ``input_generation`` (keys, types, bounds) was checked with the whole
+    configuration by :mod:`fluxloop.project.problems` when it was loaded."""
+
+    def __init__(self, config: ExperimentConfig | None = None) -> None:
+        self.lines = config.lines if config is not None else {}
         self.problems: list[Problem] = []
-        self.default_file = display_path(config.source.primary)
+        self.default_file = display_path(config.source.primary) if config else None
 
     def error(self, key: str, message: str) -> None:
-        where = self.config.lines.get(key) or self.config.lines.get(key.rsplit(".", 1)[0])
+        where = self.lines.get(key) or self.lines.get(key.rsplit(".", 1)[0])
         self.problems.append(Problem(key, message, where, self.default_file))
 
-    def section(self, prefix: str, value: object, keys: Mapping[str, str]) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(prefix, f"expected a mapping, found {type(value).__name__}")
-            return {}
-        for raw_key, child in value.items():
-            key = join_key(prefix, str(raw_key))
-            kind = keys.get(str(raw_key))
-            if kind is None:
-                close = difflib.get_close_matches(str(raw_key), list(keys), n=1, cutoff=0.75)
-                if close:
-                    self.error(key, f"unknown key (did you mean {join_key(prefix, close[0])!r}?)")
-                continue  # other unknown keys are tolerated (other tools' settings)
-            if not _kind_ok(kind, child):
-                found = repr(child) if not isinstance(child, (dict, list)) else type(child).__name__
-                self.error(key, f"expected {_KIND_TEXT[kind]}, found {found}")
-        return value
 
-    def positive(self, key: str, value: object, *, minimum: float = 1) -> None:
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
-            self.error(key, f"expected a number >= {minimum:g}, found {value!r}")
+def _section(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _strategy_list(
@@ -301,109 +158,28 @@ def _templates(raw: object, checker: _Checker) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def resolve_api_key(
-    provider: str,
+def generation_rules(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The strategy and template problems of a config, as ``(key, message)``.
+
+    For :func:`fluxloop.project.config.load_config`'s ``rules``, so ``generate inputs``
+    reports them together with the schema's problems."""
+    checker = _Checker()
+    _choose(data, checker, mode=None, strategies=None, provider=None)
+    return [(p.key, p.message) for p in checker.problems]
+
+
+def _choose(
+    data: Mapping[str, Any],
+    checker: _Checker,
     *,
-    explicit: str | None,
-    configured: str | None,
-    dotenv: Mapping[str, str],
-    environ: Mapping[str, str] | None = None,
-) -> tuple[str | None, str | None]:
-    """``(key, where it came from)``: explicit > environment > .env > config file."""
-    if explicit:
-        return explicit, "--llm-api-key"
-    env = os.environ if environ is None else environ
-    names = (*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR)
-    for name in names:
-        if env.get(name):
-            return env[name], f"${name}"
-    for name in names:
-        if dotenv.get(name):
-            return dotenv[name], f"{name} in .env"
-    if configured:
-        return configured, "input_generation.llm.api_key"
-    return None, None
-
-
-def llm_settings_from(
-    section: Mapping[str, Any],
-    *,
-    dotenv: Mapping[str, str],
-    search_paths: Sequence[Path],
-    defaults: Mapping[str, Any] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> LLMSettings:
-    """Build :class:`LLMSettings` from an ``llm``-like mapping (validated by the caller)."""
-    data: dict[str, Any] = {
-        **(defaults or {}),
-        **{k: v for k, v in section.items() if v is not None},
-    }
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    provider = str(data.get("provider") or "openai").strip()
-    if ":" not in provider:
-        provider = provider.lower()
-    model = data.get("model") or DEFAULT_MODELS.get(provider)
-    key, source = resolve_api_key(
-        provider,
-        explicit=(overrides or {}).get("api_key"),
-        configured=section.get("api_key"),
-        dotenv=dotenv,
-    )
-    concurrency = data.get("concurrency") or data.get("max_concurrency") or 4
-    extra = dict(data.get("model_kwargs") or {})
-    if data.get("text_verbosity"):
-        extra.setdefault("verbosity", data["text_verbosity"])
-    return LLMSettings(
-        provider=provider,
-        model=str(model) if model else None,
-        api_key=key,
-        api_key_source=source,
-        base_url=data.get("base_url") or data.get("api_base"),
-        temperature=data.get("temperature"),
-        top_p=data.get("top_p"),
-        frequency_penalty=data.get("frequency_penalty"),
-        presence_penalty=data.get("presence_penalty"),
-        max_tokens=data.get("max_tokens"),
-        seed=data.get("seed"),
-        timeout=float(data.get("request_timeout") or data.get("timeout") or 60.0),
-        max_retries=int(data["max_retries"]) if data.get("max_retries") is not None else 3,
-        parse_retries=int(data["parse_retries"]) if data.get("parse_retries") is not None else 2,
-        retry_delay=float(data["retry_delay"]) if data.get("retry_delay") is not None else 1.0,
-        max_retry_delay=float(data.get("max_retry_delay") or 60.0),
-        concurrency=max(1, int(concurrency)),
-        reasoning_effort=data.get("reasoning_effort"),
-        extra=extra,
-        search_paths=tuple(search_paths),
-    )
-
-
-def load_generation_settings(
-    config: ExperimentConfig,
-    *,
-    mode: str | None = None,
-    strategies: Sequence[str] | None = None,
-    limit: int | None = None,
-    seed: int | None = None,
-    variation_count: int | None = None,
-    provider: str | None = None,
-    model: str | None = None,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    concurrency: int | None = None,
-    no_cache: bool = False,
-) -> GenerationSettings:
-    """Resolve the generation settings (command-line values first); ConfigProblems if invalid."""
-    data = config.raw
-    checker = _Checker(config)
-    gen = checker.section("input_generation", data.get("input_generation"), _GEN_KEYS)
-    llm_raw = checker.section("input_generation.llm", gen.get("llm"), _LLM_KEYS)
+    mode: str | None,
+    strategies: Sequence[str] | None,
+    provider: str | None,
+) -> tuple[str, list[str], dict[str, tuple[str, ...]]]:
+    """The mode, the strategy names and the custom templates (problems go to ``checker``)."""
+    gen = _section(data.get("input_generation"))
+    llm_raw = _section(gen.get("llm"))
     templates = _templates(gen.get("templates"), checker)
-    for key in ("variation_count", "limit", "concurrency"):
-        checker.positive(f"input_generation.{key}", gen.get(key))
-    for key in ("concurrency", "max_concurrency", "max_tokens"):
-        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key))
-    for key in ("max_retries", "parse_retries", "retry_delay"):
-        checker.positive(f"input_generation.llm.{key}", llm_raw.get(key), minimum=0)
 
     chosen_mode = mode or gen.get("mode")
     if chosen_mode is None:
@@ -445,6 +221,33 @@ def load_generation_settings(
                 + " or use --mode llm)",
             )
 
+    return chosen_mode, names, templates
+
+
+def load_generation_settings(
+    config: ExperimentConfig,
+    *,
+    mode: str | None = None,
+    strategies: Sequence[str] | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+    variation_count: int | None = None,
+    provider: str | None = None,
+    model: str | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    concurrency: int | None = None,
+    no_cache: bool = False,
+) -> GenerationSettings:
+    """Resolve the generation settings (command-line values first); ConfigProblems if invalid."""
+    data = config.raw
+    checker = _Checker(config)
+    gen = _section(data.get("input_generation"))
+    llm_raw = _section(gen.get("llm"))
+    chosen_mode, names, templates = _choose(
+        data, checker, mode=mode, strategies=strategies, provider=provider
+    )
+    custom_prompt = data.get("custom_variation_prompt")
     count = variation_count or gen.get("variation_count") or data.get("variation_count") or 1
     if checker.problems:
         raise ConfigProblems(checker.problems)

@@ -8,7 +8,7 @@ the runner: whoever starts an experiment passes :class:`LLMSimulatedUser` in
 The model role-plays the run's persona (its description, characteristics, goals and
 constraints, plus ``metadata.service_context``) and pursues its goals one by one; after every
 agent reply it answers with a JSON decision (continue with a next message, or terminate: goal
-met or not). Calls go through generation's bounded, retrying, metered client.
+met or not). Calls go through the one LLM client (:mod:`fluxloop.llm`).
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from fluxloop.llm.client import LLMClient
+from fluxloop.llm.settings import llm_settings_from
+from fluxloop.llm.text import MalformedOutput, parse_json_object
 from fluxloop.project.config import ExperimentConfig, Persona
 
-from .llm import ChatClient, MalformedOutput, UsageMeter, parse_json_object
-from .settings import llm_settings_from
 
 __all__ = ["DEFAULT_SUPERVISOR_PROMPT", "Decision", "LLMSimulatedUser", "parse_decision"]
 
@@ -118,7 +119,7 @@ def parse_decision(content: str) -> Decision:
 
 
 class LLMSimulatedUser:
-    """A simulated user played by a chat model (generation's bounded, retrying client)."""
+    """A simulated user played by a chat model (through the one LLM client, fluxloop.llm)."""
 
     kind = "llm"
 
@@ -143,7 +144,12 @@ class LLMSimulatedUser:
         prompt = supervisor.get("system_prompt")
         self.system_prompt = str(prompt) if prompt else None
         self.label = llm.label
-        self.client = ChatClient(llm, meter=UsageMeter(), section="multi_turn.supervisor")
+        self.client = LLMClient.for_settings(
+            llm,
+            where="multi_turn.supervisor",
+            role="simulated user",
+            offline_hint="use a scripted supervisor (provider: mock)",
+        )
         _ = self.client.model  # a missing key or package is a config error, up front
 
     def _system(self, view: TranscriptView) -> str:

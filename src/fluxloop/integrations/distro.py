@@ -8,9 +8,11 @@ The ``fluxloop`` distribution registers, under the name ``fluxloop``:
   exactly as the first decorated call would (the tracer provider with FluxLoop's processor, the
   JSONL contract by default or what ``OTEL_TRACES_EXPORTER`` / ``FLUXLOOP_STORAGE`` say, the
   sampler, the resource, the GenAI metrics), installed globally so that every instrumentor
-  ``opentelemetry-instrument`` loads afterwards exports through it. A later
-  ``fluxloop.configure()`` in the application reconfigures that same pipeline (never a second
-  one), so each span is exported exactly once;
+  ``opentelemetry-instrument`` loads afterwards exports through it; likewise a global
+  ``MeterProvider`` exporting where FluxLoop's metrics go (``OTEL_METRICS_EXPORTER``, the JSONL
+  file by default), so instrumentations' own metrics (the official OpenAI one's) are kept too.
+  A later ``fluxloop.configure()`` in the application reconfigures that same pipeline (never a
+  second one), so each span is exported exactly once;
 * an ``opentelemetry_instrumentor`` ``fluxloop_langchain`` (:class:`LangChainInstrumentor` in
   :mod:`fluxloop.integrations.instrumentor`).
 
@@ -32,7 +34,7 @@ from opentelemetry.instrumentation.dependencies import get_dist_dependency_confl
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
-from fluxloop.sdk import configure_from_environment
+from fluxloop.sdk import configure_from_environment, install_meter_provider
 
 __all__ = ["FluxLoopConfigurator", "FluxLoopDistro", "Instrumentation", "instrumentations"]
 
@@ -51,6 +53,7 @@ class FluxLoopConfigurator(_BaseConfigurator):
 
     def _configure(self, **kwargs: Any) -> None:
         configure_from_environment()
+        install_meter_provider()
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,6 @@ no room for a temporary file, so an aborted experiment still says so.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,20 +32,23 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import yaml
+from fluxloop_exporters.jsoncodec import dumps, dumps_pretty
 
 from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError, StorageError
+from fluxloop.project.layout import (
+    CONFIG_FILE,
+    ERRORS_FILE,
+    OBSERVATIONS_FILE,
+    SUMMARY_FILE,
+    TRACE_SUMMARY_FILE,
+    TRACES_FILE,
+)
 from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
 
 __all__ = [
-    "CONFIG_FILE",
     "CONFIG_HEADER",
-    "ERRORS_FILE",
-    "OBSERVATIONS_FILE",
-    "SUMMARY_FILE",
-    "TRACES_FILE",
-    "TRACE_SUMMARY_FILE",
     "WRITTEN_BY",
     "ArtifactWriter",
     "cannot_write",
@@ -57,50 +59,11 @@ __all__ = [
     "write_json_atomic",
 ]
 
-SUMMARY_FILE = "summary.json"
-TRACE_SUMMARY_FILE = "trace_summary.jsonl"
-TRACES_FILE = "traces.jsonl"
-OBSERVATIONS_FILE = "observations.jsonl"
-ERRORS_FILE = "errors.json"
-CONFIG_FILE = "config.yaml"
 WRITTEN_BY = "fluxloop"
 """``summary.json``'s ``written_by``: the mark ``--resume`` looks for before it touches a
 directory (with ``config.yaml``'s header, :data:`CONFIG_HEADER`, for older experiments)."""
 CONFIG_HEADER = "# FluxLoop experiment configuration snapshot"
 _DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
-
-try:  # the `fast` extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised when orjson is absent
-    _orjson = None  # type: ignore[assignment]
-
-
-def _default(value: object) -> object:
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if isinstance(value, Path):
-        return str(value)
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        try:
-            return dump()
-        except Exception:
-            pass
-    return str(value)
-
-
-def dumps(record: object) -> bytes:
-    """Compact UTF-8 JSON of ``record`` (orjson when installed), non-JSON values as strings."""
-    if _orjson is not None:
-        try:
-            return _orjson.dumps(
-                record,
-                default=_default,
-                option=_orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY,
-            )
-        except (TypeError, _orjson.JSONEncodeError):
-            pass
-    return json.dumps(record, ensure_ascii=False, default=_default, separators=(",", ":")).encode()
 
 
 def masked_line(record: object) -> bytes:
@@ -114,7 +77,7 @@ def masked_line(record: object) -> bytes:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """``data`` as indented JSON, secrets masked, replacing ``path`` atomically."""
-    text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
+    text = dumps_pretty(mask_secrets(data))
     atomic_write(path, text + "\n")
 
 
@@ -283,7 +246,7 @@ class ArtifactWriter:
         try:
             write_json_atomic(path, data)
         except OSError:
-            text = json.dumps(mask_secrets(data), ensure_ascii=False, indent=2, default=_default)
+            text = dumps_pretty(mask_secrets(data))
             try:
                 _rewrite_in_place(path, text + "\n")
             except OSError as exc:

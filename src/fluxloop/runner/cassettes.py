@@ -20,7 +20,7 @@ from typing import Any
 from fluxloop.cassette import CassetteSession, ReturnedTape, ShippedTape, resolve_settings
 from fluxloop.project.config import ExperimentConfig
 
-from .events import ProgressReporter
+from .progress import ProgressReporter
 from .records import PlannedRun, RunRecord
 
 __all__ = ["RunCassette"]

@@ -10,7 +10,7 @@ The engine is a facade over the runner's seams:
 * :mod:`.worker` - executing runs in a process (:class:`RunExecutor`, :class:`RunJob`);
 * :mod:`.executors` - where runs execute (this loop, or a Ray cluster);
 * :mod:`.lifecycle` - the directory, artifacts, signals and resume of an experiment;
-* :mod:`.events` - progress reported as events, never printed by the runner.
+* :mod:`.progress` - progress reported as events, never printed by the runner.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import sys
-from typing import TextIO
 
 import fluxloop
 from fluxloop.project.config import ExperimentConfig
@@ -28,7 +26,7 @@ from fluxloop.project.yaml import display_path
 
 from .binding import Binder
 from .cassettes import RunCassette
-from .events import NullProgress, ProgressReporter
+from .progress import NullProgress, ProgressReporter
 from .interrupts import deferred_interrupts
 from .lifecycle import Experiment
 from .options import RunOptions
@@ -59,11 +57,10 @@ def run_experiment(
     options: RunOptions | None = None,
     *,
     reporter: ProgressReporter | None = None,
-    out: TextIO | None = None,
     simulated_users: SimulatedUserFactory | None = None,
     strategy: StrategyFactory | None = None,
 ) -> ExperimentOutcome:
-    """Run (or, with ``dry_run``, describe to ``out``) an experiment; returns its outcome.
+    """Run (or, with ``dry_run``, describe) an experiment; returns its outcome.
 
     ``simulated_users`` makes the simulated user of multi-turn runs played by a model
     (:class:`fluxloop.generation.simulated_user.LLMSimulatedUser`; scripted users need none);
@@ -75,7 +72,6 @@ def run_experiment(
     """
     options = options or RunOptions()
     reporter = reporter or NullProgress()
-    out = out or sys.stdout
     plan = plan_experiment(config, options)
     runner = config.runner
     with target_environment(
@@ -96,16 +92,16 @@ def run_experiment(
         shipping = bool(config.collector_url) and not options.no_collector
         tracing_label = f"in memory + OTLP to {config.collector_url}" if shipping else "in memory"
         if options.dry_run:
-            for note in [*plan.notes, *(replay.notes if replay else [])]:
-                print(f"Note:         {note}", file=out)
-            for warning in replay.warnings if replay else []:
-                print(f"Warning:      {warning}", file=out)
-            for line in describe_plan(
+            lines = [
+                f"Note:         {note}" for note in [*plan.notes, *(replay.notes if replay else [])]
+            ]
+            lines += [f"Warning:      {warning}" for warning in (replay.warnings if replay else [])]
+            lines += describe_plan(
                 plan, target, Binder(target.func), replay=replay, tracing=tracing_label
-            ):
-                print(line, file=out)
-            print("Dry run: nothing was executed or written.", file=out)
-            return ExperimentOutcome(plan=plan, directory=None, summary={}, dry_run=True)
+            )
+            return ExperimentOutcome(
+                plan=plan, directory=None, summary={}, dry_run=True, dry_run_lines=lines
+            )
         tracing = configure_tracing(
             config.collector_url,
             config.collector_api_key,

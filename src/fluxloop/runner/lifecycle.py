@@ -9,7 +9,7 @@
   write a partial summary (a second signal cancels at once). The directory can be resumed.
 * An artifact that cannot be written (a full disk) stops new runs; what was committed stays and
   the summary says ``aborted`` (resumable).
-* Progress is reported as events to a :class:`~fluxloop.runner.events.ProgressReporter`.
+* Progress is reported as events to a :class:`~fluxloop.runner.progress.ProgressReporter`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from fluxloop.project.config import ExecutorSettings
 from fluxloop.project.targets import Target
 
 from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
-from .events import ProgressReporter
+from .progress import ProgressReporter
 from .executors import Executor
 from .executors.local import AsyncioExecutor
 from .executors.ray import RayExecutor

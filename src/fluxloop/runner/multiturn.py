@@ -67,7 +67,6 @@ __all__ = [
     "MultiTurnSettings",
     "apply_overrides",
     "multi_turn_settings",
-    "summary_line",
 ]
 
 DEFAULT_MAX_TURNS = 8
@@ -205,23 +204,3 @@ def apply_overrides(
     if not merged.get("enabled"):
         return ["multi-turn options given but multi_turn.enabled is false; pass --multi-turn"]
     return []
-
-
-def summary_line(summary: Mapping[str, Any]) -> str:
-    """One line about the conversations of an experiment (live and at the end)."""
-    conversations = int(summary.get("conversations") or 0)
-    turns = int(summary.get("turns") or 0)
-    avg = turns / conversations if conversations else 0.0
-    line = f"Multi-turn: {conversations} conversation(s), {turns} turn(s) (avg {avg:.1f})"
-    line += f", agent tokens {int(summary.get('agent_tokens') or 0):,}"
-    usage = summary.get("simulator_usage") or {}
-    if usage:
-        line += (
-            f", simulated user {usage.get('calls', 0)} call(s), "
-            f"{usage.get('total_tokens', 0):,} tokens"
-        )
-    reasons = summary.get("termination_reasons") or {}
-    if reasons:
-        ordered = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-        line += "; ended: " + ", ".join(f"{k} {v}" for k, v in ordered)
-    return line

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class ExperimentOutcome:
     dry_run: bool = False
     error: StorageError | None = None
     """Set when an artifact could not be written (the experiment was aborted, resumable)."""
+    dry_run_lines: list[str] = field(default_factory=list)
+    """With ``dry_run``: the plan (notes, target, inputs, runs), for the caller to show."""
 
     @property
     def passed(self) -> bool:

@@ -25,24 +25,23 @@ import json
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
-from fluxloop.project.yaml import display_path
-
-from .artifacts import (
+from fluxloop.project.layout import (
     CONFIG_FILE,
-    CONFIG_HEADER,
     OBSERVATIONS_FILE,
     SUMMARY_FILE,
     TRACE_SUMMARY_FILE,
     TRACES_FILE,
-    WRITTEN_BY,
-    dumps,
 )
+from fluxloop.project.yaml import display_path
+
+from .artifacts import CONFIG_HEADER, WRITTEN_BY, dumps
 from .stats import RunStats
 
 __all__ = [
@@ -93,13 +92,6 @@ class ResumeState:
     @property
     def completed(self) -> int:
         return self.stats.total
-
-
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    """(index, raw line, complete) for each line of ``path``."""
-    with path.open("rb") as fh:
-        for i, raw in enumerate(fh):
-            yield i, raw, raw.endswith(b"\n")
 
 
 CORRUPT_SUFFIX = ".corrupt"
@@ -164,15 +156,13 @@ def _scan_records(
         return
     drop: dict[int, str] = {}
     torn = invalid = orphan = 0
-    for i, raw, complete in _lines(path):
-        if not complete:
+    for line in read_jsonl(path, blank=True):
+        i = line.number - 1
+        if not line.complete:
             drop[i] = CORRUPT_SUFFIX
             torn += 1
             continue
-        try:
-            record = json.loads(raw)
-        except (ValueError, RecursionError):
-            record = None
+        record = line.value
         if not isinstance(record, dict):
             drop[i] = CORRUPT_SUFFIX
             invalid += 1

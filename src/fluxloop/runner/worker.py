@@ -23,7 +23,7 @@ from .attempts import AttemptLoop, RetryPolicy
 from .binding import apply_template
 from .calls import TargetCaller
 from .cassettes import RunCassette
-from .events import NullProgress, ProgressReporter
+from .progress import NullProgress, ProgressReporter
 from .multiturn import multi_turn_settings
 from .pool import DaemonThreadPool
 from .records import PlannedRun, RunRecord
@@ -196,7 +196,11 @@ class RunJob:
             )
         )
         configure_tracing(
-            config.collector_url, config.collector_api_key, no_collector=self.no_collector
+            config.collector_url,
+            config.collector_api_key,
+            no_collector=self.no_collector,
+            auto_instrument=runner.auto_instrument,
+            hide_internal=runner.hide_internal,
         )
         target, replay = prepare_target(config)
         if replay is not None and self.config.replay.recording_file is not None:

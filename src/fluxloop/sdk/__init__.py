@@ -28,6 +28,7 @@ from fluxloop.sdk._decorators import agent, embedding, prompt, retrieval, tool, 
 from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_messages
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
 from fluxloop.sdk._recording import (
+    DEFAULT_RECORDING_FILE,
     MASK,
     RECORDING_VERSION,
     disable_recording,
@@ -49,6 +50,7 @@ from fluxloop.sdk._runtime import (
     current_runtime,
     flush,
     get_config,
+    install_meter_provider,
     is_configured,
     load_env,
     reset_config,
@@ -98,6 +100,7 @@ __all__ = [
     "event",
     "flush",
     "get_config",
+    "install_meter_provider",
     "get_current_context",
     "get_current_trace",
     "instrument",
@@ -137,6 +140,7 @@ __all__ = [
     "read_dotenv",
     "resolve_config",
     # the recording format, for its reader (fluxloop.project.recording)
+    "DEFAULT_RECORDING_FILE",
     "MASK",
     "RECORDING_VERSION",
     "parse_marker",

@@ -52,6 +52,7 @@ from opentelemetry.sdk.metrics.export import (
     Metric,
     MetricExporter,
     MetricsData,
+    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
 )
@@ -313,6 +314,7 @@ class MetricsPipeline:
         self._exit_hooked = False
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.global_provider: MeterProvider | None = None
 
     def configure(
         self,
@@ -352,11 +354,40 @@ class MetricsPipeline:
                 self._exit_hooked = True
                 atexit.register(self.shutdown)
 
+    def install_global_provider(self, exporters: list[MetricExporter], resource: Resource) -> bool:
+        """Install an SDK ``MeterProvider`` exporting to ``exporters`` as the global one, so that
+        other instrumentations' metrics (the official OpenAI one's, the app's own) go where
+        FluxLoop's go; FluxLoop's then record through it too. Only when no SDK provider is set
+        yet; False (and the exporters closed) otherwise. Flushed at exit after the spans."""
+        with self._lock:
+            if isinstance(otel_metrics.get_meter_provider(), MeterProvider) or not exporters:
+                for exporter in exporters:
+                    exporter.shutdown()
+                return False
+            readers = [
+                PeriodicExportingMetricReader(e, export_interval_millis=_EXPORT_INTERVAL_S * 1000)
+                for e in exporters
+            ]
+            # its own exit hook would run before FluxLoop's span flush (atexit is LIFO), losing
+            # the metrics of the last spans: shutdown() closes it after flushing them instead
+            provider = MeterProvider(
+                metric_readers=readers, resource=resource, shutdown_on_exit=False
+            )
+            otel_metrics.set_meter_provider(provider)
+            self.global_provider = provider
+            if not self._exit_hooked:
+                self._exit_hooked = True
+                atexit.register(self.shutdown)
+            return True
+
     def flush(self, timeout_millis: int = 30_000) -> bool:
         """Record what the exported spans carry and export the metrics now."""
         self.metrics.drain()
         with self._lock:
-            return self._export()
+            ok = self._export()
+            if self.global_provider is not None:
+                ok = self.global_provider.force_flush(timeout_millis) and ok
+            return ok
 
     def shutdown(self) -> None:
         """Flush the spans (their metrics are recorded on the way), then export the metrics."""
@@ -368,6 +399,13 @@ class MetricsPipeline:
                 except Exception:
                     logger.debug("fluxloop: could not flush spans", exc_info=True)
             self._retire()
+            provider, self.global_provider = self.global_provider, None
+            if provider is not None:
+                self.metrics.drain()
+                try:
+                    provider.shutdown()
+                except Exception:
+                    logger.warning("fluxloop: closing the meter provider failed", exc_info=True)
 
     def _export(self) -> bool:
         histograms = self.histograms

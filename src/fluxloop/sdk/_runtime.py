@@ -157,6 +157,28 @@ def configure_from_environment() -> SDKConfig:
     return RUNTIME.config
 
 
+def install_meter_provider() -> bool:
+    """Install a global OpenTelemetry ``MeterProvider`` exporting where FluxLoop's GenAI metrics
+    go (``OTEL_METRICS_EXPORTER`` / the storage), as the distro's configurator does, so every
+    instrumentation's metrics are exported; False when metrics are off or an SDK provider is
+    already set. Never raises."""
+    _configure_lazily()
+    with _lock:
+        config, provider, router = RUNTIME.config, _provider, _router
+        names = metric_exporter_names(config)
+        if not names or provider is None or router is None or not config.enabled:
+            return False
+        try:
+            exporters = build_metric_exporters(config, names, lambda: _endpoints_up(router))
+            installed = METRICS.install_global_provider(exporters, provider.resource)
+            if installed:
+                _configure_metrics(config, provider, router)
+            return installed
+        except Exception:
+            logger.warning("fluxloop: could not install the meter provider", exc_info=True)
+            return False
+
+
 def _configure_lazily() -> None:
     with _lock:
         if RUNTIME.configured:

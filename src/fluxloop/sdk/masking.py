@@ -84,6 +84,8 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any
 
+from fluxloop_exporters.jsoncodec import loads
+
 __all__ = [
     "REDACTED",
     "SAFE_KEY_CACHE",
@@ -322,11 +324,7 @@ def fast_key_scan(value: object) -> bool:
 # Values
 # --------------------------------------------------------------------------------------
 
-try:  # the `fast` extra
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - exercised when orjson is absent
-    _orjson = None  # type: ignore[assignment]
-_json_loads: Callable[[str], Any] = json.loads if _orjson is None else _orjson.loads
+_json_loads: Callable[[str], Any] = loads
 
 _TOKEN = r"[A-Za-z0-9_-]"
 _KEY_CHARS = r"[A-Za-z0-9_.-]"

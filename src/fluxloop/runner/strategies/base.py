@@ -20,7 +20,7 @@ from fluxloop.project.config import ExperimentConfig, Persona
 from fluxloop.runner.attempts import AttemptLoop
 from fluxloop.runner.binding import RunContext
 from fluxloop.runner.calls import TargetCaller
-from fluxloop.runner.events import NullProgress, ProgressReporter
+from fluxloop.runner.progress import NullProgress, ProgressReporter
 from fluxloop.runner.records import PlannedRun, RunRecord
 from fluxloop.runner.run_records import RecordBuilder
 

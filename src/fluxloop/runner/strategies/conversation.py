@@ -24,7 +24,7 @@ from opentelemetry import trace
 import fluxloop
 from fluxloop.runner.attempts import Attempts
 from fluxloop.runner.binding import RunContext, apply_template
-from fluxloop.runner.multiturn import END_KEYS, REPLY_KEYS, MultiTurnSettings, summary_line
+from fluxloop.runner.multiturn import END_KEYS, REPLY_KEYS, MultiTurnSettings
 from fluxloop.runner.output import coerce_output
 from fluxloop.runner.records import PlannedRun, RunRecord
 from fluxloop.runner.replay import CallbackCollector
@@ -172,7 +172,7 @@ class Conversation(RunStrategy):
         now = time.monotonic()
         if now - self._last_report >= self.report_interval:
             self._last_report = now
-            self.services.reporter.info("[fluxloop] " + summary_line(self.multi_turn_summary()))
+            self.services.reporter.conversations(self.multi_turn_summary())
 
     # -- one conversation ------------------------------------------------------------------------
 
