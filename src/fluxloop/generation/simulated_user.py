@@ -23,7 +23,6 @@ from fluxloop.llm.settings import llm_settings_from
 from fluxloop.llm.text import MalformedOutput, parse_json_object
 from fluxloop.project.config import ExperimentConfig, Persona
 
-
 __all__ = ["DEFAULT_SUPERVISOR_PROMPT", "Decision", "LLMSimulatedUser", "parse_decision"]
 
 DEFAULT_SUPERVISOR_PROMPT = """\

@@ -26,13 +26,13 @@ from fluxloop.project.yaml import display_path
 
 from .binding import Binder
 from .cassettes import RunCassette
-from .progress import NullProgress, ProgressReporter
 from .interrupts import deferred_interrupts
 from .lifecycle import Experiment
 from .options import RunOptions
 from .outcome import ExperimentOutcome
 from .output import aggregate_chunks, coerce_output
 from .planning import ExperimentPlan, describe_plan, plan_experiment
+from .progress import NullProgress, ProgressReporter
 from .records import PlannedRun, RunRecord
 from .strategies import SimulatedUserFactory, StrategyFactory
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing

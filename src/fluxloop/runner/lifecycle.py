@@ -28,13 +28,13 @@ from fluxloop.project.config import ExecutorSettings
 from fluxloop.project.targets import Target
 
 from .artifacts import CONFIG_HEADER, ArtifactWriter, create_experiment_dir
-from .progress import ProgressReporter
 from .executors import Executor
 from .executors.local import AsyncioExecutor
 from .executors.ray import RayExecutor
 from .options import RunOptions, executor_settings
 from .planning import ExperimentPlan
 from .pool import DaemonThreadPool
+from .progress import ProgressReporter
 from .provenance import environment_info
 from .records import PlannedRun, RunRecord
 from .replay import ReplayPlan

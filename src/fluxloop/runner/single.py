@@ -20,8 +20,8 @@ from fluxloop.project.inputs import InputItem
 from fluxloop.project.targets import resolve_target, target_environment
 
 from .cassettes import RunCassette
-from .progress import NullProgress
 from .planning import item_keys
+from .progress import NullProgress
 from .records import PlannedRun, RunRecord
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
 from .worker import RunExecutor

@@ -23,9 +23,9 @@ from .attempts import AttemptLoop, RetryPolicy
 from .binding import apply_template
 from .calls import TargetCaller
 from .cassettes import RunCassette
-from .progress import NullProgress, ProgressReporter
 from .multiturn import multi_turn_settings
 from .pool import DaemonThreadPool
+from .progress import NullProgress, ProgressReporter
 from .records import PlannedRun, RunRecord
 from .replay import ReplayPlan, load_replay
 from .run_records import RecordBuilder
