@@ -502,7 +502,7 @@ def test_gates_from_thresholds_and_success_criteria(proj: Path, exp_a: Path) -> 
         ),
         (
             "- name: x\n  type: rule_based\n  weight: heavy\n  rules: [{check: success}]\n",
-            r"evaluation\.yaml:5: evaluators\[0\]\.weight: expected a number, found 'heavy'",
+            r"evaluation\.yaml:5: evaluators\[0\]\.weight: expected a number >= 0, found 'heavy'",
         ),
     ],
 )

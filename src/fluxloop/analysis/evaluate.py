@@ -33,9 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fluxloop._files import atomic_write
+from fluxloop._files import atomic_write, read_jsonl
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
+from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
 from fluxloop.project.layout import (
     EVALUATION_DIR,
@@ -55,7 +56,7 @@ from .experiment import (
     iter_traces,
     run_from_summary,
 )
-from .judge import JudgeCache, JudgeClient, build_chat_model, cache_path_for
+from .judge import JudgeClient, build_chat_model, cache_path_for
 from .parse import safe_file_stem
 from .rules import RuleContext
 from .stats import mean, pass_at_k, pass_hat_k, percentile
@@ -602,6 +603,19 @@ class EvaluationResult:
     def failed_gates(self) -> list[dict[str, Any]]:
         return [g for g in self.summary["gates"] if not g["passed"]]
 
+    def failed_traces(self, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` per_trace.jsonl records that failed, and whether there are more
+        (streamed: the file holds every trace)."""
+        found: list[dict[str, Any]] = []
+        for line in read_jsonl(self.files["per_trace"]):  # this evaluation's: masked, whole
+            record = line.value
+            if not isinstance(record, dict) or record.get("passed") is not False:
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(record)
+        return found, False
+
 
 def _iter_per_trace_file(path: Path) -> Iterator[TraceBundle]:
     """The original's ``per_trace_analysis/per_trace.jsonl`` (or ours) as runs + observations."""
@@ -746,7 +760,7 @@ def _evaluate(
         tape, name=experiment.name, target=str(target) if target else None, scope="judge"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = JudgeCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
+    cache = ResponseCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
     client = JudgeClient(cfg.limits, cache)
     started = time.perf_counter()
     fd, tmp_name = tempfile.mkstemp(prefix=".per_trace.", suffix=".tmp", dir=out_dir)

@@ -32,7 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 def render_template(template_name: str, /, **values: str) -> str:
     text = (
-        resources.files("fluxloop.runner.templates")
+        resources.files("fluxloop.project.templates")
         .joinpath(template_name)
         .read_text(encoding="utf-8")
     )

@@ -155,13 +155,13 @@ ProcessRunner = Annotated[
 class Section(BaseModel):
     """A mapping of known keys; unknown keys are reported (see :mod:`.problems`)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class OpenSection(BaseModel):
     """A mapping with some known keys and any others (passed through unchecked)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 # --- simulation: runner, replay, multi-turn, cassettes, output ---------------------------------
@@ -388,7 +388,17 @@ class _EvaluatorBase(Section):
 
 class RuleEvaluator(_EvaluatorBase):
     type: Literal["rule_based", "rule", "rules"]
-    rules: Annotated[list[Rule], Field(min_length=1), Expect("a non-empty list of {check: ...}")]
+    rules: Annotated[
+        list[
+            Annotated[
+                Annotated[Str, Tag("str")] | Annotated[Rule, Tag("mapping")],
+                Discriminator(shape),
+                Expect("a check name or {check: ...}"),
+            ]
+        ],
+        Field(min_length=1),
+        Expect("a non-empty list of {check: ...} rules"),
+    ]
 
 
 class JudgeEvaluator(_EvaluatorBase):

@@ -1,7 +1,7 @@
 """The experiments list: one row per experiment directory, from its small files only.
 
 Status and run counts come from the runner's own reading of ``summary.json``
-(:func:`fluxloop.runner.status.experiment_info`); the row adds what the viewer shows beside them
+(:func:`fluxloop.project.status.experiment_info`); the row adds what the viewer shows beside them
 (latency p50, tokens, the evaluation pass rate when ``evaluation/summary.json`` exists).
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from fluxloop_exporters import CONTRACT_VERSION
 
 from fluxloop.project.layout import EVALUATION_DIR, SUMMARY_FILE
-from fluxloop.runner.status import experiment_info
+from fluxloop.project.status import experiment_info
 
 from .runload import count_lines
 

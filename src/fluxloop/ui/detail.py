@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from fluxloop.analysis.experiment import ObservationIndex, load_experiment, norm_id
+from fluxloop.analysis.tree import span_tree
 from fluxloop.errors import FluxLoopError
 from fluxloop.project.layout import (
     ERRORS_FILE,
@@ -26,8 +27,6 @@ from fluxloop.project.layout import (
     PER_TRACE_FILE,
     TRACE_SUMMARY_FILE,
 )
-
-from .spans import waterfall
 
 __all__ = ["RunDetails"]
 
@@ -142,7 +141,7 @@ class RunDetails:
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The run's spans in waterfall order, and notices about unreadable input."""
         records, notice = self._observations(directory, observation_paths).get(trace_id)
-        return waterfall(records), [notice] if notice else []
+        return span_tree(records), [notice] if notice else []
 
     def run(
         self,
