@@ -27,7 +27,6 @@ and the parsing of verdicts.
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,8 +42,8 @@ from fluxloop.llm.client import (
     ModelDown,
 )
 from fluxloop.llm.factory import make_chat_model
-from fluxloop.llm.models import PROVIDER_KEY_VARS, PROVIDERS, UNIVERSAL_KEY_VAR
-from fluxloop.llm.settings import CallPolicy, LLMSettings
+from fluxloop.llm.models import PROVIDERS
+from fluxloop.llm.settings import CallPolicy, LLMSettings, resolve_api_key
 from fluxloop.llm.text import MalformedOutput, extract_json
 from fluxloop.sdk import infer_provider as infer_model_provider
 
@@ -167,14 +166,6 @@ def infer_provider(model: str | None) -> tuple[str | None, str | None]:
     return (guessed if guessed in _PROVIDERS else None), model
 
 
-def _api_key(provider: str) -> str | None:
-    """The provider's own variable, else ``FLUXLOOP_LLM_API_KEY`` (``--llm-api-key``)."""
-    for name in (*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR):
-        if os.environ.get(name):
-            return os.environ[name]
-    return None
-
-
 def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) -> Any:
     """The langchain-core chat model of a judge (the one factory of :mod:`fluxloop.llm`);
     problems are one-line ConfigErrors."""
@@ -190,7 +181,9 @@ def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) ->
     settings = LLMSettings(
         provider=provider,
         model=spec.model,
-        api_key=_api_key(provider),
+        # the provider's own variable, else FLUXLOOP_LLM_API_KEY (--llm-api-key); the
+        # project's .env is in the environment already (evaluate loads it)
+        api_key=resolve_api_key(provider, explicit=None, configured=None, dotenv={})[0],
         temperature=0,
         timeout=None,
         init_kwargs=dict(spec.model_parameters),

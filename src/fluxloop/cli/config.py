@@ -53,6 +53,7 @@ def validate(
     config_path: str | None, project: str | None, root: str | None, no_import: bool
 ) -> None:
     """Check the configuration; print every problem with file:line (exit 2 if any)."""
+    from fluxloop.generation.settings import generation_rules
     from fluxloop.project.configtools import validate_project
 
     from .render import format_table
@@ -63,6 +64,7 @@ def validate(
         root,
         check_target=not no_import,
         section_checks=[("Generation", _generation_row)],
+        rules=[generation_rules],
         target_checks=[_replay_check],
     )
     for warning in summary.warnings:

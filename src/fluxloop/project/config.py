@@ -35,6 +35,7 @@ __all__ = [
     "RawConfig",
     "ReplaySettings",
     "RunnerSettings",
+    "collector_endpoint",
     "deep_merge",
     "discover_config",
     "discover_evaluation_config",
@@ -242,6 +243,21 @@ def _has_evaluation(path: Path) -> bool:
     except ConfigError:
         return True  # let the real load report the problem
     return isinstance(data, Mapping) and ("evaluators" in data or "metrics" in data)
+
+
+def collector_endpoint(
+    dotenv: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """``(collector URL, API key)`` from ``FLUXLOOP_COLLECTOR_URL`` / ``FLUXLOOP_API_KEY``.
+
+    Read by the SDK's resolver (environment > ``.env``, the URL checked and normalised), so
+    the runner, ``run single`` and ``status`` agree with what the SDK itself would ship to; a
+    loaded config adds its ``collector_url`` / ``collector_api_key`` below these
+    (:attr:`ExperimentConfig.collector_url`)."""
+    sdk = resolve_sdk(
+        {}, os.environ if environ is None else environ, dotenv, on_invalid_env=lambda _: None
+    )
+    return sdk.collector_url, sdk.api_key
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -584,13 +600,12 @@ def build_experiment_config(
     data = raw.data
     project_dir = raw.source.project_dir
     dotenv, dotenv_files, _ = dotenv_chain(project_dir)
-    env: dict[str, str] = {**dotenv, **(os.environ if environ is None else environ)}
     warnings = list(report.warnings)
     # the SDK's own variables, read by the one SDK resolver: an invalid value (a bad
     # FLUXLOOP_SAMPLE_RATE in .env) is said here too, as the SDK says it, instead of silently
     # falling back to the default
     invalid: list[ConfigError] = []
-    resolve_sdk(
+    sdk = resolve_sdk(
         {}, os.environ if environ is None else environ, dotenv, on_invalid_env=invalid.append
     )
     for problem in invalid:
@@ -666,8 +681,8 @@ def build_experiment_config(
     name = data.get("name")
     if name in (None, ""):
         name = project_dir.name or "experiment"
-    collector_url = env.get("FLUXLOOP_COLLECTOR_URL") or data.get("collector_url") or None
-    api_key = env.get("FLUXLOOP_API_KEY") or data.get("collector_api_key") or None
+    collector_url = sdk.collector_url or data.get("collector_url") or None
+    api_key = sdk.api_key or data.get("collector_api_key") or None
     personas = tuple(Persona.from_mapping(p) for p in data.get("personas") or [])
     base_inputs = tuple(
         {"input": item} if isinstance(item, str) else dict(item)

@@ -20,7 +20,7 @@ from fluxloop.project.config import (
 )
 from fluxloop.project.envfiles import dotenv_chain, set_dotenv_value
 from fluxloop.project.inputs import load_inputs
-from fluxloop.project.problems import ConfigProblems, Problem, validate_config
+from fluxloop.project.problems import ConfigProblems, ConfigRule, Problem, validate_config
 from fluxloop.project.targets import Target, resolve_target, target_environment
 from fluxloop.project.yaml import display_path, load_yaml_text, parse_cli_value, set_yaml_value
 from fluxloop.sdk.masking import display_mask, is_secret_key, mask_secrets
@@ -311,8 +311,11 @@ def validate_project(
     check_target: bool = True,
     section_checks: Sequence[tuple[str, Callable[[ExperimentConfig], str]]] = (),
     target_checks: Sequence[TargetCheck] = (),
+    rules: Sequence[ConfigRule] = (),
 ) -> ValidationSummary:
     """Every problem of the configuration at once (config, inputs, target) or a summary.
+
+    ``rules``: the capabilities' own checks of the mapping, reported with the schema's.
 
     ``section_checks`` are ``(row label, check)`` pairs from the capabilities above the runner
     (e.g. input generation): each returns a one-line description for the summary or raises
@@ -323,7 +326,7 @@ def validate_project(
 
     source = discover_config(config_path, project, root)
     raw = load_raw_config(source)
-    report = raw.validate(require_target=True)
+    report = raw.validate(require_target=True, rules=rules)
     problems = list(report.problems)
     if problems:
         raise ConfigProblems(problems)

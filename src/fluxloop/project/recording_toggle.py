@@ -100,6 +100,9 @@ def _configured_file(project_dir: Path, source: ConfigSource | None) -> Path | N
 
 @dataclass
 class ToggleResult:
+    """What :func:`toggle_recording` changed: the ``.env`` file, the recording file, and the
+    config file and keys it set (``notes``: what the user should know, e.g. a shell override)."""
+
     enabled: bool
     project_dir: Path
     env_file: Path
@@ -169,6 +172,9 @@ def toggle_recording(
 
 @dataclass
 class RecordState:
+    """A project's effective recording and replay settings, where each came from, what the
+    recording holds, and warnings (``fluxloop record status``; ``--json`` prints it as is)."""
+
     project_dir: str
     env_file: str
     env_file_exists: bool

@@ -155,13 +155,13 @@ ProcessRunner = Annotated[
 class Section(BaseModel):
     """A mapping of known keys; unknown keys are reported (see :mod:`.problems`)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class OpenSection(BaseModel):
     """A mapping with some known keys and any others (passed through unchecked)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 # --- simulation: runner, replay, multi-turn, cassettes, output ---------------------------------

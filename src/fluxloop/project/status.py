@@ -16,7 +16,12 @@ from urllib.parse import urlparse
 
 from fluxloop._files import read_jsonl
 from fluxloop.errors import ConfigError, InputError
-from fluxloop.project.config import ExperimentConfig, load_config, resolve_project_dir
+from fluxloop.project.config import (
+    ExperimentConfig,
+    collector_endpoint,
+    load_config,
+    resolve_project_dir,
+)
 from fluxloop.project.envfiles import dotenv_chain
 from fluxloop.project.layout import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from fluxloop.project.yaml import display_path
@@ -417,8 +422,9 @@ def check_project(
                 CheckRow("Experiments", "-", f"none yet in {display_path(config.output_directory)}")
             )
             recs.append("Run an experiment: fluxloop run experiment")
-    collector = env.get("FLUXLOOP_COLLECTOR_URL") or (config.collector_url if config else None)
-    api_key = env.get("FLUXLOOP_API_KEY") or (config.collector_api_key if config else None)
+    collector, api_key = (
+        (config.collector_url, config.collector_api_key) if config else collector_endpoint(dotenv)
+    )
     if collector:
         row, rec = _collector_row(collector, api_key, health)
         rows.append(row)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fluxloop.project.config import ConfigSource, ExperimentConfig, Persona, RunnerSettings
+from fluxloop.project.config import (
+    ConfigSource,
+    ExperimentConfig,
+    Persona,
+    RunnerSettings,
+    collector_endpoint,
+)
 from fluxloop.project.envfiles import dotenv_chain
 from fluxloop.project.inputs import InputItem
 from fluxloop.project.targets import resolve_target, target_environment
@@ -77,9 +82,8 @@ def run_single(
         if base is not None:
             collector_url, api_key = base.collector_url, api_key or base.collector_api_key
         else:
-            found = {**dotenv, **os.environ}
-            collector_url = found.get("FLUXLOOP_COLLECTOR_URL")
-            api_key = api_key or found.get("FLUXLOOP_API_KEY")
+            collector_url, found_key = collector_endpoint(dotenv)
+            api_key = api_key or found_key
     settings = RunnerSettings(
         target=target_spec,
         working_directory=wd,
