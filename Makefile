@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test test-interop test-ray lint typecheck semconv semconv-check unit bench clean
+.PHONY: demo test test-interop test-ray lint typecheck semconv semconv-check schema schema-check unit bench clean
 
 $(STAMP): pyproject.toml semconv/pyproject.toml exporters/pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("FluxLoop needs Python 3.11+, found " + sys.version.split()[0]) if sys.version_info < (3, 11) else None'
@@ -28,7 +28,7 @@ demo: $(DEMO_STAMP)
 	$(PY) examples/demo.py
 
 ## test: the whole suite: ruff, mypy --strict, the semconv staleness check, pytest
-test: lint typecheck semconv-check unit
+test: lint typecheck semconv-check schema-check unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -39,6 +39,13 @@ typecheck: $(STAMP)
 
 semconv-check: $(STAMP)
 	$(PY) semconv/generate.py --check
+
+## schema: rewrite docs/fluxloop-config.schema.json from src/fluxloop/project/schema.py
+schema: $(STAMP)
+	$(VENV)/bin/fluxloop config schema --output docs/fluxloop-config.schema.json
+
+schema-check: $(STAMP)
+	$(VENV)/bin/fluxloop config schema | diff -q - docs/fluxloop-config.schema.json > /dev/null || { echo "docs/fluxloop-config.schema.json is stale: run make schema"; exit 1; }
 
 unit: $(STAMP)
 	$(PY) -m pytest -n 2 -q

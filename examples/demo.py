@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import fluxloop  # noqa: E402
 from examples import simple_agent, streaming_agent  # noqa: E402
 from examples.local_llm_server import FakeServer  # noqa: E402
-from fluxloop.analysis.tree import render_tree  # noqa: E402
+from fluxloop.cli.render import span_tree_lines  # noqa: E402
 
 DEMO = ROOT / "demo-output"
 OUTPUT = DEMO / "traces"
@@ -145,7 +145,10 @@ def main() -> None:
     records = [
         json.loads(line) for path in observation_files for line in path.read_text().splitlines()
     ]
-    print("\n" + render_tree(records))
+    for trace_id in dict.fromkeys(str(r.get("trace_id")) for r in records):
+        print(f"\ntrace {trace_id}")
+        for line in span_tree_lines(r for r in records if str(r.get("trace_id")) == trace_id):
+            print("  " + line)
     print(f"\n{len(records)} observations in {len(trace_files)} trace file(s):")
     for path in trace_files + observation_files:
         print(f"  {path.relative_to(ROOT)}")

@@ -25,8 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: breach key (as ``ImportGraph.violations()`` names it) -> who removes it
 KNOWN_VIOLATIONS: dict[str, str] = {
-    # multi-turn reaches the simulated user in generation/ and the engine's internals
-    "runner -> generation": "runner-seams",
+    # multi-turn reaches the engine's internals
     "cycle: fluxloop.runner.engine, fluxloop.runner.multiturn": "runner-seams",
 }
 

@@ -23,7 +23,6 @@ from langchain_core.messages import AIMessage
 from fluxloop.analysis import experiment as experiment_mod
 from fluxloop.analysis.experiment import ObservationIndex, load_experiment, run_from_summary
 from fluxloop.analysis.judge import (
-    JudgeCache,
     JudgeClient,
     JudgeLimits,
     JudgeSpec,
@@ -36,6 +35,7 @@ from fluxloop.analysis.parse import parse_experiment, safe_file_stem
 from fluxloop.analysis.rules import resolve_path
 from fluxloop.analysis.stats import pass_at_k, pass_hat_k, percentile
 from fluxloop.errors import ConfigError
+from fluxloop.llm.cache import ResponseCache as JudgeCache
 
 CRITERIA = ["answers the question", "uses the tool"]
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from fluxloop_exporters import load_schema
 
-from fluxloop.analysis.tree import render_tree
 from fluxloop.cli import cli
+from fluxloop.cli.render import span_tree_lines
 from fluxloop.collector import import_otlp_files
 from fluxloop.errors import InputError
 
@@ -59,8 +59,9 @@ def test_round_trip(tmp_path: Path) -> None:
         jsonschema.validate(record, load_schema("observation"))
     for record in traces:
         jsonschema.validate(record, load_schema("trace"))
-    tree = render_tree(observations)
-    assert "[agent] support" in tree and "[generation] chat gpt-4o-mini" in tree
+    tree = span_tree_lines(observations)
+    assert tree[0].startswith("agent support")
+    assert any("generation chat gpt-4o-mini" in line for line in tree[1:])
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # staging removed
 
 

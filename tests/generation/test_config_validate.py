@@ -19,3 +19,18 @@ def test_validate_rejects_an_unknown_strategy_with_file_and_line(project: Path) 
     assert done.returncode == 2
     assert "setting.yaml" in done.stderr and "verbos" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_validate_reports_generation_and_schema_problems_together(project: Path) -> None:
+    edit_yaml(
+        project / "setting.yaml",
+        input_generation={"strategies": ["verbos"], "sed": 3},
+    )
+    done = fl("config", "validate", cwd=project)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert any(
+        "input_generation.sed: unknown key (did you mean 'input_generation.seed'?)" in x
+        for x in lines
+    ), done.stderr
+    assert any("unknown deterministic strategy 'verbos'" in x for x in lines), done.stderr

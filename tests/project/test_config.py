@@ -308,3 +308,21 @@ def test_env_applied_and_restored(project: Project) -> None:
         assert Path.cwd() == project.root
     assert "FL_TEST_VAR" not in os.environ
     assert "FL_DOTENV" not in os.environ
+
+
+def test_collector_url_is_the_sdks_resolution(project: Project) -> None:
+    """FLUXLOOP_COLLECTOR_URL is read once, by the SDK's resolver, for every caller."""
+    from fluxloop.project.config import collector_endpoint
+    from fluxloop.sdk import resolve_config
+
+    env = {"FLUXLOOP_COLLECTOR_URL": "http://env:3/", "FLUXLOOP_API_KEY": "k"}
+    assert collector_endpoint({}, env) == ("http://env:3", "k")
+    assert collector_endpoint({}, env)[0] == resolve_config({}, env, {}).collector_url
+    project.config({"runner": {"target": "m:f"}, "collector_url": "http://file:1"})
+    assert project.load(environ=env).collector_url == "http://env:3"
+    # an invalid value is warned about (as the SDK says it) and the config's URL applies
+    project.write(".env", "FLUXLOOP_COLLECTOR_URL=ftp://nope\n")
+    cfg = project.load(environ={})
+    assert cfg.collector_url == "http://file:1"
+    assert any("FLUXLOOP_COLLECTOR_URL" in str(w) for w in cfg.warnings)
+    assert collector_endpoint({"FLUXLOOP_COLLECTOR_URL": "ftp://nope"}, {}) == (None, None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -603,11 +602,9 @@ def test_values_left_masked_are_named_in_a_warning(project: Project) -> None:
         "extra.api_key, extra.header, user_connection.token (fill them from the environment "
         "with replay_args.secrets, e.g. extra.api_key: MY_ENV_VAR)",
     ]
-    out = io.StringIO()
     from fluxloop.runner.engine import RunOptions, run_experiment
 
-    run_experiment(config, RunOptions(dry_run=True), out=out)
-    text = out.getvalue()
+    text = "\n".join(run_experiment(config, RunOptions(dry_run=True)).dry_run_lines)
     assert "Warning:      3 recorded value(s) were masked" in text
     assert "Replay:       recordings/args.jsonl (1 recorded call(s); last: line 1)" in text
 

@@ -119,3 +119,20 @@ def test_applied_environ_restores_after_an_error(monkeypatch: pytest.MonkeyPatch
         raise RuntimeError
     assert os.environ["FLUXLOOP_TEST_KEEP"] == "env"
     assert "FLUXLOOP_TEST_NEW" not in os.environ
+
+
+def test_only_this_module_uses_the_parser() -> None:
+    """python-dotenv is reached through fluxloop.sdk.envfile only (one parser, one reading)."""
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    the_module = root / "src" / "fluxloop" / "sdk" / "envfile.py"
+    assert the_module.is_file()
+    pattern = re.compile(r"^\s*(from dotenv\b|import dotenv\b)", re.M)
+    offenders = [
+        str(path.relative_to(root))
+        for base in ("src", "exporters/src")
+        for path in (root / base).rglob("*.py")
+        if path != the_module and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

@@ -229,7 +229,7 @@ def test_make_demo_script_prints_tree_and_paths(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    assert "[agent] WeatherAgent" in result.stdout and "├─ [tool] get_weather" in result.stdout
+    assert "  agent WeatherAgent" in result.stdout and "├─ tool get_weather" in result.stdout
     assert "demo-output/traces/observations_" in result.stdout
     assert "12/12 runs succeeded" in result.stdout and "evaluation passed: True" in result.stdout
     assert "evaluation/report.html" in result.stdout

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluxloop.project.layout import EVALUATION_DIR, PER_TRACE_FILE
+
 from ._jsonl import iter_jsonl, where
 from .experiment import Experiment, Run, norm_id
 from .stats import mean, percentile
@@ -90,7 +92,7 @@ class CompareResult:
 
 
 def _evaluations(experiment: Experiment) -> dict[str, tuple[bool | None, float | None]] | None:
-    path = experiment.path / "evaluation" / "per_trace.jsonl"
+    path = experiment.path / EVALUATION_DIR / PER_TRACE_FILE
     if not path.is_file():
         return None
     out: dict[str, tuple[bool | None, float | None]] = {}

@@ -33,10 +33,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fluxloop._files import atomic_write
+from fluxloop._files import atomic_write, read_jsonl
 from fluxloop.cassette import CassetteMiss, CassetteSession, resolve_settings
 from fluxloop.errors import InputError
+from fluxloop.llm.cache import ResponseCache
 from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.project.layout import (
+    EVALUATION_DIR,
+    PARSE_DIR,
+    PER_TRACE_FILE,
+    REPORT_HTML_FILE,
+    SUMMARY_FILE,
+)
 from fluxloop.sdk.envfile import apply_environ, read_dotenv
 
 from ._jsonl import collect_warnings, dump_line, iter_jsonl, masked_text, warn, where
@@ -48,7 +56,7 @@ from .experiment import (
     iter_traces,
     run_from_summary,
 )
-from .judge import JudgeCache, JudgeClient, build_chat_model, cache_path_for
+from .judge import JudgeClient, build_chat_model, cache_path_for
 from .parse import safe_file_stem
 from .rules import RuleContext
 from .stats import mean, pass_at_k, pass_hat_k, percentile
@@ -57,7 +65,7 @@ from .traces_dir import Selection, load_directory
 
 __all__ = ["EvaluationResult", "evaluate_experiment"]
 
-DEFAULT_OUTPUT = "evaluation"
+DEFAULT_OUTPUT = EVALUATION_DIR
 BATCH = 64
 MAX_ROWS_FAILING = 300
 MAX_ROWS_PASSING = 200
@@ -595,6 +603,19 @@ class EvaluationResult:
     def failed_gates(self) -> list[dict[str, Any]]:
         return [g for g in self.summary["gates"] if not g["passed"]]
 
+    def failed_traces(self, limit: int = 50) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` per_trace.jsonl records that failed, and whether there are more
+        (streamed: the file holds every trace)."""
+        found: list[dict[str, Any]] = []
+        for line in read_jsonl(self.files["per_trace"]):  # this evaluation's: masked, whole
+            record = line.value
+            if not isinstance(record, dict) or record.get("passed") is not False:
+                continue
+            if len(found) == limit:
+                return found, True
+            found.append(record)
+        return found, False
+
 
 def _iter_per_trace_file(path: Path) -> Iterator[TraceBundle]:
     """The original's ``per_trace_analysis/per_trace.jsonl`` (or ours) as runs + observations."""
@@ -706,7 +727,7 @@ def _evaluate(
         raise InputError(
             f"--output {where(out_dir)}: refusing to write into the experiment directory itself"
         )
-    if (out_dir / "summary.json").exists() and not overwrite:
+    if (out_dir / SUMMARY_FILE).exists() and not overwrite:
         raise InputError(
             f"{where(out_dir)}: an evaluation already exists; pass --overwrite to replace it "
             "(judge answers are cached, so re-evaluating is cheap)"
@@ -739,7 +760,7 @@ def _evaluate(
         tape, name=experiment.name, target=str(target) if target else None, scope="judge"
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = JudgeCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
+    cache = ResponseCache(None if tape.enabled else cache_path_for(out_dir, cfg.cache))
     client = JudgeClient(cfg.limits, cache)
     started = time.perf_counter()
     fd, tmp_name = tempfile.mkstemp(prefix=".per_trace.", suffix=".tmp", dir=out_dir)
@@ -755,7 +776,7 @@ def _evaluate(
                 acc = asyncio.run(_run_all(cfg, client, bundles, fh, no_llm))
         if run_tape is not None and run_tape.misses:
             raise CassetteMiss(run_tape.misses[0])
-        os.replace(tmp, out_dir / "per_trace.jsonl")
+        os.replace(tmp, out_dir / PER_TRACE_FILE)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -946,13 +967,13 @@ def _write_outputs(
     from .report_html import render_html_report
 
     files = {
-        "summary": out_dir / "summary.json",
-        "per_trace": out_dir / "per_trace.jsonl",
+        "summary": out_dir / SUMMARY_FILE,
+        "per_trace": out_dir / PER_TRACE_FILE,
         "report_md": out_dir / "report.md",
-        "report_html": out_dir / "report.html",
+        "report_html": out_dir / REPORT_HTML_FILE,
         "junit": out_dir / "junit.xml",
     }
-    parsed = experiment.path / "per_trace_analysis"
+    parsed = experiment.path / PARSE_DIR
     link_base = os.path.relpath(parsed, out_dir) if parsed.is_dir() else None
     _atomic(files["summary"], _json(summary))
     _atomic(files["report_md"], render_markdown_report(summary, acc, link_base))

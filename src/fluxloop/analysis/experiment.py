@@ -29,6 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
+from fluxloop.project.layout import (
+    ERRORS_FILE,
+    OBSERVATIONS_FILE,
+    SUMMARY_FILE,
+    TRACE_SUMMARY_FILE,
+)
 
 from ._jsonl import iter_jsonl, loads, read_json, warn, where
 
@@ -43,10 +49,6 @@ __all__ = [
     "parse_time",
 ]
 
-TRACE_SUMMARY = "trace_summary.jsonl"
-OBSERVATIONS = "observations.jsonl"
-ERRORS = "errors.json"
-SUMMARY = "summary.json"
 
 #: bytes of observation lines per bucket when a heavily interleaved file is sorted by trace
 BUCKET_BYTES = 32 * 1024 * 1024
@@ -479,11 +481,11 @@ class Experiment:
 
     @property
     def trace_summary_path(self) -> Path:
-        return self.path / TRACE_SUMMARY
+        return self.path / TRACE_SUMMARY_FILE
 
     @property
     def observations_path(self) -> Path:
-        return self.path / OBSERVATIONS
+        return self.path / OBSERVATIONS_FILE
 
     @property
     def observation_paths(self) -> list[Path]:
@@ -556,27 +558,27 @@ def load_experiment(path: str | os.PathLike[str]) -> Experiment:
         raise InputError(f"{where(directory)}: experiment directory not found")
     if not directory.is_dir():
         raise InputError(f"{where(directory)}: not a directory (expected an experiment directory)")
-    has_summary = (directory / TRACE_SUMMARY).is_file()
-    has_errors = (directory / ERRORS).is_file()
+    has_summary = (directory / TRACE_SUMMARY_FILE).is_file()
+    has_errors = (directory / ERRORS_FILE).is_file()
     if not has_summary and not has_errors:
         raise InputError(
-            f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY}; "
+            f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY_FILE}; "
             "expected the output of `fluxloop run experiment`)"
         )
     summary: dict[str, Any] = {}
-    if (directory / SUMMARY).is_file():
-        data = read_json(directory / SUMMARY)
+    if (directory / SUMMARY_FILE).is_file():
+        data = read_json(directory / SUMMARY_FILE)
         if isinstance(data, dict):
             summary = data
         else:
-            raise InputError(f"{where(directory / SUMMARY)}: expected a JSON object")
+            raise InputError(f"{where(directory / SUMMARY_FILE)}: expected a JSON object")
     errors: list[dict[str, Any]] = []
     if has_errors:
-        data = read_json(directory / ERRORS)
+        data = read_json(directory / ERRORS_FILE)
         if isinstance(data, dict) and isinstance(data.get("failures"), list):
             data = data["failures"]  # 0.4.0's shape
         if not isinstance(data, list):
-            raise InputError(f"{where(directory / ERRORS)}: expected a JSON array of failures")
+            raise InputError(f"{where(directory / ERRORS_FILE)}: expected a JSON array of failures")
         errors = [e for e in data if isinstance(e, dict)]
     fmt = "fluxloop" if summary.get("contract_version") else "original"
     return Experiment(

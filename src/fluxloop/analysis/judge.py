@@ -14,47 +14,46 @@ Two modes:
 The chat model is ``provider: openai|anthropic`` + ``model`` (the ``langchain-openai`` /
 ``langchain-anthropic`` packages, FluxLoop's ``openai`` / ``anthropic`` extras) or
 ``chat_model: module:attr`` (a chat model, or a factory returning one, called with
-``factory_kwargs``). Calls run concurrently under a semaphore (``limits.concurrency``), each with
-a timeout and retries with backoff; a response that cannot be parsed is asked for again once,
-then recorded as inconclusive — a bad answer never stops the evaluation. Successful answers are
-cached on disk (JSONL, keyed by model and prompt), so re-running ``evaluate`` costs nothing.
+``factory_kwargs``). Calls go through :class:`fluxloop.llm.client.LLMClient` (the client of
+generation and the simulated user): bounded by ``limits.concurrency``, each attempt within
+``timeout_seconds``, retried with backoff honouring ``Retry-After``, at most ``max_llm_calls``,
+a judge failing ``circuit_breaker`` times in a row not called again; an answer that cannot be
+parsed is asked for again once, then recorded as inconclusive — a bad answer never stops the
+evaluation. Parsed answers are cached (``limits.cache``, the client's JSONL response cache keyed
+by model and prompt), so re-running ``evaluate`` costs nothing. This module keeps the prompts
+and the parsing of verdicts.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
-import os
 import re
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fluxloop.errors import ConfigError
-from fluxloop.llm.models import (
-    PROVIDER_KEY_VARS,
-    PROVIDERS,
-    UNIVERSAL_KEY_VAR,
-    MissingProviderPackage,
-    chat_model_class,
-    import_attr,
-    key_env_hint,
+from fluxloop.llm.cache import ResponseCache
+from fluxloop.llm.client import (
+    BoundModel,
+    BudgetExhausted,
+    LLMCallError,
+    LLMClient,
+    ModelDown,
 )
-from fluxloop.llm.retry import backoff_delay, is_fatal, is_transient, status_of
-from fluxloop.llm.text import extract_json, message_text
+from fluxloop.llm.factory import make_chat_model
+from fluxloop.llm.models import PROVIDERS
+from fluxloop.llm.settings import CallPolicy, LLMSettings, resolve_api_key
+from fluxloop.llm.text import MalformedOutput, extract_json
 from fluxloop.sdk import infer_provider as infer_model_provider
 
-from ._jsonl import dump_line, loads, warn
+from ._jsonl import warn
 from .experiment import Run
 from .rules import resolve_path, text_of
 from .timeline import Step
 
 __all__ = [
     "BUILTIN_CRITERIA",
-    "JudgeCache",
     "JudgeClient",
     "JudgeSpec",
     "JudgeVerdict",
@@ -153,8 +152,6 @@ class JudgeVerdict:
 
 #: the providers a judge can name (``chat_model:`` reaches any other)
 _PROVIDERS = {name: PROVIDERS[name] for name in ("openai", "anthropic")}
-#: ``module:attr`` lookup (also used by the evaluation config for custom evaluators)
-_import_attr = import_attr
 
 
 def infer_provider(model: str | None) -> tuple[str | None, str | None]:
@@ -170,51 +167,34 @@ def infer_provider(model: str | None) -> tuple[str | None, str | None]:
 
 
 def build_chat_model(spec: JudgeSpec, base_dirs: Sequence[Path], where_: str) -> Any:
-    """The langchain-core chat model of a judge; problems are one-line ConfigErrors."""
+    """The langchain-core chat model of a judge (the one factory of :mod:`fluxloop.llm`);
+    problems are one-line ConfigErrors."""
     if spec.chat_model:
-        try:
-            obj = _import_attr(spec.chat_model, base_dirs)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ConfigError(
-                f"{where_}: chat_model {spec.chat_model!r}: cannot import: {exc}"
-            ) from None
-        if not hasattr(obj, "ainvoke") and callable(obj):
-            try:
-                obj = obj(**spec.factory_kwargs)
-            except Exception as exc:
-                raise ConfigError(
-                    f"{where_}: chat_model factory {spec.chat_model!r} raised "
-                    f"{type(exc).__name__}: {exc}"
-                ) from None
-        if not hasattr(obj, "ainvoke"):
-            raise ConfigError(
-                f"{where_}: chat_model {spec.chat_model!r}: expected a langchain-core chat model "
-                f"(or a factory returning one), found {type(obj).__name__}"
-            )
-        return obj
-    provider = spec.provider
-    if provider not in _PROVIDERS:
-        raise ConfigError(
-            f"{where_}: an llm_judge needs provider: openai|anthropic with a model, or "
-            "chat_model: module:attr (a langchain-core chat model factory)"
+        settings = LLMSettings(
+            provider=spec.chat_model,
+            timeout=None,
+            init_kwargs=dict(spec.factory_kwargs),
+            search_paths=tuple(base_dirs),
         )
-    try:
-        cls = chat_model_class(_PROVIDERS[provider])
-    except MissingProviderPackage as exc:
-        raise ConfigError(f"{where_}: provider {provider} {exc.hint}") from None
-    kwargs: dict[str, Any] = {"model": spec.model, "temperature": 0, "max_retries": 0}
-    key = os.environ.get(UNIVERSAL_KEY_VAR)
-    if key and not any(os.environ.get(name) for name in PROVIDER_KEY_VARS[provider]):
-        kwargs["api_key"] = key
-    kwargs.update(spec.model_parameters)
-    try:
-        return cls(**kwargs)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"{where_}: cannot create the {provider} judge model: {first} "
-            f"(set {key_env_hint(provider)}, or --llm-api-key)"
-        ) from None
+        return make_chat_model(settings, where=where_, role="judge", field="chat_model")
+    provider = spec.provider or ""
+    settings = LLMSettings(
+        provider=provider,
+        model=spec.model,
+        # the provider's own variable, else FLUXLOOP_LLM_API_KEY (--llm-api-key); the
+        # project's .env is in the environment already (evaluate loads it)
+        api_key=resolve_api_key(provider, explicit=None, configured=None, dotenv={})[0],
+        temperature=0,
+        timeout=None,
+        init_kwargs=dict(spec.model_parameters),
+    )
+    return make_chat_model(
+        settings,
+        where=where_,
+        role="judge",
+        offline_hint="pass --llm-api-key, or --no-llm",
+        providers=_PROVIDERS,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,44 +390,6 @@ def parse_score(text: str, parser: str) -> float | None:
 # cache and client
 
 
-class JudgeCache:
-    """Append-only JSONL of successful answers, keyed by a hash of model identity + prompt."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._entries: dict[str, str] = {}
-        self.hits = 0
-        if path is not None and path.is_file():
-            with open(path, "rb") as fh:
-                for raw in fh:
-                    try:
-                        item = loads(raw)
-                    except ValueError:
-                        continue  # a torn line from an interrupted run
-                    if isinstance(item, dict) and isinstance(item.get("response"), str):
-                        self._entries[str(item.get("key"))] = item["response"]
-
-    @staticmethod
-    def key(identity: str, messages: Sequence[tuple[str, str]]) -> str:
-        payload = json.dumps([PROMPT_VERSION, identity, list(messages)], ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-    def get(self, key: str) -> str | None:
-        found = self._entries.get(key)
-        if found is not None:
-            self.hits += 1
-        return found
-
-    def put(self, key: str, identity: str, response: str) -> None:
-        self._entries[key] = response
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = dump_line({"key": key, "model": identity, "response": response, "at": time.time()})
-        with open(self.path, "ab") as fh:
-            fh.write(line)
-
-
 @dataclass
 class JudgeLimits:
     concurrency: int = 4
@@ -460,67 +402,38 @@ class JudgeLimits:
     #: is considered down and its remaining traces are inconclusive without a call (0: never)
     circuit_breaker: int = 5
 
+    def policy(self) -> CallPolicy:
+        """These limits as the LLM client's call policy (waits capped at 30 s)."""
+        return CallPolicy(
+            concurrency=max(1, self.concurrency),
+            timeout=self.timeout_seconds,
+            max_retries=self.retries,
+            retry_delay=self.retry_delay,
+            max_retry_delay=30.0,
+            parse_retries=self.parse_retries,
+            max_calls=self.max_llm_calls,
+            circuit_breaker=self.circuit_breaker,
+        )
+
 
 class JudgeClient:
-    """Calls judges with bounded concurrency, timeouts, retries, a call budget and the cache."""
+    """Judges traces through one :class:`~fluxloop.llm.client.LLMClient` (bounded, retried,
+    budgeted, cached; a judge that keeps failing is not called again)."""
 
-    def __init__(self, limits: JudgeLimits, cache: JudgeCache) -> None:
+    def __init__(self, limits: JudgeLimits, cache: ResponseCache) -> None:
         self.limits = limits
         self.cache = cache
-        self.calls = 0
         self.errors = 0
-        self.budget_exhausted = False
-        self._semaphore: asyncio.Semaphore | None = None
-        self._failures: dict[str, int] = {}  # consecutive call failures per judge
-        self._down: dict[str, str] = {}  # judge -> why it is considered down
+        self.llm = LLMClient(limits.policy(), cache=cache)
 
-    def _sem(self) -> asyncio.Semaphore:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(max(1, self.limits.concurrency))
-        return self._semaphore
+    @property
+    def calls(self) -> int:
+        """Requests sent to judge models (failed attempts included)."""
+        return self.llm.meter.attempts
 
-    def _take_call(self) -> bool:
-        cap = self.limits.max_llm_calls
-        if cap is not None and self.calls >= cap:
-            self.budget_exhausted = True
-            return False
-        self.calls += 1
-        return True
-
-    async def _invoke(self, model: Any, messages: Sequence[tuple[str, str]], identity: str) -> str:
-        from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
-
-        converted = [
-            SystemMessage(content=c)
-            if r == "system"
-            else AIMessage(content=c)
-            if r == "ai"
-            else HumanMessage(content=c)
-            for r, c in messages
-        ]
-        last: BaseException | None = None
-        for attempt in range(self.limits.retries + 1):
-            try:
-                async with self._sem():
-                    if identity in self._down:
-                        raise _JudgeDown(self._down[identity])
-                    if not self._take_call():
-                        raise _BudgetExhausted()
-                    answer = await asyncio.wait_for(
-                        model.ainvoke(converted), timeout=self.limits.timeout_seconds
-                    )
-                return message_text(answer)
-            except (asyncio.CancelledError, _BudgetExhausted, _JudgeDown):
-                raise
-            except Exception as exc:  # the provider's errors are not ours to know
-                last = exc
-                if not _worth_retrying(exc) or attempt >= self.limits.retries:
-                    break
-                await asyncio.sleep(
-                    backoff_delay(exc, attempt + 1, base=self.limits.retry_delay, cap=30.0)
-                )
-        assert last is not None
-        raise last
+    @property
+    def budget_exhausted(self) -> bool:
+        return self.llm.budget_exhausted
 
     async def judge(
         self,
@@ -537,38 +450,32 @@ class JudgeClient:
                 reason="not judged: the run failed",
                 status="fail",
             )
-        messages = build_messages(spec, run, steps, record)
-        identity = spec.identity()
-        key = JudgeCache.key(identity, messages)
-        cached = self.cache.get(key)
-        if cached is not None:
-            verdict = self._interpret(spec, cached)
-            if verdict is not None:
-                verdict.cached = True
-                return verdict
+        bound = (
+            model
+            if isinstance(model, BoundModel)
+            else BoundModel(model, spec.name, spec.identity())
+        )
+
+        def parse(text: str) -> JudgeVerdict:
+            verdict = self._interpret(spec, text)
+            if verdict is None:
+                raise MalformedOutput("the verdicts could not be parsed", content=text)
+            return verdict
+
         calls_before = self.calls
-        attempt_messages = list(messages)
-        text = ""
         try:
-            for parse_attempt in range(self.limits.parse_retries + 1):
-                text = await self._invoke(model, attempt_messages, identity)
-                verdict = self._interpret(spec, text)
-                self._failures[identity] = 0
-                if verdict is not None:
-                    self.cache.put(key, identity, text)
-                    verdict.calls = self.calls - calls_before
-                    return verdict
-                if parse_attempt < self.limits.parse_retries:
-                    attempt_messages = [
-                        *messages,
-                        ("ai", text),
-                        ("human", _REASK if spec.mode == "rubric" else _REASK_SCORE),
-                    ]
-        except _JudgeDown as down:
+            completion = await self.llm.complete(
+                build_messages(spec, run, steps, record),
+                parse,
+                model=bound,
+                purpose=PROMPT_VERSION,
+                repair=_REASK if spec.mode == "rubric" else _REASK_SCORE,
+            )
+        except ModelDown as down:
             return self._inconclusive(
                 spec, f"not judged: the judge is down ({down})", self.calls - calls_before
             )
-        except _BudgetExhausted:
+        except BudgetExhausted:
             return JudgeVerdict(
                 score=None,
                 criteria=[],
@@ -576,27 +483,28 @@ class JudgeClient:
                 status="skipped",
                 calls=self.calls - calls_before,
             )
-        except Exception as exc:
+        except LLMCallError as exc:
             self.errors += 1
-            kind = "timed out" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-            failures = self._failures.get(identity, 0) + 1
-            self._failures[identity] = failures
-            limit = self.limits.circuit_breaker
-            if limit and failures >= limit and identity not in self._down:
-                self._down[identity] = f"{failures} calls in a row failed, last: {_clip(kind, 120)}"
-                warn(f"judge {spec.name!r}: {self._down[identity]}; not calling it again")
+            if exc.tripped:
+                warn(f"judge {spec.name!r}: {exc.tripped}; not calling it again")
             return self._inconclusive(
                 spec,
-                f"judge error after {self.limits.retries + 1} attempt(s): {_clip(kind, 200)}",
+                f"judge error after {exc.attempts} attempt(s): {_clip(exc.reason, 200)}",
                 self.calls - calls_before,
             )
-        self.errors += 1
-        return self._inconclusive(
-            spec,
-            f"unparseable judge answer: {_clip(' '.join(text.split()), 200)!r}",
-            self.calls - calls_before,
-            raw=text,
-        )
+        except MalformedOutput as exc:
+            self.errors += 1
+            text = exc.content
+            return self._inconclusive(
+                spec,
+                f"unparseable judge answer: {_clip(' '.join(text.split()), 200)!r}",
+                self.calls - calls_before,
+                raw=text,
+            )
+        verdict = completion.value
+        verdict.cached = completion.cached
+        verdict.calls = self.calls - calls_before
+        return verdict
 
     def _inconclusive(
         self, spec: JudgeSpec, reason: str, calls: int, raw: str | None = None
@@ -645,25 +553,11 @@ class JudgeClient:
         return JudgeVerdict(score=ratio, criteria=items, reason=reason, status=status, raw=text)
 
 
-def _worth_retrying(exc: BaseException) -> bool:
-    """Not authentication / permission / unknown model, nor another non-transient HTTP
-    status; an error without a status (a custom model's own) is retried."""
-    return not is_fatal(exc) and (is_transient(exc) or status_of(exc) is None)
-
-
-class _BudgetExhausted(Exception):
-    pass
-
-
-class _JudgeDown(Exception):
-    pass
-
-
 _REASK = (
-    "Your answer could not be parsed. Reply with the JSON object only: "
+    "Reply with the JSON object only: "
     '{"criteria": [{"id": 1, "reasoning": "...", "verdict": "pass" | "fail" | "inconclusive"}]}'
 )
-_REASK_SCORE = "Your answer could not be parsed. Reply with the score only."
+_REASK_SCORE = "Reply with the score only."
 
 
 def cache_path_for(output_dir: Path, setting: Any) -> Path | None:

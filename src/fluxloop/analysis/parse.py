@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
+from fluxloop.project.layout import PARSE_DIR, PER_TRACE_FILE
 
 from ._jsonl import collect_warnings, dump_line, dumps_pretty, loads, masked_text, where
 from .experiment import Experiment, Run, iter_traces
@@ -37,8 +38,7 @@ __all__ = [
     "trace_record",
 ]
 
-DEFAULT_OUTPUT = "per_trace_analysis"
-PER_TRACE_FILE = "per_trace.jsonl"
+DEFAULT_OUTPUT = PARSE_DIR
 _SLUG = re.compile(r"[^A-Za-z0-9_-]+")
 
 

@@ -35,11 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.errors import InputError
+from fluxloop.project.layout import ERRORS_FILE, TRACE_SUMMARY_FILE
 
 from ._jsonl import iter_jsonl, warn, where
 from .experiment import (
-    ERRORS,
-    TRACE_SUMMARY,
     Experiment,
     ObservationIndex,
     Run,
@@ -141,7 +140,7 @@ def is_traces_directory(path: str | os.PathLike[str]) -> bool:
     directory = Path(path)
     if not directory.is_dir():
         return False
-    if (directory / TRACE_SUMMARY).is_file() or (directory / ERRORS).is_file():
+    if (directory / TRACE_SUMMARY_FILE).is_file() or (directory / ERRORS_FILE).is_file():
         return False
     return bool(_files(directory, "traces") or _files(directory, "observations"))
 
@@ -151,10 +150,10 @@ def load_directory(path: str | os.PathLike[str], selection: Selection | None = N
     docstring). ``selection`` applies to directories of traces only."""
     directory = Path(path)
     if not is_traces_directory(directory):
-        has_runs = (directory / TRACE_SUMMARY).is_file() or (directory / ERRORS).is_file()
+        has_runs = (directory / TRACE_SUMMARY_FILE).is_file() or (directory / ERRORS_FILE).is_file()
         if directory.is_dir() and not has_runs:
             raise InputError(
-                f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY}) nor a "
+                f"{where(directory)}: not an experiment directory (no {TRACE_SUMMARY_FILE}) nor a "
                 "directory of traces (no traces_*.jsonl or observations_*.jsonl); expected the "
                 "output of `fluxloop run experiment`, `collector serve` or `import otlp`"
             )

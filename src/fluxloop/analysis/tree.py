@@ -1,68 +1,56 @@
-"""Render contract-v1 observation records as an indented tree (``run single``, the demo)."""
+"""The span tree of contract-v1 observation records, as data.
+
+One tree for every view of a run's spans: the run page's waterfall (:mod:`fluxloop.ui`) and the
+terminal tree of ``fluxloop run single`` and the demo (:func:`fluxloop.cli.render.span_tree_lines`)
+both draw the list this returns.
+"""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any
 
-__all__ = ["render_tree"]
+from .experiment import parse_time
+
+__all__ = ["span_tree"]
 
 
-def _duration_ms(record: Mapping[str, Any]) -> float | None:
-    try:
-        start = datetime.fromisoformat(str(record["start_time"]))
-        end = datetime.fromisoformat(str(record["end_time"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (end - start).total_seconds() * 1000
-
-
-def _preview(value: Any, width: int) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _label(record: Mapping[str, Any], width: int) -> str:
-    parts = [f"[{record.get('type', 'span')}] {record.get('name', '?')}"]
-    duration = _duration_ms(record)
-    if duration is not None:
-        parts.append(f"{duration:.1f} ms")
-    tokens = record.get("total_tokens")
-    if tokens:
-        parts.append(f"{tokens} tokens")
-    if record.get("error"):
-        parts.append(f"ERROR {record['error']}")
-    elif record.get("output") is not None and width > 0:
-        parts.append("→ " + _preview(record["output"], width))
-    return "  ".join(parts)
-
-
-def render_tree(observations: Iterable[Mapping[str, Any]], *, preview_width: int = 60) -> str:
-    """An indented tree per trace, children in start order; orphans are shown as roots."""
-    records = list(observations)
-    ids = {r.get("id") for r in records}
-    children: dict[Any, list[Mapping[str, Any]]] = defaultdict(list)
-    for record in records:
+def span_tree(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Copies of the records in depth-first order (children by start time) with ``depth``,
+    ``child_count``, ``offset_ms`` (from the first start) and ``duration_ms`` (None when a
+    time is unreadable); orphans become roots, a cycle in parent ids shows each record once."""
+    items = [dict(r) for r in records]
+    ids = {r.get("id") for r in items}
+    starts = [parse_time(r.get("start_time")) for r in items]
+    known = [s for s in starts if s is not None]
+    origin = min(known) if known else None
+    for record, start in zip(items, starts, strict=True):
+        end = parse_time(record.get("end_time"))
+        record["offset_ms"] = (start - origin).total_seconds() * 1000 if start and origin else 0.0
+        record["duration_ms"] = (end - start).total_seconds() * 1000 if start and end else None
+    children: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    for record in items:
         parent = record.get("parent_observation_id")
-        children[parent if parent in ids else None].append(record)
+        children[parent if parent in ids and parent != record.get("id") else None].append(record)
     for siblings in children.values():
-        siblings.sort(key=lambda r: str(r.get("start_time", "")))
-    lines: list[str] = []
+        siblings.sort(key=lambda r: r["offset_ms"])
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
 
-    def walk(record: Mapping[str, Any], prefix: str, last: bool, root: bool) -> None:
-        connector = "" if root else ("└─ " if last else "├─ ")
-        lines.append(prefix + connector + _label(record, preview_width))
-        kids = children.get(record.get("id"), [])
-        extension = "" if root else ("   " if last else "│  ")
-        for index, kid in enumerate(kids):
-            walk(kid, prefix + extension, index == len(kids) - 1, False)
+    def walk(record: dict[str, Any], depth: int) -> None:
+        if id(record) in seen:
+            return
+        seen.add(id(record))
+        record["depth"] = depth
+        record["child_count"] = len(children.get(record.get("id"), []))
+        out.append(record)
+        for child in children.get(record.get("id"), []):
+            walk(child, depth + 1)
 
-    roots = children.get(None, [])
-    for root in roots:
-        lines.append(f"trace {root.get('trace_id', '?')}")
-        walk(root, "  ", True, True)
-    return "\n".join(lines)
+    for root in children.get(None, []):
+        walk(root, 0)
+    for record in items:  # records only reachable through a cycle
+        if id(record) not in seen:
+            walk(record, 0)
+    return out

@@ -11,8 +11,10 @@ from typing import Any, TypeVar
 import click
 
 __all__ = [
+    "CONFIG_HELP",
     "RUN_DIR",
     "CliState",
+    "config_option",
     "config_options",
     "echo",
     "info",
@@ -69,17 +71,32 @@ def project_options(func: F) -> F:
     )(func)
 
 
-def config_options(func: F) -> F:
-    """``--config/-c`` (a FluxLoop config or project directory) plus :func:`project_options`."""
-    func = project_options(func)
+CONFIG_HELP = (
+    "setting.yaml, a configs/*.yaml file or a project directory "
+    "(default: ./setting.yaml or ./configs/)."
+)
+
+
+def config_option(
+    *aliases: str, help: str = CONFIG_HELP, hidden: bool = False, path: bool = False
+) -> Callable[[F], F]:
+    """The one ``--config/-c`` declaration (``config_path``; ``aliases``: a command's older
+    spellings, ``path``: a :class:`~pathlib.Path` instead of the text)."""
     return click.option(
         "--config",
         "-c",
+        *aliases,
         "config_path",
+        type=click.Path(path_type=Path) if path else None,
         default=None,
-        help="setting.yaml, a configs/*.yaml file or a project directory "
-        "(default: ./setting.yaml or ./configs/).",
-    )(func)
+        hidden=hidden,
+        help=help,
+    )
+
+
+def config_options(func: F) -> F:
+    """``--config/-c`` (a FluxLoop config or project directory) plus :func:`project_options`."""
+    return config_option()(project_options(func))
 
 
 def multi_turn_options(func: F) -> F:
@@ -148,7 +165,7 @@ class RunDirType(click.ParamType):  # type: ignore[type-arg]  # generic only sin
     name = "directory"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
-        from fluxloop.runner.status import resolve_run_dir
+        from fluxloop.project.status import resolve_run_dir
 
         return resolve_run_dir(Path(value))
 

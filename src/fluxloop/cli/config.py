@@ -1,4 +1,4 @@
-"""``fluxloop config show|validate|env|set|set-llm``."""
+"""``fluxloop config show|validate|schema|env|set|set-llm``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._common import echo, info, project_options, warn
+from ._common import config_option, echo, info, project_options, warn
 from ._output import unmasked
 
 __all__ = ["config"]
@@ -20,16 +20,9 @@ def config() -> None:
     """Show, validate and edit the configuration and the environment."""
 
 
-def _config_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--config",
-        "--file",
-        "-c",
-        "-f",
-        "config_path",
-        default=None,
-        help="A config file (setting.yaml, configs/*.yaml) or project directory.",
-    )(func)
+_config_option = config_option(
+    "--file", "-f", help="A config file (setting.yaml, configs/*.yaml) or project directory."
+)
 
 
 @config.command("show")
@@ -42,23 +35,9 @@ def show(config_path: str | None, project: str | None, root: str | None, fmt: st
     """Print the configuration (merged for configs/*.yaml, secrets masked)."""
     import yaml
 
-    from fluxloop.project.config import discover_config, load_raw_config
-    from fluxloop.project.yaml import display_path
-    from fluxloop.sdk.masking import mask_secrets
+    from fluxloop.project.configtools import shown_config
 
-    single_file: Path | None = None
-    if config_path is not None:
-        candidate = Path(config_path).expanduser()
-        if candidate.is_file() and candidate.parent.name == "configs":
-            single_file = candidate
-    source = discover_config(config_path, project, root)
-    raw = load_raw_config(source)
-    if single_file is not None:
-        data = raw.per_file.get(single_file.resolve()) or raw.per_file.get(single_file) or {}
-        label = display_path(single_file)
-    else:
-        data, label = raw.data, source.describe()
-    masked = mask_secrets(data)
+    masked, label = shown_config(config_path, project, root)
     if fmt == "json":
         echo(json.dumps(masked, indent=2, ensure_ascii=False, default=str))
     else:
@@ -74,8 +53,10 @@ def validate(
     config_path: str | None, project: str | None, root: str | None, no_import: bool
 ) -> None:
     """Check the configuration; print every problem with file:line (exit 2 if any)."""
-    from fluxloop.runner.configtools import validate_project
-    from fluxloop.runner.report import format_table
+    from fluxloop.generation.settings import generation_rules
+    from fluxloop.project.configtools import validate_project
+
+    from .render import format_table
 
     summary = validate_project(
         config_path,
@@ -83,12 +64,22 @@ def validate(
         root,
         check_target=not no_import,
         section_checks=[("Generation", _generation_row)],
+        rules=[generation_rules],
+        target_checks=[_replay_check],
     )
     for warning in summary.warnings:
         warn(str(warning))
     echo("✓ Configuration is valid")
     for line in format_table([[k, v] for k, v in summary.rows]):
         echo("  " + line)
+
+
+def _replay_check(config: Any) -> None:
+    """The replay recording (when enabled) loaded the way ``run experiment`` loads it."""
+    from fluxloop.runner.replay import load_replay
+
+    if config.replay.enabled:
+        load_replay(config.replay, config.runner.target)
 
 
 def _generation_row(config: Any) -> str:
@@ -99,15 +90,38 @@ def _generation_row(config: Any) -> str:
     return f"{settings.mode}; strategies {', '.join(settings.strategies)}"
 
 
+@config.command("schema")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the schema to this file instead of printing it.",
+)
+def schema(output: Path | None) -> None:
+    """Print the JSON Schema of the configuration (for editors; see docs/configuration.md)."""
+    from fluxloop._files import atomic_write
+    from fluxloop.project.schema import json_schema_text
+    from fluxloop.project.yaml import display_path
+
+    text = json_schema_text()
+    if output is None:
+        echo(text.rstrip("\n"))
+        return
+    atomic_write(output, text)
+    info(f"Wrote {display_path(output)}")
+
+
 @config.command("env")
 @project_options
 @click.option("--show-values", "-s", is_flag=True, help="Show secret values unmasked.")
 def env(project: str | None, root: str | None, show_values: bool) -> None:
     """Show the environment variables FluxLoop reads, their values and where they come from."""
     from fluxloop.project.config import resolve_project_dir
+    from fluxloop.project.configtools import env_rows
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import env_rows
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     project_dir = resolve_project_dir(project, root)
     rows, files = env_rows(project_dir, show_values=show_values)
@@ -133,7 +147,8 @@ def env(project: str | None, root: str | None, show_values: bool) -> None:
 def _echo_instrumentations() -> None:
     """The OpenTelemetry instrumentations ``opentelemetry-instrument`` would load."""
     from fluxloop.integrations.distro import instrumentations
-    from fluxloop.runner.report import format_table
+
+    from .render import format_table
 
     found = instrumentations()
     echo("OpenTelemetry instrumentations (what `opentelemetry-instrument` activates)")
@@ -156,20 +171,10 @@ def set_(
     key: str, value: str, config_path: str | None, project: str | None, root: str | None
 ) -> None:
     """Set KEY (dot notation, e.g. runner.timeout_seconds) to VALUE, keeping comments."""
-    from fluxloop.project.config import discover_config
+    from fluxloop.project.configtools import set_config_value_in
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import set_config_value
 
-    target_file: str | None = None
-    source_path = config_path
-    if config_path is not None:
-        candidate = Path(config_path).expanduser()
-        if candidate.suffix in (".yaml", ".yml"):
-            target_file = config_path
-            if not candidate.exists():
-                source_path = None
-    source = discover_config(source_path, project, root)
-    path, typed = set_config_value(key, value, source=source, file=target_file)
+    path, typed = set_config_value_in(key, value, config_path, project, root)
     echo(f"Set {key} = {json.dumps(typed, default=str)} in {display_path(path)}")
 
 
@@ -192,7 +197,7 @@ def set_(
     help="Config file to update (default: setting.yaml or configs/input.yaml).",
 )
 @click.option("--env-file", default=None, help="Environment file (default: the project's .env).")
-@click.option("--config", "-c", "config_path", default=None, hidden=True)
+@config_option(hidden=True)
 @project_options
 def set_llm(
     provider: str,
@@ -207,9 +212,9 @@ def set_llm(
 ) -> None:
     """Store PROVIDER's API_KEY in .env and use it for LLM input generation."""
     from fluxloop.project.config import discover_config
+    from fluxloop.project.configtools import LLM_PROVIDERS
+    from fluxloop.project.configtools import set_llm as do_set_llm
     from fluxloop.project.yaml import display_path
-    from fluxloop.runner.configtools import LLM_PROVIDERS
-    from fluxloop.runner.configtools import set_llm as do_set_llm
     from fluxloop.sdk.masking import display_mask
 
     source = discover_config(config_path, project, root)

@@ -8,7 +8,7 @@ import click
 
 from fluxloop.ui import viewer_link
 
-from ._common import RUN_DIR, echo, info, warn
+from ._common import RUN_DIR, config_option, echo, info, warn
 from ._selection import selection_from, selection_options
 from .cassette import cassette_options
 
@@ -22,12 +22,8 @@ def evaluate() -> None:
 
 @evaluate.command("experiment")
 @click.argument("experiment_dir", type=RUN_DIR)
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    type=click.Path(path_type=Path),
-    default=None,
+@config_option(
+    path=True,
     help="evaluation.yaml, a setting.yaml with an evaluators: section, or a project directory "
     "(default: ./configs/evaluation.yaml, ./evaluation.yaml, ./setting.yaml, then the "
     "experiment's project, then its config.yaml snapshot).",
@@ -81,8 +77,10 @@ def experiment(
     """Evaluate EXPERIMENT_DIR (or a `collector serve` / `import otlp` output directory, whose
     root traces are the runs); exit code 1 when a gate fails."""
     from fluxloop.analysis.evaluate import evaluate_experiment
-    from fluxloop.analysis.report import fmt_gate, pct
+    from fluxloop.analysis.report import fmt_gate
     from fluxloop.errors import ThresholdError
+
+    from .render import evaluation_summary_lines, failure_lines
 
     result = evaluate_experiment(
         experiment_dir,
@@ -99,30 +97,12 @@ def experiment(
     )
     for message in result.warnings:
         warn(message)
-    summary = result.summary
-    overall = summary["overall"]
-    info(f"Config: {summary['config']}")
-    echo(
-        f"Evaluation {'PASSED' if result.passed else 'FAILED'}: {overall['passed']}/"
-        f"{overall['evaluated']} traces passed ({pct(overall['pass_rate'])}), mean score "
-        f"{overall['mean_score'] if overall['mean_score'] is not None else 'n/a'}"
-    )
-    for ev in summary["evaluators"]:
-        echo(
-            f"  {ev['name']} ({ev['type']}, weight {ev['weight']:g}): pass rate "
-            f"{pct(ev['pass_rate'])}, mean {ev['mean_score']}"
-            + (f", {ev['skipped']} skipped" if ev["skipped"] else "")
-            + (f", {ev['inconclusive']} inconclusive" if ev["inconclusive"] else "")
-        )
-    for gate in summary["gates"]:
-        echo(f"  {fmt_gate(gate)}")
-    llm = summary["llm"]
-    if llm["calls"] or llm["cache_hits"]:
-        echo(
-            f"  judge: {llm['calls']} call(s), {llm['cache_hits']} cached, {llm['errors']} error(s)"
-        )
+    info(f"Config: {result.summary['config']}")
+    for line in evaluation_summary_lines(result):
+        echo(line)
     if verbose:
-        _list_failures(result.files["per_trace"])
+        for line in failure_lines(*result.failed_traces()):
+            echo(line)
     echo(f"  report: {result.files['report_html']}")
     link = viewer_link("experiment", x=Path(experiment_dir))
     if link is not None:
@@ -130,24 +110,3 @@ def experiment(
     if not result.passed:
         failed = "; ".join(fmt_gate(g).removeprefix("FAIL ") for g in result.failed_gates())
         raise ThresholdError(f"evaluation below threshold: {failed}")
-
-
-def _list_failures(per_trace: Path, limit: int = 50) -> None:
-    from fluxloop._files import read_jsonl
-
-    shown = 0
-    for line in read_jsonl(per_trace):  # written by this evaluation: masked, whole lines
-        rec = line.value
-        if not isinstance(rec, dict) or rec.get("passed") is not False:
-            continue
-        if shown == limit:
-            echo("  … more in per_trace.jsonl")
-            break
-        shown += 1
-        bad = [e for e in rec.get("evaluators", []) if e.get("passed") is False]
-        why = "; ".join(f"{e['name']}: {e['reason']}" for e in bad) or "below threshold"
-        text = " ".join(str(rec.get("input")).split())[:60]
-        echo(
-            f"  FAIL {rec.get('file', '').removesuffix('.md')} [{rec.get('persona') or '-'}] "
-            f"{text!r} score {rec.get('score')}: {why}"
-        )

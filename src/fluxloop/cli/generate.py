@@ -127,9 +127,11 @@ def inputs(
     Exit status: 0 written, 1 nothing could be generated (the reasons are printed), 2
     configuration error (including a missing API key or an existing file without --overwrite).
     """
-    from fluxloop.generation.api import GenerateOptions, generate_inputs, summary_lines
+    from fluxloop.generation.api import GenerateOptions, generate_inputs
     from fluxloop.generation.settings import generation_rules
     from fluxloop.project.config import load_config
+
+    from .render import LiveProgress, generation_summary_lines
 
     config = load_config(
         config_path, project, root, require_target=False, rules=(generation_rules,)
@@ -153,11 +155,11 @@ def inputs(
         overwrite=overwrite,
         offset=offset,
         dry_run=dry_run,
-        quiet=state().quiet,
         cassette=cassette,
         cassette_timing=cassette_timing,
     )
-    outcome = generate_inputs(config, options)
+    progress = LiveProgress(enabled=not state().quiet)
+    outcome = generate_inputs(config, options, progress=progress)
     for note in outcome.notes:
         info(f"note: {note}")
     if dry_run:
@@ -165,7 +167,7 @@ def inputs(
             echo(line)
         echo("Dry run: nothing was called or written.")
         return
-    lines = summary_lines(outcome)
+    lines = generation_summary_lines(outcome)
     if lines:
         echo(lines[0])
         for line in lines[1:]:

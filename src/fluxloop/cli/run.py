@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
 from fluxloop.errors import ConfigError, ThresholdError
 
-from ._common import RUN_DIR, config_options, echo, info, multi_turn_options, state, warn
+from ._common import (
+    RUN_DIR,
+    config_option,
+    config_options,
+    echo,
+    info,
+    multi_turn_options,
+    state,
+    warn,
+)
 from .cassette import cassette_options
 
 __all__ = ["run"]
@@ -19,15 +27,6 @@ __all__ = ["run"]
 @click.group()
 def run() -> None:
     """Run experiments (many traced runs) or a single traced call."""
-
-
-def _invocation_from(resume: Path) -> dict[str, Any]:
-    try:
-        data = json.loads((resume / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    inv = data.get("invocation") if isinstance(data, dict) else None
-    return inv if isinstance(inv, dict) else {}
 
 
 @run.command("experiment")
@@ -148,39 +147,33 @@ def experiment(
     """
     from fluxloop.project.config import load_config
     from fluxloop.runner.engine import RunOptions, run_experiment
+    from fluxloop.runner.invocation import Invocation
     from fluxloop.runner.multiturn import apply_overrides as apply_multi_turn_overrides
-    from fluxloop.runner.multiturn import summary_line as multi_turn_line
-    from fluxloop.runner.progress import make_progress
-    from fluxloop.runner.report import summary_lines
 
-    persona_list = [p.strip() for p in personas.split(",") if p.strip()] if personas else None
+    from .render import experiment_summary_lines, make_progress
+
+    given = Invocation(
+        config=config_path,
+        iterations=iterations,
+        inputs=inputs_path,
+        personas=[p.strip() for p in personas.split(",") if p.strip()] if personas else None,
+        parallel=parallel,
+        name=name,
+        output_dir=output_dir,
+        no_collector=no_collector,
+        multi_turn=multi_turn,
+        max_turns=max_turns,
+        executor=executor,
+        ray_address=ray_address,
+    )
     if resume_dir is not None:
         resume_dir = resume_dir.resolve()
-        previous = _invocation_from(resume_dir)
-        if config_path is None and project is None and previous.get("config"):
-            config_path = str(previous["config"])
-        if iterations is None and isinstance(previous.get("iterations"), int):
-            iterations = previous["iterations"]
-        if inputs_path is None and previous.get("inputs"):
-            inputs_path = Path(str(previous["inputs"]))
-        if persona_list is None and isinstance(previous.get("personas"), list):
-            persona_list = [str(p) for p in previous["personas"]]
-        if parallel is None and isinstance(previous.get("parallel"), int):
-            parallel = previous["parallel"]
-        if max_turns is None and isinstance(previous.get("max_turns"), int):
-            max_turns = previous["max_turns"]
-        if multi_turn is None and isinstance(previous.get("multi_turn"), bool):
-            multi_turn = previous["multi_turn"]
-        if executor is None and isinstance(previous.get("executor"), str):
-            executor = previous["executor"]
-        if ray_address is None and isinstance(previous.get("ray_address"), str):
-            ray_address = previous["ray_address"]
-
-    config = load_config(config_path, project, root)
+        given = given.resuming(resume_dir, config_given=project is not None)
+    config = load_config(given.config, project, root)
     for note in apply_multi_turn_overrides(
         config,
-        enabled=multi_turn,
-        max_turns=max_turns,
+        enabled=given.multi_turn,
+        max_turns=given.max_turns,
         auto_approve_tools=auto_approve_tools,
         persona_override=persona_override,
         supervisor={
@@ -193,51 +186,35 @@ def experiment(
         warn(note)
     for warning in config.warnings:
         warn(str(warning))
-    invocation: dict[str, Any] = {
-        "config": str(
-            config.source.primary if config.source.layout == "single" else config.source.project_dir
-        ),
-        "iterations": iterations,
-        "inputs": str(inputs_path.resolve()) if inputs_path else None,
-        "personas": persona_list,
-        "parallel": parallel,
-        "name": name,
-        "output_dir": str(output_dir.resolve()) if output_dir else None,
-        "no_collector": no_collector,
-        "multi_turn": multi_turn,
-        "max_turns": max_turns,
-        "executor": executor,
-        "ray_address": ray_address,
-    }
     quiet = state().quiet
-    reporter = make_progress(quiet=quiet or dry_run)
     options = RunOptions(
-        iterations=iterations,
-        inputs=inputs_path.resolve() if inputs_path else None,
+        iterations=given.iterations,
+        inputs=given.inputs.resolve() if given.inputs else None,
         output_dir=output_dir.resolve() if output_dir else None,
         name=name,
-        parallel=parallel,
+        parallel=given.parallel,
         no_collector=no_collector,
         resume=resume_dir,
         dry_run=dry_run,
-        personas=persona_list,
+        personas=given.personas,
         grace_seconds=grace_period,
-        invocation=invocation,
-        executor=executor,
-        ray_address=ray_address,
+        invocation=given.record(config),
+        executor=given.executor,
+        ray_address=given.ray_address,
         cassette=cassette,
         cassette_timing=cassette_timing,
     )
-    outcome = run_experiment(config, options, reporter=reporter)
+    outcome = run_experiment(config, options, reporter=make_progress(quiet=quiet or dry_run))
     if outcome.dry_run:
+        for line in outcome.dry_run_lines:
+            echo(line)
+        echo("Dry run: nothing was executed or written.")
         return
     if quiet:
         echo(str(outcome.directory))
     else:
-        for line in summary_lines(outcome.summary, outcome.directory):
+        for line in experiment_summary_lines(outcome.summary, outcome.directory):
             echo(line)
-        if isinstance(outcome.summary.get("multi_turn"), dict):
-            echo(multi_turn_line(outcome.summary["multi_turn"]))
     outcome.raise_for_status()
 
 
@@ -252,13 +229,7 @@ def experiment(
     show_default=True,
     help="Function to call when TARGET is a module without ':function'.",
 )
-@click.option(
-    "--config",
-    "-c",
-    "config_path",
-    default=None,
-    help="Use this config's runner settings (working directory, paths, env).",
-)
+@config_option(help="Use this config's runner settings (working directory, paths, env).")
 @click.option(
     "--working-directory",
     "-w",
@@ -294,32 +265,21 @@ def single(
     trace_name: str | None,
 ) -> None:
     """Call TARGET ("module:function") once with INPUT; print the output and the span tree."""
-    import os
-
     from fluxloop.project.config import load_config
-    from fluxloop.project.envfiles import dotenv_chain
-    from fluxloop.runner.single import format_tree, run_single
+    from fluxloop.runner.single import run_single
 
-    spec = target if ":" in target else f"{target}:{function}"
+    from .render import span_tree_lines
+
     base = load_config(config_path, require_target=False) if config_path else None
-    if base is not None:
-        collector_url, api_key = base.collector_url, base.collector_api_key
-    else:
-        dotenv, _, _ = dotenv_chain((working_directory or Path.cwd()).resolve())
-        env = {**dotenv, **os.environ}
-        collector_url = env.get("FLUXLOOP_COLLECTOR_URL")
-        api_key = env.get("FLUXLOOP_API_KEY")
     if working_directory is not None and not working_directory.is_dir():
         raise ConfigError(f"--working-directory: directory not found: {working_directory}")
     result = run_single(
-        spec,
+        target if ":" in target else f"{target}:{function}",
         input_text,
         working_directory=working_directory.resolve() if working_directory else None,
         persona=persona,
         iteration=iteration,
         timeout_seconds=timeout,
-        collector_url=collector_url,
-        api_key=api_key,
         no_collector=no_collector,
         base=base,
         cassette=cassette,
@@ -342,7 +302,7 @@ def single(
             error = line.get("error") or {}
             echo(f"Failed: {error.get('type')}: {error.get('message')}")
         if not state().quiet:
-            tree = format_tree(result.record.observations)
+            tree = span_tree_lines(result.record.observations)
             echo("")
             echo(f"Trace {line['trace_id']} ({len(tree)} span(s), {line['duration_ms']:.1f} ms)")
             for row in tree:

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from fluxloop._files import atomic_write
 from fluxloop.cassette import resolve_settings, use_cassette
 from fluxloop.errors import ConfigError, FluxLoopError
+from fluxloop.llm.client import LLMClient
 from fluxloop.project.config import ExperimentConfig
 from fluxloop.project.inputs import DEFAULT_INPUTS_FILE
 from fluxloop.project.yaml import display_path, safe_load
@@ -34,11 +35,11 @@ from .generator import (
     fair_order,
     generate,
     generate_deterministic,
+    llm_client,
     plan_groups,
 )
-from .llm import ChatClient, UsageMeter
 from .output import render_inputs_file
-from .progress import LiveProgress, usage_line
+from .progress import GenerationProgress
 from .recording import DEFAULT_OVERRIDE_PATH, recorded_bases
 from .settings import GenerationSettings, load_generation_settings
 
@@ -74,7 +75,6 @@ class GenerateOptions:
     #: skip this many inputs of the sequence; None: continue after sibling batch files
     offset: int | None = None
     dry_run: bool = False
-    quiet: bool = False
     cassette: str | None = None  # record | replay | auto | off (None: env, config)
     cassette_timing: str | None = None
 
@@ -207,9 +207,11 @@ def generate_inputs(
     config: ExperimentConfig,
     options: GenerateOptions,
     *,
-    client: ChatClient | None = None,
-    stream: TextIO | None = None,
+    client: LLMClient | None = None,
+    progress: GenerationProgress | None = None,
 ) -> GenerateOutcome:
+    """Generate the inputs ``options`` ask for (or, with ``dry_run``, describe them); LLM work
+    is reported to ``progress`` as it happens."""
     section = config.raw.get("cassette")
     cassette = resolve_settings(
         mode=options.cassette,
@@ -265,18 +267,14 @@ def generate_inputs(
             "--output another file)",
             key="--output",
         )
-    progress: LiveProgress | None = None
     if settings.mode == "llm":
         if client is None:
-            client = ChatClient(settings.llm, cache_dir=settings.cache_dir, meter=UsageMeter())
+            client = llm_client(settings)
         _ = client.model  # build it now: a missing key or package is a config error (exit 2)
-        progress = LiveProgress(
-            f"generate ({settings.llm.label})",
-            client.meter,
-            stream=stream,
-            enabled=not options.quiet,
-        )
-    if settings.mode != "llm":
+        if progress is not None:
+            progress.start(f"generate ({settings.llm.label})", client.meter)
+    else:
+        progress = None  # no LLM work to report
         cassette = replace(cassette, mode="off")
     try:
         with use_cassette(
@@ -395,33 +393,3 @@ def choose_offset(
         f"continuing the sequence after the {end} input(s) already in {', '.join(after)} "
         "(--offset 0 to start over)"
     )
-
-
-def summary_lines(outcome: GenerateOutcome) -> list[str]:
-    result = outcome.result
-    if result is None:
-        return []
-    s = outcome.settings
-    per_persona: dict[str, int] = {}
-    for item in result.inputs:
-        key = item.persona or "(no persona)"
-        per_persona[key] = per_persona.get(key, 0) + 1
-    lines = [
-        f"Generated {len(result.inputs)} input(s) -> {display_path(outcome.output)} "
-        f"({s.mode}; strategies {', '.join(s.strategies)}; seed {s.seed}"
-        + (f"; offset {result.offset}" if result.offset else "")
-        + ")",
-        "  by persona: " + ", ".join(f"{k} {v}" for k, v in per_persona.items()),
-    ]
-    if result.duplicates:
-        lines.append(f"  duplicates removed: {result.duplicates}")
-    if result.skipped:
-        lines.append(f"  skipped groups: {len(result.skipped)}")
-        for skip in result.skipped[:5]:
-            lines.append(
-                f"    base {skip['base_index']} / {skip['persona'] or '-'} / "
-                f"{skip['strategy']}: {skip['reason']}"
-            )
-    if s.mode == "llm":
-        lines.append(f"  {usage_line(result.usage)}; {result.duration_seconds:.1f}s")
-    return lines

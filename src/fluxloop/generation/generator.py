@@ -23,16 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluxloop.llm.cache import ResponseCache
+from fluxloop.llm.client import LLMCallError, LLMClient, LLMFatalError
+from fluxloop.llm.text import MalformedOutput
+from fluxloop.llm.usage import UsageMeter
 from fluxloop.project.config import Persona
 
-from .llm import (
-    ChatClient,
-    LLMCallError,
-    LLMFatalError,
-    MalformedOutput,
-    UsageMeter,
-    parse_variations,
-)
+from .llm import parse_variations
 from .settings import GenerationSettings
 from .strategies import (
     BUILTIN_STRATEGIES,
@@ -415,7 +412,7 @@ class _Ask:
 
 
 async def _ask_all(
-    client: ChatClient,
+    client: LLMClient,
     settings: GenerationSettings,
     groups: Sequence[Group],
     asks: Sequence[_Ask],
@@ -463,7 +460,7 @@ def asks_for(
 def generate_llm(
     settings: GenerationSettings,
     bases: Sequence[BaseInput],
-    client: ChatClient,
+    client: LLMClient,
     *,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
@@ -563,17 +560,29 @@ def generate_llm(
     )
 
 
+def llm_client(settings: GenerationSettings) -> LLMClient:
+    """The client of ``input_generation.llm``: its model, policy and on-disk cache."""
+    cache = ResponseCache.in_dir(settings.cache_dir) if settings.cache_dir is not None else None
+    return LLMClient.for_settings(
+        settings.llm,
+        where="input_generation.llm",
+        role="generation",
+        offline_hint="use --mode deterministic",
+        cache=cache,
+    )
+
+
 def generate(
     settings: GenerationSettings,
     bases: Sequence[BaseInput],
     *,
-    client: ChatClient | None = None,
+    client: LLMClient | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> GenerationResult:
     if settings.mode == "deterministic":
         return generate_deterministic(settings, bases)
     if client is None:
-        client = ChatClient(settings.llm, cache_dir=settings.cache_dir)
+        client = llm_client(settings)
     return generate_llm(settings, bases, client, on_progress=on_progress)
 
 

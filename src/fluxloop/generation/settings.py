@@ -27,7 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from fluxloop.llm.models import PROVIDER_KEY_VARS, UNIVERSAL_KEY_VAR
+from fluxloop.llm.models import PROVIDER_KEY_VARS
+from fluxloop.llm.settings import LLMSettings, llm_settings_from, resolve_api_key
 from fluxloop.project.config import ExperimentConfig, Persona
 from fluxloop.project.problems import ConfigProblems, Problem
 from fluxloop.project.yaml import display_path, join_key
@@ -48,61 +49,6 @@ __all__ = [
 ]
 
 DEFAULT_STRATEGIES = ("rephrase", "verbose", "concise")
-DEFAULT_MODELS = {
-    "openai": "gpt-4o-mini",
-    "anthropic": "claude-3-5-haiku-latest",
-    "gemini": "gemini-2.5-flash",
-}
-
-
-@dataclass(frozen=True)
-class LLMSettings:
-    """How to reach a chat model (shared by generation and the multi-turn supervisor)."""
-
-    provider: str = "openai"
-    model: str | None = None
-    api_key: str | None = None
-    api_key_source: str | None = None
-    base_url: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-    timeout: float = 60.0
-    max_retries: int = 3
-    parse_retries: int = 2
-    retry_delay: float = 1.0
-    max_retry_delay: float = 60.0
-    concurrency: int = 4
-    reasoning_effort: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    search_paths: tuple[Path, ...] = ()
-
-    @property
-    def label(self) -> str:
-        return f"{self.provider}/{self.model}" if self.model else self.provider
-
-    @property
-    def is_factory(self) -> bool:
-        return ":" in self.provider
-
-    def cache_identity(self) -> dict[str, Any]:
-        """What makes two calls the same call (the API key is not part of it)."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "base_url": self.base_url,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "frequency_penalty": self.frequency_penalty,
-            "presence_penalty": self.presence_penalty,
-            "max_tokens": self.max_tokens,
-            "seed": self.seed,
-            "reasoning_effort": self.reasoning_effort,
-            "extra": dict(self.extra),
-        }
 
 
 @dataclass(frozen=True)
@@ -210,82 +156,6 @@ def _templates(raw: object, checker: _Checker) -> dict[str, tuple[str, ...]]:
         else:
             out[normalize_strategy_name(name)] = tuple(templates)
     return out
-
-
-def resolve_api_key(
-    provider: str,
-    *,
-    explicit: str | None,
-    configured: str | None,
-    dotenv: Mapping[str, str],
-    environ: Mapping[str, str] | None = None,
-) -> tuple[str | None, str | None]:
-    """``(key, where it came from)``: explicit > environment > .env > config file."""
-    if explicit:
-        return explicit, "--llm-api-key"
-    env = os.environ if environ is None else environ
-    names = (*PROVIDER_KEY_VARS.get(provider, ()), UNIVERSAL_KEY_VAR)
-    for name in names:
-        if env.get(name):
-            return env[name], f"${name}"
-    for name in names:
-        if dotenv.get(name):
-            return dotenv[name], f"{name} in .env"
-    if configured:
-        return configured, "input_generation.llm.api_key"
-    return None, None
-
-
-def llm_settings_from(
-    section: Mapping[str, Any],
-    *,
-    dotenv: Mapping[str, str],
-    search_paths: Sequence[Path],
-    defaults: Mapping[str, Any] | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> LLMSettings:
-    """Build :class:`LLMSettings` from an ``llm``-like mapping (validated by the caller)."""
-    data: dict[str, Any] = {
-        **(defaults or {}),
-        **{k: v for k, v in section.items() if v is not None},
-    }
-    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    provider = str(data.get("provider") or "openai").strip()
-    if ":" not in provider:
-        provider = provider.lower()
-    model = data.get("model") or DEFAULT_MODELS.get(provider)
-    key, source = resolve_api_key(
-        provider,
-        explicit=(overrides or {}).get("api_key"),
-        configured=section.get("api_key"),
-        dotenv=dotenv,
-    )
-    concurrency = data.get("concurrency") or data.get("max_concurrency") or 4
-    extra = dict(data.get("model_kwargs") or {})
-    if data.get("text_verbosity"):
-        extra.setdefault("verbosity", data["text_verbosity"])
-    return LLMSettings(
-        provider=provider,
-        model=str(model) if model else None,
-        api_key=key,
-        api_key_source=source,
-        base_url=data.get("base_url") or data.get("api_base"),
-        temperature=data.get("temperature"),
-        top_p=data.get("top_p"),
-        frequency_penalty=data.get("frequency_penalty"),
-        presence_penalty=data.get("presence_penalty"),
-        max_tokens=data.get("max_tokens"),
-        seed=data.get("seed"),
-        timeout=float(data.get("request_timeout") or data.get("timeout") or 60.0),
-        max_retries=int(data["max_retries"]) if data.get("max_retries") is not None else 3,
-        parse_retries=int(data["parse_retries"]) if data.get("parse_retries") is not None else 2,
-        retry_delay=float(data["retry_delay"]) if data.get("retry_delay") is not None else 1.0,
-        max_retry_delay=float(data.get("max_retry_delay") or 60.0),
-        concurrency=max(1, int(concurrency)),
-        reasoning_effort=data.get("reasoning_effort"),
-        extra=extra,
-        search_paths=tuple(search_paths),
-    )
 
 
 def generation_rules(data: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -112,13 +112,19 @@ def import_attr(spec: str, search_paths: Sequence[Path] = ()) -> Any:
     return value
 
 
-def call_factory(factory: Any, kwargs: Mapping[str, Any]) -> Any:
+def call_factory(
+    factory: Any, kwargs: Mapping[str, Any], explicit: Mapping[str, Any] | None = None
+) -> Any:
     """Call ``factory`` with the ``kwargs`` it declares (all of them for ``**kwargs``
-    functions; none when its signature cannot be read)."""
+    functions; none when its signature cannot be read) and every ``explicit`` one (which wins:
+    an explicit argument the factory does not take is the factory's TypeError)."""
+    explicit = explicit or {}
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
-        return factory()
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()) and not isinstance(factory, type):
-        return factory(**kwargs)
-    return factory(**{k: v for k, v in kwargs.items() if k in params})
+        return factory(**explicit)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values()) and not isinstance(
+        factory, type
+    )
+    chosen = {k: v for k, v in kwargs.items() if (takes_any or k in params) and k not in explicit}
+    return factory(**chosen, **explicit)

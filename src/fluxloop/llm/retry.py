@@ -12,6 +12,7 @@ __all__ = [
     "backoff_delay",
     "describe_error",
     "is_fatal",
+    "is_retryable",
     "is_transient",
     "retry_after_seconds",
     "status_of",
@@ -82,6 +83,12 @@ def is_transient(exc: BaseException) -> bool:
     return any(word in names for word in ("Timeout", "Connection", "Overloaded"))
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Worth another attempt: transient, or an error without an HTTP status (a custom model's
+    own) that is not fatal; never a non-retryable status (400, 422, ...)."""
+    return not is_fatal(exc) and (is_transient(exc) or status_of(exc) is None)
+
+
 def backoff_delay(
     exc: BaseException,
     attempt: int,
@@ -101,7 +108,10 @@ def backoff_delay(
 
 
 def describe_error(exc: BaseException) -> str:
-    """``HTTP 429: RateLimitError: first line of the message`` (at most ~200 characters)."""
+    """``HTTP 429: RateLimitError: first line of the message`` (at most ~200 characters);
+    ``timed out`` for a TimeoutError."""
+    if isinstance(exc, TimeoutError) and not str(exc).strip():
+        return "timed out"
     status = status_of(exc)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if len(text) > 200:

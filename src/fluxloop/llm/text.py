@@ -1,4 +1,5 @@
-"""The text of a model's reply, and lenient JSON extraction from it."""
+"""The text of a model's reply, lenient JSON extraction (JSON repair) from it, and
+:class:`MalformedOutput`, the error a reply parser raises to have the model asked again."""
 
 from __future__ import annotations
 
@@ -8,11 +9,19 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["extract_json", "json_values", "message_text"]
+__all__ = ["MalformedOutput", "extract_json", "json_values", "message_text", "parse_json_object"]
 
 _FENCE = re.compile(r"```[a-zA-Z0-9_-]*\s*\n?(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _MAX_SPANS = 40
+
+
+class MalformedOutput(ValueError):
+    """The model answered, but the answer cannot be used; ``content`` is the last reply."""
+
+    def __init__(self, message: str, *, content: str = "") -> None:
+        super().__init__(message)
+        self.content = content
 
 
 def message_text(message: Any) -> str:
@@ -103,3 +112,16 @@ def json_values(text: str) -> Iterator[Any]:
 def extract_json(text: str) -> Any:
     """The first JSON value in a model's reply (see :func:`json_values`); None when none."""
     return next(json_values(text), None)
+
+
+def parse_json_object(content: str) -> dict[str, Any]:
+    """The first JSON object in a reply (code fences, prose and the repairs of
+    :func:`json_values` tolerated); :class:`MalformedOutput` otherwise."""
+    text = content.strip()
+    if not text:
+        raise MalformedOutput("empty reply")
+    for candidate in json_values(text):
+        if isinstance(candidate, dict):
+            return candidate
+        break
+    raise MalformedOutput(f"expected a JSON object, found {text[:60]!r}")

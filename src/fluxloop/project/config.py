@@ -22,6 +22,7 @@ from fluxloop.errors import ConfigError
 from fluxloop.sdk import resolve_config as resolve_sdk
 
 from .envfiles import dotenv_chain
+from .layout import CONFIG_FILE
 from .problems import ConfigRule, Problem, ValidationReport, validate_config
 from .yaml import Located, display_path, load_yaml_file
 
@@ -34,8 +35,10 @@ __all__ = [
     "RawConfig",
     "ReplaySettings",
     "RunnerSettings",
+    "collector_endpoint",
     "deep_merge",
     "discover_config",
+    "discover_evaluation_config",
     "load_config",
     "load_raw_config",
     "relocate",
@@ -191,6 +194,70 @@ def _discover_in(directory: Path) -> ConfigSource | None:
     if legacy.is_file():
         return ConfigSource(project_dir=directory, files=(legacy,), layout="single")
     return None
+
+
+#: where ``fluxloop evaluate`` looks for the evaluation section in a directory, in order
+EVALUATION_FILES = ("configs/evaluation.yaml", "evaluation.yaml", *SINGLE_FILES)
+
+
+def discover_evaluation_config(
+    experiment_dir: Path, explicit: Path | None
+) -> tuple[Path | None, str]:
+    """The evaluation config of an experiment and how it was found.
+
+    ``--config`` (a file, or a directory holding one of :data:`EVALUATION_FILES`) > the current
+    directory > the experiment's project (``<project>/experiments/<run>``) > the run's
+    ``config.yaml`` snapshot > ``None`` (the built-in evaluators).
+    """
+    if explicit is not None:
+        if explicit.is_dir():
+            for name in EVALUATION_FILES:
+                if (explicit / name).is_file():
+                    return explicit / name, "--config"
+            raise ConfigError(
+                f"{display_path(explicit)}: no configs/evaluation.yaml, evaluation.yaml or "
+                "setting.yaml in this directory"
+            )
+        if not explicit.exists():
+            raise ConfigError(f"{display_path(explicit)}: evaluation config not found")
+        return explicit, "--config"
+    exp = experiment_dir.resolve()
+    for directory, how in (
+        (Path.cwd(), "current directory"),
+        (exp.parent.parent, "project"),
+        (exp.parent, "project"),
+    ):
+        for name in EVALUATION_FILES:
+            candidate = directory / name
+            if candidate.is_file() and _has_evaluation(candidate):
+                return candidate, how
+    snapshot = exp / CONFIG_FILE
+    if snapshot.is_file() and _has_evaluation(snapshot):
+        return snapshot, "experiment snapshot"
+    return None, "built-in defaults (output_not_empty, success)"
+
+
+def _has_evaluation(path: Path) -> bool:
+    try:
+        data = load_yaml_file(path).data
+    except ConfigError:
+        return True  # let the real load report the problem
+    return isinstance(data, Mapping) and ("evaluators" in data or "metrics" in data)
+
+
+def collector_endpoint(
+    dotenv: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """``(collector URL, API key)`` from ``FLUXLOOP_COLLECTOR_URL`` / ``FLUXLOOP_API_KEY``.
+
+    Read by the SDK's resolver (environment > ``.env``, the URL checked and normalised), so
+    the runner, ``run single`` and ``status`` agree with what the SDK itself would ship to; a
+    loaded config adds its ``collector_url`` / ``collector_api_key`` below these
+    (:attr:`ExperimentConfig.collector_url`)."""
+    sdk = resolve_sdk(
+        {}, os.environ if environ is None else environ, dotenv, on_invalid_env=lambda _: None
+    )
+    return sdk.collector_url, sdk.api_key
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -533,13 +600,12 @@ def build_experiment_config(
     data = raw.data
     project_dir = raw.source.project_dir
     dotenv, dotenv_files, _ = dotenv_chain(project_dir)
-    env: dict[str, str] = {**dotenv, **(os.environ if environ is None else environ)}
     warnings = list(report.warnings)
     # the SDK's own variables, read by the one SDK resolver: an invalid value (a bad
     # FLUXLOOP_SAMPLE_RATE in .env) is said here too, as the SDK says it, instead of silently
     # falling back to the default
     invalid: list[ConfigError] = []
-    resolve_sdk(
+    sdk = resolve_sdk(
         {}, os.environ if environ is None else environ, dotenv, on_invalid_env=invalid.append
     )
     for problem in invalid:
@@ -615,8 +681,8 @@ def build_experiment_config(
     name = data.get("name")
     if name in (None, ""):
         name = project_dir.name or "experiment"
-    collector_url = env.get("FLUXLOOP_COLLECTOR_URL") or data.get("collector_url") or None
-    api_key = env.get("FLUXLOOP_API_KEY") or data.get("collector_api_key") or None
+    collector_url = sdk.collector_url or data.get("collector_url") or None
+    api_key = sdk.api_key or data.get("collector_api_key") or None
     personas = tuple(Persona.from_mapping(p) for p in data.get("personas") or [])
     base_inputs = tuple(
         {"input": item} if isinstance(item, str) else dict(item)

@@ -40,6 +40,11 @@ def dotenv_chain(project_dir: Path) -> tuple[dict[str, str], list[Path], dict[st
     return merged, files, origin
 
 
+def _commented(key: str) -> re.Pattern[str]:
+    """A whole line ``# KEY=...`` (``export`` allowed)."""
+    return re.compile(rf"^[ \t]*#[ \t]*(?:export[ \t]+)?{re.escape(key)}[ \t]*=.*$", re.M)
+
+
 def _quote(value: str) -> str:
     """``value`` as python-dotenv reads it back: bare when plain, else double-quoted."""
     if value and re.fullmatch(r"[A-Za-z0-9_./:@+,=-]*", value):
@@ -48,10 +53,14 @@ def _quote(value: str) -> str:
     return '"' + escaped.replace("\r", "\\r").replace("\t", "\\t") + '"'
 
 
-def set_dotenv_value(path: Path, key: str, value: str, *, overwrite: bool = True) -> bool:
+def set_dotenv_value(
+    path: Path, key: str, value: str, *, overwrite: bool = True, revive_commented: bool = False
+) -> bool:
     """Set ``key=value`` in ``path`` keeping every other line (comments included).
 
     Returns False (and leaves the file alone) when the key exists and ``overwrite`` is False.
+    With ``revive_commented``, a key that is only commented out (``# KEY=...``) is set on that
+    line, where the user documented it, rather than appended.
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -67,6 +76,8 @@ def set_dotenv_value(path: Path, key: str, value: str, *, overwrite: bool = True
         last = found[-1]
         eol = "\n" if text[last.body : last.end].endswith(("\n", "\r")) else ""
         text = text[: last.body] + new_line + eol + text[last.end :]
+    elif revive_commented and (match := _commented(key).search(text)):
+        text = text[: match.start()] + new_line + text[match.end() :]
     else:
         text = (text if not text or text.endswith("\n") else text + "\n") + new_line + "\n"
     atomic_write(path, text, mode=DOTENV_MODE)

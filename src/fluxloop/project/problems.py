@@ -11,6 +11,7 @@ schema here, so a config with several kinds of mistakes reports them all togethe
 from __future__ import annotations
 
 import difflib
+import functools
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -273,6 +274,7 @@ def _discriminator(meta: list[Any]) -> Any:
 _BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
+@functools.cache
 def leaf_owners(root: type[BaseModel]) -> dict[str, str]:
     """``timeout_seconds -> runner.timeout_seconds``: a section's key written at the top level.
 

@@ -13,6 +13,7 @@ from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError
 
 from .envfiles import DOTENV_MODE
+from .schema import SCHEMA_FILE, json_schema_text, modeline
 from .yaml import display_path
 
 __all__ = [
@@ -31,7 +32,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 def render_template(template_name: str, /, **values: str) -> str:
     text = (
-        resources.files("fluxloop.runner.templates")
+        resources.files("fluxloop.project.templates")
         .joinpath(template_name)
         .read_text(encoding="utf-8")
     )
@@ -95,23 +96,18 @@ def create_project(
     result = ProjectResult(project_dir=project, layout=layout)
     created, kept = result.created, result.kept
     values = {"name": name}
-    if layout == "single":
-        _write(
-            project / "setting.yaml",
-            render_template("setting.yaml.tmpl", **values),
-            force,
-            created,
-            kept,
-        )
-    else:
-        for section in ("project", "input", "simulation", "evaluation"):
-            _write(
-                project / "configs" / f"{section}.yaml",
-                render_template(f"{section}.yaml.tmpl", **values),
-                force,
-                created,
-                kept,
-            )
+    # the JSON Schema beside the config, named on each file's first line, so editors with the
+    # YAML language server (VS Code's YAML extension...) complete and check the keys
+    schema_file = project / SCHEMA_FILE
+    _write(schema_file, json_schema_text(), True, created, kept)
+    templates = (
+        {"setting.yaml.tmpl": config_files[0]}
+        if layout == "single"
+        else {f"{f.stem}.yaml.tmpl": f for f in config_files}
+    )
+    for template, path in templates.items():
+        text = modeline(path, schema_file) + render_template(template, **values)
+        _write(path, text, force, created, kept)
     _write(project / ".env", render_template("env.tmpl", **values), force, created, kept)
     _write(project / ".gitignore", render_template("gitignore.tmpl"), force, created, kept)
     root_env = project.parent / ".env"

@@ -19,7 +19,10 @@ Conventions, so the messages stay those of the earlier hand-written validators:
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,15 +43,18 @@ __all__ = [
     "EVALUATOR_TYPES",
     "EVALUATOR_TYPE_ALIASES",
     "JUDGE_PARSERS",
-    "SCHEMA_ID",
+    "SCHEMA_FILE",
     "EvaluationKeys",
     "Expect",
     "FluxLoopConfig",
     "json_schema",
+    "json_schema_text",
+    "modeline",
     "shape",
 ]
 
-SCHEMA_ID = "https://fluxloop.dev/schema/config.json"
+#: the file ``fluxloop init project`` writes beside the configuration
+SCHEMA_FILE = ".fluxloop-schema.json"
 
 EVALUATOR_TYPES = ("rule_based", "llm_judge", "custom")
 EVALUATOR_TYPE_ALIASES = {
@@ -113,7 +119,7 @@ Scalar = Annotated[
     Any,
     AfterValidator(_is_scalar),
     Expect("a string, number or boolean"),
-    WithJsonSchema({"type": ["string", "number", "boolean"]}),
+    WithJsonSchema({"type": ["string", "number", "boolean", "null"]}),
 ]
 # the original accepted numbers among the strings of these lists
 StrItem = Annotated[
@@ -149,13 +155,13 @@ ProcessRunner = Annotated[
 class Section(BaseModel):
     """A mapping of known keys; unknown keys are reported (see :mod:`.problems`)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class OpenSection(BaseModel):
     """A mapping with some known keys and any others (passed through unchecked)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 # --- simulation: runner, replay, multi-turn, cassettes, output ---------------------------------
@@ -382,7 +388,17 @@ class _EvaluatorBase(Section):
 
 class RuleEvaluator(_EvaluatorBase):
     type: Literal["rule_based", "rule", "rules"]
-    rules: Annotated[list[Rule], Field(min_length=1), Expect("a non-empty list of {check: ...}")]
+    rules: Annotated[
+        list[
+            Annotated[
+                Annotated[Str, Tag("str")] | Annotated[Rule, Tag("mapping")],
+                Discriminator(shape),
+                Expect("a check name or {check: ...}"),
+            ]
+        ],
+        Field(min_length=1),
+        Expect("a non-empty list of {check: ...} rules"),
+    ]
 
 
 class JudgeEvaluator(_EvaluatorBase):
@@ -525,10 +541,7 @@ EVALUATION_KEYS = frozenset(EvaluationKeys.model_fields)
 class FluxLoopConfig(EvaluationKeys):
     """The whole FluxLoop configuration (``setting.yaml``, or ``configs/*.yaml`` merged)."""
 
-    model_config = ConfigDict(
-        title="FluxLoop configuration",
-        json_schema_extra={"$id": SCHEMA_ID},
-    )
+    model_config = ConfigDict(title="FluxLoop configuration")
 
     # project.yaml
     name: Scalar = Field(None, description="the experiment name (default: the directory name)")
@@ -579,4 +592,20 @@ class FluxLoopConfig(EvaluationKeys):
 def json_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the configuration, for editors and other tools."""
     schema = FluxLoopConfig.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$comment": "Generated from fluxloop.project.schema by `fluxloop config schema`; "
+        "do not edit.",
+        **schema,
+    }
+
+
+def json_schema_text() -> str:
+    """:func:`json_schema` as the text written to files (stable: sorted keys, newline)."""
+    return json.dumps(json_schema(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def modeline(config_file: Path, schema_file: Path) -> str:
+    """The first line that points YAML-language-server editors at ``schema_file``."""
+    relative = os.path.relpath(schema_file, config_file.parent)
+    return f"# yaml-language-server: $schema={Path(relative).as_posix()}\n"

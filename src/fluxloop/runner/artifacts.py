@@ -36,17 +36,19 @@ from fluxloop_exporters.jsoncodec import dumps, dumps_pretty
 
 from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError, StorageError
+from fluxloop.project.layout import (
+    CONFIG_FILE,
+    ERRORS_FILE,
+    OBSERVATIONS_FILE,
+    SUMMARY_FILE,
+    TRACE_SUMMARY_FILE,
+    TRACES_FILE,
+)
 from fluxloop.project.yaml import display_path
 from fluxloop.sdk.masking import fast_key_scan, json_may_contain_secret_value, mask_secrets
 
 __all__ = [
-    "CONFIG_FILE",
     "CONFIG_HEADER",
-    "ERRORS_FILE",
-    "OBSERVATIONS_FILE",
-    "SUMMARY_FILE",
-    "TRACES_FILE",
-    "TRACE_SUMMARY_FILE",
     "WRITTEN_BY",
     "ArtifactWriter",
     "cannot_write",
@@ -57,12 +59,6 @@ __all__ = [
     "write_json_atomic",
 ]
 
-SUMMARY_FILE = "summary.json"
-TRACE_SUMMARY_FILE = "trace_summary.jsonl"
-TRACES_FILE = "traces.jsonl"
-OBSERVATIONS_FILE = "observations.jsonl"
-ERRORS_FILE = "errors.json"
-CONFIG_FILE = "config.yaml"
 WRITTEN_BY = "fluxloop"
 """``summary.json``'s ``written_by``: the mark ``--resume`` looks for before it touches a
 directory (with ``config.yaml``'s header, :data:`CONFIG_HEADER`, for older experiments)."""

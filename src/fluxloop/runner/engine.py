@@ -30,7 +30,6 @@ import json
 import os
 import random
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -40,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from fluxloop_semconv import attributes as attr
 
@@ -60,7 +59,7 @@ from .executors.ray import RayExecutor
 from .interrupts import deferred_interrupts
 from .multiturn import conversation_driver, multi_turn_settings
 from .pool import DaemonThreadPool
-from .progress import NullProgress, ProgressReporter, format_duration
+from .progress import NullProgress, ProgressReporter
 from .provenance import environment_info
 from .records import PlannedRun, RunRecord
 from .replay import CallbackCollector, ReplayPlan, load_replay
@@ -811,6 +810,8 @@ class ExperimentOutcome:
     dry_run: bool = False
     error: StorageError | None = None
     """Set when an artifact could not be written (the experiment was aborted, resumable)."""
+    dry_run_lines: list[str] = field(default_factory=list)
+    """With ``dry_run``: the plan (notes, target, inputs, runs), for the caller to show."""
 
     @property
     def passed(self) -> bool:
@@ -1284,7 +1285,6 @@ def run_experiment(
     options: RunOptions | None = None,
     *,
     reporter: ProgressReporter | None = None,
-    out: TextIO | None = None,
 ) -> ExperimentOutcome:
     """Run (or, with ``dry_run``, describe) an experiment; returns its outcome.
 
@@ -1293,7 +1293,6 @@ def run_experiment(
     """
     options = options or RunOptions()
     reporter = reporter or NullProgress()
-    out = out or sys.stdout
     plan = plan_experiment(config, options)
     runner = config.runner
     with target_environment(
@@ -1314,16 +1313,16 @@ def run_experiment(
         shipping = bool(config.collector_url) and not options.no_collector
         tracing_label = f"in memory + OTLP to {config.collector_url}" if shipping else "in memory"
         if options.dry_run:
-            for note in [*plan.notes, *(replay.notes if replay else [])]:
-                print(f"Note:         {note}", file=out)
-            for warning in replay.warnings if replay else []:
-                print(f"Warning:      {warning}", file=out)
-            for line in describe_plan(
+            lines = [
+                f"Note:         {note}" for note in [*plan.notes, *(replay.notes if replay else [])]
+            ]
+            lines += [f"Warning:      {warning}" for warning in (replay.warnings if replay else [])]
+            lines += describe_plan(
                 plan, target, Binder(target.func), replay=replay, tracing=tracing_label
-            ):
-                print(line, file=out)
-            print("Dry run: nothing was executed or written.", file=out)
-            return ExperimentOutcome(plan=plan, directory=None, summary={}, dry_run=True)
+            )
+            return ExperimentOutcome(
+                plan=plan, directory=None, summary={}, dry_run=True, dry_run_lines=lines
+            )
         tracing = configure_tracing(
             config.collector_url,
             config.collector_api_key,
@@ -1372,8 +1371,3 @@ def run_experiment(
         interrupted=interrupted,
         error=experiment.storage_error,
     )
-
-
-def elapsed_label(summary: Mapping[str, Any]) -> str:
-    seconds = float(summary.get("results", {}).get("duration_seconds") or 0.0)
-    return format_duration(seconds)

@@ -63,6 +63,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from fluxloop_semconv import attributes as attr
 
 from fluxloop.errors import ConfigError
+from fluxloop.llm.client import LLMClient
+from fluxloop.llm.settings import llm_settings_from
+from fluxloop.llm.text import MalformedOutput, parse_json_object
 from fluxloop.project.config import ExperimentConfig, Persona
 
 from .binding import RunContext, apply_template
@@ -81,7 +84,6 @@ __all__ = [
     "apply_overrides",
     "conversation_driver",
     "multi_turn_settings",
-    "summary_line",
 ]
 
 DEFAULT_MAX_TURNS = 8
@@ -310,8 +312,6 @@ _GOAL_WORDS = re.compile(r"goal|satisf|resolv|complet|success|achiev|done", re.I
 
 
 def _decision_from(content: str) -> Decision:
-    from fluxloop.generation.llm import MalformedOutput, parse_json_object
-
     try:
         data = parse_json_object(content)
     except MalformedOutput:
@@ -351,14 +351,11 @@ def _decision_from(content: str) -> Decision:
 
 
 class LLMSupervisor:
-    """A simulated user played by a chat model (generation's bounded, retrying client)."""
+    """A simulated user played by a chat model (through the one LLM client, fluxloop.llm)."""
 
     kind = "llm"
 
     def __init__(self, settings: MultiTurnSettings, config: ExperimentConfig) -> None:
-        from fluxloop.generation.llm import ChatClient, UsageMeter
-        from fluxloop.generation.settings import llm_settings_from
-
         sup = dict(settings.supervisor)
         sup["provider"] = settings.provider
         llm = llm_settings_from(
@@ -373,7 +370,12 @@ class LLMSupervisor:
         )
         self.settings = settings
         self.label = llm.label
-        self.client = ChatClient(llm, meter=UsageMeter(), section="multi_turn.supervisor")
+        self.client = LLMClient.for_settings(
+            llm,
+            where="multi_turn.supervisor",
+            role="simulated user",
+            offline_hint="use a scripted supervisor (provider: mock)",
+        )
         _ = self.client.model  # a missing key or package is a config error, up front
 
     def _system(self, view: ConversationView) -> str:
@@ -508,14 +510,11 @@ class ConversationDriver:
             "simulator_usage": _add_usage(self.supervisor.usage(), st.remote_usage),
         }
 
-    def progress_line(self) -> str:
-        return "[fluxloop] " + summary_line(self.summary())
-
     def _tick(self) -> None:
         now = time.monotonic()
         if self.reporter is not None and now - self._last_report >= self.report_interval:
             self._last_report = now
-            self.reporter.info(self.progress_line())
+            self.reporter.conversations(self.summary())
 
     # -- one agent turn --------------------------------------------------------------------------
 
@@ -876,26 +875,6 @@ def _add_usage(local: Mapping[str, int], remote: Mapping[str, int]) -> dict[str,
     for key, value in remote.items():
         total[key] = total.get(key, 0) + value
     return total
-
-
-def summary_line(summary: Mapping[str, Any]) -> str:
-    """One line about the conversations of an experiment (live and at the end)."""
-    conversations = int(summary.get("conversations") or 0)
-    turns = int(summary.get("turns") or 0)
-    avg = turns / conversations if conversations else 0.0
-    line = f"Multi-turn: {conversations} conversation(s), {turns} turn(s) (avg {avg:.1f})"
-    line += f", agent tokens {int(summary.get('agent_tokens') or 0):,}"
-    usage = summary.get("simulator_usage") or {}
-    if usage:
-        line += (
-            f", simulated user {usage.get('calls', 0)} call(s), "
-            f"{usage.get('total_tokens', 0):,} tokens"
-        )
-    reasons = summary.get("termination_reasons") or {}
-    if reasons:
-        ordered = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
-        line += "; ended: " + ", ".join(f"{k} {v}" for k, v in ordered)
-    return line
 
 
 def conversation_driver(executor: RunExecutor) -> ConversationDriver | None:

@@ -32,18 +32,16 @@ from typing import Any, BinaryIO
 
 from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
-from fluxloop.project.yaml import display_path
-
-from .artifacts import (
+from fluxloop.project.layout import (
     CONFIG_FILE,
-    CONFIG_HEADER,
     OBSERVATIONS_FILE,
     SUMMARY_FILE,
     TRACE_SUMMARY_FILE,
     TRACES_FILE,
-    WRITTEN_BY,
-    dumps,
 )
+from fluxloop.project.yaml import display_path
+
+from .artifacts import CONFIG_HEADER, WRITTEN_BY, dumps
 from .stats import RunStats
 
 __all__ = [

@@ -1,16 +1,20 @@
-"""``fluxloop run single``: one traced call of a target, its output and its span tree."""
+"""``fluxloop run single``: one traced call of a target; its record holds the output and spans."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fluxloop.project.config import ConfigSource, ExperimentConfig, Persona, RunnerSettings
+from fluxloop.project.config import (
+    ConfigSource,
+    ExperimentConfig,
+    Persona,
+    RunnerSettings,
+    collector_endpoint,
+)
 from fluxloop.project.envfiles import dotenv_chain
 from fluxloop.project.inputs import InputItem
 from fluxloop.project.targets import resolve_target, target_environment
@@ -20,7 +24,7 @@ from .engine import PlannedRun, RunExecutor, RunRecord, item_keys
 from .progress import NullProgress
 from .tracing import FLUSH_TIMEOUT_SECONDS, configure_tracing
 
-__all__ = ["SingleResult", "format_tree", "run_single"]
+__all__ = ["SingleResult", "run_single"]
 
 
 @dataclass
@@ -35,62 +39,6 @@ class SingleResult:
     def output(self) -> str | None:
         value = self.record.line.get("output")
         return value if isinstance(value, str) else None
-
-
-def _duration_ms(obs: Mapping[str, Any]) -> float | None:
-    try:
-        start = datetime.fromisoformat(str(obs["start_time"]))
-        end = datetime.fromisoformat(str(obs["end_time"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return (end - start).total_seconds() * 1000.0
-
-
-def _short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 3] + "..."
-
-
-def _label(obs: Mapping[str, Any]) -> str:
-    duration = _duration_ms(obs)
-    bits = [f"{obs.get('type', 'span')} {obs.get('name', '?')}"]
-    if duration is not None:
-        bits.append(f"{duration:.1f} ms")
-    if obs.get("model"):
-        bits.append(f"model={obs['model']}")
-    if obs.get("total_tokens") is not None:
-        bits.append(f"tokens={obs['total_tokens']}")
-    if obs.get("error"):
-        bits.append(f"ERROR {_short(obs['error'])}")
-    elif obs.get("output") is not None:
-        bits.append(f"-> {_short(obs['output'])}")
-    return "  ".join(bits)
-
-
-def format_tree(observations: Sequence[Mapping[str, Any]]) -> list[str]:
-    """The spans of a run as an indented tree (parents before children), one line per span."""
-    records = [dict(o) for o in observations]
-    ids = {o.get("id") for o in records}
-    children: dict[Any, list[dict[str, Any]]] = {}
-    for obs in records:
-        parent = obs.get("parent_observation_id")
-        children.setdefault(parent if parent in ids else None, []).append(obs)
-    lines: list[str] = []
-
-    def walk(parent: Any, prefix: str, root: bool) -> None:
-        kids = children.get(parent, [])
-        for i, obs in enumerate(kids):
-            last = i == len(kids) - 1
-            if root:
-                lines.append(_label(obs))
-                walk(obs.get("id"), "", False)
-            else:
-                lines.append(prefix + ("└─ " if last else "├─ ") + _label(obs))
-                walk(obs.get("id"), prefix + ("   " if last else "│  "), False)
-
-    walk(None, "", True)
-    return lines
 
 
 def run_single(
@@ -130,6 +78,12 @@ def run_single(
         dotenv, _, _ = dotenv_chain(wd)
         personas = ()
         project_dir = wd
+    if collector_url is None:
+        if base is not None:
+            collector_url, api_key = base.collector_url, api_key or base.collector_api_key
+        else:
+            collector_url, found_key = collector_endpoint(dotenv)
+            api_key = api_key or found_key
     settings = RunnerSettings(
         target=target_spec,
         working_directory=wd,

@@ -28,6 +28,7 @@ from fluxloop.sdk._decorators import agent, embedding, prompt, retrieval, tool, 
 from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_messages
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
 from fluxloop.sdk._recording import (
+    DEFAULT_RECORDING_FILE,
     MASK,
     RECORDING_VERSION,
     disable_recording,
@@ -139,6 +140,7 @@ __all__ = [
     "read_dotenv",
     "resolve_config",
     # the recording format, for its reader (fluxloop.project.recording)
+    "DEFAULT_RECORDING_FILE",
     "MASK",
     "RECORDING_VERSION",
     "parse_marker",

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from fluxloop_exporters import encode_observation, encode_trace
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -59,14 +60,10 @@ class RunCapture:
 
     def observations(self) -> list[dict[str, Any]]:
         """Contract-v1 observation records of the captured spans."""
-        from fluxloop_exporters import encode_observation
-
         return [encode_observation(span) for span in self.spans]
 
     def traces(self) -> list[dict[str, Any]]:
         """Contract-v1 trace records (one per local root span)."""
-        from fluxloop_exporters import encode_trace
-
         records = (encode_trace(span) for span in self.spans)
         return [record for record in records if record is not None]
 

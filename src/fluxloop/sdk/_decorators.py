@@ -19,8 +19,9 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Span
 
 from fluxloop.sdk import _serialize
-from fluxloop.sdk._conventions import Convention, build_convention
+from fluxloop.sdk._conventions import Convention, build_convention, observation_type_of
 from fluxloop.sdk._models import ObservationType
+from fluxloop.sdk._recording import auto_record, record_arguments
 from fluxloop.sdk._runtime import CLIENT_RUNTIME, RUNTIME, Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk._spans import (
@@ -287,8 +288,6 @@ class Instrumentation:
         kwargs: dict[str, Any],
     ) -> Any:
         """The call, with its arguments recorded for replay (see ``record_call_args``)."""
-        from fluxloop.sdk._recording import auto_record, record_arguments
-
         target = str(self.record_target)
 
         def arguments() -> dict[str, Any]:
@@ -625,8 +624,6 @@ def trace(
     capture_output: bool = True,
 ) -> Any:
     """Trace any function as an observation of ``observation_type`` (default: a plain span)."""
-    from fluxloop.sdk._conventions import observation_type_of
-
     kind = observation_type_of(observation_type)  # fail fast on an invalid type
     return _decorator_factory(
         func,

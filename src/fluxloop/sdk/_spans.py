@@ -28,7 +28,7 @@ from fluxloop.sdk._genai import (
     output_messages,
     to_genai_messages,
 )
-from fluxloop.sdk._runtime import Runtime
+from fluxloop.sdk._runtime import Runtime, current_runtime
 from fluxloop.sdk._serialize import to_json
 from fluxloop.sdk.masking import mask_text
 
@@ -147,8 +147,6 @@ def scope_in(ctx: otel_context.Context | None = None) -> TraceScope | None:
         return None
     scope = _SCOPES.get(marker)
     if scope is None:
-        from fluxloop.sdk._runtime import current_runtime
-
         with _SCOPES_LOCK:
             scope = _SCOPES.get(marker)
             if scope is None:

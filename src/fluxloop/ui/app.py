@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fluxloop.errors import FluxLoopError
+from fluxloop.project.layout import EVALUATION_DIR, REPORT_HTML_FILE, SUMMARY_FILE
 
 from .catalog import experiment_row, read_small_json, traces_row
 from .comparison import Comparisons
@@ -122,12 +123,12 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
         directory = state.experiment(relative)
         table = state.table(directory)
         facets = table.facets()
-        evaluation, notice = read_small_json(directory / "evaluation" / "summary.json")
+        evaluation, notice = read_small_json(directory / EVALUATION_DIR / SUMMARY_FILE)
         row = state.row(directory)
         notices = [*row["notices"], *table.notices]
         if notice:
             notices.append("evaluation/" + notice)
-        summary, _ = read_small_json(directory / "summary.json")
+        summary, _ = read_small_json(directory / SUMMARY_FILE)
         return JSONResponse(
             {
                 "experiment": row,
@@ -137,7 +138,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
                 "evaluation": _pick(
                     evaluation, "passed", "overall", "evaluators", "per_persona", "gates"
                 ),
-                "report": (directory / "evaluation" / "report.html").is_file(),
+                "report": (directory / EVALUATION_DIR / REPORT_HTML_FILE).is_file(),
                 "notices": notices,
             }
         )
@@ -170,7 +171,7 @@ def create_app(state: ViewerState, *, token: str | None = None, loopback: bool =
 
     def report(request: Request) -> Response:
         directory = state.experiment(_param(request, "x"))
-        path = directory / "evaluation" / "report.html"
+        path = directory / EVALUATION_DIR / REPORT_HTML_FILE
         if not path.is_file():
             raise LookupError("evaluation/report.html: not found (run fluxloop evaluate first)")
         return FileResponse(path, media_type="text/html")

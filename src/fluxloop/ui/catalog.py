@@ -1,7 +1,7 @@
 """The experiments list: one row per experiment directory, from its small files only.
 
 Status and run counts come from the runner's own reading of ``summary.json``
-(:func:`fluxloop.runner.status.experiment_info`); the row adds what the viewer shows beside them
+(:func:`fluxloop.project.status.experiment_info`); the row adds what the viewer shows beside them
 (latency p50, tokens, the evaluation pass rate when ``evaluation/summary.json`` exists).
 """
 
@@ -13,7 +13,8 @@ from typing import Any
 
 from fluxloop_exporters import CONTRACT_VERSION
 
-from fluxloop.runner.status import experiment_info
+from fluxloop.project.layout import EVALUATION_DIR, SUMMARY_FILE
+from fluxloop.project.status import experiment_info
 
 from .runload import count_lines
 
@@ -58,7 +59,7 @@ def _num(value: Any) -> float | None:
 
 def traces_row(path: Path, relative: str, trace_files: list[Path]) -> dict[str, Any]:
     """What the list shows for a directory of traces (collector, ``import otlp``, SDK)."""
-    evaluation, notice = read_small_json(path / "evaluation" / "summary.json")
+    evaluation, notice = read_small_json(path / EVALUATION_DIR / SUMMARY_FILE)
     overall = (evaluation or {}).get("overall") or {}
     try:
         mtime = max((p.stat().st_mtime for p in trace_files), default=path.stat().st_mtime)
@@ -89,7 +90,7 @@ def experiment_row(path: Path, relative: str) -> dict[str, Any]:
     """What the list shows for one experiment directory."""
     info = experiment_info(path)
     notices: list[str] = []
-    summary, notice = read_small_json(path / "summary.json")
+    summary, notice = read_small_json(path / SUMMARY_FILE)
     if notice:
         notices.append(notice)
     summary = summary or {}
@@ -99,7 +100,7 @@ def experiment_row(path: Path, relative: str) -> dict[str, Any]:
             f"summary.json: unknown contract version {version!r} "
             f"(expected {' or '.join(KNOWN_VERSIONS)}); shown as far as it can be read"
         )
-    evaluation, notice = read_small_json(path / "evaluation" / "summary.json")
+    evaluation, notice = read_small_json(path / EVALUATION_DIR / SUMMARY_FILE)
     if notice:
         notices.append("evaluation/" + notice)
     overall = (evaluation or {}).get("overall") or {}

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop.analysis.compare import compare_experiments
+from fluxloop.project.layout import EVALUATION_DIR, PER_TRACE_FILE
 
 from .spans import span_diff
 
@@ -20,7 +21,7 @@ def _stamp(directory: Path) -> tuple[int, ...]:
     """Sizes and times of the files a comparison reads (runs, traces, evaluation)."""
     out: list[int] = []
     files = sorted([*directory.glob("*.jsonl"), *directory.glob("*.json")])
-    for path in [*files, directory / "evaluation" / "per_trace.jsonl"]:
+    for path in [*files, directory / EVALUATION_DIR / PER_TRACE_FILE]:
         try:
             st = os.stat(path)
             out += [st.st_size, st.st_mtime_ns]

@@ -18,9 +18,15 @@ from typing import Any
 import duckdb
 
 from fluxloop.analysis.experiment import ObservationIndex, load_experiment, norm_id
+from fluxloop.analysis.tree import span_tree
 from fluxloop.errors import FluxLoopError
-
-from .spans import waterfall
+from fluxloop.project.layout import (
+    ERRORS_FILE,
+    EVALUATION_DIR,
+    OBSERVATIONS_FILE,
+    PER_TRACE_FILE,
+    TRACE_SUMMARY_FILE,
+)
 
 __all__ = ["RunDetails"]
 
@@ -121,7 +127,7 @@ class RunDetails:
         self._lock = threading.Lock()
 
     def _observations(self, directory: Path, paths: list[Path] | None) -> _Observations:
-        wanted = paths if paths is not None else [directory / "observations.jsonl"]
+        wanted = paths if paths is not None else [directory / OBSERVATIONS_FILE]
         with self._lock:
             found = self._obs.get(directory)
             if found is None or found.paths != wanted:
@@ -135,7 +141,7 @@ class RunDetails:
     ) -> tuple[list[dict[str, Any]], list[str]]:
         """The run's spans in waterfall order, and notices about unreadable input."""
         records, notice = self._observations(directory, observation_paths).get(trace_id)
-        return waterfall(records), [notice] if notice else []
+        return span_tree(records), [notice] if notice else []
 
     def run(
         self,
@@ -148,7 +154,7 @@ class RunDetails:
         For a directory of traces: ``summary`` holds its derived runs, ``observation_paths``
         its observation files."""
         notices: list[str] = []
-        line = _line_for(summary or directory / "trace_summary.jsonl", trace_id)
+        line = _line_for(summary or directory / TRACE_SUMMARY_FILE, trace_id)
         error_entry = self._error_entry(directory, trace_id, notices)
         if line is None and error_entry is not None:
             line = {**error_entry, "success": False}
@@ -163,12 +169,12 @@ class RunDetails:
                 }
         spans, span_notices = self.spans(directory, trace_id, observation_paths)
         notices += span_notices
-        evaluation = _line_for(directory / "evaluation" / "per_trace.jsonl", trace_id)
+        evaluation = _line_for(directory / EVALUATION_DIR / PER_TRACE_FILE, trace_id)
         return {"run": line, "spans": spans, "evaluation": evaluation, "notices": notices}
 
     @staticmethod
     def _error_entry(directory: Path, trace_id: str, notices: list[str]) -> dict[str, Any] | None:
-        if not (directory / "errors.json").is_file():
+        if not (directory / ERRORS_FILE).is_file():
             return None
         try:
             experiment = load_experiment(directory)

@@ -18,6 +18,7 @@ import duckdb
 
 from fluxloop.analysis.experiment import load_experiment, norm_id, run_from_error
 from fluxloop.errors import FluxLoopError
+from fluxloop.project.layout import ERRORS_FILE, EVALUATION_DIR, PER_TRACE_FILE, TRACE_SUMMARY_FILE
 
 __all__ = [
     "PREVIEW",
@@ -77,9 +78,9 @@ def source_files(directory: Path, summary: Path | None = None) -> tuple[Path, Pa
     """trace_summary.jsonl (or ``summary``: the runs derived from a directory of traces),
     errors.json, evaluation/per_trace.jsonl."""
     return (
-        summary or directory / "trace_summary.jsonl",
-        directory / "errors.json",
-        directory / "evaluation" / "per_trace.jsonl",
+        summary or directory / TRACE_SUMMARY_FILE,
+        directory / ERRORS_FILE,
+        directory / EVALUATION_DIR / PER_TRACE_FILE,
     )
 
 

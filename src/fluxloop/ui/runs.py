@@ -19,6 +19,8 @@ from typing import Any
 
 import duckdb
 
+from fluxloop.project.layout import SUMMARY_FILE
+
 from .catalog import read_small_json
 from .runfilter import SORTS, RunFilter
 from .runload import PREVIEW, count_lines, file_stamp, first_rows, load_runs, source_files
@@ -184,7 +186,7 @@ class RunTable:
         }
 
     def _facets_from_summary(self) -> dict[str, Any]:
-        summary, _ = read_small_json(self.directory / "summary.json")
+        summary, _ = read_small_json(self.directory / SUMMARY_FILE)
         summary = summary or {}
         personas = summary.get("per_persona")
         errors = summary.get("errors")

@@ -13,18 +13,19 @@ from pathlib import Path
 
 from fluxloop.analysis.traces_dir import is_traces_directory
 from fluxloop.errors import InputError
+from fluxloop.project.layout import ERRORS_FILE, EVALUATION_DIR, PARSE_DIR, TRACE_SUMMARY_FILE
 
 __all__ = ["Root", "is_experiment_dir", "is_run_dir", "is_traces_directory"]
 
 #: how deep experiments are looked for below the served directory
 #: (fluxloop/<project>/experiments/<run> from a repository's root)
 MAX_DEPTH = 4
-_SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", "per_trace_analysis", "evaluation"}
+_SKIP = {".git", ".venv", "venv", "node_modules", "__pycache__", PARSE_DIR, EVALUATION_DIR}
 
 
 def is_experiment_dir(path: Path) -> bool:
     """An experiment directory as :func:`fluxloop.analysis.experiment.load_experiment` sees it."""
-    return (path / "trace_summary.jsonl").is_file() or (path / "errors.json").is_file()
+    return (path / TRACE_SUMMARY_FILE).is_file() or (path / ERRORS_FILE).is_file()
 
 
 def is_run_dir(path: Path) -> bool:

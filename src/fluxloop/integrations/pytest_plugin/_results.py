@@ -9,6 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from fluxloop._files import read_jsonl
+from fluxloop.project.layout import (
+    ERRORS_FILE,
+    OBSERVATIONS_FILE,
+    PARSE_DIR,
+    PER_TRACE_FILE,
+    SUMMARY_FILE,
+    TRACE_SUMMARY_FILE,
+    TRACES_FILE,
+)
 
 __all__ = ["CLIResult", "FluxLoopTestResult"]
 
@@ -37,7 +46,7 @@ class FluxLoopTestResult:
     def from_directory(cls, directory: Path, **extra: Any) -> FluxLoopTestResult:
         """Read ``summary.json`` of an experiment directory."""
         summary: dict[str, Any] = {}
-        path = directory / "summary.json"
+        path = directory / SUMMARY_FILE
         if path.is_file():
             loaded = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(loaded, dict):
@@ -109,30 +118,30 @@ class FluxLoopTestResult:
 
     @property
     def summary_path(self) -> Path:
-        return self.experiment_dir / "summary.json"
+        return self.experiment_dir / SUMMARY_FILE
 
     @property
     def trace_summary_path(self) -> Path:
-        return self.experiment_dir / "trace_summary.jsonl"
+        return self.experiment_dir / TRACE_SUMMARY_FILE
 
     @property
     def traces_path(self) -> Path:
-        return self.experiment_dir / "traces.jsonl"
+        return self.experiment_dir / TRACES_FILE
 
     @property
     def observations_path(self) -> Path:
-        return self.experiment_dir / "observations.jsonl"
+        return self.experiment_dir / OBSERVATIONS_FILE
 
     @property
     def errors_path(self) -> Path:
-        return self.experiment_dir / "errors.json"
+        return self.experiment_dir / ERRORS_FILE
 
     @property
     def per_trace_path(self) -> Path | None:
         """``per_trace_analysis/`` once ``fluxloop parse experiment`` ran, else None."""
         for candidate in (
-            self.experiment_dir / "per_trace_analysis" / "per_trace.jsonl",
-            self.experiment_dir / "per_trace_analysis",
+            self.experiment_dir / PARSE_DIR / PER_TRACE_FILE,
+            self.experiment_dir / PARSE_DIR,
         ):
             if candidate.exists():
                 return candidate

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from fluxloop.integrations.pytest_plugin._results import CLIResult, FluxLoopTestResult
+from fluxloop.project.layout import SUMMARY_FILE
 
 __all__ = ["apply_overrides", "run_cli", "run_experiment_in_process"]
 
@@ -230,7 +231,7 @@ def _experiment_from_output(text: str, cwd: Path) -> FluxLoopTestResult | None:
     for match in reversed(list(_EXPERIMENT_DIR.finditer(text))):
         candidate = Path(match.group(1).strip())
         candidate = candidate if candidate.is_absolute() else cwd / candidate
-        if (candidate / "summary.json").is_file():
+        if (candidate / SUMMARY_FILE).is_file():
             return FluxLoopTestResult.from_directory(candidate.resolve())
     return None
 

@@ -16,13 +16,20 @@ from urllib.parse import urlparse
 
 from fluxloop._files import read_jsonl
 from fluxloop.errors import ConfigError, InputError
-from fluxloop.project.config import ExperimentConfig, load_config
+from fluxloop.project.config import (
+    ExperimentConfig,
+    collector_endpoint,
+    load_config,
+    resolve_project_dir,
+)
 from fluxloop.project.envfiles import dotenv_chain
+from fluxloop.project.layout import SUMMARY_FILE, TRACE_SUMMARY_FILE
 from fluxloop.project.yaml import display_path
+from fluxloop.sdk import VERSION
 from fluxloop.sdk.masking import display_mask
 
-from .artifacts import SUMMARY_FILE, TRACE_SUMMARY_FILE
-from .provenance import package_version
+from .configtools import resolve_configured_target
+from .inputs import load_inputs
 
 __all__ = [
     "CheckRow",
@@ -31,6 +38,7 @@ __all__ = [
     "check_project",
     "collector_reachable",
     "experiment_info",
+    "experiments_directory",
     "find_experiment",
     "list_experiments",
     "recent_traces",
@@ -52,6 +60,22 @@ class ExperimentInfo:
     p95_duration_ms: float | None = None
     has_summary: bool = True
     sort_key: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form ``status experiments --json`` prints."""
+        return {
+            "path": str(self.path),
+            "name": self.name,
+            "date": self.date,
+            "status": self.status,
+            "total_runs": self.total,
+            "planned_runs": self.planned,
+            "successful": self.successful,
+            "failed": self.failed,
+            "success_rate": self.success_rate,
+            "avg_duration_ms": self.avg_duration_ms,
+            "p95_duration_ms": self.p95_duration_ms,
+        }
 
 
 def _pid_alive(pid: object) -> bool:
@@ -342,7 +366,7 @@ def check_project(
     here = (cwd or Path.cwd()).resolve()
     report = StatusReport()
     rows, recs = report.rows, report.recommendations
-    rows.append(CheckRow("FluxLoop", "✓", f"version {package_version('fluxloop') or 'unknown'}"))
+    rows.append(CheckRow("FluxLoop", "✓", f"version {VERSION}"))
     rows.append(CheckRow("Python", "✓", f"{platform.python_version()} ({sys.executable})"))
     config: ExperimentConfig | None = None
     project_dir = here
@@ -368,8 +392,6 @@ def check_project(
         if not config.runner.target:
             rows.append(CheckRow("Target", "✗", "runner.target is not set"))
         elif verbose:
-            from .configtools import resolve_configured_target
-
             try:
                 target = resolve_configured_target(config)
                 rows.append(CheckRow("Target", "✓", f"{config.runner.target} ({target.kind})"))
@@ -377,8 +399,6 @@ def check_project(
                 rows.append(CheckRow("Target", "✗", str(exc)))
         else:
             rows.append(CheckRow("Target", "?", f"{config.runner.target} (--verbose imports it)"))
-        from fluxloop.project.inputs import load_inputs
-
         try:
             inputs = load_inputs(config)
             rows.append(CheckRow("Inputs", "✓", f"{len(inputs.items)} from {inputs.source}"))
@@ -402,8 +422,9 @@ def check_project(
                 CheckRow("Experiments", "-", f"none yet in {display_path(config.output_directory)}")
             )
             recs.append("Run an experiment: fluxloop run experiment")
-    collector = env.get("FLUXLOOP_COLLECTOR_URL") or (config.collector_url if config else None)
-    api_key = env.get("FLUXLOOP_API_KEY") or (config.collector_api_key if config else None)
+    collector, api_key = (
+        (config.collector_url, config.collector_api_key) if config else collector_endpoint(dotenv)
+    )
     if collector:
         row, rec = _collector_row(collector, api_key, health)
         rows.append(row)
@@ -448,10 +469,21 @@ def check_project(
     return report
 
 
-def format_date(value: str | None) -> str:
-    if not value:
-        return "-"
+def experiments_directory(
+    config_path: str | None,
+    project: str | None,
+    root: str | None,
+    output: Path | None = None,
+) -> Path:
+    """Where the experiments are: ``output``, else the config's ``output_directory``; without
+    a loadable config (and none named), ``experiments/`` of the project or the current
+    directory."""
+    if output is not None:
+        return output
     try:
-        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return value
+        return load_config(config_path, project, root, require_target=False).output_directory
+    except ConfigError:
+        if config_path is not None:
+            raise
+        base = resolve_project_dir(project, root) if project else Path.cwd()
+        return base / "experiments"

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fluxloop._files import atomic_write
 from fluxloop.errors import ConfigError
@@ -19,12 +19,11 @@ from fluxloop.project.config import (
     load_raw_config,
 )
 from fluxloop.project.envfiles import dotenv_chain, set_dotenv_value
-from fluxloop.project.problems import ConfigProblems, Problem, validate_config
+from fluxloop.project.inputs import load_inputs
+from fluxloop.project.problems import ConfigProblems, ConfigRule, Problem, validate_config
+from fluxloop.project.targets import Target, resolve_target, target_environment
 from fluxloop.project.yaml import display_path, load_yaml_text, parse_cli_value, set_yaml_value
-from fluxloop.sdk.masking import display_mask, is_secret_key
-
-if TYPE_CHECKING:
-    from fluxloop.project.targets import Target
+from fluxloop.sdk.masking import display_mask, is_secret_key, mask_secrets
 
 __all__ = [
     "ENV_VARS",
@@ -35,7 +34,9 @@ __all__ = [
     "env_rows",
     "resolve_configured_target",
     "set_config_value",
+    "set_config_value_in",
     "set_llm",
+    "shown_config",
     "validate_project",
 ]
 
@@ -227,6 +228,45 @@ def set_config_value(
     return path, value
 
 
+def set_config_value_in(
+    key: str,
+    raw_value: str,
+    config_path: str | None,
+    project: str | None = None,
+    root: str | None = None,
+) -> tuple[Path, Any]:
+    """:func:`set_config_value` where ``config set --config`` points: a ``.yaml`` path is the
+    file to edit (created when missing), anything else finds the project's config."""
+    target_file: str | None = None
+    source_path = config_path
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.suffix in (".yaml", ".yml"):
+            target_file = config_path
+            if not candidate.exists():
+                source_path = None
+    source = discover_config(source_path, project, root)
+    return set_config_value(key, raw_value, source=source, file=target_file)
+
+
+def shown_config(
+    config_path: str | None, project: str | None = None, root: str | None = None
+) -> tuple[Any, str]:
+    """The configuration ``config show`` prints, secrets masked, and where it comes from: the
+    merged configuration, or one ``configs/*.yaml`` file when ``config_path`` names it."""
+    single_file: Path | None = None
+    if config_path is not None:
+        candidate = Path(config_path).expanduser()
+        if candidate.is_file() and candidate.parent.name == "configs":
+            single_file = candidate
+    source = discover_config(config_path, project, root)
+    raw = load_raw_config(source)
+    if single_file is not None:
+        data = raw.per_file.get(single_file.resolve()) or raw.per_file.get(single_file) or {}
+        return mask_secrets(data), display_path(single_file)
+    return mask_secrets(raw.data), source.describe()
+
+
 @dataclass
 class ValidationSummary:
     config: ExperimentConfig
@@ -234,16 +274,20 @@ class ValidationSummary:
     warnings: list[Problem] = field(default_factory=list)
 
 
-def resolve_configured_target(config: ExperimentConfig, *, check_replay: bool = False) -> Target:
-    """Import ``runner.target`` inside the configured environment, as ``fluxloop run`` would.
+TargetCheck = Callable[[ExperimentConfig], object]
+"""A check that needs the target's environment (e.g. the runner's replay plan, whose
+``module:attr`` providers import from the working directory); it raises :class:`ConfigError`."""
 
-    With ``check_replay``, the replay recording (when enabled) is loaded too, so its errors show.
-    Raises :class:`ConfigError` (``TargetError``) when the target cannot be resolved.
+
+def resolve_configured_target(
+    config: ExperimentConfig, *, checks: Sequence[TargetCheck] = ()
+) -> Target:
+    """Import ``runner.target`` inside the configured environment, as ``fluxloop run`` would,
+    then run ``checks`` in that environment too.
+
+    Raises :class:`ConfigError` (``TargetError``) when the target cannot be resolved, or what a
+    check raises.
     """
-    from fluxloop.project.targets import resolve_target, target_environment
-
-    from .replay import load_replay
-
     runner = config.runner
     with target_environment(
         runner.working_directory, runner.python_path, runner.environment_vars, config.dotenv
@@ -254,8 +298,8 @@ def resolve_configured_target(config: ExperimentConfig, *, check_replay: bool = 
             factory_kwargs=runner.factory_kwargs,
             search=[runner.working_directory, *runner.python_path],
         )
-        if check_replay and config.replay.enabled:
-            load_replay(config.replay, runner.target)
+        for check in checks:
+            check(config)
     return target
 
 
@@ -266,18 +310,23 @@ def validate_project(
     *,
     check_target: bool = True,
     section_checks: Sequence[tuple[str, Callable[[ExperimentConfig], str]]] = (),
+    target_checks: Sequence[TargetCheck] = (),
+    rules: Sequence[ConfigRule] = (),
 ) -> ValidationSummary:
     """Every problem of the configuration at once (config, inputs, target) or a summary.
+
+    ``rules``: the capabilities' own checks of the mapping, reported with the schema's.
 
     ``section_checks`` are ``(row label, check)`` pairs from the capabilities above the runner
     (e.g. input generation): each returns a one-line description for the summary or raises
     :class:`ConfigError` with its problems, which are reported with the others.
+    ``target_checks`` run in the target's environment once it imports (see
+    :func:`resolve_configured_target`).
     """
-    from fluxloop.project.inputs import load_inputs
 
     source = discover_config(config_path, project, root)
     raw = load_raw_config(source)
-    report = raw.validate(require_target=True)
+    report = raw.validate(require_target=True, rules=rules)
     problems = list(report.problems)
     if problems:
         raise ConfigProblems(problems)
@@ -295,7 +344,7 @@ def validate_project(
         problems.extend(Problem("", line) for line in str(exc).splitlines())
     if check_target:
         try:
-            target_kind = resolve_configured_target(config, check_replay=True).kind
+            target_kind = resolve_configured_target(config, checks=target_checks).kind
         except ConfigError as exc:
             where = config.lines.get("runner.target")
             prefix = f"{where}: " if where else ""
