@@ -33,11 +33,23 @@ def _exit_interrupted() -> None:
         os._exit(INTERRUPTED_EXIT)  # nothing was started: no atexit work to wait for
 
 
+_HELD = {signal.SIGINT, signal.SIGTERM}
+
+
 def main() -> None:
     """Entry point of the ``fluxloop`` command."""
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        from fluxloop.cli import main as cli_main
+        # A C extension being initialised (orjson's module init segfaults) cannot take the
+        # KeyboardInterrupt a signal handler raises: the signals wait, blocked, until the
+        # imports are done, and are handled right after (same exit: one line, status 130).
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            from fluxloop.cli import main as cli_main
+        finally:
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     except KeyboardInterrupt:
         _exit_interrupted()
     try:

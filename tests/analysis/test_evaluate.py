@@ -317,7 +317,9 @@ def test_unparseable_and_slow_judges_are_inconclusive(proj: Path, exp_a: Path) -
             chat_model: judges:make_slow
             criteria: [The answer is helpful]
         limits:
-          timeout_seconds: 0.2
+          # well above what an instant judge needs even on a loaded machine (at 0.2 s one
+          # garbage call timed out under load and was retried), well below the slow one's 5 s
+          timeout_seconds: 1.0
           retries: 1
           retry_delay: 0.01
           concurrency: 8

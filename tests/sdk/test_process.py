@@ -225,7 +225,7 @@ def test_make_demo_script_prints_tree_and_paths(tmp_path: Path) -> None:
         [sys.executable, str(root / "examples" / "demo.py")],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=300,  # a hang guard: the demo takes ~25 s alone, over 60 s on a loaded machine
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

@@ -9,11 +9,12 @@ floats and integers beyond 64 bits are written as strings rather than failing th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import _json
 
-__all__ = ["backend", "dumps", "dumps_line", "dumps_pretty", "loads"]
+__all__ = ["backend", "dumps", "dumps_line", "dumps_pretty", "loader", "loads"]
 
 
 def dumps_line(obj: Any) -> bytes:
@@ -34,6 +35,11 @@ def dumps_pretty(obj: Any) -> str:
 def loads(data: bytes | str) -> Any:
     """Parse JSON text; raises :class:`ValueError` (a ``json.JSONDecodeError``) when malformed."""
     return _json.loads(data)
+
+
+def loader() -> Callable[[bytes | str], Any]:
+    """The current :func:`loads` itself, for a loop that parses many lines (one lookup)."""
+    return _json.loads
 
 
 def backend() -> str:

@@ -12,7 +12,6 @@ Text files the analysis writes are masked once more as a whole (:func:`masked_te
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -25,7 +24,7 @@ from typing import Any
 from fluxloop_exporters.jsoncodec import dumps_line as dump_line
 from fluxloop_exporters.jsoncodec import dumps_pretty, loads
 
-from fluxloop._files import read_jsonl
+from fluxloop._files import JsonLine, read_jsonl
 from fluxloop.errors import InputError
 from fluxloop.sdk.masking import (
     fast_key_scan,
@@ -105,15 +104,22 @@ def iter_jsonl(
     """
     try:
         size = os.path.getsize(path)
-        lines = read_jsonl(path, start=start, end=size if end is None else end)
-        first = next(lines, None)
+        yield from _records(
+            path,
+            read_jsonl(path, start=start, end=size if end is None else end),
+            size,
+            validate_torn,
+        )
     except FileNotFoundError:
         raise InputError(f"{where(path)}: file not found") from None
     except OSError as exc:
         raise InputError(f"{where(path)}: cannot read: {exc.strerror or exc}") from None
-    if first is None:
-        return
-    for line in itertools.chain((first,), lines):
+
+
+def _records(
+    path: Path, lines: Iterator[JsonLine], size: int, validate_torn: bool
+) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    for line in lines:
         number = line.number
         if line.error is not None:
             if validate_torn and not line.complete and line.offset + len(line.raw) >= size:

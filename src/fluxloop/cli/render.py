@@ -231,7 +231,7 @@ def make_progress(
 
 
 class _Usage(Protocol):
-    """What the usage lines read from a usage meter (``fluxloop.generation``'s UsageMeter)."""
+    """What the usage lines read from a usage meter (:class:`fluxloop.llm.usage.UsageMeter`)."""
 
     calls: int
     cached: int
