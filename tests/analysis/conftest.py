@@ -73,7 +73,7 @@ VARIANTS = {
         "BROKEN_LOOKUP": False,
         "BROKEN_HELLO": True,
         "EXTRA_TOKENS": 25,
-        "SLEEP": 0.004,
+        "SLEEP": 0.03,  # clearly slower than A even when the machine is loaded
         "REPLY_PREFIX": "Certainly! ",
     },
 }
