@@ -224,3 +224,14 @@ def test_an_unknown_persona_in_an_inputs_file_is_an_error(project: Project) -> N
     project.write("a.jsonl", '{"input": "one", "persona": "nobody"}\n')
     with pytest.raises(InputError, match=r"a\.jsonl:1: persona: unknown persona 'nobody'"):
         load_inputs(project.load(), project.root / "a.jsonl")
+
+
+def test_jsonl_inputs_file_bad_lines_are_all_reported_with_their_numbers(project: Project) -> None:
+    project.config(BASE)
+    project.write("a.jsonl", '{"input": "one"}\n{"input": \n\n"two"\n[1, \n')
+    with pytest.raises(InputError) as caught:
+        load_inputs(project.load(), project.root / "a.jsonl")
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("a.jsonl:2: invalid JSON: ")
+    assert lines[1].startswith("a.jsonl:5: invalid JSON: ")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fluxloop._files import read_jsonl
 from fluxloop.errors import InputError
 
 from .config import ExperimentConfig
@@ -164,25 +165,20 @@ def _read_inputs_file(path: Path) -> list[InputItem]:
     if suffix == ".jsonl":
         problems: list[str] = []
         items: list[InputItem] = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    raw = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    problems.append(f"{display_path(path)}:{lineno}: invalid JSON: {exc.msg}")
-                    continue
-                item = _entry(
-                    raw,
-                    len(items),
-                    f"line {lineno}",
-                    Located(path, lineno),
-                    f"inputs_file:{path.name}",
-                    problems,
-                )
-                if item is not None:
-                    items.append(item)
+        for line in read_jsonl(path):
+            if line.error is not None:
+                problems.append(f"{display_path(path)}:{line.number}: invalid JSON: {line.error}")
+                continue
+            item = _entry(
+                line.value,
+                len(items),
+                f"line {line.number}",
+                Located(path, line.number),
+                f"inputs_file:{path.name}",
+                problems,
+            )
+            if item is not None:
+                items.append(item)
         if problems:
             raise InputError("\n".join(problems), key="inputs_file")
         return items
