@@ -26,7 +26,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,8 +208,18 @@ def compose(text: str, path: Path) -> yaml.Node | None:
     """The node graph of ``text`` (aliases not expanded), checked against the expansion
     bound; a syntax error is a one-line :class:`ConfigError`."""
     loader = yaml.SafeLoader(text)
-    try:
+    with _one_line_errors(path, loader):
         node = loader.get_single_node()
+    if node is not None:
+        _check_expansion(node, path)
+    return node
+
+
+@contextmanager
+def _one_line_errors(path: Path, loader: yaml.SafeLoader) -> Iterator[None]:
+    """PyYAML's errors as one-line ConfigErrors naming ``path``; the loader disposed of."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc, path) from None
     except yaml.YAMLError as exc:
@@ -217,9 +228,6 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         raise _too_deep(path) from None
     finally:
         loader.dispose()
-    if node is not None:
-        _check_expansion(node, path)
-    return node
 
 
 def _too_deep(path: Path) -> ConfigError:
@@ -257,16 +265,8 @@ def load_yaml_text(text: str, path: Path, *, positions: bool = True) -> YamlDoc:
     """
     node = compose(text, path)
     loader = yaml.SafeLoader("")
-    try:
+    with _one_line_errors(path, loader):
         data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, path) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{display_path(path)}: invalid YAML: {exc}") from None
-    except RecursionError:
-        raise _too_deep(path) from None
-    finally:
-        loader.dispose()
     lines: dict[str, Located] = {}
     dups: list[tuple[str, Located, Located]] = []
     if node is not None and positions:
