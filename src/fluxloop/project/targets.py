@@ -7,7 +7,6 @@ one-line :class:`TargetError` that says what to change.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 import os
@@ -23,7 +22,7 @@ from typing import Any, Literal
 from fluxloop.errors import ConfigError, TargetError
 from fluxloop.sdk.envfile import applied_environ
 
-from .yaml import display_path
+from .yaml import display_path, suggest
 
 __all__ = [
     "Target",
@@ -172,10 +171,8 @@ def _import(module_name: str, spec: str, search: Sequence[Path]) -> ModuleType:
 
 def _missing_attr(owner: object, owner_name: str, name: str, spec: str) -> TargetError:
     names = [n for n in dir(owner) if not n.startswith("__")]
-    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
     return TargetError(
-        f"runner.target {spec!r}: {owner_name} has no attribute {name!r}{hint}",
+        f"runner.target {spec!r}: {owner_name} has no attribute {name!r}{suggest(name, names)}",
         key="runner.target",
     )
 
