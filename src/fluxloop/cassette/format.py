@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from fluxloop._files import atomic_write
+from fluxloop._files import atomic_write, read_jsonl
 
 from .errors import CassetteError
 
@@ -80,44 +80,33 @@ def _check_entry(path: Path, lineno: int, value: Any) -> dict[str, Any]:
 
 def read_cassette(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The header and entries of the cassette at ``path``; CassetteError on any bad line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise CassetteError(f"{path}: cannot read cassette: {exc.strerror or exc}") from None
-    if raw and not raw.endswith(b"\n"):
-        # every line we write ends with a newline: a missing one is a cut-off write
-        last = raw.count(b"\n") + 1
-        raise CassetteError(f"{_where(path, last)}: truncated cassette line (no newline at end)")
     header: dict[str, Any] | None = None
     entries: list[dict[str, Any]] = []
-    for lineno, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise CassetteError(
-                f"{_where(path, lineno)}: corrupt cassette line (invalid JSON: {exc.msg} "
-                f"at column {exc.colno})"
-            ) from None
-        except ValueError:
-            raise CassetteError(
-                f"{_where(path, lineno)}: corrupt cassette line (not UTF-8 JSON)"
-            ) from None
-        if header is None:
-            if not isinstance(value, dict) or HEADER_KEY not in value:
-                raise CassetteError(
-                    f"{_where(path, lineno)}: expected a cassette header "
-                    f'{{"{HEADER_KEY}": {FORMAT_VERSION}, ...}}, found another line'
-                )
-            if value[HEADER_KEY] != FORMAT_VERSION:
-                raise CassetteError(
-                    f"{_where(path, lineno)}: unknown cassette version "
-                    f"{value[HEADER_KEY]!r} (this FluxLoop reads version {FORMAT_VERSION})"
-                )
-            header = value
-            continue
-        entries.append(_check_entry(path, lineno, value))
+    try:
+        for line in read_jsonl(path):
+            where = _where(path, line.number)
+            if not line.complete:
+                # every line we write ends with a newline: a missing one is a cut-off write
+                raise CassetteError(f"{where}: truncated cassette line (no newline at end)")
+            if line.error is not None:
+                raise CassetteError(f"{where}: corrupt cassette line (invalid JSON: {line.error})")
+            value = line.value
+            if header is None:
+                if not isinstance(value, dict) or HEADER_KEY not in value:
+                    raise CassetteError(
+                        f"{where}: expected a cassette header "
+                        f'{{"{HEADER_KEY}": {FORMAT_VERSION}, ...}}, found another line'
+                    )
+                if value[HEADER_KEY] != FORMAT_VERSION:
+                    raise CassetteError(
+                        f"{where}: unknown cassette version "
+                        f"{value[HEADER_KEY]!r} (this FluxLoop reads version {FORMAT_VERSION})"
+                    )
+                header = value
+                continue
+            entries.append(_check_entry(path, line.number, value))
+    except OSError as exc:
+        raise CassetteError(f"{path}: cannot read cassette: {exc.strerror or exc}") from None
     if header is None:
         raise CassetteError(f"{path}: empty cassette (no header line)")
     return header, entries
