@@ -49,6 +49,11 @@ def main() -> None:
             from fluxloop.cli import main as cli_main
         finally:
             if hasattr(signal, "pthread_sigmask"):
+                # a signal that came during the imports is taken here, not by the handler on
+                # unblocking: that handler's KeyboardInterrupt can land in a callback the
+                # interpreter runs (an import lock's weakref callback) and be swallowed there
+                if signal.sigpending() & _HELD:
+                    _exit_interrupted()
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, _HELD)
     except KeyboardInterrupt:
         _exit_interrupted()
