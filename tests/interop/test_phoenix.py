@@ -15,7 +15,6 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -25,38 +24,13 @@ from typing import Any
 import pytest
 
 from tests.cli_process import clean_env
+from tests.support_app import SESSION_ID, SUPPORT_APP, USER_ID
 
 pytestmark = pytest.mark.interop
 
 REPO = Path(__file__).resolve().parents[2]
 PHOENIX_VENV = Path(os.environ.get("FLUXLOOP_PHOENIX_VENV", REPO / ".venv-phoenix"))
 PHOENIX_REQUIREMENT = "arize-phoenix==20.26.1"
-
-APP = """
-import fluxloop
-
-@fluxloop.tool(description="Find an order")
-def lookup(order: int) -> dict:
-    return {"order": order, "status": "packed"}
-
-@fluxloop.retrieval(data_source="kb")
-def search(query: str) -> list:
-    return [{"page_content": "Orders ship in 2 days", "metadata": {"id": "doc-1"}, "score": 0.9}]
-
-@fluxloop.prompt(model="gpt-4o-mini")
-def answer(question: str) -> dict:
-    return {"content": "It ships tomorrow.", "usage": {"input_tokens": 12, "output_tokens": 5}}
-
-@fluxloop.agent(name="support")
-def agent(message: str) -> str:
-    lookup(42)
-    search(message)
-    return answer(message)["content"]
-
-with fluxloop.instrument("conversation", session_id="session-7", user_id="user-3"):
-    agent("where is my order?")
-assert fluxloop.flush()
-"""
 
 
 def free_port() -> int:
@@ -125,7 +99,7 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def export_to(phoenix: str, project: str, tmp_path: Path, extra: dict[str, str]) -> None:
     app = tmp_path / "app.py"
-    app.write_text(textwrap.dedent(APP))
+    app.write_text(SUPPORT_APP)
     env = clean_env(
         {
             "FLUXLOOP_STORAGE": "otlp",
@@ -185,7 +159,7 @@ def test_default_export_shows_kinds_models_tokens_and_sessions(
     agent = spans["invoke_agent support"]["attributes"]
     assert agent["llm.input_messages.0.message.content"] == "where is my order?"
     root = spans["conversation"]["attributes"]
-    assert (root["session.id"], root["user.id"]) == ("session-7", "user-3")
+    assert (root["session.id"], root["user.id"]) == (SESSION_ID, USER_ID)
 
 
 def test_openinference_extras_show_input_and_output_on_every_span(

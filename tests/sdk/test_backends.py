@@ -7,44 +7,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
 from fluxloop.sdk._backends import backend_attributes
 from tests.cli_process import clean_env
-
-APP = """
-import fluxloop
-
-@fluxloop.tool(description="Find an order")
-def lookup(order: int) -> dict:
-    return {"order": order, "status": "packed"}
-
-@fluxloop.retrieval(data_source="kb")
-def search(query: str) -> list:
-    return [{"page_content": "Orders ship in 2 days", "metadata": {"id": "doc-1"}, "score": 0.9}]
-
-@fluxloop.prompt(model="gpt-4o-mini")
-def answer(question: str) -> dict:
-    return {"content": "It ships tomorrow.", "usage": {"input_tokens": 12, "output_tokens": 5}}
-
-@fluxloop.agent(name="support")
-def agent(message: str) -> str:
-    lookup(42)
-    search(message)
-    return answer(message)["content"]
-
-with fluxloop.instrument("conversation", session_id="s-1", user_id="u-9"):
-    agent("where is my order?")
-fluxloop.flush()
-"""
+from tests.support_app import SESSION_ID, SUPPORT_APP, USER_ID
 
 
 def exported_spans(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run APP with OTEL_TRACES_EXPORTER=console; the spans it printed, by name."""
+    """Run SUPPORT_APP with OTEL_TRACES_EXPORTER=console; the spans it printed, by name."""
     app = tmp_path / "app.py"
-    app.write_text(textwrap.dedent(APP))
+    app.write_text(SUPPORT_APP)
     env = clean_env({"OTEL_TRACES_EXPORTER": "console", **(extra or {})})
     done = subprocess.run(
         [sys.executable, str(app)],
@@ -86,7 +60,7 @@ def test_genai_content_session_and_root_kind_reach_the_exported_spans(tmp_path: 
     documents = json.loads(retrieval["gen_ai.retrieval.documents"])
     assert documents == [{"id": "doc-1", "content": "Orders ship in 2 days", "score": 0.9}]
     root = spans["conversation"]
-    assert (root["session.id"], root["user.id"]) == ("s-1", "u-9")
+    assert (root["session.id"], root["user.id"]) == (SESSION_ID, USER_ID)
     assert root["gen_ai.operation.name"] == "invoke_workflow"
     assert root["gen_ai.workflow.name"] == "conversation"
     assert root["openinference.span.kind"] == "CHAIN"  # the one kind backends lack for it
