@@ -8,6 +8,7 @@ import pytest
 
 import fluxloop
 from fluxloop.errors import ConfigError
+from fluxloop.sdk import is_true
 from fluxloop.sdk._config import resolve
 from fluxloop.sdk.envfile import read_dotenv
 
@@ -204,3 +205,9 @@ def test_an_invalid_variable_warns_once_and_never_breaks_configure(
             fluxloop.configure(sample_rate="abc")  # a wrong argument is a bug in the caller
     finally:
         fluxloop.reset_config()
+
+
+def test_is_true_reads_booleans_as_the_resolver_does() -> None:
+    """The one reading of true/false, shared by the resolver and `fluxloop record status`."""
+    assert [is_true(v) for v in ("1", " TRUE ", "yes", "on", "y", "t", True)] == [True] * 7
+    assert [is_true(v) for v in ("0", "false", "off", "", "maybe", None, False)] == [False] * 7

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fluxloop.errors import ConfigError, FluxLoopError
-from fluxloop.sdk import DEFAULT_RECORDING_FILE
+from fluxloop.sdk import DEFAULT_RECORDING_FILE, is_true
 from fluxloop.sdk.envfile import read_dotenv
 
 from .config import ConfigSource, discover_config, load_raw_config, resolve_project_dir
@@ -48,7 +48,6 @@ ENV_RECORD = "FLUXLOOP_RECORD_ARGS"
 ENV_FILE = "FLUXLOOP_RECORDING_FILE"
 DEFAULT_FILE = DEFAULT_RECORDING_FILE
 """Where the SDK records when ``FLUXLOOP_RECORDING_FILE`` is not set (relative to a project)."""
-_TRUE = ("1", "true", "yes", "on", "y", "t")
 _SCAN_LIMIT = 3000
 _SKIP_DIRS = frozenset(
     {"node_modules", "experiments", "recordings", "inputs", "__pycache__", "site-packages"}
@@ -162,7 +161,7 @@ def toggle_recording(
     else:
         set_dotenv_value(env_file, ENV_RECORD, "false", revive_commented=True)
     shell = os.environ.get(ENV_RECORD)
-    if shell is not None and (shell.strip().lower() in _TRUE) != enable:
+    if shell is not None and is_true(shell) != enable:
         result.notes.append(
             f"{ENV_RECORD}={shell} is set in this shell's environment; it wins over .env for "
             "processes started from here"
@@ -269,7 +268,7 @@ def recording_state(
         project_dir=str(project_dir),
         env_file=str(env_file),
         env_file_exists=env_file.is_file(),
-        record_args=bool(value) and str(value).strip().lower() in _TRUE,
+        record_args=is_true(value),
         record_args_value=value,
         record_args_source=where,
         recording_file=str(_resolve(file_value, project_dir)) if file_value else None,

@@ -14,7 +14,7 @@ direction test, ``tests/test_import_direction.py``, keeps other packages out of 
 from __future__ import annotations
 
 from fluxloop.sdk._capture import RunCapture
-from fluxloop.sdk._config import SDKConfig
+from fluxloop.sdk._config import SDKConfig, is_true
 from fluxloop.sdk._config import resolve as resolve_config
 from fluxloop.sdk._context import (
     FluxLoopContext,
@@ -101,6 +101,7 @@ __all__ = [
     "flush",
     "get_config",
     "install_meter_provider",
+    "is_true",
     "get_current_context",
     "get_current_trace",
     "instrument",

@@ -81,6 +81,14 @@ class SDKConfig:
 # -- converters: each takes the raw value (str from env, anything from code) and the key ----------
 
 
+def is_true(value: object) -> bool:
+    """Whether a setting's value reads as true the way FluxLoop reads booleans (``1``, ``true``,
+    ``yes``, ``on``, ``y``, ``t``, any case); anything else, ``None`` included, is false."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    return str(value).strip().lower() in _TRUE
+
+
 def _to_bool(value: object, key: str) -> bool:
     if isinstance(value, bool):
         return value
