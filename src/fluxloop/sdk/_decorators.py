@@ -214,7 +214,10 @@ class Instrumentation:
                 # result_attributes(), unrolled: this runs on every call, and its calls cost
                 values = {} if pending is None else pending
                 if self.capture_output and runtime.capture_content:
-                    text, truncated = capture_content(runtime, result, content_deferred(runtime))
+                    # late attributes imply deferral was allowed when the span started (the
+                    # router resolves the span if a processor was added since)
+                    defer = pending is not None or content_deferred(runtime)
+                    text, truncated = capture_content(runtime, result, defer)
                     values[self.output_attribute] = text
                     if truncated:
                         self._mark_output_truncated(span, values, pending)

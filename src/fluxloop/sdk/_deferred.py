@@ -121,14 +121,14 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
 
 def span_has_deferred(span: ReadableSpan) -> bool:
     """Whether ``span`` holds deferred content (cheap: no per-key lock, no exception)."""
-    return has_deferred(_plain_attributes(span))
+    return has_deferred(plain_attributes(span))
 
 
 def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableSpan:
     """``span`` with its deferred content resolved: the same object when the SDK's
     ``ReadableSpan`` lets its attributes be replaced (spans with deferred content are seen
     only by FluxLoop's own consumers, which all resolve them identically), else a copy."""
-    attributes = _plain_attributes(span)
+    attributes = plain_attributes(span)
     if not has_deferred(attributes):
         return span
     values = resolved_attributes(attributes, options)
@@ -138,11 +138,15 @@ def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableS
     return _copy_with(span, values)
 
 
-def _plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes as a plain ``dict`` when the SDK keeps one inside its
-    ``BoundedAttributes`` (reading through that class costs a lock and a Python call per key,
-    and an exception per missing key), else the public mapping."""
-    inner = getattr(getattr(span, "_attributes", None), "_dict", None)
+def plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The span's attributes as a plain ``dict`` where the SDK keeps one (the span's own, once
+    resolved, or the one inside its ``BoundedAttributes``, where reading costs a lock and a
+    Python call per key, and an exception per missing key), else the public mapping. For
+    reading on the export thread."""
+    own = getattr(span, "_attributes", None)
+    if type(own) is dict:
+        return own
+    inner = getattr(own, "_dict", None)
     if type(inner) is dict or type(inner) is OrderedDict:
         return inner
     return span.attributes or {}

@@ -36,6 +36,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import version as distribution_version
 from typing import Any
 
@@ -59,6 +60,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from fluxloop.sdk._deferred import plain_attributes
 
 logger = logging.getLogger("fluxloop")
 
@@ -109,6 +112,7 @@ _TOOL_KEYS = (attr.GEN_AI_OPERATION_NAME, attr.GEN_AI_TOOL_NAME, attr.GEN_AI_TOO
 _MAX_PENDING = 65_536
 _MAX_SERIES = 2_000  # attribute combinations per instrument (model names are bounded in practice)
 _EXPORT_INTERVAL_S = 60.0
+_DRAIN_BATCH = 512
 
 Record = Callable[[str, float, tuple[tuple[str, Any], ...]], None]
 
@@ -134,30 +138,36 @@ class Histograms:
         self._series: dict[str, dict[tuple[tuple[str, Any], ...], _Series]] = {
             name: {} for name in INSTRUMENTS
         }
-        self._lock = threading.Lock()
+        self._instruments = {
+            name: (self._series[name], bounds) for name, (_, _, bounds) in INSTRUMENTS.items()
+        }
+        #: held while points are recorded or read
+        self.lock = threading.Lock()
         self._previous: dict[object, dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]]] = {}
         self._last_ns: dict[object, int] = {}
 
     def record(self, name: str, value: float, attributes: tuple[tuple[str, Any], ...]) -> None:
-        """Add one point (called on the export thread only, under the drain lock)."""
-        series = self._series[name]
-        bounds = INSTRUMENTS[name][2]
-        with self._lock:  # uncontended but for a snapshot: keeps a point's fields consistent
-            found = series.get(attributes)
-            if found is None:
-                if len(series) >= _MAX_SERIES:
-                    return
-                found = series[attributes] = _Series(len(bounds) + 1)
-            found.buckets[bisect.bisect_left(bounds, value)] += 1
-            found.count += 1
-            found.sum += value
-            found.min = min(found.min, value)
-            found.max = max(found.max, value)
+        """Add one point. Called on the export thread only, holding :attr:`lock` (taken once per
+        drained batch by :class:`GenAIMetrics`, not once per point: it keeps a point's fields
+        consistent with a concurrent snapshot)."""
+        series, bounds = self._instruments[name]
+        found = series.get(attributes)
+        if found is None:
+            if len(series) >= _MAX_SERIES:
+                return
+            found = series[attributes] = _Series(len(bounds) + 1)
+        found.buckets[bisect.bisect_left(bounds, value)] += 1
+        found.count += 1
+        found.sum += value
+        if value < found.min:  # noqa: PLR1730 - a comparison costs a third of a min() call
+            found.min = value
+        if value > found.max:  # noqa: PLR1730
+            found.max = value
 
     def snapshot(self, reader: object, resource: Resource, delta: bool) -> MetricsData | None:
         """The histograms as ``MetricsData`` for ``reader`` (``None`` when it has nothing new)."""
         now = time.time_ns()
-        with self._lock:
+        with self.lock:
             previous = self._previous.setdefault(reader, {})
             start = self._last_ns.get(reader, self.start_ns) if delta else self.start_ns
             metrics: list[Metric] = []
@@ -229,13 +239,20 @@ class GenAIMetrics(SpanProcessor):
 
     def __init__(self) -> None:
         self._pending: deque[ReadableSpan] = deque(maxlen=_MAX_PENDING)
+        #: the router calls this instead of on_end: the caller's whole cost is one append
+        self.end_call = self._pending.append
         self._record: Record | None = None
+        self._record_lock: AbstractContextManager[object] = nullcontext()
         self._drain_lock = threading.Lock()
 
-    def bind(self, record: Record | None) -> None:
-        """Record through ``record`` from now on (``None``: stop, forget pending spans)."""
+    def bind(
+        self, record: Record | None, lock: AbstractContextManager[object] | None = None
+    ) -> None:
+        """Record through ``record`` from now on, holding ``lock`` while a batch is recorded
+        (``None``: stop, forget pending spans)."""
         with self._drain_lock:
             self._record = record
+            self._record_lock = lock if lock is not None else nullcontext()
             if record is None:
                 self._pending.clear()
 
@@ -250,16 +267,21 @@ class GenAIMetrics(SpanProcessor):
             return
         with self._drain_lock:
             record = self._record
+            if record is None:
+                pending.clear()
+                return
+            popleft = pending.popleft
             while pending:
-                try:
-                    span = pending.popleft()
-                except IndexError:
-                    break
-                if record is not None:
-                    try:
-                        record_span(record, span)
-                    except Exception:
-                        logger.debug("fluxloop: could not record a metric", exc_info=True)
+                with self._record_lock:  # per batch: a snapshot waits for at most one batch
+                    for _ in range(min(len(pending), _DRAIN_BATCH)):
+                        try:
+                            span = popleft()
+                        except IndexError:
+                            break
+                        try:
+                            record_span(record, span)
+                        except Exception:
+                            logger.debug("fluxloop: could not record a metric", exc_info=True)
 
 
 def record_span(record: Record, span: ReadableSpan) -> None:
@@ -267,11 +289,12 @@ def record_span(record: Record, span: ReadableSpan) -> None:
     scope = span.instrumentation_scope
     if scope is None or scope.name not in OWN_SCOPES:
         return
-    attributes: Mapping[str, Any] = span.attributes or {}
+    attributes = plain_attributes(span)
     operation = attributes.get(attr.GEN_AI_OPERATION_NAME)
-    if operation is None or span.start_time is None or span.end_time is None:
+    start, end = span.start_time, span.end_time
+    if operation is None or start is None or end is None:
         return
-    seconds = max(span.end_time - span.start_time, 0) / 1e9
+    seconds = max(end - start, 0) / 1e9
     error = attributes.get(attr.ERROR_TYPE)
     if operation in _MODEL_OPERATIONS:
         common = _pick(attributes, _MODEL_KEYS)
@@ -295,7 +318,12 @@ def record_span(record: Record, span: ReadableSpan) -> None:
 
 
 def _pick(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    return tuple((k, v) for k in keys if (v := attributes.get(k)) is not None)
+    picked = []  # a loop, not a generator: this runs for every span exported
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None:
+            picked.append((key, value))
+    return tuple(picked)
 
 
 class MetricsPipeline:
@@ -348,7 +376,7 @@ class MetricsPipeline:
                 return
             self.exporters, self.resource, self._key = exporters, resource, key
             self.histograms = Histograms()
-            self.metrics.bind(self.histograms.record)
+            self.metrics.bind(self.histograms.record, self.histograms.lock)
             self._start_timer()
             if not self._exit_hooked:
                 self._exit_hooked = True

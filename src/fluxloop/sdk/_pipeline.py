@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -50,6 +50,10 @@ class Router(SpanProcessor):
         self._alone = False
         #: resolves deferred content when other processors must see a span
         self.resolver: SpanResolver | None = None
+        # what on_start / on_end call, in order, flattened (they run for every span)
+        self._start_calls: tuple[Callable[[Span, otel_context.Context | None], None], ...] = ()
+        self._end_calls: tuple[Callable[[ReadableSpan], None], ...] = ()
+        self._sampled_end_calls: tuple[Callable[[ReadableSpan], None], ...] = ()
 
     @property
     def processors(self) -> tuple[SpanProcessor, ...]:
@@ -69,10 +73,13 @@ class Router(SpanProcessor):
                 if sample_rate is None or sample_rate >= 1.0
                 else round(sample_rate * _TRACE_ID_LIMIT)
             )
+            self._flatten()
         return previous
 
     def add_observer(self, observer: SpanProcessor) -> None:
-        """Add a processor that sees every span regardless of sampling and storage (capture)."""
+        """Add a processor that sees every span regardless of sampling and storage (capture).
+        An observer may offer an ``end_call`` attribute: a callable doing what its ``on_end``
+        does, called instead of it (a Python call saved per span)."""
         with self._lock:
             if observer not in self._observers:
                 self._set_observers((*self._observers, observer))
@@ -85,32 +92,41 @@ class Router(SpanProcessor):
     def _set_observers(self, observers: tuple[SpanProcessor, ...]) -> None:
         self._observers = observers
         self._observers_starting = tuple(o for o in observers if _has_on_start(o))
+        self._flatten()
+
+    def _flatten(self) -> None:
+        self._start_calls = tuple(p.on_start for p in (*self._observers_starting, *self._starting))
+        observers = tuple(getattr(o, "end_call", None) or o.on_end for o in self._observers)
+        exporting = tuple(p.on_end for p in self._processors)
+        if self._ratio_bound is None:
+            self._end_calls, self._sampled_end_calls = (*observers, *exporting), ()
+        else:
+            self._end_calls, self._sampled_end_calls = observers, exporting
 
     def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
-        holder = self.holder
-        if holder is not None and len(holder._span_processors) == 1:
-            self._alone = True  # spans started now may carry deferred content
+        if not self._alone:
+            holder = self.holder
+            if holder is not None and len(holder._span_processors) == 1:
+                self._alone = True  # spans started now may carry deferred content
         scoped = SCOPED_ATTRIBUTES.get()
         if scoped:
             try:
                 span.set_attributes(scoped)
             except Exception:  # instrumentation never raises into user code
                 logger.debug("could not stamp scoped attributes", exc_info=True)
-        for observer in self._observers_starting:
-            observer.on_start(span, parent_context)
-        for processor in self._starting:
-            processor.on_start(span, parent_context)
+        for on_start in self._start_calls:
+            on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         if self._alone and len(self.holder._span_processors) > 1:
             self._resolve_for_others(span)
-        for observer in self._observers:
-            observer.on_end(span)
+        for on_end in self._end_calls:
+            on_end(span)
         bound = self._ratio_bound
-        if bound is not None and span.context and span.context.trace_id & _TRACE_ID_LIMIT >= bound:
+        if bound is None or (span.context and span.context.trace_id & _TRACE_ID_LIMIT >= bound):
             return
-        for processor in self._processors:
-            processor.on_end(span)
+        for on_end in self._sampled_end_calls:
+            on_end(span)
 
     def _resolve_for_others(self, span: ReadableSpan) -> None:
         """A processor was added while ``span`` was open with deferred content: resolve it in
