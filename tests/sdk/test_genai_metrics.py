@@ -12,7 +12,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fluxloop_semconv.metrics import METRIC_DEFINITIONS
+from opentelemetry.sdk.resources import Resource
 
 from tests.cli_process import clean_env
 
@@ -162,3 +164,52 @@ def test_metrics_off_and_the_applications_meter_provider(tmp_path: Path) -> None
     second.mkdir()
     out = run(second, code)
     assert out.strip() == "gen_ai.client.operation.duration,gen_ai.client.token.usage"
+
+
+def test_series_stay_bounded_under_many_models_and_every_point_is_kept() -> None:
+    """A span of a combination never seen before makes its series once; past the per-instrument
+    limit new combinations are not recorded (memory stays bounded), every known one still is,
+    and the per-span lookup cache is recycled without losing points."""
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+    from fluxloop.sdk import _metrics
+
+    histograms = _metrics.Histograms()
+    metrics = _metrics.GenAIMetrics()
+    metrics.bind(histograms, histograms.lock)
+
+    def chat(model: str, tokens: int = 3) -> ReadableSpan:
+        return ReadableSpan(
+            name=f"chat {model}",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": model,
+                "gen_ai.usage.input_tokens": tokens,
+                "gen_ai.usage.output_tokens": True,  # not a count: never recorded
+            },
+            start_time=0,
+            end_time=250_000_000,
+            instrumentation_scope=InstrumentationScope("fluxloop"),
+        )
+
+    models = _metrics._MAX_SERIES + 50
+    for index in range(models):
+        metrics.on_end(chat(f"model-{index}"))
+    for _ in range(_metrics._MAX_PLANS + 10):  # more distinct lookups than the cache keeps
+        metrics.on_end(chat("model-0", tokens=5))
+    metrics.drain()
+    data = histograms.snapshot("reader", Resource.get_empty(), delta=False)
+    assert data is not None
+    by_name = {
+        m.name: m.data.data_points for m in data.resource_metrics[0].scope_metrics[0].metrics
+    }
+    durations = by_name["gen_ai.client.operation.duration"]
+    assert len(durations) == _metrics._MAX_SERIES
+    first = next(p for p in durations if p.attributes["gen_ai.request.model"] == "model-0")
+    assert first.count == 1 + _metrics._MAX_PLANS + 10
+    assert first.sum == pytest.approx(0.25 * first.count)
+    tokens = by_name["gen_ai.client.token.usage"]
+    assert {p.attributes["gen_ai.token.type"] for p in tokens} == {"input"}
+    model_0 = next(p for p in tokens if p.attributes["gen_ai.request.model"] == "model-0")
+    assert model_0.sum == 3 + 5 * (_metrics._MAX_PLANS + 10)

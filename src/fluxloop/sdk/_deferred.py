@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from fluxloop.sdk._serialize import (
     ORJSON_AVAILABLE,
     SerializeOptions,
-    to_json_serialized,
+    to_json_serialized_many,
 )
 from fluxloop.sdk._span_errors import mask_span_errors
 
@@ -103,20 +103,23 @@ def has_deferred(attributes: Any) -> bool:
 def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str, Any]:
     """A copy of ``attributes`` with deferred content resolved (and truncation marked)."""
     values = dict(attributes)
+    keys = [key for key in DEFERRABLE if type(values.get(key)) is bytes]
+    _apply(values, keys, to_json_serialized_many([values[key] for key in keys], options))
+    return values
+
+
+def _apply(values: dict[str, Any], keys: Sequence[str], texts: Sequence[tuple[str, bool]]) -> None:
+    """Set each deferred ``keys`` of ``values`` to its checked text; mark what was cut."""
     truncated: list[str] | None = None
-    for key in DEFERRABLE:
-        raw = values.get(key)
-        if type(raw) is bytes:
-            text, cut = to_json_serialized(raw, options)  # what to_json made of the value
-            values[key] = text
-            if cut and key in CONTENT:
-                if truncated is None:
-                    truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
-                if key not in truncated:
-                    truncated.append(key)
+    for key, (text, cut) in zip(keys, texts, strict=True):
+        values[key] = text  # what to_json made of the value
+        if cut and key in CONTENT:
+            if truncated is None:
+                truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
+            if key not in truncated:
+                truncated.append(key)
     if truncated:
         values[attr.FLUXLOOP_TRUNCATED] = truncated
-    return values
 
 
 def span_has_deferred(span: ReadableSpan) -> bool:
@@ -156,7 +159,14 @@ def resolve_spans(
     spans: Sequence[ReadableSpan], options: SerializeOptions
 ) -> Sequence[ReadableSpan]:
     """``spans`` with deferred content resolved; never raises (content that cannot be
-    resolved is replaced by a marker rather than let through unchecked)."""
+    resolved is replaced by a marker rather than let through unchecked).
+
+    The whole batch's deferred values are checked together (see
+    :func:`~fluxloop.sdk._serialize.to_json_serialized_many`); should that fail, span by span."""
+    try:
+        return _resolve_together(spans, options)
+    except Exception:
+        logger.debug("fluxloop: could not resolve a batch; span by span", exc_info=True)
     resolved: list[ReadableSpan] | None = None
     for index, span in enumerate(spans):
         try:
@@ -176,6 +186,37 @@ def resolve_spans(
             resolved.append(new)
         elif resolved is not None:
             resolved.append(span)
+    return spans if resolved is None else resolved
+
+
+def _resolve_together(
+    spans: Sequence[ReadableSpan], options: SerializeOptions
+) -> Sequence[ReadableSpan]:
+    found: list[tuple[int, dict[str, Any], list[str]]] = []
+    raws: list[bytes] = []
+    for index, span in enumerate(spans):
+        attributes = plain_attributes(span)
+        if not has_deferred(attributes):
+            continue
+        values = dict(attributes)
+        keys = [key for key in DEFERRABLE if type(values.get(key)) is bytes]
+        raws.extend(values[key] for key in keys)
+        found.append((index, values, keys))
+    if not found:
+        return spans
+    texts = to_json_serialized_many(raws, options)
+    resolved: list[ReadableSpan] | None = None
+    start = 0
+    for index, values, keys in found:
+        _apply(values, keys, texts[start : start + len(keys)])
+        start += len(keys)
+        span = spans[index]
+        if hasattr(span, "_attributes"):
+            span._attributes = values  # in place: see resolve_in_place
+        else:
+            if resolved is None:
+                resolved = list(spans)
+            resolved[index] = _copy_with(span, values)
     return spans if resolved is None else resolved
 
 

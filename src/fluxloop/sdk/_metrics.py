@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import atexit
 import bisect
+import functools
 import logging
 import threading
 import time
@@ -38,7 +39,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from importlib.metadata import version as distribution_version
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from fluxloop_semconv import attributes as attr
 from fluxloop_semconv import metrics as semconv_metrics
@@ -109,23 +110,45 @@ _MODEL_KEYS = (
 )
 _AGENT_KEYS = (attr.GEN_AI_OPERATION_NAME, attr.GEN_AI_AGENT_NAME, attr.GEN_AI_PROVIDER_NAME)
 _TOOL_KEYS = (attr.GEN_AI_OPERATION_NAME, attr.GEN_AI_TOOL_NAME, attr.GEN_AI_TOOL_TYPE)
+_KEYS_OF = {"invoke_agent": _AGENT_KEYS, "execute_tool": _TOOL_KEYS}
 _MAX_PENDING = 65_536
 _MAX_SERIES = 2_000  # attribute combinations per instrument (model names are bounded in practice)
 _EXPORT_INTERVAL_S = 60.0
 _DRAIN_BATCH = 512
 
-Record = Callable[[str, float, tuple[tuple[str, Any], ...]], None]
+#: Records one value into one series (an instrument and one combination of attributes).
+Add = Callable[[float], None]
+#: The attributes of a series, as sorted-by-convention pairs.
+SeriesKey = tuple[tuple[str, Any], ...]
+
+
+class Recorder(Protocol):
+    """Where points go: :class:`Histograms`, or the application's SDK instruments."""
+
+    def series(self, name: str, attributes: SeriesKey) -> Add | None:
+        """The function recording a value of instrument ``name`` with ``attributes`` (``None``:
+        the instrument takes no more series)."""
 
 
 class _Series:
-    __slots__ = ("buckets", "count", "max", "min", "sum")
+    __slots__ = ("bounds", "buckets", "count", "max", "min", "sum")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
         self.count = 0
         self.sum = 0.0
         self.min = float("inf")
         self.max = float("-inf")
-        self.buckets = [0] * size
+        self.buckets = [0] * (len(bounds) + 1)
+
+    def add(self, value: float) -> None:
+        self.buckets[bisect.bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.sum += value
+        if value < self.min:  # noqa: PLR1730 - a comparison costs a third of a min() call
+            self.min = value
+        if value > self.max:  # noqa: PLR1730
+            self.max = value
 
 
 class Histograms:
@@ -138,31 +161,23 @@ class Histograms:
         self._series: dict[str, dict[tuple[tuple[str, Any], ...], _Series]] = {
             name: {} for name in INSTRUMENTS
         }
-        self._instruments = {
-            name: (self._series[name], bounds) for name, (_, _, bounds) in INSTRUMENTS.items()
-        }
         #: held while points are recorded or read
         self.lock = threading.Lock()
         self._previous: dict[object, dict[tuple[str, tuple[Any, ...]], tuple[Any, ...]]] = {}
         self._last_ns: dict[object, int] = {}
 
-    def record(self, name: str, value: float, attributes: tuple[tuple[str, Any], ...]) -> None:
-        """Add one point. Called on the export thread only, holding :attr:`lock` (taken once per
-        drained batch by :class:`GenAIMetrics`, not once per point: it keeps a point's fields
-        consistent with a concurrent snapshot)."""
-        series, bounds = self._instruments[name]
+    def series(self, name: str, attributes: SeriesKey) -> Add | None:
+        """The ``add`` of the series of ``name`` with ``attributes``, made on first use (``None``
+        past the series limit). Called, and points added, on the export thread only, holding
+        :attr:`lock` (taken once per drained batch by :class:`GenAIMetrics`: it keeps a point's
+        fields consistent with a concurrent snapshot)."""
+        series = self._series[name]
         found = series.get(attributes)
         if found is None:
             if len(series) >= _MAX_SERIES:
-                return
-            found = series[attributes] = _Series(len(bounds) + 1)
-        found.buckets[bisect.bisect_left(bounds, value)] += 1
-        found.count += 1
-        found.sum += value
-        if value < found.min:  # noqa: PLR1730 - a comparison costs a third of a min() call
-            found.min = value
-        if value > found.max:  # noqa: PLR1730
-            found.max = value
+                return None
+            found = series[attributes] = _Series(INSTRUMENTS[name][2])
+        return found.add
 
     def snapshot(self, reader: object, resource: Resource, delta: bool) -> MetricsData | None:
         """The histograms as ``MetricsData`` for ``reader`` (``None`` when it has nothing new)."""
@@ -178,8 +193,8 @@ class Histograms:
                     key = (name, attributes)
                     state = (s.count, s.sum, s.min, s.max, tuple(s.buckets))
                     before = previous.get(key)
-                    if before is not None and before[0] == s.count:
-                        continue  # nothing new for this series since this reader's last export
+                    if s.count == 0 or (before is not None and before[0] == s.count):
+                        continue  # nothing (new) in this series since this reader's last export
                     if delta and before is not None:
                         count = s.count - before[0]
                         total = s.sum - before[1]
@@ -230,34 +245,39 @@ class _SdkInstruments:
             for name, (unit, brief, bounds) in INSTRUMENTS.items()
         }
 
-    def record(self, name: str, value: float, attributes: tuple[tuple[str, Any], ...]) -> None:
-        self._histograms[name].record(value, dict(attributes))
+    def series(self, name: str, attributes: SeriesKey) -> Add:
+        return functools.partial(self._histograms[name].record, attributes=dict(attributes))
 
 
 class GenAIMetrics(SpanProcessor):
-    """A router observer: keeps ended spans until :meth:`drain` records their metrics."""
+    """A router observer: keeps ended spans until :meth:`drain` records their metrics.
+
+    Each span's points go to series handles looked up by the span's metric attributes (one
+    dictionary lookup per span): a combination's handles are made once, by :func:`_plan`.
+    """
 
     def __init__(self) -> None:
         self._pending: deque[ReadableSpan] = deque(maxlen=_MAX_PENDING)
         #: the router calls this instead of on_end: the caller's whole cost is one append
         self.end_call = self._pending.append
-        self._record: Record | None = None
+        self._recorder: Recorder | None = None
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
         self._record_lock: AbstractContextManager[object] = nullcontext()
         self._drain_lock = threading.Lock()
 
     def bind(
-        self, record: Record | None, lock: AbstractContextManager[object] | None = None
+        self, recorder: Recorder | None, lock: AbstractContextManager[object] | None = None
     ) -> None:
-        """Record through ``record`` from now on, holding ``lock`` while a batch is recorded
+        """Record into ``recorder`` from now on, holding ``lock`` while a batch is recorded
         (``None``: stop, forget pending spans)."""
         with self._drain_lock:
-            self._record = record
+            self._recorder = recorder
+            self._plans = {}
             self._record_lock = lock if lock is not None else nullcontext()
-            if record is None:
+            if recorder is None:
                 self._pending.clear()
 
     def on_end(self, span: ReadableSpan) -> None:
-        # the caller's whole cost: one append (bounded: the oldest is dropped)
         self._pending.append(span)
 
     def drain(self) -> None:
@@ -266,8 +286,7 @@ class GenAIMetrics(SpanProcessor):
         if not pending:
             return
         with self._drain_lock:
-            record = self._record
-            if record is None:
+            if self._recorder is None:
                 pending.clear()
                 return
             popleft = pending.popleft
@@ -279,51 +298,84 @@ class GenAIMetrics(SpanProcessor):
                         except IndexError:
                             break
                         try:
-                            record_span(record, span)
+                            self._record(span)
                         except Exception:
                             logger.debug("fluxloop: could not record a metric", exc_info=True)
 
+    def _record(self, span: ReadableSpan) -> None:
+        """The metric points of one span of FluxLoop's own tracers."""
+        scope = span.instrumentation_scope
+        if scope is None or scope.name not in OWN_SCOPES:
+            return
+        attributes = plain_attributes(span)
+        get = attributes.get
+        operation = get(attr.GEN_AI_OPERATION_NAME)
+        start, end = span.start_time, span.end_time
+        if operation is None or start is None or end is None:
+            return
+        # the values of the metric attributes, spelled out: a comprehension costs a frame
+        error = get(attr.ERROR_TYPE)
+        model = operation in _MODEL_OPERATIONS
+        values: tuple[Any, ...]
+        if model:
+            provider, request, response = _MODEL_KEYS[1:]
+            values = (operation, get(provider), get(request), get(response), error)
+        elif operation == "invoke_agent":
+            values = (operation, get(attr.GEN_AI_AGENT_NAME), get(attr.GEN_AI_PROVIDER_NAME), error)
+        elif operation == "execute_tool":
+            values = (operation, get(attr.GEN_AI_TOOL_NAME), get(attr.GEN_AI_TOOL_TYPE), error)
+        else:
+            return
+        plan = self._plans.get(values)
+        if plan is None:
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            plan = self._plans[values] = _plan(self._recorder, values)  # type: ignore[arg-type]
+        duration, input_tokens, output_tokens, first_chunk = plan
+        if duration is not None:
+            duration(max(end - start, 0) / 1e9)
+        if not model:
+            return
+        if input_tokens is not None:
+            count = get(attr.GEN_AI_USAGE_INPUT_TOKENS)
+            if (type(count) is int and count >= 0) or (count is not None and _is_count(count)):
+                input_tokens(count)
+        if output_tokens is not None:
+            count = get(attr.GEN_AI_USAGE_OUTPUT_TOKENS)
+            if (type(count) is int and count >= 0) or (count is not None and _is_count(count)):
+                output_tokens(count)
+        if first_chunk is not None:
+            first = get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+            if type(first) is float or (isinstance(first, int | float) and type(first) is not bool):
+                first_chunk(float(first))
 
-def record_span(record: Record, span: ReadableSpan) -> None:
-    """The metric points of one span of FluxLoop's own tracers."""
-    scope = span.instrumentation_scope
-    if scope is None or scope.name not in OWN_SCOPES:
-        return
-    attributes = plain_attributes(span)
-    operation = attributes.get(attr.GEN_AI_OPERATION_NAME)
-    start, end = span.start_time, span.end_time
-    if operation is None or start is None or end is None:
-        return
-    seconds = max(end - start, 0) / 1e9
-    error = attributes.get(attr.ERROR_TYPE)
-    if operation in _MODEL_OPERATIONS:
-        common = _pick(attributes, _MODEL_KEYS)
-        record(DURATION, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
-        for token_type, key in (
-            ("input", attr.GEN_AI_USAGE_INPUT_TOKENS),
-            ("output", attr.GEN_AI_USAGE_OUTPUT_TOKENS),
-        ):
-            count = attributes.get(key)
-            if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
-                record(TOKENS, count, (*common, (attr.GEN_AI_TOKEN_TYPE, token_type)))
-        first = attributes.get(attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        if isinstance(first, int | float) and not isinstance(first, bool):
-            record(FIRST_CHUNK, float(first), common)
-    elif operation == "invoke_agent":
-        common = _pick(attributes, _AGENT_KEYS)
-        record(AGENT, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
-    elif operation == "execute_tool":
-        common = _pick(attributes, _TOOL_KEYS)
-        record(TOOL, seconds, (*common, (attr.ERROR_TYPE, error)) if error else common)
+
+def _is_count(value: object) -> TypeGuard[int]:
+    return (type(value) is int or (isinstance(value, int) and type(value) is not bool)) and (
+        value >= 0
+    )
 
 
-def _pick(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
-    picked = []  # a loop, not a generator: this runs for every span exported
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None:
-            picked.append((key, value))
-    return tuple(picked)
+#: The series one combination of metric attributes records into: the duration (of the model
+#: call, agent or tool), input and output tokens, time to first chunk (``None``: not recorded).
+_Plan = tuple[Add | None, Add | None, Add | None, Add | None]
+_MAX_PLANS = 4_096
+
+
+def _plan(recorder: Recorder, values: tuple[Any, ...]) -> _Plan:
+    """The series of a span whose metric attributes (then ``error.type``) have ``values``."""
+    *own, error = values
+    keys = _KEYS_OF.get(own[0], _MODEL_KEYS)
+    common = tuple((key, value) for key, value in zip(keys, own, strict=True) if value is not None)
+    timed = (*common, (attr.ERROR_TYPE, error)) if error else common
+    if keys is _MODEL_KEYS:
+        return (
+            recorder.series(DURATION, timed),
+            recorder.series(TOKENS, (*common, (attr.GEN_AI_TOKEN_TYPE, "input"))),
+            recorder.series(TOKENS, (*common, (attr.GEN_AI_TOKEN_TYPE, "output"))),
+            recorder.series(FIRST_CHUNK, common),
+        )
+    return (recorder.series(AGENT if keys is _AGENT_KEYS else TOOL, timed), None, None, None)
 
 
 class MetricsPipeline:
@@ -364,7 +416,7 @@ class MetricsPipeline:
                 return
             if isinstance(current, MeterProvider):
                 self._retire()
-                self.metrics.bind(_SdkInstruments(current.get_meter("fluxloop")).record)
+                self.metrics.bind(_SdkInstruments(current.get_meter("fluxloop")))
                 self._start_timer()  # drains even when no FluxLoop processor exports
                 return
             if self.histograms is not None and key == self._key:
@@ -376,7 +428,7 @@ class MetricsPipeline:
                 return
             self.exporters, self.resource, self._key = exporters, resource, key
             self.histograms = Histograms()
-            self.metrics.bind(self.histograms.record, self.histograms.lock)
+            self.metrics.bind(self.histograms, self.histograms.lock)
             self._start_timer()
             if not self._exit_hooked:
                 self._exit_hooked = True

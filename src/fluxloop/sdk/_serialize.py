@@ -94,7 +94,7 @@ import threading
 import time
 import types
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
@@ -121,6 +121,7 @@ __all__ = [
     "safe_repr",
     "to_json",
     "to_json_serialized",
+    "to_json_serialized_many",
     "use_orjson",
 ]
 
@@ -293,6 +294,82 @@ def to_json_serialized(
         return _last_resort(data), True
 
 
+def to_json_serialized_many(
+    datas: Sequence[bytes], options: SerializeOptions = DEFAULT_OPTIONS
+) -> list[tuple[str, bool]]:
+    """``[to_json_serialized(data, options) for data in datas]``, for a batch at a fraction of
+    the cost: the checks that clear most values (secret values, secret keys) run once per group
+    of values, on their concatenation; a group that does not clear goes value by value.
+
+    Sound because every check is a superset test without anchors: a secret in one value shows in
+    a concatenation of values separated by a byte that orjson never writes (NUL: it escapes
+    control characters) and that breaks every token run. Never raises.
+    """
+    results: list[tuple[str, bool] | None] = [None] * len(datas)
+    limit = min(options.max_bytes, options.max_string, 2 * options.max_items)
+    group: list[int] = []
+    for index, data in enumerate(datas):
+        try:
+            fits = len(data) <= limit and (
+                data[:1] == b'"' or data.count(b"{") + data.count(b"[") <= options.max_depth
+            )
+        except Exception:
+            fits = False
+        if not fits:
+            results[index] = to_json_serialized(data, options)
+            continue
+        group.append(index)
+        if len(group) == _GROUP_SIZE:
+            _clear_group(datas, group, options, results)
+            group = []
+    if group:
+        _clear_group(datas, group, options, results)
+    return results  # type: ignore[return-value]
+
+
+_GROUP_SIZE = 64
+
+
+def _clear_group(
+    datas: Sequence[bytes],
+    group: list[int],
+    options: SerializeOptions,
+    results: list[tuple[str, bool] | None],
+) -> None:
+    """Fill ``results`` for ``group`` (values within every limit): a value's own text when it
+    clears the secret checks with its group, else its :func:`to_json_serialized`."""
+    try:
+        cleared = _cleared_together(datas, group, options)
+    except Exception:  # not JSON, say: the value-by-value path decides
+        cleared = set()
+    for index in group:
+        if index in cleared:
+            try:
+                results[index] = (datas[index].decode("utf-8"), False)
+                continue
+            except Exception:
+                pass
+        results[index] = to_json_serialized(datas[index], options)
+
+
+def _cleared_together(
+    datas: Sequence[bytes], group: list[int], options: SerializeOptions
+) -> set[int]:
+    """The values of ``group`` that certainly have nothing to mask: all of them when their
+    concatenation shows no secret value and no secret key, the scalars when only a key may be
+    one, none when a value may be."""
+    if not options.mask_secrets:
+        return set(group)
+    if json_may_contain_secret_value(b"\0".join(datas[i] for i in group)):
+        return set()
+    containers = [i for i in group if datas[i][:1] in _CONTAINER_OPENERS]
+    if containers:
+        joined = b"[" + b",".join(datas[i] for i in containers) + b"]"
+        if _has_unsafe_key(_json_loads(joined)):
+            return set(group).difference(containers)
+    return set(group)
+
+
 _UNPARSED = object()
 _CONTAINER_OPENERS = (b"{", b"[")
 _json_loads: Callable[[bytes], object] = (
@@ -309,7 +386,9 @@ def _has_unsafe_key(value: object) -> bool:
     while stack:
         node = pop()
         if type(node) is dict:
-            if dict_keys_need_walk(node, _SAFE_KEY_MAX, True):
+            if not SAFE_KEY_CACHE.issuperset(node) and dict_keys_need_walk(
+                node, _SAFE_KEY_MAX, True
+            ):
                 return True
             children: Iterable[object] = node.values()
         else:
