@@ -23,7 +23,13 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 import fluxloop
 from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._runtime import RUNTIME
-from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions, to_json, to_json_serialized
+from fluxloop.sdk._serialize import (
+    DEFAULT_OPTIONS,
+    SerializeOptions,
+    to_json,
+    to_json_serialized,
+    to_json_serialized_many,
+)
 from fluxloop.sdk._spans import content_deferred
 
 pytestmark = pytest.mark.skipif(
@@ -73,6 +79,41 @@ def test_resolved_text_is_what_the_eager_path_produces(
     data = deferred.snapshot(value, 1 << 20)
     assert data is not None
     assert to_json_serialized(data, options) == to_json(value, options)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [DEFAULT_OPTIONS, SerializeOptions(max_bytes=256, max_depth=3, max_items=10, max_string=50)],
+    ids=["default", "tight"],
+)
+def test_a_batch_resolves_every_value_as_it_would_alone(options: SerializeOptions) -> None:
+    """The export thread checks a batch's values together; whatever sits next to what (secrets
+    at group edges, keys that need masking, bytes that are not JSON or not UTF-8), each value
+    resolves to exactly its own text."""
+    plain = [deferred.snapshot(value, 1 << 20) for value in PLAIN_VALUES]
+    secrets = [
+        f'"Bearer {SECRET[3:]}"'.encode(),
+        b'{"nested":{"client_secret":"abc"}}',
+        b'{"text":"postgres://user:hunter2@db/x"}',
+        b'"' + SECRET[:10].encode() + b'"',
+        b'"' + SECRET[10:].encode() + b'"',
+    ]
+    broken = [
+        b'{"a\\"b":"escaped key","k":"v"}',
+        b"not json at all",
+        b'{"truncated json":',
+        b'"\xff\xfe"',
+        b"\xff\xfe",
+        b"[" * 40 + b"]" * 40,
+    ]
+    datas = [data for data in plain if data is not None] * 12
+    for position in (0, 63, 64, 65, len(datas)):
+        datas[position:position] = secrets
+    datas[200:200] = broken
+    datas[130:130] = secrets[:1]  # alone among plain values
+    expected = [to_json_serialized(data, options) for data in datas]
+    assert to_json_serialized_many(datas, options) == expected
+    assert any(SECRET not in text and "***" in text for text, _ in expected)
 
 
 def test_values_that_are_not_plain_data_are_not_deferred() -> None:
