@@ -128,31 +128,40 @@ def span_has_deferred(span: ReadableSpan) -> bool:
 
 
 def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableSpan:
-    """``span`` with its deferred content resolved: the same object when the SDK's
-    ``ReadableSpan`` lets its attributes be replaced (spans with deferred content are seen
-    only by FluxLoop's own consumers, which all resolve them identically), else a copy."""
-    attributes = plain_attributes(span)
+    """``span`` with its deferred content resolved: the same object, its attributes changed
+    where they are stored, when the SDK keeps them in a ``dict`` (spans with deferred content
+    are seen only by FluxLoop's own consumers, which all resolve them identically), else a
+    copy."""
+    storage = _storage(span)
+    attributes = storage if storage is not None else (span.attributes or {})
     if not has_deferred(attributes):
         return span
-    values = resolved_attributes(attributes, options)
-    if hasattr(span, "_attributes"):
-        span._attributes = values
-        return span
-    return _copy_with(span, values)
+    if storage is None:
+        return _copy_with(span, resolved_attributes(attributes, options))
+    keys = [key for key in DEFERRABLE if type(storage.get(key)) is bytes]
+    _apply(storage, keys, to_json_serialized_many([storage[key] for key in keys], options))
+    return span
 
 
 def plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes as a plain ``dict`` where the SDK keeps one (the span's own, once
-    resolved, or the one inside its ``BoundedAttributes``, where reading costs a lock and a
-    Python call per key, and an exception per missing key), else the public mapping. For
-    reading on the export thread."""
+    """The span's attributes as a plain ``dict`` where the SDK keeps one (see :func:`_storage`),
+    else the public mapping. For reading on the export thread: reading through the SDK's
+    ``BoundedAttributes`` costs a lock and a Python call per key, and an exception per missing
+    key."""
+    storage = _storage(span)
+    return storage if storage is not None else (span.attributes or {})
+
+
+def _storage(span: ReadableSpan) -> dict[str, Any] | None:
+    """The ``dict`` the span's attributes live in (its own, or the one inside its
+    ``BoundedAttributes``), if the SDK keeps one."""
     own = getattr(span, "_attributes", None)
     if type(own) is dict:
         return own
     inner = getattr(own, "_dict", None)
     if type(inner) is dict or type(inner) is OrderedDict:
         return inner
-    return span.attributes or {}
+    return None
 
 
 def resolve_spans(
@@ -192,31 +201,34 @@ def resolve_spans(
 def _resolve_together(
     spans: Sequence[ReadableSpan], options: SerializeOptions
 ) -> Sequence[ReadableSpan]:
-    found: list[tuple[int, dict[str, Any], list[str]]] = []
+    found: list[tuple[int, dict[str, Any] | None, Mapping[str, Any], list[str]]] = []
     raws: list[bytes] = []
-    for index, span in enumerate(spans):
-        attributes = plain_attributes(span)
-        if not has_deferred(attributes):
-            continue
-        values = dict(attributes)
-        keys = [key for key in DEFERRABLE if type(values.get(key)) is bytes]
-        raws.extend(values[key] for key in keys)
-        found.append((index, values, keys))
+    for index, span in enumerate(spans):  # loops spelled out: this runs for every span
+        storage = _storage(span)
+        attributes = storage if storage is not None else (span.attributes or {})
+        keys: list[str] | None = None
+        for key in DEFERRABLE:
+            raw = attributes.get(key)
+            if type(raw) is bytes:
+                if keys is None:
+                    keys = []
+                keys.append(key)
+                raws.append(raw)
+        if keys is not None:
+            found.append((index, storage, attributes, keys))
     if not found:
         return spans
     texts = to_json_serialized_many(raws, options)
     resolved: list[ReadableSpan] | None = None
     start = 0
-    for index, values, keys in found:
+    for index, storage, attributes, keys in found:
+        values = storage if storage is not None else dict(attributes)
         _apply(values, keys, texts[start : start + len(keys)])
         start += len(keys)
-        span = spans[index]
-        if hasattr(span, "_attributes"):
-            span._attributes = values  # in place: see resolve_in_place
-        else:
+        if storage is None:  # see resolve_in_place
             if resolved is None:
                 resolved = list(spans)
-            resolved[index] = _copy_with(span, values)
+            resolved[index] = _copy_with(spans[index], values)
     return spans if resolved is None else resolved
 
 
