@@ -108,17 +108,23 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
     return values
 
 
-def _apply(values: dict[str, Any], keys: Sequence[str], texts: Sequence[tuple[str, bool]]) -> None:
-    """Set each deferred ``keys`` of ``values`` to its checked text; mark what was cut."""
-    truncated: list[str] | None = None
+def _apply(
+    values: dict[str, Any],
+    keys: Sequence[str],
+    texts: Sequence[tuple[str, bool]],
+    cut_keys: Sequence[str] = (),
+) -> None:
+    """Set each deferred ``keys`` of ``values`` to its checked text; mark what was cut (and
+    ``cut_keys``, already set) in ``fluxloop.truncated``."""
+    cut_keys = list(cut_keys)
     for key, (text, cut) in zip(keys, texts, strict=True):
         values[key] = text  # what to_json made of the value
-        if cut and key in CONTENT:
-            if truncated is None:
-                truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
-            if key not in truncated:
-                truncated.append(key)
-    if truncated:
+        if cut:
+            cut_keys.append(key)
+    marked = [key for key in cut_keys if key in CONTENT]
+    if marked:
+        truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
+        truncated.extend(key for key in marked if key not in truncated)
         values[attr.FLUXLOOP_TRUNCATED] = truncated
 
 
@@ -218,13 +224,17 @@ def _resolve_together(
             found.append((index, storage, attributes, keys))
     if not found:
         return spans
-    texts = to_json_serialized_many(raws, options)
+    texts = iter(to_json_serialized_many(raws, options))
     resolved: list[ReadableSpan] | None = None
-    start = 0
     for index, storage, attributes, keys in found:
         values = storage if storage is not None else dict(attributes)
-        _apply(values, keys, texts[start : start + len(keys)])
-        start += len(keys)
+        cut_keys: list[str] | None = None
+        for key in keys:  # _apply, inline: this runs for every span
+            values[key], cut = next(texts)
+            if cut:
+                cut_keys = [key] if cut_keys is None else [*cut_keys, key]
+        if cut_keys is not None:
+            _apply(values, (), (), cut_keys)
         if storage is None:  # see resolve_in_place
             if resolved is None:
                 resolved = list(spans)

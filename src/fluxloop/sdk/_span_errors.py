@@ -11,6 +11,7 @@ two attribute reads
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import Event, ReadableSpan
@@ -31,6 +32,9 @@ def _has_events(span: ReadableSpan) -> bool:
     events = getattr(span, "_events", None)
     if events is None:
         return bool(span.events)
+    queue = getattr(events, "_dq", None)  # the SDK's BoundedList keeps a deque
+    if type(queue) is deque:
+        return bool(queue)
     try:
         return len(events) > 0
     except TypeError:
@@ -82,9 +86,10 @@ def mask_span_errors(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
     """``spans`` with exception messages, stack traces and error descriptions masked (the
     sequence itself when nothing changed); never raises."""
     out: list[ReadableSpan] | None = None
+    error = StatusCode.ERROR
     for index, span in enumerate(spans):
         new = span
-        if _has_events(span) or span.status.status_code is StatusCode.ERROR:
+        if _has_events(span) or span.status.status_code is error:
             try:
                 new = _masked(span)
             except Exception:
