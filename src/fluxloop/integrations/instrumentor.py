@@ -1,9 +1,10 @@
 """``LangChainInstrumentor``: the LangChain / LangGraph integration as an OpenTelemetry
 instrumentor, registered as the ``opentelemetry_instrumentor`` entry point
 ``fluxloop_langchain``, so ``opentelemetry-instrument python app.py`` traces every LangChain and
-LangGraph run with no code (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=fluxloop_langchain`` turns it
-off). In code: ``LangChainInstrumentor().instrument()``, same as
-:func:`fluxloop.integrations.langchain.instrument_langchain`.
+LangGraph run with no code, from the moment the application imports langchain-core
+(``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=fluxloop_langchain`` turns it off). In code:
+``LangChainInstrumentor().instrument()``, which installs what
+:func:`fluxloop.integrations.langchain.instrument_langchain` does once langchain-core is imported.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
-from fluxloop.integrations.langchain import instrument_langchain, uninstrument_langchain
+from fluxloop.integrations.autoinstrument import (
+    instrument_langchain_on_import,
+    stop_langchain_instrumentation,
+)
 
 __all__ = ["LangChainInstrumentor"]
 
@@ -26,7 +30,9 @@ class LangChainInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("langchain-core >= 0.3",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        instrument_langchain()
+        # when the application imports langchain-core (at once if it has): an application
+        # that does not use it never pays for importing it
+        instrument_langchain_on_import()
 
     def _uninstrument(self, **kwargs: Any) -> None:
-        uninstrument_langchain()
+        stop_langchain_instrumentation()

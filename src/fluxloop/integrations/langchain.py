@@ -83,6 +83,7 @@ from opentelemetry.trace import Span, SpanContext, Status, StatusCode
 from opentelemetry.util import types
 
 from fluxloop.integrations import _langchain_data as data
+from fluxloop.integrations.autoinstrument import PROVISIONAL_AGENT_NAMES, instrument_if_requested
 from fluxloop.sdk import (
     INSTRUMENTATION_NAME,
     Convention,
@@ -134,9 +135,6 @@ INTERNAL_RUNNABLES = frozenset(
 )
 #: A graph compiled without a name is called this by LangGraph: no better than the target's name.
 _DEFAULT_GRAPH_NAME = "LangGraph"
-#: Agent names the runner gave targets it wrapped itself (their function names): a LangGraph
-#: graph run inside such an agent span names it after the graph.
-PROVISIONAL_AGENT_NAMES: set[str] = set()
 
 
 def is_internal_runnable(name: str) -> bool:
@@ -1137,3 +1135,8 @@ def uninstrument_langchain() -> None:
 def is_langchain_instrumented() -> bool:
     """True between :func:`instrument_langchain` and :func:`uninstrument_langchain`."""
     return _SLOT.handler is not None
+
+
+# instrumentation requested (runner.auto_instrument, the OpenTelemetry instrumentor) while this
+# module was importing langchain-core: see fluxloop.integrations.autoinstrument
+instrument_if_requested()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -13,7 +12,10 @@ from fluxloop_exporters import CONTRACT_VERSION
 from fluxloop_exporters import encode_records as _encode_records
 
 import fluxloop
-from fluxloop.integrations.langchain import PROVISIONAL_AGENT_NAMES, instrument_langchain
+from fluxloop.integrations.autoinstrument import (
+    PROVISIONAL_AGENT_NAMES,
+    instrument_langchain_on_import,
+)
 from fluxloop.sdk import RunCapture, capture_run
 
 __all__ = [
@@ -60,7 +62,7 @@ def configure_tracing(
     """Point the SDK at the collector (OTLP) or at nothing; the runner writes its own files.
 
     With ``auto_instrument`` (``runner.auto_instrument``, default on), LangChain and LangGraph
-    runs of the target are captured with no code when langchain-core is importable
+    runs of the target are captured with no code once the target imports langchain-core
     (``langchain.hide_internal`` folds its plumbing runnables away)."""
     shipping = bool(collector_url) and not no_collector
     # every run must be captured: sampling and the kill switch do not apply to experiments; the
@@ -70,8 +72,8 @@ def configure_tracing(
         fluxloop.configure(storage="otlp", collector_url=collector_url, api_key=api_key, **common)
     else:
         fluxloop.configure(storage="none", **common)
-    if auto_instrument and importlib.util.find_spec("langchain_core") is not None:
-        instrument_langchain(hide_internal=hide_internal)
+    if auto_instrument:
+        instrument_langchain_on_import(hide_internal=hide_internal)
     return TracingSetup(collector_url=collector_url, shipping=shipping)
 
 
