@@ -31,7 +31,7 @@ class AppendFiles:
         self._fds: dict[str, int] = {}
         self._dir_ready = False
 
-    def write(self, name: str, data: bytes) -> str | None:
+    def write(self, name: str, data: bytes | bytearray) -> str | None:
         """Append ``data`` (complete lines) to ``name``; the error text on failure, else None."""
         try:
             fd = self._fd(name)
@@ -48,7 +48,7 @@ class AppendFiles:
                 error = f"cannot open {self.directory / name}: {exc.strerror or exc}"
         return error
 
-    def _append(self, name: str, fd: int, data: bytes) -> str | None:
+    def _append(self, name: str, fd: int, data: bytes | bytearray) -> str | None:
         start = -1
         written = 0
         try:

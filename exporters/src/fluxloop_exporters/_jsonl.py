@@ -39,6 +39,17 @@ def resolve_base_path(base_path: str | os.PathLike[str] | None = None) -> Path:
     return Path(os.path.abspath(os.path.expanduser(os.fspath(base_path))))
 
 
+class _DateGroup:
+    """The lines of one batch for one day's files."""
+
+    __slots__ = ("count", "observations", "traces")
+
+    def __init__(self) -> None:
+        self.observations = bytearray()
+        self.traces = bytearray()
+        self.count = 0
+
+
 class JsonlFileSpanExporter(SpanExporter):
     """Writes spans as FluxLoop contract-v1 JSONL records.
 
@@ -83,19 +94,19 @@ class JsonlFileSpanExporter(SpanExporter):
                 self.dropped_spans += len(spans)
                 return SpanExportResult.FAILURE
             result = SpanExportResult.SUCCESS
-            for date, (obs_lines, trace_lines, count) in groups.items():
+            for date, group in groups.items():
                 # trace records first: when they cannot be written the observations are not
                 # written either, so a span counted as dropped is never on disk
                 error = None
-                if trace_lines:
-                    error = self._files.write(f"traces_{date}.jsonl", b"".join(trace_lines))
+                if group.traces:
+                    error = self._files.write(f"traces_{date}.jsonl", group.traces)
                 if error is None:
-                    error = self._files.write(f"observations_{date}.jsonl", b"".join(obs_lines))
+                    error = self._files.write(f"observations_{date}.jsonl", group.observations)
                 if error is not None:
-                    self._fail_locked(count, error)
+                    self._fail_locked(group.count, error)
                     result = SpanExportResult.FAILURE
                 else:
-                    self.exported_spans += count
+                    self.exported_spans += group.count
             if result is SpanExportResult.SUCCESS and self._failing:
                 self._failing = False
                 _logger.info("fluxloop: JSONL export to %s recovered", self.base_path)
@@ -119,13 +130,11 @@ class JsonlFileSpanExporter(SpanExporter):
     # -- internals -----------------------------------------------------------------------------
 
     @staticmethod
-    def _encode(spans: Sequence[ReadableSpan]) -> dict[str, tuple[list[bytes], list[bytes], int]]:
+    def _encode(spans: Sequence[ReadableSpan]) -> dict[str, _DateGroup]:
         dumps = _json.dumps_line
-        groups: dict[str, tuple[list[bytes], list[bytes], int]] = {}
+        groups: dict[str, _DateGroup] = {}
         current_date = ""
-        obs_lines: list[bytes] = []
-        trace_lines: list[bytes] = []
-        count = 0
+        group = _DateGroup()
         for span in spans:
             observation, trace = encode_records(span)
             day = (observation["end_time"] or observation["start_time"] or "1970-01-01")[:10]
@@ -133,15 +142,14 @@ class JsonlFileSpanExporter(SpanExporter):
             if date is None:
                 date = _DATES[day] = day.replace("-", "")
             if date != current_date:
-                if current_date:
-                    groups[current_date] = (obs_lines, trace_lines, count)
                 current_date = date
-                obs_lines, trace_lines, count = groups.get(date, ([], [], 0))
-            obs_lines.append(dumps(observation))
-            count += 1
+                group = groups.setdefault(date, _DateGroup())
+            # appended to one buffer as they are made: each line's memory is reused at once
+            # (a list of a batch's lines, joined at the end, costs a third more on page faults)
+            group.observations += dumps(observation)
+            group.count += 1
             if trace is not None:
-                trace_lines.append(dumps(trace))
-        groups[current_date] = (obs_lines, trace_lines, count)
+                group.traces += dumps(trace)
         return groups
 
     def _fail(self, count: int, error: str) -> SpanExportResult:
