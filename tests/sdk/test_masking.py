@@ -16,7 +16,7 @@ from opentelemetry.trace import Status, StatusCode
 
 import fluxloop
 from fluxloop.sdk import _serialize
-from fluxloop.sdk._deferred import SpanResolver
+from fluxloop.sdk._exporting import Prepare
 from fluxloop.sdk._serialize import SerializeOptions, to_json, use_orjson
 from fluxloop.sdk.masking import (
     REDACTED,
@@ -616,7 +616,7 @@ def test_other_instrumentations_exceptions_are_masked_on_export(tmp_path: Path) 
     goes through the processor's prepare hook: its exception event and status are masked."""
     provider = TracerProvider(shutdown_on_exit=False)
     processor = FluxLoopSpanProcessor(
-        JsonlFileSpanExporter(tmp_path), prepare=SpanResolver(SerializeOptions())
+        JsonlFileSpanExporter(tmp_path), prepare=Prepare(SerializeOptions())
     )
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("third.party")
@@ -634,3 +634,87 @@ def test_other_instrumentations_exceptions_are_masked_on_export(tmp_path: Path) 
     assert "sk-***" in text and ":***@h" in text
     for secret in (OPENAI_KEY, AWS_ID, ":pw@"):
         assert secret not in text
+
+
+# --------------------------------------------------------------------------------------
+# every span FluxLoop writes, whoever made it
+# --------------------------------------------------------------------------------------
+
+
+def _third_party_span_with_secrets(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("third.party")
+    with tracer.start_as_current_span("chat", links=[]) as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        span.set_attribute("api_key", OPENAI_KEY)
+        span.set_attribute("gen_ai.prompt", f"use {OPENAI_KEY} please")
+        span.set_attribute("llm.config", json.dumps({"credentials": {"user": "u", "pw": "x"}}))
+        span.set_attribute("http.headers", (f"Authorization: Bearer {OPENAI_KEY[3:]}", "ok"))
+        span.set_attribute("db.url", "postgresql://u:pw@h/db")
+        span.add_event("retry", {"detail": f"retried with {AWS_ID}"})
+    with tracer.start_as_current_span(f"call with {GITHUB}"):
+        pass
+
+
+def test_other_instrumentations_attributes_are_masked_on_export(tmp_path: Path) -> None:
+    """Spans FluxLoop did not make (another instrumentation, the OpenTelemetry API) reach the
+    JSONL files through FluxLoop's pipeline with every secret masked: secret keys, values in
+    text and in JSON text, sequence items, event attributes, span names."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    fluxloop.configure(tracer_provider=provider, storage="file", base_path=tmp_path)
+    try:
+        _third_party_span_with_secrets(provider)
+        assert fluxloop.flush()
+    finally:
+        fluxloop.reset_config()
+        provider.shutdown()
+    text = "".join(p.read_text() for p in tmp_path.glob("*.jsonl"))
+    assert '"api_key":"***"' in text and "sk-***" in text and "ghp_***" in text
+    assert '\\"credentials\\":\\"***\\"' in text or '"credentials":"***"' in text
+    for secret in (OPENAI_KEY, OPENAI_KEY[3:], AWS_ID, GITHUB, ":pw@", '"pw"'):
+        assert secret not in text
+
+
+def test_a_run_capture_masks_other_instrumentations_spans() -> None:
+    """The runner's artifacts come from captured spans: they are masked the same way."""
+    provider = TracerProvider(shutdown_on_exit=False)
+    fluxloop.configure(tracer_provider=provider, storage="none")
+    try:
+        with fluxloop.sdk.capture_run({}) as capture:
+            _third_party_span_with_secrets(provider)
+        records = json.dumps([*capture.observations(), *capture.traces()])
+    finally:
+        fluxloop.reset_config()
+        provider.shutdown()
+    assert "sk-***" in records and "ghp_***" in records
+    for secret in (OPENAI_KEY, AWS_ID, GITHUB, ":pw@"):
+        assert secret not in records
+
+
+def test_a_batch_masks_every_span_as_it_would_alone() -> None:
+    """Long strings are screened for the batch at once; whatever sits next to what (secrets
+    at group edges), each span comes out exactly as masked on its own."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from fluxloop.sdk._span_masking import mask_spans
+
+    texts = [
+        "a plain sentence that is long enough to be screened",
+        f"key {OPENAI_KEY} inside",
+        '{"api_key": "v", "other": 1}',
+        "mysql://u:pw@h/db",
+        "short=1",
+        f"Bearer {OPENAI_KEY[3:]}",
+        "x" * 40,
+    ]
+
+    def spans() -> list[ReadableSpan]:
+        return [
+            ReadableSpan(name=f"s{i}", attributes={"text": texts[i % len(texts)], "n": i})
+            for i in range(300)
+        ]
+
+    together = mask_spans(spans())
+    alone = [mask_spans([span])[0] for span in spans()]
+    assert [dict(s.attributes or {}) for s in together] == [dict(s.attributes or {}) for s in alone]
+    assert sum(OPENAI_KEY[3:] in str(dict(s.attributes or {})) for s in together) == 0
+    assert mask_spans(together) is together  # masked spans are not looked at again

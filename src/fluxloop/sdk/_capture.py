@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from fluxloop.sdk._deferred import resolve_spans
 from fluxloop.sdk._serialize import DEFAULT_OPTIONS, SerializeOptions
+from fluxloop.sdk._span_masking import mask_spans
 
 CAPTURE_KEY = otel_context.create_key("fluxloop-capture")
 
@@ -40,9 +41,9 @@ class RunCapture:
 
     @property
     def spans(self) -> list[ReadableSpan]:
-        """The ended spans (a copy), their deferred content resolved."""
+        """The ended spans (a copy), their secrets masked and their deferred content resolved."""
         with self._lock:
-            resolved = resolve_spans(self._spans, self._options)
+            resolved = resolve_spans(mask_spans(self._spans), self._options)
             if resolved is not self._spans:
                 self._spans = list(resolved)
             return list(self._spans)

@@ -33,7 +33,6 @@ from fluxloop.sdk._serialize import (
     SerializeOptions,
     to_json_serialized_many,
 )
-from fluxloop.sdk._span_errors import mask_span_errors
 
 logger = logging.getLogger("fluxloop")
 
@@ -271,5 +270,4 @@ class SpanResolver:
         self.options = replace(options, redact=None)  # the hook runs on the caller's thread
 
     def __call__(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        # other instrumentations' exception events are masked here too (FluxLoop's own already are)
-        return mask_span_errors(resolve_spans(spans, self.options))
+        return resolve_spans(spans, self.options)

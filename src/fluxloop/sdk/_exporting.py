@@ -36,6 +36,7 @@ from fluxloop.sdk import _deferred as deferred
 from fluxloop.sdk._config import SDKConfig
 from fluxloop.sdk._otel_env import OTLP_EXPORTERS
 from fluxloop.sdk._serialize import SerializeOptions
+from fluxloop.sdk._span_masking import mask_spans
 
 logger = logging.getLogger("fluxloop")
 
@@ -79,7 +80,8 @@ def span_exporter_names(config: SDKConfig) -> tuple[str, ...]:
 
 
 class Prepare:
-    """The export-thread hook of one processor: resolve deferred content, add the attributes
+    """The export-thread hook of one processor: mask every span's secrets
+    (:func:`~fluxloop.sdk._span_masking.mask_spans`), resolve deferred content, add the attributes
     OTLP backends read (``enrich``, not for the JSONL contract, which has its own fields) and
     hand the batch's spans over to the GenAI metrics (``drain``, once per pipeline)."""
 
@@ -96,7 +98,9 @@ class Prepare:
         self.drain = drain
 
     def __call__(self, spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
-        resolved = self.resolver(spans)
+        # every span's secrets masked (other instrumentations' too), then FluxLoop's deferred
+        # content checked
+        resolved = self.resolver(mask_spans(spans))
         if self.enrich is not None:
             try:
                 self.enrich(resolved)

@@ -80,7 +80,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -94,10 +94,12 @@ __all__ = [
     "fast_key_scan",
     "is_secret_key",
     "json_may_contain_secret_value",
+    "mask_attribute_text",
     "mask_json_text",
     "mask_secrets",
     "mask_string",
     "mask_text",
+    "text_may_contain_secret_many",
 ]
 
 REDACTED = "***"
@@ -421,6 +423,27 @@ def mask_json_text(text: str) -> str:
         return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
     except Exception:
         return REDACTED
+
+
+def mask_attribute_text(text: str) -> str:
+    """A string attribute value masked: JSON text (``{``/``[``) structurally by
+    :func:`mask_json_text`, anything else by :func:`mask_string`. Never raises."""
+    if text[:1] in ("{", "["):
+        return mask_json_text(text)
+    return mask_string(text)
+
+
+def text_may_contain_secret_many(texts: Sequence[str]) -> bool:
+    """Whether :func:`mask_attribute_text` might change any of ``texts``: one superset test over
+    their concatenation (each pattern needs no anchor, and the NUL between two texts ends every
+    token run, so a secret in one text shows in the whole). False means nothing to mask."""
+    try:
+        data = "\0".join(texts).encode("utf-8", "surrogatepass")
+        if json_may_contain_secret_value(data):
+            return True
+        return (b'":' in data or b'" :' in data) and _CRED_RE.search(data) is not None
+    except Exception:
+        return True
 
 
 def display_mask(value: str | None) -> str:

@@ -1,0 +1,288 @@
+"""Secrets masked in every span FluxLoop writes, whoever made the span.
+
+FluxLoop's decorators check what they capture (:mod:`fluxloop.sdk._serialize`, and
+:mod:`fluxloop.sdk._deferred` on the export thread), but other instrumentations on the same
+provider, and code calling the OpenTelemetry API directly, set attributes FluxLoop never saw: an
+``api_key`` attribute, a prompt quoting ``sk-…``, an exception message with a token. Before any of
+FluxLoop's exporters or run captures sees a batch, :func:`mask_spans` applies the rules of
+:mod:`fluxloop.sdk.masking` to every span, as the collector does on ingest: the span name,
+attribute keys and string values (JSON text structurally: a secret key inside it is masked whatever
+its value), string items of sequence values, event names and attributes (``exception.message``,
+``exception.stacktrace``), link attributes, the status description and the resource's
+attributes. Deferred content (bytes) is left to :func:`fluxloop.sdk._deferred.resolve_spans`,
+which checks it.
+
+Cost: a span whose keys are all known clean and whose string values are short and plain costs a
+set test and a loop over its values; longer strings are scanned for the whole batch at once (one
+superset test over their concatenation per group), value by value only in a group that may hold
+a secret.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.trace import Link, Status
+
+from fluxloop.sdk._deferred import plain_attributes
+from fluxloop.sdk.masking import (
+    REDACTED,
+    is_secret_key,
+    mask_attribute_text,
+    mask_string,
+    text_may_contain_secret_many,
+)
+
+__all__ = ["mask_spans"]
+
+logger = logging.getLogger("fluxloop")
+
+#: set on a span object once it went through :func:`mask_spans` (a second pass skips it)
+_MASKED = "_fluxloop_masked"
+_SHORT = 16  # shorter strings without "=", "@" or ":" hold no secret (see masking)
+_GROUP = 64
+_CLEAN_KEYS_MAX = 4096
+#: attribute keys that are neither secret keys nor hold secret-looking text
+_CLEAN_KEYS: set[str] = set()
+
+
+def mask_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+    """``spans`` with their secrets masked (see the module docstring): the same sequence when
+    nothing needed masking, a span copied only when it changed. Never raises: a span that cannot
+    be checked is exported with every string attribute replaced by ``"***"``."""
+    suspects = _suspects(spans)
+    out: list[ReadableSpan] | None = None
+    for index, span in enumerate(spans):
+        new = span
+        if index in suspects:
+            try:
+                new = _masked(span)
+            except Exception:
+                logger.debug(
+                    "fluxloop: could not mask a span; its strings are dropped", exc_info=True
+                )
+                new = _copy(span, attributes=_blanked(plain_attributes(span)))
+        _mark(new)
+        if new is not span and out is None:
+            out = list(spans[:index])
+        if out is not None:
+            out.append(new)
+    return spans if out is None else out
+
+
+def _suspects(spans: Sequence[ReadableSpan]) -> set[int]:
+    """The positions of the spans that may hold something to mask (a superset)."""
+    suspects: set[int] = set()
+    texts: list[str] = []
+    owners: list[int] = []
+    clean = _CLEAN_KEYS
+    for index, span in enumerate(spans):
+        if getattr(span, _MASKED, False):
+            continue
+        if _has_events(span) or _has_links(span) or span.status.description:
+            suspects.add(index)
+            continue
+        attributes = plain_attributes(span)
+        if not clean.issuperset(attributes) and not _keys_clean(attributes):
+            suspects.add(index)
+            continue
+        name = span.name
+        if len(name) >= _SHORT or _has_marks(name):
+            texts.append(name)
+            owners.append(index)
+        for value in attributes.values():
+            if type(value) is str:
+                if len(value) >= _SHORT or _has_marks(value):
+                    texts.append(value)
+                    owners.append(index)
+            elif type(value) is tuple or type(value) is list:
+                for item in value:
+                    if type(item) is str:
+                        texts.append(item)
+                        owners.append(index)
+        resource = span.resource
+        if (
+            resource is not None
+            and resource.attributes
+            and _resource_masked(resource) is not resource
+        ):
+            suspects.add(index)
+    for start in range(0, len(texts), _GROUP):
+        group = texts[start : start + _GROUP]
+        if text_may_contain_secret_many(group):
+            suspects.update(owners[start : start + _GROUP])
+    return suspects
+
+
+def _has_marks(text: str) -> bool:
+    return "=" in text or "@" in text or ":" in text
+
+
+def _keys_clean(attributes: Mapping[str, Any]) -> bool:
+    """Whether no key of ``attributes`` is secret or holds secret-looking text (learning the
+    clean ones)."""
+    for key in attributes:
+        if key in _CLEAN_KEYS:
+            continue
+        if type(key) is not str or is_secret_key(key) or mask_string(key) != key:
+            return False
+        if len(_CLEAN_KEYS) >= _CLEAN_KEYS_MAX:
+            _CLEAN_KEYS.clear()
+        _CLEAN_KEYS.add(key)
+    return True
+
+
+def _has_events(span: ReadableSpan) -> bool:
+    """Whether ``span`` has events, without ``ReadableSpan.events`` (which copies them into a
+    new tuple under a lock: a microsecond per span, on every span exported)."""
+    events = getattr(span, "_events", None)
+    if events is None:
+        return bool(span.events)
+    queue = getattr(events, "_dq", None)  # the SDK's BoundedList keeps a deque
+    if type(queue) is deque:
+        return bool(queue)
+    try:
+        return len(events) > 0
+    except TypeError:
+        return bool(span.events)
+
+
+def _has_links(span: ReadableSpan) -> bool:
+    links = getattr(span, "_links", None)
+    if links is None:
+        return bool(span.links)
+    try:
+        return len(links) > 0
+    except TypeError:
+        return bool(span.links)
+
+
+def _masked(span: ReadableSpan) -> ReadableSpan:
+    attributes = plain_attributes(span)
+    masked_attributes = _mask_attributes(attributes)
+    changed = masked_attributes is not attributes
+    events = list(span.events)
+    for index, event in enumerate(events):
+        event_attributes = _mask_attributes(event.attributes or {})
+        name = _mask_name(event.name)
+        if event_attributes is not (event.attributes or {}) or name != event.name:
+            events[index] = Event(name, event_attributes, event.timestamp)
+            changed = True
+    links = list(span.links)
+    for index, link in enumerate(links):
+        link_attributes = _mask_attributes(link.attributes or {})
+        if link_attributes is not (link.attributes or {}):
+            links[index] = Link(link.context, link_attributes)
+            changed = True
+    status = span.status
+    if status.description:
+        description = mask_string(status.description)
+        if description != status.description:
+            status = Status(status.status_code, description)
+            changed = True
+    resource = span.resource
+    if resource is not None and resource.attributes:
+        resource = _resource_masked(resource)
+        changed = changed or resource is not span.resource
+    name = _mask_name(span.name)
+    if not changed and name == span.name:
+        return span
+    return _copy(
+        span,
+        name=name,
+        attributes=dict(masked_attributes),
+        events=events,
+        links=links,
+        status=status,
+        resource=resource,
+    )
+
+
+def _mask_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``attributes`` masked; the same mapping when nothing changed. Bytes (deferred content)
+    are left to the resolver."""
+    out: dict[str, Any] | None = None
+    for position, (key, value) in enumerate(attributes.items()):
+        name = _mask_name(key)
+        if value is None or type(value) is bool or type(value) is bytes:
+            new: Any = value
+        elif is_secret_key(key):
+            new = REDACTED
+        elif type(value) is str:
+            new = mask_attribute_text(value)
+        elif isinstance(value, tuple | list):
+            items = [mask_attribute_text(v) if type(v) is str else v for v in value]
+            new = value if items == list(value) else tuple(items)
+        else:
+            new = value
+        if out is None and (new is not value or name is not key):
+            out = dict(list(attributes.items())[:position])
+        if out is not None:
+            out[name] = new
+    return attributes if out is None else out
+
+
+@lru_cache(maxsize=4096)
+def _mask_name(text: str) -> str:
+    # names and keys repeat across spans: each is checked once
+    masked = mask_string(text)
+    return text if masked == text else masked
+
+
+_RESOURCES: dict[int, tuple[Resource, Resource]] = {}
+
+
+def _resource_masked(resource: Resource) -> Resource:
+    """``resource`` with its attributes masked (checked once per resource object)."""
+    known = _RESOURCES.get(id(resource))
+    if known is not None and known[0] is resource:
+        return known[1]
+    attributes = _mask_attributes(resource.attributes)
+    masked = (
+        resource
+        if attributes is resource.attributes
+        else Resource(dict(attributes), resource.schema_url)
+    )
+    if len(_RESOURCES) >= 64:
+        _RESOURCES.clear()
+    _RESOURCES[id(resource)] = (resource, masked)
+    return masked
+
+
+def _blanked(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: (REDACTED if isinstance(value, str | tuple | list) else value)
+        for key, value in attributes.items()
+    }
+
+
+def _mark(span: ReadableSpan) -> None:
+    # a ReadableSpan subclass with __slots__ cannot be marked: it is checked again next time
+    with contextlib.suppress(Exception):
+        setattr(span, _MASKED, True)
+
+
+def _copy(span: ReadableSpan, **changes: Any) -> ReadableSpan:
+    fields: dict[str, Any] = {
+        "name": span.name,
+        "context": span.context,
+        "parent": span.parent,
+        "resource": span.resource,
+        "attributes": plain_attributes(span),
+        "events": span.events,
+        "links": span.links,
+        "kind": span.kind,
+        "status": span.status,
+        "start_time": span.start_time,
+        "end_time": span.end_time,
+        "instrumentation_scope": span.instrumentation_scope,
+    }
+    fields.update(changes)
+    return ReadableSpan(**fields)
