@@ -412,7 +412,7 @@ def main() -> None:
         f"\n  caller CPU {agent_cpu / floor_cpu:.2f}x (target ≤ 1.05x)"
         f"   total wall {agent_wall / floor_wall:.2f}x (target ≤ 1.10x)"
         "\nthe same span written by hand in a FluxLoop app (FluxLoop's provider: its router,"
-        "\nexception-event masking and GenAI metrics for every span):"
+        "\nsecret masking of every span, GenAI metrics):"
         f"\n  caller CPU {agent_cpu / app_cpu:.2f}x   total wall {agent_wall / app_wall:.2f}x"
     )
     metrics_wall, metrics_cpu = calls["@prompt sync (capture + usage)"]

@@ -718,3 +718,51 @@ def test_a_batch_masks_every_span_as_it_would_alone() -> None:
     assert [dict(s.attributes or {}) for s in together] == [dict(s.attributes or {}) for s in alone]
     assert sum(OPENAI_KEY[3:] in str(dict(s.attributes or {})) for s in together) == 0
     assert mask_spans(together) is together  # masked spans are not looked at again
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "pass",
+                    "PWD",
+                    "Secret",
+                    "token",
+                    "auth",
+                    "KEY",
+                    "cookie",
+                    "credential",
+                    "bearer",
+                    "jwt",
+                    "=",
+                    ":",
+                    '"',
+                    "'",
+                    "\\",
+                    " ",
+                    "@",
+                    "://",
+                    "/",
+                    "_",
+                    "-",
+                    ".",
+                    "x",
+                    "monkey",
+                    "question",
+                    '":',
+                    "' :",
+                    "mysql://u:p@h",
+                ]
+            ),
+            st.text(max_size=4),
+        ),
+        max_size=14,
+    )
+)
+def test_the_reversed_credential_search_agrees_with_the_pattern(parts: list[str]) -> None:
+    from fluxloop.sdk.masking import _CRED_RE, has_credential
+
+    data = "".join(parts).encode("utf-8", "surrogatepass")
+    assert has_credential(data) == (_CRED_RE.search(data) is not None)

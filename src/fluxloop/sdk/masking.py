@@ -441,7 +441,7 @@ def text_may_contain_secret_many(texts: Sequence[str]) -> bool:
         data = "\0".join(texts).encode("utf-8", "surrogatepass")
         if json_may_contain_secret_value(data):
             return True
-        return (b'":' in data or b'" :' in data) and _CRED_RE.search(data) is not None
+        return (b'":' in data or b'" :' in data) and has_credential(data)
     except Exception:
         return True
 
@@ -463,7 +463,7 @@ def _text_may_contain_secret(text: str) -> bool:
     if json_may_contain_secret_value(data):
         return True
     # raw text shows quotes unescaped: "KEY": "VALUE" (JSON bytes show \"KEY\": …)
-    return (b'":' in data or b'" :' in data) and _CRED_RE.search(data) is not None
+    return (b'":' in data or b'" :' in data) and has_credential(data)
 
 
 # Detection in serialized JSON (bytes). Every value pattern implies a run of >= 16
@@ -487,12 +487,26 @@ _IN_RUN_RE = re.compile(
     rb"|eyJ[A-Za-z0-9_-]{13}"
 )
 # Credentials (URL userinfo, KEY=VALUE, 'KEY': VALUE): a secret key contains one of these
-# words (every hit word, suffix and pair of the key rule does), so this is a superset.
+# words (every hit word, suffix and pair of the key rule does), so this is a superset. Searched
+# in the lower-cased text *reversed*: a match then starts at its terminator ("=", ":", "@"),
+# which the regex engine finds by a fast scan for those characters, instead of trying the ten
+# words at every position (four times faster on JSON text). _CRED_RE is the same pattern the
+# right way round, kept as the definition (a test checks the two agree).
 _CRED_RE = re.compile(
     rb"(?i)(?:pass|pwd|secret|token|auth|key|cookie|credential|bearer|jwt)[A-Za-z0-9_.-]*"
     rb"(?:=|\\?['\"]\s*:)"
     rb"|://[^\s/?#@]*:[^\s/?#@]*@"
 )
+_CRED_REVERSED_RE = re.compile(
+    rb"(?:=|:\s*['\"]\\?)[a-z0-9_.-]*?"
+    rb"(?:ssap|dwp|terces|nekot|htua|yek|eikooc|laitnederc|reraeb|twj)"
+    rb"|@[^\s/?#@]*:[^\s/?#@]*//:"
+)
+
+
+def has_credential(data: bytes) -> bool:
+    """Whether ``data`` matches :data:`_CRED_RE` (a credential may be in it)."""
+    return _CRED_REVERSED_RE.search(data.lower()[::-1]) is not None
 
 
 def _may_contain_credentials(data: bytes) -> bool:
@@ -504,7 +518,7 @@ def _may_contain_credentials(data: bytes) -> bool:
         or b'\\":' in data
         or b'\\" :' in data
     ):
-        return _CRED_RE.search(data) is not None
+        return has_credential(data)
     return False
 
 
