@@ -24,6 +24,7 @@ from fluxloop.sdk.masking import (
     fast_key_scan,
     is_secret_key,
     json_may_contain_secret_value,
+    mask_attribute_text,
     mask_json_text,
     mask_secrets,
     mask_string,
@@ -705,6 +706,8 @@ def test_a_batch_masks_every_span_as_it_would_alone() -> None:
         "short=1",
         f"Bearer {OPENAI_KEY[3:]}",
         "x" * 40,
+        '{"nested": {"token value": "plain", "auth header": ["a"]}}',
+        '["no", "secret", {"here": 1}]',
     ]
 
     def spans() -> list[ReadableSpan]:
@@ -716,6 +719,10 @@ def test_a_batch_masks_every_span_as_it_would_alone() -> None:
     together = mask_spans(spans())
     alone = [mask_spans([span])[0] for span in spans()]
     assert [dict(s.attributes or {}) for s in together] == [dict(s.attributes or {}) for s in alone]
+    # and each is what the one rule for a string attribute makes of it
+    for index, span in enumerate(together):
+        assert (span.attributes or {})["text"] == mask_attribute_text(texts[index % len(texts)])
+    assert '"token value":"***"' in str([dict(s.attributes or {}) for s in together])
     assert sum(OPENAI_KEY[3:] in str(dict(s.attributes or {})) for s in together) == 0
     assert mask_spans(together) is together  # masked spans are not looked at again
 

@@ -13,9 +13,9 @@ attributes. Deferred content (bytes) is left to :func:`fluxloop.sdk._deferred.re
 which checks it.
 
 Cost: a span whose keys are all known clean and whose string values are short and plain costs a
-set test and a loop over its values; longer strings are scanned for the whole batch at once (one
-superset test over their concatenation per group), value by value only in a group that may hold
-a secret.
+set test and a loop over its values; JSON text is parsed for its keys; longer strings are scanned
+for the whole batch at once (one superset test over their concatenation per group), value by value
+only in a group that may hold a secret.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from fluxloop.sdk._deferred import plain_attributes
 from fluxloop.sdk.masking import (
     REDACTED,
     is_secret_key,
+    json_text_has_secret_key,
     mask_attribute_text,
     mask_string,
     text_may_contain_secret_many,
@@ -47,6 +48,7 @@ logger = logging.getLogger("fluxloop")
 #: set on a span object once it went through :func:`mask_spans` (a second pass skips it)
 _MASKED = "_fluxloop_masked"
 _SHORT = 16  # shorter strings without "=", "@" or ":" hold no secret (see masking)
+_JSON_OPENERS = ("{", "[")
 _GROUP = 64
 _CLEAN_KEYS_MAX = 4096
 #: attribute keys that are neither secret keys nor hold secret-looking text
@@ -99,12 +101,17 @@ def _suspects(spans: Sequence[ReadableSpan]) -> set[int]:
             owners.append(index)
         for value in attributes.values():
             if type(value) is str:
+                if value[:1] in _JSON_OPENERS and json_text_has_secret_key(value):
+                    suspects.add(index)  # a secret key of any spelling, inside JSON text
+                    break
                 if len(value) >= _SHORT or _has_marks(value):
                     texts.append(value)
                     owners.append(index)
             elif type(value) is tuple or type(value) is list:
                 for item in value:
                     if type(item) is str:
+                        if item[:1] in _JSON_OPENERS and json_text_has_secret_key(item):
+                            suspects.add(index)
                         texts.append(item)
                         owners.append(index)
         resource = span.resource

@@ -94,6 +94,7 @@ __all__ = [
     "fast_key_scan",
     "is_secret_key",
     "json_may_contain_secret_value",
+    "json_text_has_secret_key",
     "mask_attribute_text",
     "mask_json_text",
     "mask_secrets",
@@ -433,10 +434,24 @@ def mask_attribute_text(text: str) -> str:
     return mask_string(text)
 
 
+def json_text_has_secret_key(text: str) -> bool:
+    """Whether JSON text ``text`` has a secret key anywhere (what :func:`mask_json_text` masks
+    structurally, whatever the key's characters); False when it is not JSON (:func:`mask_string`
+    then applies, which :func:`text_may_contain_secret_many` screens). True on doubt."""
+    try:
+        value = _json_loads(text)
+    except (ValueError, RecursionError):
+        return False
+    except Exception:
+        return True
+    return fast_key_scan(value)
+
+
 def text_may_contain_secret_many(texts: Sequence[str]) -> bool:
-    """Whether :func:`mask_attribute_text` might change any of ``texts``: one superset test over
-    their concatenation (each pattern needs no anchor, and the NUL between two texts ends every
-    token run, so a secret in one text shows in the whole). False means nothing to mask."""
+    """Whether :func:`mask_string` might change any of ``texts``: one superset test over their
+    concatenation (each pattern needs no anchor, and the NUL between two texts ends every token
+    run, so a secret in one text shows in the whole). False means nothing to mask, for JSON text
+    too once :func:`json_text_has_secret_key` said no."""
     try:
         data = "\0".join(texts).encode("utf-8", "surrogatepass")
         if json_may_contain_secret_value(data):
