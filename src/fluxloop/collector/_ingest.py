@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any
 
@@ -31,16 +30,10 @@ from opentelemetry._logs import LogRecord
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.trace import Link, Status
+from opentelemetry.trace import Link
 
-from fluxloop.sdk import SerializeOptions, to_json
-from fluxloop.sdk.masking import (
-    REDACTED,
-    is_secret_key,
-    mask_json_text,
-    mask_secrets,
-    mask_string,
-)
+from fluxloop.sdk import SerializeOptions, mask_spans, to_json
+from fluxloop.sdk.masking import mask_attribute_text, mask_attributes, mask_secrets
 
 __all__ = ["DEFAULT_POLICY", "IngestPolicy", "prepare_logs", "prepare_record", "prepare_spans"]
 
@@ -121,16 +114,14 @@ def _bounded_json(text: str, policy: IngestPolicy) -> tuple[str, bool] | None:
 
 
 def _string(key: str, text: str, policy: IngestPolicy, marks: _Marks) -> str:
+    """``text`` within the limits (masked already: see :func:`_attributes`)."""
     limit = policy.max_attribute_bytes
-    looks_json = text[:1] in ("{", "[")
-    if looks_json and (_over(text, limit) or _deep(text, policy.max_depth)):
+    if text[:1] in ("{", "[") and (_over(text, limit) or _deep(text, policy.max_depth)):
         bounded = _bounded_json(text, policy)
         if bounded is not None:
             if bounded[1]:
                 marks.add(key)
             return bounded[0]
-    if policy.mask:
-        text = mask_json_text(text) if looks_json else mask_string(text)
     if _over(text, limit):
         marks.add(key)
         return _cut(text, limit)
@@ -152,36 +143,27 @@ def _value(key: str, value: Any, policy: IngestPolicy, marks: _Marks) -> Any:
 def _attributes(
     source: Mapping[str, Any] | None, policy: IngestPolicy, marks: _Marks
 ) -> Mapping[str, Any] | None:
-    """``source`` masked and bounded; ``source`` itself when nothing changed."""
+    """``source`` masked (the SDK's rule for attributes, :func:`mask_attributes`) and bounded;
+    ``source`` itself when nothing changed."""
     if not source:
         return source
+    masked = mask_attributes(source) if policy.mask else source
     out: dict[str, Any] = {}
-    changed = False
-    mask = policy.mask
-    items: Iterable[tuple[str, Any]] = source.items()
-    if len(source) > policy.max_attributes:
+    changed = masked is not source
+    items: Iterable[tuple[str, Any]] = masked.items()
+    if len(masked) > policy.max_attributes:
         marks.add(_TRUNCATED_ATTRIBUTES)
         changed = True
         items = islice(items, policy.max_attributes)
     for key, value in items:
-        if mask and value is not None and type(value) is not bool and is_secret_key(key):
-            new: Any = REDACTED
-        elif type(value) is str:
-            new = _string(key, value, policy, marks)
-        else:
-            new = _value(key, value, policy, marks)
-        name = _mask_key(key) if mask else key
-        if new is not value or name is not key:
-            changed = True
-        out[name] = new
+        new = (
+            _string(key, value, policy, marks)
+            if type(value) is str
+            else _value(key, value, policy, marks)
+        )
+        changed = changed or new is not value
+        out[key] = new
     return out if changed else source
-
-
-@lru_cache(maxsize=4096)
-def _mask_key(key: str) -> str:
-    # attribute keys repeat across spans: each is checked once
-    masked = mask_string(key)
-    return key if masked == key else masked
 
 
 class _Resources:
@@ -205,16 +187,15 @@ class _Resources:
 
 
 def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resources) -> ReadableSpan:
+    """``span`` within the limits (masked already: see :func:`prepare_spans`)."""
     marks = _Marks()
-    mask = policy.mask
     attributes = _attributes(span.attributes, policy, marks)
     changed = attributes is not span.attributes
     events = list(span.events)
     for index, event in enumerate(events):
         event_attributes = _attributes(event.attributes, policy, marks)
-        name = mask_string(event.name) if mask else event.name
-        if event_attributes is not event.attributes or name != event.name:
-            events[index] = Event(name, event_attributes, event.timestamp)
+        if event_attributes is not event.attributes:
+            events[index] = Event(event.name, event_attributes, event.timestamp)
             changed = True
     links = list(span.links)
     for index, link in enumerate(links):
@@ -222,18 +203,10 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resource
         if link_attributes is not link.attributes:
             links[index] = Link(link.context, link_attributes)
             changed = True
-    status = span.status
-    if mask and status.description:
-        description = mask_string(status.description)
-        if description != status.description:
-            status = Status(status.status_code, description)
-            changed = True
     resource = span.resource
     if resource is not None and resource.attributes:
         resource = resources.get(resource, policy)
         changed = changed or resource is not span.resource
-    name = mask_string(span.name) if mask else span.name
-    changed = changed or name != span.name
     if not changed and not marks.keys:
         return span
     final = dict(attributes or {})
@@ -242,7 +215,7 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resource
         known = [str(v) for v in previous] if isinstance(previous, tuple | list) else []
         final[attr.FLUXLOOP_TRUNCATED] = tuple(dict.fromkeys([*known, *marks.keys]))
     return ReadableSpan(
-        name=name,
+        name=span.name,
         context=span.context,
         parent=span.parent,
         resource=resource,
@@ -250,7 +223,7 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resource
         events=events,
         links=links,
         kind=span.kind,
-        status=status,
+        status=span.status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
@@ -259,15 +232,20 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resource
 
 def prepare_spans(spans: Sequence[ReadableSpan], policy: IngestPolicy) -> list[ReadableSpan]:
     """``spans`` masked and bounded by ``policy`` (see the module docstring); a span that needs
-    nothing is passed through as is."""
+    nothing is passed through as is. The masking is the SDK's own export step
+    (:func:`~fluxloop.sdk._span_masking.mask_spans`), so a span is masked the same whether it was
+    written in process or sent to the collector."""
     resources = _Resources()
+    if policy.mask:
+        spans = mask_spans(spans)
+        policy = replace(policy, mask=False)  # what is left is bounding
     return [_prepare_span(span, policy, resources) for span in spans]
 
 
 def _body(body: Any, policy: IngestPolicy, marks: _Marks) -> Any:
     """A log record's body (any JSON value) masked and bounded like one attribute."""
     if isinstance(body, str):
-        return _string("body", body, policy, marks)
+        return _string("body", mask_attribute_text(body) if policy.mask else body, policy, marks)
     if not isinstance(body, dict | list | tuple):
         return body
     options = SerializeOptions(

@@ -68,6 +68,7 @@ from fluxloop.sdk._schemas import (
     VariationStrategy,
 )
 from fluxloop.sdk._serialize import SerializeOptions, to_json
+from fluxloop.sdk._span_masking import mask_spans
 from fluxloop.sdk._spans import record_failure, span_attributes, start_span
 from fluxloop.sdk._threads import ContextThreadPoolExecutor, propagate_context, run_in_executor
 from fluxloop.sdk.envfile import read_dotenv
@@ -132,6 +133,7 @@ __all__ = [
     "build_convention",
     "extract_usage",
     "infer_provider",
+    "mask_spans",
     "record_failure",
     "span_attributes",
     "start_span",

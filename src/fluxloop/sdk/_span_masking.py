@@ -24,7 +24,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -36,7 +35,8 @@ from fluxloop.sdk.masking import (
     REDACTED,
     is_secret_key,
     json_text_has_secret_key,
-    mask_attribute_text,
+    mask_attributes,
+    mask_name,
     mask_string,
     text_may_contain_secret_many,
 )
@@ -173,18 +173,18 @@ def _has_links(span: ReadableSpan) -> bool:
 
 def _masked(span: ReadableSpan) -> ReadableSpan:
     attributes = plain_attributes(span)
-    masked_attributes = _mask_attributes(attributes)
+    masked_attributes = mask_attributes(attributes)
     changed = masked_attributes is not attributes
     events = list(span.events)
     for index, event in enumerate(events):
-        event_attributes = _mask_attributes(event.attributes or {})
-        name = _mask_name(event.name)
+        event_attributes = mask_attributes(event.attributes or {})
+        name = mask_name(event.name)
         if event_attributes is not (event.attributes or {}) or name != event.name:
             events[index] = Event(name, event_attributes, event.timestamp)
             changed = True
     links = list(span.links)
     for index, link in enumerate(links):
-        link_attributes = _mask_attributes(link.attributes or {})
+        link_attributes = mask_attributes(link.attributes or {})
         if link_attributes is not (link.attributes or {}):
             links[index] = Link(link.context, link_attributes)
             changed = True
@@ -198,7 +198,7 @@ def _masked(span: ReadableSpan) -> ReadableSpan:
     if resource is not None and resource.attributes:
         resource = _resource_masked(resource)
         changed = changed or resource is not span.resource
-    name = _mask_name(span.name)
+    name = mask_name(span.name)
     if not changed and name == span.name:
         return span
     return _copy(
@@ -212,37 +212,6 @@ def _masked(span: ReadableSpan) -> ReadableSpan:
     )
 
 
-def _mask_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``attributes`` masked; the same mapping when nothing changed. Bytes (deferred content)
-    are left to the resolver."""
-    out: dict[str, Any] | None = None
-    for position, (key, value) in enumerate(attributes.items()):
-        name = _mask_name(key)
-        if value is None or type(value) is bool or type(value) is bytes:
-            new: Any = value
-        elif is_secret_key(key):
-            new = REDACTED
-        elif type(value) is str:
-            new = mask_attribute_text(value)
-        elif isinstance(value, tuple | list):
-            items = [mask_attribute_text(v) if type(v) is str else v for v in value]
-            new = value if items == list(value) else tuple(items)
-        else:
-            new = value
-        if out is None and (new is not value or name is not key):
-            out = dict(list(attributes.items())[:position])
-        if out is not None:
-            out[name] = new
-    return attributes if out is None else out
-
-
-@lru_cache(maxsize=4096)
-def _mask_name(text: str) -> str:
-    # names and keys repeat across spans: each is checked once
-    masked = mask_string(text)
-    return text if masked == text else masked
-
-
 _RESOURCES: dict[int, tuple[Resource, Resource]] = {}
 
 
@@ -251,7 +220,7 @@ def _resource_masked(resource: Resource) -> Resource:
     known = _RESOURCES.get(id(resource))
     if known is not None and known[0] is resource:
         return known[1]
-    attributes = _mask_attributes(resource.attributes)
+    attributes = mask_attributes(resource.attributes)
     masked = (
         resource
         if attributes is resource.attributes

@@ -80,7 +80,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -96,7 +96,9 @@ __all__ = [
     "json_may_contain_secret_value",
     "json_text_has_secret_key",
     "mask_attribute_text",
+    "mask_attributes",
     "mask_json_text",
+    "mask_name",
     "mask_secrets",
     "mask_string",
     "mask_text",
@@ -432,6 +434,44 @@ def mask_attribute_text(text: str) -> str:
     if text[:1] in ("{", "["):
         return mask_json_text(text)
     return mask_string(text)
+
+
+def mask_attributes(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    """OpenTelemetry attributes masked: a secret key's value becomes ``"***"`` (``None`` and
+    booleans reveal nothing and stay), strings by :func:`mask_attribute_text`, the strings of a
+    sequence likewise, secret-looking text in a key by :func:`mask_string`. Bytes are left as
+    they are (FluxLoop's deferred content is checked where it is resolved). The same mapping
+    when nothing changed. Never raises (a value that cannot be masked becomes ``"***"``)."""
+    out: dict[str, Any] | None = None
+    for position, (key, value) in enumerate(attributes.items()):
+        name = mask_name(key)
+        try:
+            if value is None or type(value) is bool or type(value) is bytes:
+                new: Any = value
+            elif is_secret_key(key):
+                new = REDACTED
+            elif type(value) is str:
+                new = mask_attribute_text(value)
+            elif isinstance(value, tuple | list):
+                items = [mask_attribute_text(v) if type(v) is str else v for v in value]
+                new = value if items == list(value) else tuple(items)
+            else:
+                new = value
+        except Exception:
+            new = REDACTED
+        if out is None and (new is not value or name is not key):
+            out = dict(list(attributes.items())[:position])
+        if out is not None:
+            out[name] = new
+    return attributes if out is None else out
+
+
+@lru_cache(maxsize=4096)
+def mask_name(text: str) -> str:
+    """A span, event or attribute name masked by :func:`mask_string`, the same object when
+    unchanged (names repeat across spans: each is checked once)."""
+    masked = mask_string(text)
+    return text if masked == text else masked
 
 
 def json_text_has_secret_key(text: str) -> bool:
