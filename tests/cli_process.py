@@ -1,6 +1,7 @@
 """The real ``fluxloop`` command in subprocesses, isolated from the developer's environment.
 
-Shared by the CLI, generation and analysis tests (and anything else that drives the CLI).
+Shared by the CLI, generation and analysis tests (and anything else that drives the CLI), with
+:func:`python` for a program run in a process of its own.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -44,6 +46,22 @@ def fl(
         text=True,
         timeout=timeout,
         input=stdin if stdin is not None else "",
+    )
+
+
+def python(
+    source: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the Python program ``source`` (dedented) as ``cwd/app.py``, in ``cwd``, and wait."""
+    script = cwd / "app.py"
+    script.write_text(textwrap.dedent(source), encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(script)],
+        cwd=cwd,
+        env=clean_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -5,26 +5,14 @@ In subprocesses: which modules a process imported is the process's."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
-from tests.cli_process import clean_env
+from tests.cli_process import python
 
 
 def run(tmp_path: Path, *code: str) -> str:
-    script = tmp_path / "app.py"
-    script.write_text("".join(textwrap.dedent(part) for part in code))
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = python("".join(textwrap.dedent(part) for part in code), tmp_path)
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
 
