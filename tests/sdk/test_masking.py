@@ -773,3 +773,22 @@ def test_the_reversed_credential_search_agrees_with_the_pattern(parts: list[str]
 
     data = "".join(parts).encode("utf-8", "surrogatepass")
     assert has_credential(data) == (_CRED_RE.search(data) is not None)
+
+
+def test_span_masking_never_raises_and_fails_closed() -> None:
+    """A span whose attributes cannot be read normally is still masked (or blanked), never
+    raised into the export thread."""
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    from fluxloop.sdk._span_masking import mask_spans
+
+    class Hostile(dict[str, Any]):
+        def items(self) -> Any:
+            raise RuntimeError("no")
+
+    good = ReadableSpan(name="ok", attributes={"token": "x", "n": 1})
+    weird = ReadableSpan(name="weird", attributes={"a": 1})
+    weird._attributes = Hostile({"api_key": OPENAI_KEY})
+    masked = mask_spans([good, weird])
+    assert dict(masked[0].attributes or {}) == {"token": "***", "n": 1}
+    assert OPENAI_KEY not in str(dict(masked[1].attributes or {}))

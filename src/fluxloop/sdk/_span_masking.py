@@ -58,8 +58,12 @@ _CLEAN_KEYS: set[str] = set()
 def mask_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
     """``spans`` with their secrets masked (see the module docstring): the same sequence when
     nothing needed masking, a span copied only when it changed. Never raises: a span that cannot
-    be checked is exported with every string attribute replaced by ``"***"``."""
-    suspects = _suspects(spans)
+    be checked keeps only its identity, timing and numbers (see :func:`_failed_closed`)."""
+    try:
+        suspects = _suspects(spans)
+    except Exception:  # fail closed: every span is looked at, one by one
+        logger.debug("fluxloop: could not screen spans for secrets", exc_info=True)
+        suspects = set(range(len(spans)))
     out: list[ReadableSpan] | None = None
     for index, span in enumerate(spans):
         new = span
@@ -67,10 +71,8 @@ def mask_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
             try:
                 new = _masked(span)
             except Exception:
-                logger.debug(
-                    "fluxloop: could not mask a span; its strings are dropped", exc_info=True
-                )
-                new = _copy(span, attributes=_blanked(plain_attributes(span)))
+                logger.debug("fluxloop: could not mask a span; strings dropped", exc_info=True)
+                new = _failed_closed(span)
         _mark(new)
         if new is not span and out is None:
             out = list(spans[:index])
@@ -232,11 +234,32 @@ def _resource_masked(resource: Resource) -> Resource:
     return masked
 
 
-def _blanked(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        key: (REDACTED if isinstance(value, str | tuple | list) else value)
-        for key, value in attributes.items()
-    }
+def _failed_closed(span: ReadableSpan) -> ReadableSpan:
+    """What is left of a span that could not be masked: its identity and timing, its name if it
+    can be masked, its numbers; every string, event, link and description dropped."""
+    try:
+        attributes = {
+            key: (REDACTED if isinstance(value, str | bytes | tuple | list) else value)
+            for key, value in plain_attributes(span).items()
+        }
+    except Exception:
+        attributes = {}
+    try:
+        name = mask_name(span.name)
+    except Exception:
+        name = "<span>"
+    return ReadableSpan(
+        name=name,
+        context=span.context,
+        parent=span.parent,
+        resource=Resource.get_empty(),
+        attributes=attributes,
+        kind=span.kind,
+        status=Status(span.status.status_code),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _mark(span: ReadableSpan) -> None:
