@@ -2,9 +2,11 @@
 
 Everything FluxLoop writes or prints goes through here: the SDK's serializer
 (:func:`fluxloop.sdk._serialize.to_json` when ``SerializeOptions.mask_secrets`` is true), the
-SDK's exception events (:func:`mask_text`), the recording writer, the runner's artifacts and
-config snapshots, parse/evaluate/compare outputs, generated inputs, ``config show``, log lines,
-and the collector and ``import otlp`` on ingest (:func:`mask_secrets`). Display of a configured
+SDK's exception events (:func:`mask_text`), every span FluxLoop exports or captures, whoever made
+it (:func:`mask_attributes` through ``fluxloop.sdk.mask_spans``, also the collector's and
+``import otlp``'s ingest step), the recording writer, the runner's artifacts and config
+snapshots, parse/evaluate/compare outputs, generated inputs, ``config show``, log lines
+(:func:`mask_secrets`). Display of a configured
 key (``config env``, ``status check``) uses :func:`display_mask`.
 
 Masking by key (:func:`is_secret_key`)
