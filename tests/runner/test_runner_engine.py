@@ -134,22 +134,18 @@ def test_parallel_async_runs_overlap(project: Project) -> None:
     import sys
 
     mod = setup(project, "slow_async", base_inputs=[f"i{n}" for n in range(8)], parallel_runs=8)
-    start = time.perf_counter()
     outcome = project.run()
-    elapsed = time.perf_counter() - start
     assert outcome.summary["results"]["successful"] == 8
+    # all eight were in flight at once (how fast that is, is bench_runner.py's to measure)
     assert sys.modules[mod].ACTIVE["max"] == 8
-    assert elapsed < 1.0  # 8 x 0.2 s sequentially
 
 
 def test_parallel_sync_runs_in_threads(project: Project) -> None:
     import sys
 
     mod = setup(project, "slow_sync", base_inputs=[f"i{n}" for n in range(6)])
-    start = time.perf_counter()
     outcome = project.run(parallel=6)
-    assert time.perf_counter() - start < 1.0
-    assert sys.modules[mod].ACTIVE["max"] == 6
+    assert sys.modules[mod].ACTIVE["max"] == 6  # six threads in flight at once
     assert {line["output"] for line in lines(outcome)} == {f"sync:i{n}" for n in range(6)}
 
 
