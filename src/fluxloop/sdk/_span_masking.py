@@ -140,7 +140,7 @@ def _keys_clean(attributes: Mapping[str, Any]) -> bool:
     for key in attributes:
         if key in _CLEAN_KEYS:
             continue
-        if type(key) is not str or is_secret_key(key) or mask_string(key) != key:
+        if type(key) is not str or is_secret_key(key) or mask_name(key) is not key:
             return False
         if len(_CLEAN_KEYS) >= _CLEAN_KEYS_MAX:
             _CLEAN_KEYS.clear()
