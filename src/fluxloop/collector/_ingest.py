@@ -32,7 +32,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link
 
-from fluxloop.sdk import SerializeOptions, mask_spans, to_json
+from fluxloop.sdk import SerializeOptions, copy_span, mask_spans, to_json
 from fluxloop.sdk.masking import mask_attribute_text, mask_attributes, mask_secrets
 
 __all__ = ["DEFAULT_POLICY", "IngestPolicy", "prepare_logs", "prepare_record", "prepare_spans"]
@@ -214,20 +214,7 @@ def _prepare_span(span: ReadableSpan, policy: IngestPolicy, resources: _Resource
         previous = final.get(attr.FLUXLOOP_TRUNCATED)
         known = [str(v) for v in previous] if isinstance(previous, tuple | list) else []
         final[attr.FLUXLOOP_TRUNCATED] = tuple(dict.fromkeys([*known, *marks.keys]))
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=resource,
-        attributes=final,
-        events=events,
-        links=links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return copy_span(span, resource=resource, attributes=final, events=events, links=links)
 
 
 def prepare_spans(spans: Sequence[ReadableSpan], policy: IngestPolicy) -> list[ReadableSpan]:

@@ -27,6 +27,7 @@ from fluxloop.sdk._conventions import Convention, build_convention
 from fluxloop.sdk._decorators import agent, embedding, prompt, retrieval, tool, trace
 from fluxloop.sdk._genai import Usage, extract_usage, infer_provider, to_genai_messages
 from fluxloop.sdk._models import ObservationData, ObservationLevel, ObservationType, TraceData
+from fluxloop.sdk._readable import copy_span
 from fluxloop.sdk._recording import (
     DEFAULT_RECORDING_FILE,
     MASK,
@@ -131,6 +132,7 @@ __all__ = [
     "SerializeOptions",
     "Usage",
     "build_convention",
+    "copy_span",
     "extract_usage",
     "infer_provider",
     "mask_spans",

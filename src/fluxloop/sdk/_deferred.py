@@ -20,7 +20,6 @@ on the caller's thread, as before.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 from fluxloop_semconv import attributes as attr
 from opentelemetry.sdk.trace import ReadableSpan
 
+from fluxloop.sdk._readable import attribute_storage, copy_span, plain_attributes
 from fluxloop.sdk._serialize import (
     ORJSON_AVAILABLE,
     SerializeOptions,
@@ -107,19 +107,19 @@ def resolved_attributes(attributes: Any, options: SerializeOptions) -> dict[str,
     return values
 
 
-def _apply(
-    values: dict[str, Any],
-    keys: Sequence[str],
-    texts: Sequence[tuple[str, bool]],
-    cut_keys: Sequence[str] = (),
-) -> None:
-    """Set each deferred ``keys`` of ``values`` to its checked text; mark what was cut (and
-    ``cut_keys``, already set) in ``fluxloop.truncated``."""
-    cut_keys = list(cut_keys)
+def _apply(values: dict[str, Any], keys: Sequence[str], texts: Sequence[tuple[str, bool]]) -> None:
+    """Set each deferred ``keys`` of ``values`` to its checked text; mark what was cut."""
+    cut_keys = []
     for key, (text, cut) in zip(keys, texts, strict=True):
         values[key] = text  # what to_json made of the value
         if cut:
             cut_keys.append(key)
+    if cut_keys:
+        _mark_truncated(values, cut_keys)
+
+
+def _mark_truncated(values: dict[str, Any], cut_keys: Sequence[str]) -> None:
+    """Add the content keys among ``cut_keys`` to the span's ``fluxloop.truncated``."""
     marked = [key for key in cut_keys if key in CONTENT]
     if marked:
         truncated = list(values.get(attr.FLUXLOOP_TRUNCATED) or ())
@@ -137,36 +137,15 @@ def resolve_in_place(span: ReadableSpan, options: SerializeOptions) -> ReadableS
     where they are stored, when the SDK keeps them in a ``dict`` (spans with deferred content
     are seen only by FluxLoop's own consumers, which all resolve them identically), else a
     copy."""
-    storage = _storage(span)
+    storage = attribute_storage(span)
     attributes = storage if storage is not None else (span.attributes or {})
     if not has_deferred(attributes):
         return span
     if storage is None:
-        return _copy_with(span, resolved_attributes(attributes, options))
+        return copy_span(span, attributes=resolved_attributes(attributes, options))
     keys = [key for key in DEFERRABLE if type(storage.get(key)) is bytes]
     _apply(storage, keys, to_json_serialized_many([storage[key] for key in keys], options))
     return span
-
-
-def plain_attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """The span's attributes as a plain ``dict`` where the SDK keeps one (see :func:`_storage`),
-    else the public mapping. For reading on the export thread: reading through the SDK's
-    ``BoundedAttributes`` costs a lock and a Python call per key, and an exception per missing
-    key."""
-    storage = _storage(span)
-    return storage if storage is not None else (span.attributes or {})
-
-
-def _storage(span: ReadableSpan) -> dict[str, Any] | None:
-    """The ``dict`` the span's attributes live in (its own, or the one inside its
-    ``BoundedAttributes``), if the SDK keeps one."""
-    own = getattr(span, "_attributes", None)
-    if type(own) is dict:
-        return own
-    inner = getattr(own, "_dict", None)
-    if type(inner) is dict or type(inner) is OrderedDict:
-        return inner
-    return None
 
 
 def resolve_spans(
@@ -187,9 +166,9 @@ def resolve_spans(
             new = resolve_in_place(span, options)
         except Exception:
             logger.debug("fluxloop: could not resolve captured content", exc_info=True)
-            new = _copy_with(
+            new = copy_span(
                 span,
-                {
+                attributes={
                     key: (_UNAVAILABLE if type(value) is bytes else value)
                     for key, value in (span.attributes or {}).items()
                 },
@@ -209,7 +188,7 @@ def _resolve_together(
     found: list[tuple[int, dict[str, Any] | None, Mapping[str, Any], list[str]]] = []
     raws: list[bytes] = []
     for index, span in enumerate(spans):  # loops spelled out: this runs for every span
-        storage = _storage(span)
+        storage = attribute_storage(span)
         attributes = storage if storage is not None else (span.attributes or {})
         keys: list[str] | None = None
         for key in DEFERRABLE:
@@ -233,32 +212,15 @@ def _resolve_together(
             if cut:
                 cut_keys = [key] if cut_keys is None else [*cut_keys, key]
         if cut_keys is not None:
-            _apply(values, (), (), cut_keys)
+            _mark_truncated(values, cut_keys)
         if storage is None:  # see resolve_in_place
             if resolved is None:
                 resolved = list(spans)
-            resolved[index] = _copy_with(spans[index], values)
+            resolved[index] = copy_span(spans[index], attributes=values)
     return spans if resolved is None else resolved
 
 
 _UNAVAILABLE = '"<unavailable>"'
-
-
-def _copy_with(span: ReadableSpan, attributes: dict[str, Any]) -> ReadableSpan:
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 class SpanResolver:

@@ -62,7 +62,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from fluxloop.sdk._deferred import plain_attributes
+from fluxloop.sdk._readable import plain_attributes
 
 logger = logging.getLogger("fluxloop")
 

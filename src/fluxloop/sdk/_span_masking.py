@@ -30,7 +30,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.trace import Link, Status
 
-from fluxloop.sdk._deferred import plain_attributes
+from fluxloop.sdk._readable import copy_span, plain_attributes
 from fluxloop.sdk.masking import (
     REDACTED,
     is_secret_key,
@@ -203,7 +203,7 @@ def _masked(span: ReadableSpan) -> ReadableSpan:
     name = mask_name(span.name)
     if not changed and name == span.name:
         return span
-    return _copy(
+    return copy_span(
         span,
         name=name,
         attributes=dict(masked_attributes),
@@ -248,17 +248,14 @@ def _failed_closed(span: ReadableSpan) -> ReadableSpan:
         name = mask_name(span.name)
     except Exception:
         name = "<span>"
-    return ReadableSpan(
+    return copy_span(
+        span,
         name=name,
-        context=span.context,
-        parent=span.parent,
-        resource=Resource.get_empty(),
         attributes=attributes,
-        kind=span.kind,
+        events=(),
+        links=(),
         status=Status(span.status.status_code),
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
+        resource=Resource.get_empty(),
     )
 
 
@@ -266,22 +263,3 @@ def _mark(span: ReadableSpan) -> None:
     # a ReadableSpan subclass with __slots__ cannot be marked: it is checked again next time
     with contextlib.suppress(Exception):
         setattr(span, _MASKED, True)
-
-
-def _copy(span: ReadableSpan, **changes: Any) -> ReadableSpan:
-    fields: dict[str, Any] = {
-        "name": span.name,
-        "context": span.context,
-        "parent": span.parent,
-        "resource": span.resource,
-        "attributes": plain_attributes(span),
-        "events": span.events,
-        "links": span.links,
-        "kind": span.kind,
-        "status": span.status,
-        "start_time": span.start_time,
-        "end_time": span.end_time,
-        "instrumentation_scope": span.instrumentation_scope,
-    }
-    fields.update(changes)
-    return ReadableSpan(**fields)
