@@ -498,6 +498,7 @@ def text_may_contain_secret_many(texts: Sequence[str]) -> bool:
         data = "\0".join(texts).encode("utf-8", "surrogatepass")
         if json_may_contain_secret_value(data):
             return True
+        # raw text shows quotes unescaped: "KEY": "VALUE" (JSON bytes show \"KEY\": …)
         return (b'":' in data or b'" :' in data) and has_credential(data)
     except Exception:
         return True
@@ -516,11 +517,7 @@ def display_mask(value: str | None) -> str:
 def _text_may_contain_secret(text: str) -> bool:
     if len(text) < 16 and "=" not in text and "@" not in text and ":" not in text:
         return False
-    data = text.encode("utf-8", "surrogatepass")
-    if json_may_contain_secret_value(data):
-        return True
-    # raw text shows quotes unescaped: "KEY": "VALUE" (JSON bytes show \"KEY\": …)
-    return (b'":' in data or b'" :' in data) and has_credential(data)
+    return text_may_contain_secret_many((text,))
 
 
 # Detection in serialized JSON (bytes). Every value pattern implies a run of >= 16
