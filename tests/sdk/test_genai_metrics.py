@@ -6,9 +6,6 @@ metrics to a real receiver."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +13,7 @@ import pytest
 from fluxloop_semconv.metrics import METRIC_DEFINITIONS
 from opentelemetry.sdk.resources import Resource
 
-from tests.cli_process import clean_env
+from tests.cli_process import python
 
 APP = """
 import fluxloop
@@ -56,17 +53,7 @@ agent("again")
 
 
 def run(tmp_path: Path, code: str, env: dict[str, str] | None = None) -> str:
-    app = tmp_path / "app.py"
-    app.write_text(textwrap.dedent(code))
-    done = subprocess.run(
-        [sys.executable, str(app)],
-        cwd=tmp_path,
-        env=clean_env(env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = python(code, tmp_path, env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
     return done.stdout

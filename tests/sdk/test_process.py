@@ -6,25 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from tests.cli_process import python
+
 
 def run_script(tmp_path: Path, source: str, **env: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "app.py"
-    script.write_text(textwrap.dedent(source))
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("FLUXLOOP_", "OTEL_"))}
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return python(source, tmp_path, env)
 
 
 def records(directory: Path, kind: str) -> list[dict[str, object]]:
