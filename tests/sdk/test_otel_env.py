@@ -114,6 +114,7 @@ def test_sampler_precedence_and_bad_values() -> None:
     config, warnings = resolved(env={"OTEL_TRACES_SAMPLER": "sometimes"})
     assert config.sampler is None
     assert warnings and "OTEL_TRACES_SAMPLER" in warnings[0] and "traceidratio" in warnings[0]
+    assert warnings[0].count("parentbased_always_on") == 1  # each name listed once
     config, warnings = resolved(
         env={"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "2"}
     )
@@ -144,14 +145,19 @@ def test_resource_attributes_are_never_overwritten(monkeypatch: pytest.MonkeyPat
     assert isinstance(resource, Resource)
 
 
-def test_malformed_resource_attributes_warn_once_naming_the_variable() -> None:
-    config, warnings = resolved(
-        env={"OTEL_RESOURCE_ATTRIBUTES": "team=agents,oops", "OTEL_SERVICE_NAME": "svc"}
-    )
+def test_malformed_resource_attributes_warn_once_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    attrs = "team=agents,oops,deployment.environment.name=prod"
+    config, warnings = resolved(env={"OTEL_RESOURCE_ATTRIBUTES": attrs, "OTEL_SERVICE_NAME": "svc"})
     assert len(warnings) == 1
     assert "OTEL_RESOURCE_ATTRIBUTES" in warnings[0] and "'oops'" in warnings[0]
     assert "key=value" in warnings[0]
     assert config.service_name == "svc"
+    # the rest still applies: the valid pairs' environment is kept, never overwritten
+    assert config.environment == "prod"
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", attrs)
+    assert make_resource(config).attributes["deployment.environment.name"] == "prod"
 
 
 def test_metrics_exporter_follows_the_storage_unless_named() -> None:

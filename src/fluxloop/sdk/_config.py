@@ -416,8 +416,8 @@ def resolve(
         sampler = _otel_sampler(layers, from_env)
         if sampler is not None:
             resolved["sampler"] = sampler
-    resource = _first_set((_RESOURCE_ENV,), layers, otel_env.parse_resource_attributes, from_env)
-    if "environment" not in resolved and isinstance(resource, dict):
+    resource = _resource_attributes(layers, from_env)
+    if "environment" not in resolved and resource:
         # a deployment.environment.name set there is the environment (never overwritten)
         found = resource.get("deployment.environment.name") or resource.get(
             "deployment.environment"
@@ -425,6 +425,20 @@ def resolve(
         if found:
             resolved["environment"] = found
     return SDKConfig(**{k: v for k, v in resolved.items() if v is not None or k in explicit})
+
+
+def _resource_attributes(
+    layers: Sequence[Mapping[str, str]],
+    from_env: Callable[[str, str, Callable[[str, str], Any]], Any],
+) -> dict[str, str]:
+    """OTEL_RESOURCE_ATTRIBUTES of the first layer that sets it: a malformed pair costs one
+    warning (``from_env``) and the well-formed pairs still apply."""
+    for layer in layers:
+        raw = layer.get(_RESOURCE_ENV)
+        if raw is not None and raw.strip():
+            from_env(_RESOURCE_ENV, raw, otel_env.parse_resource_attributes)
+            return otel_env.valid_resource_pairs(raw)[0]
+    return {}
 
 
 def _otel_sampler(

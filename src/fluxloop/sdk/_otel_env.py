@@ -35,6 +35,7 @@ __all__ = [
     "parse_resource_attributes",
     "sampler_from_env",
     "storage_for",
+    "valid_resource_pairs",
 ]
 
 #: OTLP exporter names of OTEL_TRACES_EXPORTER / OTEL_METRICS_EXPORTER (the protocol they imply).
@@ -118,7 +119,8 @@ def sampler_from_env(name: str, arg: str | None, key: str) -> Sampler:
                 ) from None
             if isinstance(sampler, Sampler):
                 return sampler
-    known = [*BUILTIN_SAMPLERS, *(e.name for e in _sampler_entry_points())]
+    # the SDK registers its own samplers as entry points too: each name once
+    known = dict.fromkeys([*BUILTIN_SAMPLERS, *(e.name for e in _sampler_entry_points())])
     raise ConfigError.for_value(key, "one of " + ", ".join(known), name)
 
 
