@@ -223,3 +223,28 @@ def test_make_demo_script_prints_tree_and_paths(tmp_path: Path) -> None:
     assert "demo-output/traces/observations_" in result.stdout
     assert "12/12 runs succeeded" in result.stdout and "evaluation passed: True" in result.stdout
     assert "evaluation/report.html" in result.stdout
+
+
+def test_a_bad_sampler_variable_costs_one_line(tmp_path: Path) -> None:
+    """An unknown OTEL_TRACES_SAMPLER gets FluxLoop's one warning (variable, expected, found);
+    the OpenTelemetry SDK does not read it again and print a second."""
+    done = run_script(
+        tmp_path,
+        """
+        import fluxloop
+
+        @fluxloop.agent
+        def run(q):
+            return q
+
+        run(1)
+        fluxloop.FluxLoopClient(storage="none")
+        print("ran")
+        """,
+        OTEL_TRACES_SAMPLER="nope",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ran"
+    lines = [line for line in done.stderr.splitlines() if "nope" in line]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("fluxloop:") and "OTEL_TRACES_SAMPLER" in lines[0]

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, Sampler, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 
 from fluxloop.sdk._config import SDKConfig
 from fluxloop.sdk._deferred import SpanResolver, span_has_deferred
@@ -209,7 +209,12 @@ def choose_provider(config: SDKConfig, owned: TracerProvider | None) -> tuple[Tr
         return owned, True
     if isinstance(current, TracerProvider):
         return current, False
-    provider = owned or TracerProvider(resource=make_resource(config), sampler=make_sampler(config))
+    # a sampler always given: the SDK would read OTEL_TRACES_SAMPLER again and warn a second time
+    # about a bad value FluxLoop's resolver already reported (FluxLoop's provider gets ALWAYS_ON
+    # unless configured otherwise: see _runtime._apply)
+    provider = owned or TracerProvider(
+        resource=make_resource(config), sampler=make_sampler(config) or ALWAYS_ON
+    )
     if isinstance(current, otel_trace.ProxyTracerProvider) and config.set_global:
         otel_trace.set_tracer_provider(provider)
     elif not isinstance(current, otel_trace.ProxyTracerProvider):

@@ -484,7 +484,9 @@ class FluxLoopClient:
             raise ConfigError("FluxLoopClient(): tracer_provider: use fluxloop.configure() instead")
         self.config = _resolve(settings)
         self.tracer_provider = TracerProvider(
-            sampler=make_sampler(self.config), shutdown_on_exit=True
+            # the SDK's default, given so that it does not read OTEL_TRACES_SAMPLER again
+            sampler=make_sampler(self.config) or ParentBased(ALWAYS_ON),
+            shutdown_on_exit=True,
         )
         self._router = attach_router(self.tracer_provider)
         self._router.add_observer(CAPTURE_PROCESSOR)
